@@ -1,0 +1,19 @@
+"""Core library of the optical-polymer discovery tool (no Streamlit imports here).
+
+Modules (one concept each):
+
+- ``polymer``      polymer-SMILES parsing/validation, canonical form, capped units, oligomers
+- ``gaff2``        GAFF2 atom typing and parameter lookup (gaff2.dat from AmberTools)
+- ``descriptors``  170-d force-field kernel mean embedding (SPACIER / RadonPy)
+- ``optics``       Lorentz–Lorenz, Abbe number, empirical n_D–ν_D limit line, reference polymers
+- ``surrogate``    Gaussian-process surrogate, one GP per objective
+- ``acquisition``  Pareto front, 2-D hypervolume, exact EHVI, batch selection
+- ``backtest``     replay of a campaign against an oracle table (CLI)
+- ``pool``         candidate pool: n-gram language model, generation, default pool, imports
+- ``simulation``   MD (LAMMPS) + QM (PySCF) oracle: polymer SMILES -> n_D, n_F, n_C, ν_D
+- ``store``        SQLite store, single source of truth
+- ``cluster``      dask LocalCluster / dask-jobqueue profiles
+- ``runner``       runner process that executes approved calculations
+- ``campaign``     campaign cycle logic + headless CLI
+- ``substructures`` named SMARTS library and enrichment statistics
+"""
