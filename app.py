@@ -1,0 +1,202 @@
+"""OptiPoly dashboard — entry point and the Overview / Pareto page.
+
+Run:  streamlit run app.py     (binds to 127.0.0.1, see .streamlit/config.toml)
+
+The page is thin: it reads the store, calls ``core.views`` for the numbers and
+``core.figures`` for the Plotly figures. Live panels poll the store in an ``st.fragment``
+with ``run_every``; the figure is rebuilt only when the data signature changes, and it keeps a
+constant ``uirevision`` so zoom/pan survive updates.
+"""
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+st.set_page_config(page_title="OptiPoly · optical polymer discovery", page_icon="🔬",
+                   layout="wide", initial_sidebar_state="expanded")
+
+from core.figures import history_figure, pareto_figure  # noqa: E402
+from core.structure_images import polymer_svg  # noqa: E402
+from core.views import (  # noqa: E402
+    annotate_observations, compute_kpis, cycle_history, data_signature,
+    reference_point_from_config,
+)
+from pages._common import (  # noqa: E402
+    Ctx, bootstrap, config, esc, limit_line, live_every, reference_polymers, sidebar, svg_html,
+)
+
+
+def _pool_frame(ctx: Ctx) -> pd.DataFrame | None:
+    """Predicted pool cloud (mean of the latest proposal) as id, psmiles, n_pred, abbe_pred."""
+    preds = ctx.store.latest_predictions(ctx.campaign)
+    if preds is None or "pred_mean_n_D" not in preds or "pred_mean_abbe_number" not in preds:
+        return None
+    out = pd.DataFrame({
+        "id": preds["pool_id"] if "pool_id" in preds else preds.get("key", preds.index),
+        "psmiles": preds["psmiles"] if "psmiles" in preds else "",
+        "n_pred": preds["pred_mean_n_D"].astype(float),
+        "abbe_pred": preds["pred_mean_abbe_number"].astype(float),
+    })
+    return out
+
+
+def _batch_frame(ctx: Ctx) -> tuple[dict | None, pd.DataFrame | None]:
+    b = ctx.store.current_batch(ctx.campaign)
+    if b is None or b["status"] not in ("proposed", "approved", "running"):
+        return b, None
+    c = ctx.store.batch_candidates(b["id"])
+    c = c[c["selected"] & ~c["rejected"]]
+    if "pred_mean_n_D" not in c or c["pred_mean_n_D"].isna().all():
+        return b, None
+    return b, pd.DataFrame({
+        "id": c["key"].astype(str), "name": c["name"].fillna(c["psmiles"]),
+        "psmiles": c["psmiles"],
+        "mu_n": c["pred_mean_n_D"], "sd_n": c["pred_std_n_D"].fillna(0.0),
+        "mu_abbe": c["pred_mean_abbe_number"], "sd_abbe": c["pred_std_abbe_number"].fillna(0.0),
+        "ehvi": c["ehvi"],
+    }).dropna(subset=["mu_n", "mu_abbe"])
+
+
+def _details(obs: pd.DataFrame, point: dict) -> None:
+    """Right-hand panel: the clicked point's structure and values."""
+    cd = list(point.get("customdata") or [])
+    pid = str(cd[0]) if cd else ""
+    label = str(cd[1]) if len(cd) > 1 else pid
+    psmiles = str(cd[2]) if len(cd) > 2 else ""
+    st.markdown(f"**{esc(label)}**")
+    if psmiles:
+        st.markdown(svg_html(polymer_svg(psmiles, 280, 200)), unsafe_allow_html=True)
+        st.code(psmiles, language=None)
+    x, y = point.get("x"), point.get("y")
+    if x is not None and y is not None:
+        st.markdown(f"ν<sub>D</sub> = **{float(x):.2f}** · n<sub>D</sub> = **{float(y):.4f}**",
+                    unsafe_allow_html=True)
+    row = obs[obs["id"].astype(str) == pid] if len(obs) else obs
+    if len(row):
+        r = row.iloc[0]
+        st.caption(f"observation {pid} · cycle {int(r['cycle'])} · source {r['source']}"
+                   + (" · **beyond the line**" if bool(r.get("beyond")) else "")
+                   + (" · on the Pareto front" if bool(r.get("on_front")) else ""))
+        res = r.get("result")
+        if isinstance(res, dict) and res:
+            keys = [k for k in ("n_F", "n_C", "density", "alpha_D", "preset", "method")
+                    if k in res]
+            if keys:
+                st.json({k: res[k] for k in keys}, expanded=False)
+        prov = r.get("provenance")
+        if isinstance(prov, dict) and prov:
+            with st.expander("provenance"):
+                st.json(prov, expanded=True)
+
+
+def overview() -> None:
+    ctx: Ctx = st.session_state["_ctx"]
+    cfg = config(ctx)
+    st.title("Optical polymer discovery")
+    st.caption(f"Campaign **{esc(ctx.campaign)}** · objectives: maximise n<sub>D</sub> and "
+               f"ν<sub>D</sub> · preset `{cfg.get('preset')}` · strategy "
+               f"`{cfg.get('acquisition_strategy')}` · batch size {cfg.get('batch_size')}",
+               unsafe_allow_html=True)
+    opt1, opt2, opt3, _ = st.columns([1, 1, 1, 3])
+    opt1.toggle("Pool cloud", value=True, key="show_pool",
+                help="Predicted (GP mean) position of every pool candidate, WebGL")
+    opt2.toggle("Proposed batch", value=True, key="show_batch")
+    opt3.toggle("Shade beyond-line region", value=True, key="show_region")
+
+    @st.fragment(run_every=live_every())
+    def live() -> None:
+        line = limit_line(cfg)
+        ref_xy = reference_point_from_config(cfg)
+        obs = ctx.store.observations(ctx.campaign)
+        calcs = ctx.store.calculations(ctx.campaign)
+        batch, batch_df = _batch_frame(ctx)
+        status_counts = calcs["status"].value_counts().to_dict() if len(calcs) else {}
+        sig = data_signature(len(obs), int(obs["id"].max()) if len(obs) else 0, status_counts,
+                             None if batch is None else (batch["id"], batch["status"],
+                                                         batch["n_selected"]),
+                             line.to_dict(), st.session_state.get("show_pool"),
+                             st.session_state.get("show_batch"),
+                             st.session_state.get("show_region"),
+                             st.session_state.get("_selected_id"))
+        obs_a = annotate_observations(obs, line)
+        kpi = compute_kpis(obs_a, calcs["status"] if len(calcs) else [], ref_xy, line,
+                           current_cycle=None if batch is None else int(batch["cycle"]))
+        hist = cycle_history(obs_a, ref_xy, line)
+        k = st.columns(6)
+        k[0].metric("Cycle", kpi["cycle"],
+                    help="current cycle (cycle 0 = initial data)")
+        k[1].metric("Evaluated", kpi["evaluated"])
+        k[2].metric("Running", kpi["running"], help="queued or running calculations")
+        k[3].metric("Failed", kpi["failed"])
+        k[4].metric("Beyond line", f"{kpi['beyond']} ({kpi['beyond_frac']:.0%})",
+                    help=f"observations above: {line.label}")
+        prev = hist["hypervolume"].iloc[-2] if len(hist) > 1 else None
+        k[5].metric("Hypervolume", f"{kpi['hypervolume']:.3f}",
+                    delta=None if prev is None else f"{kpi['hypervolume'] - prev:+.3f}",
+                    help=f"area dominated in (ν_D, n_D) above the reference point "
+                         f"ν_D={ref_xy[0]:g}, n_D={ref_xy[1]:g}")
+        if batch is not None and batch["status"] == "proposed":
+            st.info(f"Batch of cycle {batch['cycle']} ({batch['n_selected']} candidates) waits "
+                    "for approval.", icon="📝")
+            st.page_link("pages/batch.py", label="Review and approve the batch", icon="➡️")
+        cached = st.session_state.get("_pareto_fig")
+        if cached is None or cached[0] != sig:
+            pool = _pool_frame(ctx) if st.session_state.get("show_pool", True) else None
+            fig = pareto_figure(obs_a, limit_line=line, references=reference_polymers(),
+                                batch=batch_df if st.session_state.get("show_batch", True)
+                                else None,
+                                pool=pool,
+                                show_beyond_region=st.session_state.get("show_region", True),
+                                selected_id=st.session_state.get("_selected_id"))
+            st.session_state["_pareto_fig"] = (sig, fig)
+        else:
+            fig = cached[1]
+        left, right = st.columns([3, 1])
+        with left:
+            event = st.plotly_chart(fig, key="pareto", on_select="rerun",
+                                    selection_mode="points",
+                                    config={"displaylogo": False, "scrollZoom": True})
+        with right:
+            st.subheader("Details")
+            pts = (event.selection.points if event is not None and hasattr(event, "selection")
+                   else [])
+            if pts:
+                _details(obs_a, pts[0])
+            else:
+                st.caption("Click a point in the plot to see its structure, values and "
+                           "provenance. Drag to zoom, double-click to reset.")
+                front = obs_a[obs_a["on_front"]].sort_values("abbe_number") if len(obs_a) \
+                    else obs_a
+                if len(front):
+                    st.markdown("**Current Pareto front**")
+                    for _, r in front.head(6).iterrows():
+                        st.markdown(
+                            svg_html(polymer_svg(str(r["psmiles"]), 220, 120)),
+                            unsafe_allow_html=True)
+                        st.caption(f"{esc(r['name'] or r['psmiles'])} · n_D {r['n_D']:.4f} · "
+                                   f"ν_D {r['abbe_number']:.1f}")
+        st.subheader("Progress per cycle")
+        st.plotly_chart(history_figure(hist), key="history",
+                        config={"displaylogo": False})
+
+    live()
+
+
+def main() -> None:
+    ctx = bootstrap()
+    st.session_state["_ctx"] = ctx
+    pages = [
+        st.Page(overview, title="Overview / Pareto", icon=":material/scatter_plot:",
+                default=True, url_path="overview"),
+        st.Page("pages/batch.py", title="Batch approval", icon=":material/fact_check:"),
+        st.Page("pages/jobs.py", title="Jobs", icon=":material/memory:"),
+        st.Page("pages/substructures.py", title="Substructures", icon=":material/hub:"),
+        st.Page("pages/pool.py", title="Pool", icon=":material/grain:"),
+        st.Page("pages/settings.py", title="Settings", icon=":material/settings:"),
+    ]
+    pg = st.navigation(pages)
+    sidebar(ctx)
+    pg.run()
+
+
+main()

@@ -1,0 +1,346 @@
+"""Cluster profiles: where calculations run (dask LocalCluster or dask-jobqueue on HPC schedulers).
+
+A profile is a plain dict stored in the campaign config (``config["cluster"]``) and edited in the
+dashboard.  :class:`ClusterProfile` validates it; :func:`make_cluster` builds the dask cluster the
+runner owns; :func:`job_script` previews the batch script before anything is launched.
+
+Profiles
+- ``local`` (default, embedded): ``distributed.LocalCluster`` with ``n_workers`` worker processes
+  of ``threads_per_worker`` threads.
+- ``slurm`` | ``pbs`` | ``sge`` | ``lsf``: ``dask_jobqueue.{SLURM,PBS,SGE,LSF}Cluster`` with the
+  settings HPC users expect: ``cores`` and ``memory`` per job, ``walltime`` (``HH:MM:SS``),
+  ``queue`` (SLURM partition / PBS, SGE, LSF queue), ``account`` (SLURM ``--account``, PBS ``-A``,
+  SGE/LSF project), ``job_extra_directives`` (extra ``#SBATCH`` … lines),
+  ``job_script_prologue`` (``module load …``, ``source venv/bin/activate``), ``worker_lifetime``
+  (``--lifetime`` of the dask worker; defaults to walltime − max(5 min, 10 %) so that a worker
+  retires before the scheduler kills its job), ``adapt_minimum``/``adapt_maximum`` (jobs).
+
+One calculation per worker process: every worker advertises the dask resource ``calc=1`` and
+every calculation task asks for it, so a job with ``cores=8`` runs one calculation with 8 threads
+(``ClusterProfile.calc_threads``) rather than 8 calculations.
+
+Walltime check: the pipeline resumes at step granularity from its work dir, so a worker lifetime
+must at least cover the longest single step of the preset (``Preset.timeouts``, s).  A shorter
+walltime raises :class:`WalltimeTooShort` naming the step and the walltime needed.
+"""
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Mapping
+
+__all__ = [
+    "ClusterProfile", "ClusterConfigError", "WalltimeTooShort", "PROFILES", "JOBQUEUE_PROFILES",
+    "parse_walltime", "format_walltime", "required_walltime_s", "validate_profile", "make_cluster",
+    "job_script", "scheduler_job_state", "cancel_scheduler_jobs", "CALC_RESOURCE",
+]
+
+PROFILES = ("local", "slurm", "pbs", "sge", "lsf")
+JOBQUEUE_PROFILES = ("slurm", "pbs", "sge", "lsf")
+CALC_RESOURCE = "calc"
+LIFETIME_MARGIN_S = 300.0
+
+
+class ClusterConfigError(ValueError):
+    """The cluster profile is invalid (the message names the setting)."""
+
+
+class WalltimeTooShort(ClusterConfigError):
+    """The job walltime (worker lifetime) is shorter than the longest step of the preset."""
+
+
+def parse_walltime(text: str) -> int:
+    """``[D-]HH:MM:SS`` / ``HH:MM`` / ``MM`` → seconds (SLURM/PBS conventions)."""
+    if not isinstance(text, str):
+        raise ClusterConfigError(f"walltime must be text like '01:30:00', got {text!r}")
+    m = re.fullmatch(r"\s*(?:(\d+)-)?(\d+)(?::(\d+))?(?::(\d+))?\s*", text)
+    if not m:
+        raise ClusterConfigError(f"walltime must look like HH:MM:SS, got {text!r}")
+    days, a, b, c = m.groups()
+    parts = [int(a)] + [int(x) for x in (b, c) if x is not None]
+    if len(parts) == 3:
+        h, mi, s = parts
+    elif len(parts) == 2:
+        h, mi, s = parts[0], parts[1], 0
+    else:
+        h, mi, s = 0, parts[0], 0
+    total = int(days or 0) * 86400 + h * 3600 + mi * 60 + s
+    if total <= 0:
+        raise ClusterConfigError(f"walltime must be positive, got {text!r}")
+    return total
+
+
+def format_walltime(seconds: float) -> str:
+    """Seconds → ``HH:MM:SS`` (hours may exceed 24)."""
+    s = int(round(seconds))
+    return f"{s // 3600:02d}:{s % 3600 // 60:02d}:{s % 60:02d}"
+
+
+_SIZE = re.compile(r"^\s*\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)\s*$", re.I)
+_DIRECTIVE_BAD = re.compile(r"[\n\r\x00]")
+
+
+@dataclass
+class ClusterProfile:
+    """Validated cluster settings (see the module docstring for each field)."""
+
+    profile: str = "local"
+    # local
+    n_workers: int = 2
+    threads_per_worker: int = 1
+    # jobqueue
+    cores: int = 1
+    memory: str = "4GB"
+    walltime: str = "01:00:00"
+    queue: str | None = None
+    account: str | None = None
+    job_extra_directives: list[str] = field(default_factory=list)
+    job_script_prologue: list[str] = field(default_factory=list)
+    worker_lifetime: str | None = None
+    adapt_minimum: int = 0
+    adapt_maximum: int = 4
+    python: str | None = None
+    log_directory: str | None = None
+    local_directory: str | None = None
+    interface: str | None = None
+    death_timeout: int = 60
+
+    def __post_init__(self) -> None:
+        if self.profile not in PROFILES:
+            raise ClusterConfigError(f"cluster profile must be one of {PROFILES}, "
+                                     f"got {self.profile!r}")
+        for name in ("n_workers", "threads_per_worker", "cores", "adapt_maximum", "death_timeout"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+                raise ClusterConfigError(f"{name} must be a positive integer, got {v!r}")
+        if not isinstance(self.adapt_minimum, int) or not 0 <= self.adapt_minimum <= \
+                self.adapt_maximum:
+            raise ClusterConfigError(f"adapt_minimum must be 0..adapt_maximum "
+                                     f"({self.adapt_maximum}), got {self.adapt_minimum!r}")
+        if self.profile in JOBQUEUE_PROFILES:
+            if not _SIZE.match(str(self.memory)):
+                raise ClusterConfigError(f"memory must look like '4GB', got {self.memory!r}")
+            parse_walltime(self.walltime)
+            if self.worker_lifetime is not None and \
+                    self.lifetime_s() >= parse_walltime(self.walltime):
+                raise ClusterConfigError(
+                    f"worker_lifetime {self.worker_lifetime} must be shorter than the walltime "
+                    f"{self.walltime}, or the scheduler kills workers mid-task")
+        for name in ("job_extra_directives", "job_script_prologue"):
+            v = getattr(self, name)
+            if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+                raise ClusterConfigError(f"{name} must be a list of lines")
+            if any(_DIRECTIVE_BAD.search(x) for x in v):
+                raise ClusterConfigError(f"{name}: each entry must be a single line")
+        for name in ("queue", "account"):
+            v = getattr(self, name)
+            if v is not None and not re.fullmatch(r"[A-Za-z0-9_.@:+-]+", str(v)):
+                raise ClusterConfigError(f"{name} contains characters a scheduler would not "
+                                         f"accept: {v!r}")
+
+    # ---------------------------------------------------------------- derived values
+    @property
+    def is_jobqueue(self) -> bool:
+        """True for the HPC profiles (slurm/pbs/sge/lsf)."""
+        return self.profile in JOBQUEUE_PROFILES
+
+    @property
+    def calc_threads(self) -> int:
+        """Threads one calculation gets (cores of a job, or threads of a local worker)."""
+        return self.cores if self.is_jobqueue else self.threads_per_worker
+
+    @property
+    def max_parallel(self) -> int:
+        """How many calculations can run at once."""
+        return self.adapt_maximum if self.is_jobqueue else self.n_workers
+
+    def lifetime_s(self) -> float:
+        """Worker lifetime in s (explicit, or walltime − max(5 min, 10 %))."""
+        if self.worker_lifetime:
+            return float(parse_walltime(self.worker_lifetime))
+        wall = parse_walltime(self.walltime)
+        return float(max(wall - max(LIFETIME_MARGIN_S, 0.1 * wall), wall * 0.5))
+
+    def to_dict(self) -> dict:
+        """JSON-ready dict (what the campaign config stores)."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any] | None) -> "ClusterProfile":
+        """Build from a partial dict; unknown keys raise :class:`ClusterConfigError`."""
+        data = dict(data or {})
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ClusterConfigError(f"unknown cluster setting(s): {', '.join(unknown)}")
+        return cls(**data)
+
+
+def required_walltime_s(preset: Any) -> float:
+    """Seconds a worker must live to finish the longest step of ``preset`` (name or Preset)."""
+    from core.simulation.presets import get_preset  # noqa: PLC0415
+    p = get_preset(preset)
+    return float(max(p.timeouts.values()))
+
+
+def validate_profile(profile: Mapping[str, Any] | ClusterProfile,
+                     preset: Any | None = None) -> ClusterProfile:
+    """Validate a profile (and, for HPC profiles, its walltime against ``preset``)."""
+    prof = profile if isinstance(profile, ClusterProfile) else ClusterProfile.from_dict(profile)
+    if preset is not None and prof.is_jobqueue:
+        from core.simulation.presets import get_preset  # noqa: PLC0415
+        p = get_preset(preset)
+        step, need = max(p.timeouts.items(), key=lambda kv: kv[1])
+        if prof.lifetime_s() < need:
+            wall_needed = format_walltime(need + max(LIFETIME_MARGIN_S, need / 9.0))
+            raise WalltimeTooShort(
+                f"walltime {prof.walltime} leaves workers {format_walltime(prof.lifetime_s())} "
+                f"to live, but the '{step}' step of preset '{p.name}' may take up to "
+                f"{format_walltime(need)}; set walltime to at least {wall_needed} or use a "
+                f"smaller preset")
+    return prof
+
+
+# --------------------------------------------------------------------------- jobqueue plumbing
+def _jobqueue_kwargs(prof: ClusterProfile) -> tuple[type, dict]:
+    """(Job class, kwargs) shared by the cluster and the script preview."""
+    import dask_jobqueue  # noqa: PLC0415
+    cls = {"slurm": dask_jobqueue.SLURMCluster, "pbs": dask_jobqueue.PBSCluster,
+           "sge": dask_jobqueue.SGECluster, "lsf": dask_jobqueue.LSFCluster}[prof.profile]
+    lifetime = int(prof.lifetime_s())
+    stagger = max(1, min(300, lifetime // 20))
+    kw: dict[str, Any] = dict(
+        cores=prof.cores, processes=1, memory=prof.memory, walltime=prof.walltime,
+        queue=prof.queue, job_extra_directives=list(prof.job_extra_directives),
+        job_script_prologue=list(prof.job_script_prologue),
+        worker_extra_args=["--resources", f"{CALC_RESOURCE}=1", "--lifetime", f"{lifetime}s",
+                           "--lifetime-stagger", f"{stagger}s"],
+        python=prof.python or sys.executable, death_timeout=prof.death_timeout,
+        job_name="optipoly",
+    )
+    if prof.log_directory:
+        kw["log_directory"] = prof.log_directory
+    if prof.local_directory:
+        kw["local_directory"] = prof.local_directory
+    if prof.interface:
+        kw["interface"] = prof.interface
+    if prof.account:
+        kw["account" if prof.profile in ("slurm", "pbs") else "project"] = prof.account
+    if prof.profile == "sge":
+        kw["resource_spec"] = f"h_vmem={prof.memory}"
+    if prof.profile == "lsf":
+        kw["walltime"] = prof.walltime.rsplit(":", 1)[0] if prof.walltime.count(":") == 2 \
+            else prof.walltime
+    return cls, kw
+
+
+def job_script(profile: Mapping[str, Any] | ClusterProfile) -> str:
+    """The batch script a job of this profile would submit (no scheduler contacted), or a
+    one-line description of the local cluster."""
+    prof = profile if isinstance(profile, ClusterProfile) else ClusterProfile.from_dict(profile)
+    if not prof.is_jobqueue:
+        return (f"# local dask cluster: LocalCluster(n_workers={prof.n_workers}, "
+                f"threads_per_worker={prof.threads_per_worker}, resources={{'{CALC_RESOURCE}': 1}})"
+                f"\n# no batch script: calculations run on this machine")
+    cls, kw = _jobqueue_kwargs(prof)
+    job_cls = cls.job_cls
+    job = job_cls(scheduler="tcp://SCHEDULER-ADDRESS:8786", name="preview", **kw)
+    return job.job_script()
+
+
+def make_cluster(profile: Mapping[str, Any] | ClusterProfile, *, preset: Any | None = None,
+                 local_directory: str | None = None):
+    """Start the dask cluster of a profile (validated against ``preset``); the caller closes it.
+
+    ``local``: a LocalCluster of worker processes; HPC profiles: a dask-jobqueue cluster in
+    adaptive mode (``adapt_minimum``..``adapt_maximum`` jobs, one calculation per job).
+    """
+    prof = validate_profile(profile, preset)
+    if not prof.is_jobqueue:
+        from distributed import LocalCluster  # noqa: PLC0415
+        return LocalCluster(n_workers=prof.n_workers, threads_per_worker=prof.threads_per_worker,
+                            processes=True, resources={CALC_RESOURCE: 1},
+                            dashboard_address=None, local_directory=local_directory)
+    cls, kw = _jobqueue_kwargs(prof)
+    if local_directory and "local_directory" not in kw:
+        kw["local_directory"] = local_directory
+    cluster = cls(scheduler_options={"dashboard_address": None}, **kw)
+    cluster.adapt(minimum_jobs=prof.adapt_minimum, maximum_jobs=prof.adapt_maximum)
+    return cluster
+
+
+# --------------------------------------------------------------------------- scheduler queries
+_SLURM_REASONS = {
+    "CANCELLED": "the job was cancelled (scancel or an administrator)",
+    "TIMEOUT": "the job hit its walltime",
+    "OUT_OF_MEMORY": "the job ran out of memory",
+    "NODE_FAIL": "the node failed",
+    "PREEMPTED": "the job was preempted",
+    "FAILED": "the job exited with an error",
+    "BOOT_FAIL": "the node failed to boot",
+    "DEADLINE": "the job missed its deadline",
+}
+
+
+def scheduler_job_state(profile: str, job_id: str, *, timeout_s: float = 10.0) -> dict | None:
+    """Ask the scheduler what happened to a job: ``{"state", "reason", "explanation"}``.
+
+    SLURM: ``scontrol show job -o`` (jobs stay visible for MinJobAge, default 300 s), then
+    ``sacct``.  PBS: ``qstat -fx``.  Returns None when the scheduler does not know the job or
+    the profile has no query implemented (SGE, LSF, local).
+    """
+    job_id = str(job_id)
+    if not re.fullmatch(r"[0-9A-Za-z_.\[\]-]+", job_id):
+        raise ClusterConfigError(f"not a job id: {job_id!r}")
+    if profile == "slurm":
+        out = _run(["scontrol", "show", "job", "-o", job_id], timeout_s)
+        if out:
+            st = re.search(r"\bJobState=(\S+)", out)
+            rs = re.search(r"\bReason=(\S+)", out)
+            if st:
+                state = st.group(1)
+                return {"state": state, "reason": rs.group(1) if rs else "",
+                        "explanation": _SLURM_REASONS.get(state, state.lower())}
+        out = _run(["sacct", "-n", "-P", "-X", "-j", job_id, "-o", "State,Reason"], timeout_s)
+        if out and out.strip():
+            state, _, reason = out.strip().splitlines()[0].partition("|")
+            state = state.split()[0]
+            return {"state": state, "reason": reason,
+                    "explanation": _SLURM_REASONS.get(state, state.lower())}
+        return None
+    if profile == "pbs":
+        out = _run(["qstat", "-fx", job_id], timeout_s)
+        if out:
+            st = re.search(r"job_state = (\S+)", out)
+            ex = re.search(r"Exit_status = (-?\d+)", out)
+            if st:
+                return {"state": st.group(1), "reason": ex.group(1) if ex else "",
+                        "explanation": f"PBS job state {st.group(1)}"
+                        + (f", exit status {ex.group(1)}" if ex else "")}
+        return None
+    return None
+
+
+def cancel_scheduler_jobs(profile: str, job_ids: list[str], *, timeout_s: float = 20.0) -> int:
+    """Cancel orphaned jobs (left by a runner that died); returns how many commands succeeded."""
+    cmd = {"slurm": ["scancel"], "pbs": ["qdel"], "sge": ["qdel"], "lsf": ["bkill"]}.get(profile)
+    ids = sorted({str(j) for j in job_ids if j})
+    if cmd is None or not ids:
+        return 0
+    for j in ids:
+        if not re.fullmatch(r"[0-9A-Za-z_.\[\]-]+", j):
+            raise ClusterConfigError(f"not a job id: {j!r}")
+    return int(_run(cmd + ids, timeout_s) is not None) * len(ids)
+
+
+def _run(cmd: list[str], timeout_s: float) -> str | None:
+    if shutil.which(cmd[0]) is None:
+        return None
+    try:
+        res = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return res.stdout if res.returncode == 0 else None

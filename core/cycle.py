@@ -1,0 +1,260 @@
+"""One step of the closed loop: refit the surrogates and propose the next batch (EHVI).
+
+:func:`propose_batch` is what the runner calls when a batch finishes, what ``python -m
+core.campaign propose`` and the dashboard's "re-propose" button call:
+
+1. candidates = campaign pool (shipped default pool or a CSV, plus the campaign's extra
+   candidates) minus evaluated, pending (queued/running) and rejected polymers, matched by
+   the canonical key of :func:`core.polymer.polymer_key`;
+2. X of the observations: the pool's descriptor when the polymer is in the pool, else the
+   170-d force-field kernel mean embedding (``core.descriptors.ff_kernel_mean_batch``),
+   cached in the store;
+3. one GP per objective (``core.surrogate.fit_surrogates``, the campaign's kernel), predictions
+   over every candidate in original units;
+4. EHVI against the observed Pareto front and the campaign's reference point (both objectives
+   maximised, ``core.acquisition.select_batch``; "believer" = Kriging believer with posterior
+   variances conditioned on the fantasies), probability of lying beyond the limit line
+   (``core.acquisition.probability_beyond_line``);
+5. the batch, its per-candidate mean ± σ, EHVI and P(beyond), and the joint expected
+   hypervolume gain are written to the store; pool-wide predictions too (for the pool page).
+
+EHVI is computed in original units (n_D × ν_D); the per-axis scaling SPACIER applies (z-scores)
+multiplies every hypervolume by the same constant, so the choice of candidates is identical.
+"""
+from __future__ import annotations
+
+import functools
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from core.store import CampaignConfig, Store, StoreError
+
+__all__ = ["PoolData", "ProposalError", "load_campaign_pool", "observation_matrix",
+           "propose_batch", "cycle_metrics", "record_cycle_metrics", "limit_line_of"]
+
+
+class ProposalError(StoreError):
+    """The next batch cannot be proposed (too few observations, empty pool …)."""
+
+
+@dataclass
+class PoolData:
+    """Candidates of a campaign: ids, polymer SMILES, canonical keys, descriptors (n, 170)."""
+
+    ids: list[str]
+    psmiles: list[str]
+    keys: list[str]
+    X: np.ndarray
+    source: list[str]
+
+
+@functools.lru_cache(maxsize=4)
+def _default_pool() -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...], np.ndarray]:
+    from core.pool import load_default_pool  # noqa: PLC0415
+    pool = load_default_pool()
+    ids = tuple(str(i) for i in pool["ids"])
+    ps = tuple(str(s) for s in pool["psmiles"])
+    keys = _pool_keys(pool)
+    return ids, ps, keys, np.asarray(pool["X"], dtype=float)
+
+
+def _pool_keys(pool: dict) -> tuple[str, ...]:
+    if pool.get("keys") is not None:
+        return tuple(str(k) for k in pool["keys"])
+    from core.polymer import polymer_key  # noqa: PLC0415
+    return tuple(polymer_key(s) for s in pool["psmiles"])
+
+
+@functools.lru_cache(maxsize=8)
+def _csv_pool(path: str, mtime: float) -> tuple[tuple[str, ...], tuple[str, ...],
+                                                tuple[str, ...], np.ndarray]:
+    df = pd.read_csv(path)
+    if "psmiles" not in df.columns:
+        raise ProposalError(f"pool file {path} needs a 'psmiles' column")
+    ps = [str(s) for s in df["psmiles"]]
+    ids = [str(i) for i in (df["id"] if "id" in df.columns else range(len(df)))]
+    from core.polymer import polymer_key  # noqa: PLC0415
+    keys = tuple(str(k) for k in df["key"]) if "key" in df.columns else \
+        tuple(polymer_key(s) for s in ps)
+    dcols = [c for c in df.columns if c not in ("id", "psmiles", "key", "name", "source")]
+    if len(dcols) == 170:
+        X = df[dcols].to_numpy(dtype=float)
+    else:
+        from core.descriptors import ff_kernel_mean_batch  # noqa: PLC0415
+        X = np.asarray(ff_kernel_mean_batch(ps), dtype=float)
+    return tuple(ids), tuple(ps), keys, X
+
+
+def _descriptors_for(store: Store, psmiles: list[str], keys: list[str]) -> np.ndarray:
+    """Descriptors by key from the store cache, computing (and caching) the missing ones."""
+    cached = store.cached_descriptors(keys)
+    missing = [i for i, k in enumerate(keys) if k not in cached]
+    if missing:
+        from core.descriptors import ff_kernel_mean_batch  # noqa: PLC0415
+        Xm = np.asarray(ff_kernel_mean_batch([psmiles[i] for i in missing]), dtype=float)
+        new = {keys[i]: Xm[j] for j, i in enumerate(missing)}
+        store.cache_descriptors(new)
+        cached.update(new)
+    if not keys:
+        return np.zeros((0, 170))
+    return np.vstack([cached[k] for k in keys])
+
+
+def load_campaign_pool(store: Store, campaign: Any) -> PoolData:
+    """The campaign's candidates (pool + extra uploads, de-duplicated by key)."""
+    cfg = store.campaign_config(campaign)
+    if cfg.pool_source == "default":
+        ids, ps, keys, X = _default_pool()
+    else:
+        p = Path(cfg.pool_source).expanduser()
+        if not p.is_file():
+            raise ProposalError(f"pool file {p} not found")
+        ids, ps, keys, X = _csv_pool(str(p.resolve()), p.stat().st_mtime)
+    ids_l, ps_l, keys_l, src = list(ids), list(ps), list(keys), ["pool"] * len(ids)
+    blocks = [X]
+    extra = store.pool_candidates(campaign)
+    if len(extra):
+        seen = set(keys_l)
+        ex = extra[~extra["key"].isin(seen)].drop_duplicates("key")
+        if len(ex):
+            blocks.append(_descriptors_for(store, list(ex["psmiles"]), list(ex["key"])))
+            ids_l += [f"extra-{i}" for i in ex["id"]]
+            ps_l += list(ex["psmiles"])
+            keys_l += list(ex["key"])
+            src += list(ex["source"].fillna("upload"))
+    return PoolData(ids=ids_l, psmiles=ps_l, keys=keys_l, X=np.vstack(blocks), source=src)
+
+
+def observation_matrix(store: Store, campaign: Any, pool: PoolData,
+                       obs: pd.DataFrame | None = None) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
+    """(X (n, 170), Y (n, 2) in objective order, observations frame) for the surrogate.
+
+    Repeated observations of one polymer are averaged per objective.
+    """
+    cfg = store.campaign_config(campaign)
+    obs = store.observations(campaign) if obs is None else obs
+    if obs.empty:
+        return np.zeros((0, pool.X.shape[1])), np.zeros((0, 2)), obs
+    grouped = obs.groupby("key", sort=False).agg(
+        {"psmiles": "first", **{o: "mean" for o in cfg.objectives}}).reset_index()
+    index = {k: i for i, k in enumerate(pool.keys)}
+    in_pool = [k in index for k in grouped["key"]]
+    X = np.empty((len(grouped), pool.X.shape[1]))
+    rows_pool = [i for i, f in enumerate(in_pool) if f]
+    rows_out = [i for i, f in enumerate(in_pool) if not f]
+    if rows_pool:
+        X[rows_pool] = pool.X[[index[grouped["key"].iloc[i]] for i in rows_pool]]
+    if rows_out:
+        X[rows_out] = _descriptors_for(store, [grouped["psmiles"].iloc[i] for i in rows_out],
+                                       [grouped["key"].iloc[i] for i in rows_out])
+    Y = grouped[cfg.objectives].to_numpy(dtype=float)
+    return X, Y, grouped
+
+
+def limit_line_of(cfg: CampaignConfig):
+    """The campaign's limit line (``core.optics.LimitLine``), default when unset."""
+    from core.optics import LimitLine, load_default_limit_line  # noqa: PLC0415
+    return LimitLine.from_dict(cfg.limit_line) if cfg.limit_line else load_default_limit_line()
+
+
+def cycle_metrics(cfg: CampaignConfig, obs: pd.DataFrame) -> dict:
+    """Hypervolume of the observed front above the reference point and the beyond-line count."""
+    from core.acquisition import hypervolume_2d, pareto_front  # noqa: PLC0415
+    if obs.empty:
+        return {"hypervolume": 0.0, "n_beyond": 0, "n_observations": 0}
+    Y = obs[cfg.objectives].to_numpy(dtype=float)
+    hv = float(hypervolume_2d(pareto_front(Y), np.asarray(cfg.reference_point, dtype=float)))
+    n_beyond = 0
+    if set(cfg.objectives) >= {"n_D", "abbe_number"}:
+        line = limit_line_of(cfg)
+        n_beyond = int(np.sum(line.is_beyond(obs["n_D"].to_numpy(float),
+                                             obs["abbe_number"].to_numpy(float))))
+    return {"hypervolume": hv, "n_beyond": n_beyond, "n_observations": int(len(obs))}
+
+
+def record_cycle_metrics(store: Store, campaign: Any, cycle: int) -> dict:
+    """Compute :func:`cycle_metrics` over all observations and store them on ``cycle``."""
+    cfg = store.campaign_config(campaign)
+    m = cycle_metrics(cfg, store.observations(campaign))
+    store.record_cycle_metrics(campaign, cycle, **m)
+    return m
+
+
+def propose_batch(store: Store, campaign: Any, *, q: int | None = None,
+                  strategy: str | None = None, actor: str = "system",
+                  seed: int = 0) -> dict:
+    """Refit the surrogates, score the pool by EHVI and store a proposed batch; returns it.
+
+    ``q``/``strategy`` default to the campaign's batch size and acquisition strategy.  Auto-
+    approves when the campaign says so (the returned dict then has ``approval``).
+    """
+    from core.acquisition import pareto_front, probability_beyond_line, select_batch  # noqa
+    from core.surrogate import DEFAULT_KERNEL, fit_surrogates  # noqa: PLC0415
+
+    t0 = time.perf_counter()
+    camp = store.get_campaign(campaign)
+    cfg = CampaignConfig.from_dict(camp["config"])
+    q = int(q or cfg.batch_size)
+    strategy = strategy or cfg.acquisition_strategy
+    pool = load_campaign_pool(store, camp["id"])
+    X, Y, grouped = observation_matrix(store, camp["id"], pool)
+    if len(Y) < 2:
+        raise ProposalError(f"campaign {camp['name']!r} has {len(Y)} distinct observed "
+                            "polymer(s); the surrogate needs at least 2")
+    kernel = cfg.surrogate_kernel or DEFAULT_KERNEL
+    sur = fit_surrogates(X, Y, cfg.objectives, kernel, seed=seed)
+    mean, std = sur.predict(pool.X)
+    exclude = (set(grouped["key"]) | store.pending_keys(camp["id"])
+               | store.rejected_keys(camp["id"]))
+    available = np.array([k not in exclude for k in pool.keys], dtype=bool)
+    if not available.any():
+        raise ProposalError("every pool candidate is evaluated, pending or rejected")
+    # duplicates in the pool (same key twice) would break select_batch: keep the first
+    _, first = np.unique(np.asarray(pool.keys), return_index=True)
+    keep = np.zeros(len(pool.keys), dtype=bool)
+    keep[first] = True
+    idx = np.flatnonzero(keep)
+    ref = np.asarray(cfg.reference_point, dtype=float)
+    front = pareto_front(Y)
+    cross = sur.cross_cov_fn(pool.X[idx]) if strategy == "believer" else None
+    sel = select_batch(mean[idx], std[idx], front, ref, q, strategy=strategy,
+                       candidate_keys=[pool.keys[i] for i in idx], exclude_keys=exclude,
+                       cross_cov=cross, seed=seed)
+    chosen = idx[sel.indices]
+    from core.acquisition import ehvi_2d  # noqa: PLC0415
+    ehvi_all = ehvi_2d(mean, std, front, ref)
+    p_beyond = (probability_beyond_line(mean, std, limit_line_of(cfg),
+                                        n_col=cfg.objectives.index("n_D"),
+                                        abbe_col=cfg.objectives.index("abbe_number"))
+                if set(cfg.objectives) >= {"n_D", "abbe_number"} else np.full(len(mean), np.nan))
+    o = cfg.objectives
+    cands = []
+    for rank, i in enumerate(chosen):
+        cands.append({
+            "psmiles": pool.psmiles[i], "key": pool.keys[i], "pool_id": pool.ids[i],
+            "source": "acquisition" if pool.source[i] == "pool" else f"acquisition:{pool.source[i]}",
+            "pred_mean": {o[j]: float(mean[i, j]) for j in range(2)},
+            "pred_std": {o[j]: float(std[i, j]) for j in range(2)},
+            "ehvi": float(sel.ehvi[rank]), "p_beyond": float(p_beyond[i]),
+        })
+    info = {"kernel": kernel, "n_observations": int(len(Y)), "n_pool": int(len(pool.keys)),
+            "n_available": int(available.sum()), "reference_point": cfg.reference_point,
+            "believed_gain": sel.believed_gain, "expected_gain_se": sel.expected_gain_se,
+            "ehvi_initial": [float(v) for v in sel.ehvi_initial],
+            "surrogate": {n: m.info for n, m in sur.models.items()},
+            "seconds": round(time.perf_counter() - t0, 3)}
+    batch = store.create_batch(camp["id"], cands, strategy=strategy,
+                               joint_value=sel.expected_gain, info=info, actor=actor)
+    preds = pd.DataFrame({"pool_id": pool.ids, "psmiles": pool.psmiles, "key": pool.keys,
+                          f"pred_mean_{o[0]}": mean[:, 0], f"pred_std_{o[0]}": std[:, 0],
+                          f"pred_mean_{o[1]}": mean[:, 1], f"pred_std_{o[1]}": std[:, 1],
+                          "ehvi": ehvi_all, "p_beyond": p_beyond, "available": available})
+    store.save_predictions(camp["id"], int(batch["cycle"]), preds)
+    if cfg.auto_approve:
+        batch["approval"] = store.approve_batch(batch["id"], actor="auto-approve")
+    return batch

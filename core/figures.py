@@ -1,0 +1,302 @@
+"""Plotly figure builders for the dashboard (no Streamlit imports; pure functions of data).
+
+Axes follow the optics convention of the seed study: **x = Abbe number ν_D** (dimensionless),
+**y = refractive index n_D** (at 589.29 nm); both objectives are maximised, so "better" is
+up and to the right and "beyond the limit line" means above it.
+
+Every figure sets a constant ``layout.uirevision`` so a live update that swaps the data keeps
+the user's zoom/pan, and trace names are stable ("limit line", "Pareto front", ...) so the
+browser tests can find them.
+
+Data contracts (pandas DataFrames; extra columns are ignored):
+
+- observations: ``id, n_D, abbe_number, cycle`` and optionally ``name, psmiles, on_front,
+  beyond`` (booleans).
+- references: ``name, abbreviation, n_D, abbe_number``.
+- batch: ``id, mu_n, sd_n, mu_abbe, sd_abbe`` and optionally ``name, psmiles, ehvi``.
+- pool: ``id, n_pred, abbe_pred`` and optionally ``psmiles``.
+- history: ``cycle, hypervolume, n_beyond`` and optionally ``n_evaluated``.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+__all__ = ["pareto_figure", "history_figure", "limit_line_xy", "CYCLE_COLORS", "UIREVISION",
+           "X_TITLE", "Y_TITLE", "TRACE_LIMIT", "TRACE_FRONT", "TRACE_BATCH", "TRACE_POOL",
+           "TRACE_REFERENCES", "observation_trace_name"]
+
+UIREVISION = "optipoly-pareto"
+X_TITLE = "Abbe number ν<sub>D</sub>"
+Y_TITLE = "refractive index n<sub>D</sub>"
+TRACE_LIMIT = "limit line"
+TRACE_BEYOND = "beyond the line"
+TRACE_FRONT = "Pareto front"
+TRACE_BATCH = "proposed batch (mean ± σ)"
+TRACE_POOL = "pool (predicted)"
+TRACE_REFERENCES = "reference polymers"
+
+#: qualitative palette for cycles (colour-blind friendly: Okabe–Ito + Tol muted)
+CYCLE_COLORS: tuple[str, ...] = (
+    "#7f7f7f", "#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00",
+    "#332288", "#117733", "#AA4499", "#882255", "#44AA99", "#999933",
+)
+
+
+class _LineLike(Protocol):
+    p1: tuple[float, float]
+    p2: tuple[float, float]
+
+
+def observation_trace_name(cycle: int) -> str:
+    """Legend name of the observations of one cycle (cycle 0 = initial data)."""
+    return "initial data" if int(cycle) == 0 else f"cycle {int(cycle)}"
+
+
+def limit_line_xy(line: _LineLike | dict[str, Any], x_range: tuple[float, float]
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Two-point polyline of the straight limit line through ``p1``/``p2`` (ν_D, n_D) over
+    ``x_range``. Accepts an object with ``p1``/``p2`` attributes or a dict with those keys."""
+    p1 = line["p1"] if isinstance(line, dict) else line.p1
+    p2 = line["p2"] if isinstance(line, dict) else line.p2
+    (x1, y1), (x2, y2) = (float(p1[0]), float(p1[1])), (float(p2[0]), float(p2[1]))
+    if x1 == x2:
+        raise ValueError("limit line points must have different Abbe numbers")
+    slope = (y2 - y1) / (x2 - x1)
+    xs = np.array([x_range[0], x_range[1]], dtype=float)
+    return xs, y1 + slope * (xs - x1)
+
+
+def _axis_ranges(frames: Sequence[tuple[pd.DataFrame | None, str, str]],
+                 line: Any | None) -> tuple[tuple[float, float], tuple[float, float]]:
+    xs: list[np.ndarray] = []
+    ys: list[np.ndarray] = []
+    for df, cx, cy in frames:
+        if df is not None and len(df) and cx in df and cy in df:
+            x = pd.to_numeric(df[cx], errors="coerce").to_numpy(float)
+            y = pd.to_numeric(df[cy], errors="coerce").to_numpy(float)
+            ok = np.isfinite(x) & np.isfinite(y)
+            xs.append(x[ok])
+            ys.append(y[ok])
+    if line is not None:
+        p1 = line["p1"] if isinstance(line, dict) else line.p1
+        p2 = line["p2"] if isinstance(line, dict) else line.p2
+        xs.append(np.array([p1[0], p2[0]], float))
+        ys.append(np.array([p1[1], p2[1]], float))
+    x = np.concatenate(xs) if xs else np.array([20.0, 70.0])
+    y = np.concatenate(ys) if ys else np.array([1.4, 1.7])
+    if x.size == 0:
+        x = np.array([20.0, 70.0])
+    if y.size == 0:
+        y = np.array([1.4, 1.7])
+    # robust range: ignore wild outliers of the pool cloud (0.5–99.5 percentile) but keep
+    # every observation/reference inside
+    xlo, xhi = float(np.nanmin(x)), float(np.nanmax(x))
+    ylo, yhi = float(np.nanmin(y)), float(np.nanmax(y))
+    dx = max(xhi - xlo, 5.0) * 0.06
+    dy = max(yhi - ylo, 0.05) * 0.08
+    return (xlo - dx, xhi + dx), (ylo - dy, yhi + dy)
+
+
+def _custom(df: pd.DataFrame, cols: Sequence[str]) -> np.ndarray:
+    out = []
+    for c in cols:
+        if c in df:
+            out.append(df[c].astype(object).where(df[c].notna(), "").astype(str).to_numpy())
+        else:
+            out.append(np.full(len(df), "", dtype=object))
+    return np.stack(out, axis=1) if out else np.empty((len(df), 0))
+
+
+def pareto_figure(observations: pd.DataFrame | None = None, *,
+                  limit_line: _LineLike | dict[str, Any] | None = None,
+                  references: pd.DataFrame | None = None,
+                  batch: pd.DataFrame | None = None,
+                  pool: pd.DataFrame | None = None,
+                  show_front: bool = True,
+                  show_beyond_region: bool = True,
+                  selected_id: str | None = None,
+                  height: int = 600,
+                  max_discrete_cycles: int = 12) -> go.Figure:
+    """n_D (y) versus ν_D (x) figure of a campaign.
+
+    Traces (in drawing order, each omitted when its data is empty):
+    ``pool (predicted)`` (Scattergl, for ~10k points), ``beyond the line`` (shaded region),
+    ``limit line``, ``reference polymers`` (labelled diamonds), one trace per cycle of
+    observations (``initial data``, ``cycle 1``, ... — or a single ``observations`` trace with a
+    colour bar when there are more than ``max_discrete_cycles`` cycles), ``Pareto front``
+    (step line through observations with ``on_front``), ``proposed batch (mean ± σ)`` (error
+    bars = 1 σ of the GP posterior in each objective).
+
+    ``customdata[0]`` of every observation/batch/pool point is its id (string) so a click
+    selection maps back to the store.
+    """
+    obs = observations if observations is not None else pd.DataFrame()
+    fig = go.Figure()
+    xr, yr = _axis_ranges([(obs, "abbe_number", "n_D"), (references, "abbe_number", "n_D"),
+                           (batch, "mu_abbe", "mu_n")], limit_line)
+    if pool is not None and len(pool):
+        # extend ranges modestly so the densest part of the cloud is visible
+        px = pd.to_numeric(pool["abbe_pred"], errors="coerce").to_numpy(float)
+        py = pd.to_numeric(pool["n_pred"], errors="coerce").to_numpy(float)
+        ok = np.isfinite(px) & np.isfinite(py)
+        if ok.any():
+            qx = np.percentile(px[ok], [1, 99])
+            qy = np.percentile(py[ok], [1, 99])
+            xr = (min(xr[0], float(qx[0])), max(xr[1], float(qx[1])))
+            yr = (min(yr[0], float(qy[0])), max(yr[1], float(qy[1])))
+        fig.add_trace(go.Scattergl(
+            x=px, y=py, mode="markers", name=TRACE_POOL,
+            marker=dict(size=4, color="rgba(120,120,140,0.25)"),
+            customdata=_custom(pool, ["id", "psmiles"]),
+            hovertemplate="pool %{customdata[0]}<br>ν<sub>D</sub> ≈ %{x:.1f}<br>"
+                          "n<sub>D</sub> ≈ %{y:.4f}<extra>predicted</extra>",
+            visible=True))
+
+    if limit_line is not None:
+        lx, ly = limit_line_xy(limit_line, (xr[0] - 100.0, xr[1] + 100.0))
+        label = (limit_line.get("label") if isinstance(limit_line, dict)
+                 else getattr(limit_line, "label", "")) or "empirical limit"
+        if show_beyond_region:
+            top = yr[1] + 10.0
+            fig.add_trace(go.Scatter(
+                x=[lx[0], lx[1], lx[1], lx[0], lx[0]], y=[ly[0], ly[1], top, top, ly[0]],
+                mode="lines", fill="toself", fillcolor="rgba(0,158,115,0.07)",
+                line=dict(width=0), name=TRACE_BEYOND, hoverinfo="skip", showlegend=True))
+        fig.add_trace(go.Scatter(
+            x=lx, y=ly, mode="lines", name=TRACE_LIMIT,
+            line=dict(color="#c0392b", width=2, dash="dash"),
+            hovertemplate=f"{label}<br>ν<sub>D</sub> %{{x:.1f}} → n<sub>D</sub> %{{y:.4f}}"
+                          "<extra>limit line</extra>"))
+
+    if references is not None and len(references):
+        lab = references["abbreviation"] if "abbreviation" in references else references["name"]
+        fig.add_trace(go.Scatter(
+            x=references["abbe_number"], y=references["n_D"], mode="markers+text",
+            name=TRACE_REFERENCES, text=lab.astype(str), textposition="top center",
+            textfont=dict(size=10, color="#555"),
+            marker=dict(symbol="diamond-open", size=9, color="#555", line=dict(width=1.5)),
+            customdata=_custom(references, ["name", "abbreviation"]),
+            hovertemplate="<b>%{customdata[0]}</b> (reference)<br>ν<sub>D</sub> = %{x:.1f}<br>"
+                          "n<sub>D</sub> = %{y:.4f}<extra></extra>"))
+
+    if len(obs):
+        cycles = pd.to_numeric(obs.get("cycle", pd.Series(0, index=obs.index)),
+                               errors="coerce").fillna(0).astype(int)
+        hover = ("<b>%{customdata[1]}</b><br>id %{customdata[0]} · %{customdata[3]}<br>"
+                 "ν<sub>D</sub> = %{x:.2f}<br>n<sub>D</sub> = %{y:.4f}<br>"
+                 "%{customdata[2]}<extra></extra>")
+        o = obs.copy()
+        o["_cyc"] = [observation_trace_name(c) for c in cycles]
+        o["_label"] = o["name"] if "name" in o else o["id"]
+        cols = ["id", "_label", "psmiles", "_cyc"]
+        uniq = sorted(cycles.unique())
+        if len(uniq) <= max_discrete_cycles:
+            for c in uniq:
+                sub = o[cycles.to_numpy() == c]
+                colour = CYCLE_COLORS[int(c) % len(CYCLE_COLORS)]
+                fig.add_trace(go.Scatter(
+                    x=sub["abbe_number"], y=sub["n_D"], mode="markers",
+                    name=observation_trace_name(c),
+                    marker=dict(size=9, color=colour, line=dict(width=0.8, color="white"),
+                                symbol="circle"),
+                    customdata=_custom(sub, cols), hovertemplate=hover))
+        else:
+            fig.add_trace(go.Scattergl(
+                x=o["abbe_number"], y=o["n_D"], mode="markers", name="observations",
+                marker=dict(size=7, color=cycles, colorscale="Viridis", showscale=True,
+                            colorbar=dict(title="cycle", thickness=12, len=0.6),
+                            line=dict(width=0.5, color="white")),
+                customdata=_custom(o, cols), hovertemplate=hover))
+        if show_front and "on_front" in o and o["on_front"].astype(bool).any():
+            f = o[o["on_front"].astype(bool)].sort_values("abbe_number")
+            # staircase of the non-dominated set for a maximise/maximise problem
+            fx = f["abbe_number"].to_numpy(float)
+            fy = f["n_D"].to_numpy(float)
+            sx, sy = [], []
+            for i in range(len(fx)):
+                if i > 0:
+                    sx.append(fx[i - 1])
+                    sy.append(fy[i])
+                sx.append(fx[i])
+                sy.append(fy[i])
+            fig.add_trace(go.Scatter(
+                x=sx, y=sy, mode="lines", name=TRACE_FRONT,
+                line=dict(color="#111", width=1.5, shape="linear"), hoverinfo="skip"))
+            fig.add_trace(go.Scatter(
+                x=fx, y=fy, mode="markers", name="front members", showlegend=False,
+                marker=dict(size=14, color="rgba(0,0,0,0)", line=dict(width=1.6, color="#111")),
+                customdata=_custom(f.assign(_label=f["_label"]), cols), hovertemplate=hover))
+
+    if batch is not None and len(batch):
+        b = batch.copy()
+        b["_label"] = b["name"] if "name" in b else b["id"]
+        b["_ehvi"] = (b["ehvi"].map(lambda v: f"EHVI {v:.3g}") if "ehvi" in b else "")
+        fig.add_trace(go.Scatter(
+            x=b["mu_abbe"], y=b["mu_n"], mode="markers", name=TRACE_BATCH,
+            marker=dict(symbol="star", size=13, color="#D55E00",
+                        line=dict(width=0.8, color="#5a2000")),
+            error_x=dict(type="data", array=b["sd_abbe"], color="rgba(213,94,0,0.45)",
+                         thickness=1.2, width=3),
+            error_y=dict(type="data", array=b["sd_n"], color="rgba(213,94,0,0.45)",
+                         thickness=1.2, width=3),
+            customdata=_custom(b, ["id", "_label", "psmiles", "_ehvi"]),
+            hovertemplate="<b>proposed: %{customdata[1]}</b><br>id %{customdata[0]}<br>"
+                          "ν<sub>D</sub> = %{x:.1f} ± %{error_x.array:.1f}<br>"
+                          "n<sub>D</sub> = %{y:.4f} ± %{error_y.array:.4f}<br>"
+                          "%{customdata[3]}<extra></extra>"))
+
+    if selected_id is not None and len(obs) and "id" in obs:
+        sel = obs[obs["id"].astype(str) == str(selected_id)]
+        if len(sel):
+            fig.add_trace(go.Scatter(
+                x=sel["abbe_number"], y=sel["n_D"], mode="markers", name="selected",
+                showlegend=False, hoverinfo="skip",
+                marker=dict(size=20, color="rgba(0,0,0,0)",
+                            line=dict(width=2.5, color="#e91e63"))))
+
+    fig.update_layout(
+        uirevision=UIREVISION, height=height, template="plotly_white",
+        margin=dict(l=60, r=20, t=40, b=55),
+        legend=dict(orientation="h", yanchor="bottom", y=1.01, xanchor="left", x=0,
+                    font=dict(size=11)),
+        hovermode="closest", clickmode="event+select", dragmode="zoom",
+        xaxis=dict(title=X_TITLE, range=list(xr), zeroline=False, showspikes=False),
+        yaxis=dict(title=Y_TITLE, range=list(yr), zeroline=False),
+    )
+    return fig
+
+
+def history_figure(history: pd.DataFrame, height: int = 300) -> go.Figure:
+    """Hypervolume (left axis, line) and beyond-line count (right axis, bars) per cycle.
+
+    Hypervolume is in the objective units the caller used (the dashboard passes the
+    hypervolume of (ν_D, n_D) above the campaign's reference point).
+    """
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    if history is not None and len(history):
+        h = history.sort_values("cycle")
+        fig.add_trace(go.Bar(x=h["cycle"], y=h["n_beyond"], name="beyond the line",
+                             marker_color="rgba(0,158,115,0.55)",
+                             hovertemplate="cycle %{x}: %{y} beyond<extra></extra>"),
+                      secondary_y=True)
+        fig.add_trace(go.Scatter(x=h["cycle"], y=h["hypervolume"], name="hypervolume",
+                                 mode="lines+markers", line=dict(color="#0072B2", width=2),
+                                 hovertemplate="cycle %{x}: HV %{y:.4g}<extra></extra>"),
+                      secondary_y=False)
+    fig.update_layout(uirevision=UIREVISION + "-history", height=height, template="plotly_white",
+                      margin=dict(l=60, r=60, t=30, b=45),
+                      legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0),
+                      bargap=0.35)
+    fig.update_xaxes(title_text="cycle", dtick=1)
+    fig.update_yaxes(title_text="hypervolume", secondary_y=False)
+    nmax = int(history["n_beyond"].max()) if history is not None and len(history) else 1
+    fig.update_yaxes(title_text="# beyond line", secondary_y=True, showgrid=False,
+                     range=[0, max(nmax, 1) * 1.15], tickformat="d",
+                     dtick=max(1, int(np.ceil(max(nmax, 1) / 5))))
+    return fig

@@ -1,0 +1,586 @@
+"""The runner: one process per campaign that owns the dask cluster and executes calculations.
+
+``python -m core.runner --campaign NAME [--db PATH] [--exit-when-idle]``
+
+The runner and the dashboard talk only through the store (SQLite, :mod:`core.store`):
+
+- every ``poll_s`` it submits the campaign's ``queued`` calculations, one dask task each
+  (:func:`execute_calculation` → ``core.simulation.pipeline.run_pipeline`` in the work dir
+  ``<runs_dir>/calc-<id>``), asking for the worker resource ``calc=1`` so that one worker runs
+  one calculation at a time;
+- a task writes ``progress.json`` in its work dir at every pipeline step (step, worker, pid,
+  scheduler job id from ``SLURM_JOB_ID``/``PBS_JOBID``/…); the runner copies it to the store;
+- a finished task's result is written at once: ``Store.complete_calculation`` sets the
+  calculation ``done`` and inserts its observation in the same transaction, at most once;
+- a task whose worker or job died (dask ``KilledWorker``; the scheduler is configured with
+  ``allowed-failures=0`` so the runner, not dask, counts attempts) goes back to ``queued`` while
+  ``attempt < max_attempts``, else fails with the reason — for SLURM/PBS the scheduler's verdict
+  (``CANCELLED``, ``TIMEOUT``, ``OUT_OF_MEMORY``, ``NODE_FAIL`` …) is part of the message;
+  a simulation error (``core.simulation.errors``) or an unusable work dir/result fails at once;
+- cancel and retry requests made in the store are honoured (a running task stops at its next
+  step boundary: the runner drops a ``CANCEL`` file the task's progress callback checks);
+- when every calculation of a batch is terminal the batch and cycle close, the cycle's
+  hypervolume/beyond-line count are recorded and the next batch is proposed
+  (:func:`core.cycle.propose_batch`); it waits for approval unless the campaign auto-approves;
+- a heartbeat (every ``heartbeat_s``, from its own thread) tells the dashboard the runner lives.
+
+Restart safety: an exclusive ``flock`` on ``<db dir>/.runner-<campaign>.lock`` allows one runner
+per campaign (released by the kernel when the process dies, even by ``kill -9``).  A starting
+runner re-queues calculations left ``running`` by its predecessor (the interrupted attempt does
+not count), cancels their orphaned scheduler jobs, and resubmits; the pipeline resumes from its
+work dir.  A task holds an exclusive ``flock`` on its work dir, so an orphaned worker still
+running the old attempt and the new attempt never write the same directory at once, and the
+store accepts one result per calculation and attempt.  Hence each calculation finishes once.
+
+:func:`ensure_runner` (for the dashboard) starts a detached runner when the heartbeat is stale.
+"""
+from __future__ import annotations
+
+import argparse
+import fcntl
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import traceback
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+from core.store import Store, StoreError, utcnow
+
+__all__ = ["Runner", "execute_calculation", "ensure_runner", "runner_lock_path", "runs_dir_for",
+           "CalculationCancelled", "WorkdirError", "RunnerLocked", "main",
+           "STALE_AFTER_S", "JOB_ENV_VARS"]
+
+STALE_AFTER_S = 30.0
+REPO_ROOT = Path(__file__).resolve().parents[1]
+JOB_ENV_VARS = ("SLURM_JOB_ID", "PBS_JOBID", "JOB_ID", "LSB_JOBID")
+PROGRESS_FILE = "progress.json"
+CANCEL_FILE = "CANCEL"
+LOG_FILE = "calculation.log"
+
+
+class CalculationCancelled(Exception):
+    """Raised inside a task when its ``CANCEL`` file appears (checked at each pipeline step)."""
+
+
+class WorkdirError(RuntimeError):
+    """The work dir of a calculation is unusable (not a directory, unreadable, corrupt)."""
+
+
+class RunnerLocked(RuntimeError):
+    """Another runner already holds this campaign's lock."""
+
+
+# --------------------------------------------------------------------------- worker side
+def _atomic_write_json(path: Path, data: dict) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, default=str))
+    os.replace(tmp, path)
+
+
+def _job_id_from_env() -> str | None:
+    for var in JOB_ENV_VARS:
+        if os.environ.get(var):
+            return os.environ[var]
+    return None
+
+
+def execute_calculation(spec: dict) -> dict:
+    """Dask task: run the simulation pipeline for one calculation in its work dir.
+
+    ``spec`` keys: calc_id, attempt, psmiles, preset, workdir, threads (or None),
+    lock_timeout_s (default 24 h).  Returns ``{"result": <pipeline record>, "execution": {...}}``
+    where execution records host, pid, worker address, scheduler job id and environment, start
+    and end time.  Raises :class:`WorkdirError`, :class:`CalculationCancelled` or the pipeline's
+    ``SimulationError`` subclasses.
+    """
+    workdir = Path(spec["workdir"])
+    if workdir.exists() and not workdir.is_dir():
+        raise WorkdirError(f"work dir {workdir} exists but is not a directory")
+    try:
+        workdir.mkdir(parents=True, exist_ok=True)
+        lock_fh = open(workdir / ".lock", "a+")  # noqa: SIM115 (held for the whole task)
+    except OSError as exc:
+        raise WorkdirError(f"work dir {workdir} is unusable: {exc}") from exc
+    try:
+        deadline = time.monotonic() + float(spec.get("lock_timeout_s", 86400))
+        while True:  # wait for an orphaned previous attempt to release the directory
+            try:
+                fcntl.flock(lock_fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise WorkdirError(f"work dir {workdir} stayed locked by another process")
+                if (workdir / CANCEL_FILE).exists():
+                    raise CalculationCancelled("cancelled while waiting for the work dir")
+                time.sleep(0.5)
+        return _execute_locked(spec, workdir)
+    finally:
+        lock_fh.close()
+
+
+def _execute_locked(spec: dict, workdir: Path) -> dict:
+    try:
+        from distributed import get_worker  # noqa: PLC0415
+        worker = get_worker().address
+    except (ImportError, ValueError):
+        worker = None
+    execution = {
+        "calc_id": spec["calc_id"], "attempt": spec["attempt"], "host": socket.gethostname(),
+        "pid": os.getpid(), "worker": worker, "job_id": _job_id_from_env(),
+        "job_env": {v: os.environ[v] for v in JOB_ENV_VARS if os.environ.get(v)},
+        "started_at": utcnow(), "preset": spec["preset"], "threads": spec.get("threads"),
+        "workdir": str(workdir),
+    }
+    progress_path = workdir / PROGRESS_FILE
+    log_path = workdir / LOG_FILE
+
+    def progress(step: str, message: str = "") -> None:
+        if (workdir / CANCEL_FILE).exists():
+            raise CalculationCancelled(f"cancelled on request before step {step!r}")
+        rec = {**execution, "step": str(step), "message": str(message)[:500], "time": utcnow()}
+        _atomic_write_json(progress_path, rec)
+        with open(log_path, "a", encoding="utf-8") as fh:
+            fh.write(f"{rec['time']} [attempt {spec['attempt']}] {step}: {message}\n")
+
+    progress("started", f"on {execution['host']} pid {execution['pid']}"
+             + (f" job {execution['job_id']}" if execution["job_id"] else ""))
+    from core.simulation.pipeline import run_pipeline  # noqa: PLC0415
+    result = run_pipeline(spec["psmiles"], preset=spec["preset"], workdir=workdir / "pipeline",
+                          progress=progress, threads=spec.get("threads"))
+    if not isinstance(result, dict):
+        raise WorkdirError(f"the pipeline returned {type(result).__name__}, not a result record")
+    execution["finished_at"] = utcnow()
+    progress("finished", "result ready")
+    return {"result": result, "execution": execution}
+
+
+def read_progress(workdir: str | Path) -> dict | None:
+    """The last ``progress.json`` of a work dir, or None (missing or half-written)."""
+    try:
+        return json.loads((Path(workdir) / PROGRESS_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+# --------------------------------------------------------------------------- runner side
+def runner_lock_path(db_path: str | Path, campaign: str) -> Path:
+    """``<db dir>/.runner-<campaign>.lock``."""
+    db = Path(db_path).expanduser().resolve()
+    return db.parent / f".runner-{campaign}.lock"
+
+
+def runs_dir_for(store: Store, campaign: str, runs_dir: str | None) -> Path:
+    """Work-dir root of a campaign: its ``runs_dir`` setting or ``<db dir>/runs/<campaign>``."""
+    return Path(runs_dir).expanduser().resolve() if runs_dir else \
+        store.path.parent / "runs" / campaign
+
+
+def _retryable(exc: BaseException) -> bool:
+    from distributed.scheduler import KilledWorker  # noqa: PLC0415
+    try:
+        from distributed.comm.core import CommClosedError  # noqa: PLC0415
+    except ImportError:  # pragma: no cover
+        CommClosedError = ()  # type: ignore[assignment]  # noqa: N806
+    return isinstance(exc, (KilledWorker, CommClosedError, ConnectionError, TimeoutError))
+
+
+class Runner:
+    """Executes a campaign's calculations on its cluster profile (see module docstring)."""
+
+    def __init__(self, db_path: str | Path, campaign: str, *, poll_s: float = 1.0,
+                 heartbeat_s: float = 2.0, exit_when_idle: bool = False,
+                 log: Callable[[str], None] | None = None) -> None:
+        self.store = Store(db_path)
+        camp = self.store.get_campaign(campaign)
+        self.campaign = camp["name"]
+        self.cid = camp["id"]
+        self.poll_s = float(poll_s)
+        self.heartbeat_s = float(heartbeat_s)
+        self.exit_when_idle = exit_when_idle
+        self._log = log or (lambda m: print(f"{utcnow()} runner[{self.campaign}] {m}",
+                                            flush=True))
+        self.futures: dict[int, tuple[Any, int]] = {}  # calc id -> (future, attempt)
+        self.progress_seen: dict[int, tuple] = {}
+        self._stop = threading.Event()
+        self._info: dict[str, Any] = {}
+        self._lock_fh = None
+        self.client = None
+        self.cluster = None
+        self.profile = None
+        self._propose_failed_at: int | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+    def acquire_lock(self) -> None:
+        """Take the campaign's runner lock or raise :class:`RunnerLocked`."""
+        path = runner_lock_path(self.store.path, self.campaign)
+        fh = open(path, "a+")  # noqa: SIM115
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.close()
+            raise RunnerLocked(f"another runner holds {path}") from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"{os.getpid()}\n")
+        fh.flush()
+        self._lock_fh = fh
+
+    def start_cluster(self) -> None:
+        """Start the dask cluster of the campaign's profile (allowed-failures = 0)."""
+        import dask  # noqa: PLC0415
+        from distributed import Client  # noqa: PLC0415
+
+        from core.cluster import validate_profile, make_cluster  # noqa: PLC0415
+        cfg = self.store.campaign_config(self.cid)
+        self.profile = validate_profile(cfg.cluster, cfg.preset)
+        dask.config.set({"distributed.scheduler.allowed-failures": 0,
+                         "distributed.scheduler.worker-ttl": "5 minutes"})
+        root = str(REPO_ROOT)
+        pp = os.environ.get("PYTHONPATH", "")
+        if root not in pp.split(os.pathsep):  # so that workers/jobs can import core
+            os.environ["PYTHONPATH"] = root + (os.pathsep + pp if pp else "")
+        runs = runs_dir_for(self.store, self.campaign, cfg.runs_dir)
+        runs.mkdir(parents=True, exist_ok=True)
+        self.cluster = make_cluster(self.profile, preset=cfg.preset,
+                                    local_directory=str(runs / ".dask"))
+        self.client = Client(self.cluster)
+        self._log(f"cluster {self.profile.profile} started")
+
+    def close(self) -> None:
+        """Stop the cluster, re-queue what was running, mark the runner stopped."""
+        for cid, (fut, _a) in list(self.futures.items()):
+            fut.cancel()
+        self.futures.clear()
+        try:
+            self.store.requeue_interrupted(self.cid)
+        except Exception as exc:  # noqa: BLE001 (best effort at shutdown)
+            self._log(f"requeue at shutdown failed: {exc}")
+        for obj in (self.client, self.cluster):
+            if obj is not None:
+                try:
+                    obj.close()
+                except Exception:  # noqa: BLE001
+                    pass
+        try:
+            self.store.heartbeat(self.cid, pid=os.getpid(), host=socket.gethostname(),
+                                 status="stopped", info=self._info)
+        except Exception:  # noqa: BLE001
+            pass
+        if self._lock_fh is not None:
+            self._lock_fh.close()
+            self._lock_fh = None
+
+    def stop(self) -> None:
+        """Ask the loop to end (signal handlers call this)."""
+        self._stop.set()
+
+    def _heartbeat_loop(self) -> None:
+        store = Store(self.store.path)
+        while not self._stop.is_set():
+            try:
+                store.heartbeat(self.cid, pid=os.getpid(), host=socket.gethostname(),
+                                status="running", info=self._info)
+            except Exception as exc:  # noqa: BLE001 (a busy DB must not kill the runner)
+                self._log(f"heartbeat failed: {exc}")
+            self._stop.wait(self.heartbeat_s)
+
+    def run(self) -> int:
+        """Main loop; returns the process exit code."""
+        self.acquire_lock()
+        self.store.heartbeat(self.cid, pid=os.getpid(), host=socket.gethostname(),
+                             status="starting", info={})
+        hb = threading.Thread(target=self._heartbeat_loop, daemon=True, name="heartbeat")
+        try:
+            self.recover()
+            self.start_cluster()
+            hb.start()
+            while not self._stop.is_set():
+                busy = self.tick()
+                if self.exit_when_idle and not busy:
+                    self._log("idle: nothing queued or running; exiting")
+                    break
+                self._stop.wait(self.poll_s)
+        finally:
+            self._stop.set()
+            self.close()
+        return 0
+
+    # ------------------------------------------------------------------ recovery
+    def recover(self) -> None:
+        """Re-queue calculations a dead runner left running; cancel their orphaned jobs."""
+        rows = self.store.requeue_interrupted(self.cid)
+        if not rows:
+            return
+        self._log(f"re-queued {len(rows)} interrupted calculation(s): "
+                  f"{[r['id'] for r in rows]}")
+        cfg = self.store.campaign_config(self.cid)
+        profile = (cfg.cluster or {}).get("profile", "local")
+        job_ids = [r["job_id"] for r in rows if r.get("job_id")]
+        if profile != "local" and job_ids:
+            from core.cluster import cancel_scheduler_jobs  # noqa: PLC0415
+            n = cancel_scheduler_jobs(profile, job_ids)
+            self._log(f"cancelled {n} orphaned {profile} job(s) {job_ids}")
+
+    # ------------------------------------------------------------------ one iteration
+    def tick(self) -> bool:
+        """One pass: cancels, results, progress, submissions, batch completion.  Returns whether
+        anything is queued or running (or a proposal is pending approval with auto-approve)."""
+        self._handle_cancels()
+        self._collect_results()
+        self._update_progress()
+        self._submit_queued()
+        self._advance_cycle()
+        calcs = self.store.calculations(self.cid, status=("queued", "running"))
+        self._info = self._cluster_info(calcs)
+        return bool(len(calcs)) or bool(self.futures)
+
+    def _cluster_info(self, calcs) -> dict:
+        info: dict[str, Any] = {"profile": self.profile.profile if self.profile else None,
+                                "queued": int((calcs["status"] == "queued").sum()),
+                                "running": int((calcs["status"] == "running").sum()),
+                                "time": utcnow()}
+        try:
+            workers = self.client.scheduler_info().get("workers", {}) if self.client else {}
+            info["workers"] = len(workers)
+            if self.profile is not None and self.profile.is_jobqueue:
+                info["jobs"] = [getattr(j, "job_id", None) for j in
+                                getattr(self.cluster, "workers", {}).values()]
+        except Exception:  # noqa: BLE001
+            pass
+        return info
+
+    def _handle_cancels(self) -> None:
+        df = self.store.calculations(self.cid, status="running")
+        for row in df[df["cancel_requested"]].itertuples():
+            if row.workdir:
+                try:
+                    Path(row.workdir).mkdir(parents=True, exist_ok=True)
+                    (Path(row.workdir) / CANCEL_FILE).write_text(utcnow())
+                except OSError:
+                    pass
+            entry = self.futures.pop(int(row.id), None)
+            if entry is not None:
+                entry[0].cancel()
+            self.store.mark_cancelled(int(row.id), reason="cancelled on request")
+            self._log(f"calculation {row.id} cancelled")
+            if row.batch_id is not None:
+                self._batch_maybe_finished(int(row.batch_id))
+
+    def _collect_results(self) -> None:
+        for calc_id, (fut, attempt) in list(self.futures.items()):
+            if fut.status == "pending":
+                continue
+            del self.futures[calc_id]
+            self._handle_finished(calc_id, attempt, fut)
+
+    def _handle_finished(self, calc_id: int, attempt: int, fut) -> None:
+        calc = self.store.get_calculation(calc_id)
+        if fut.status == "finished":
+            try:
+                out = fut.result()
+                result, execution = out["result"], out["execution"]
+                provenance = {"campaign": self.campaign, "calculation_id": calc_id,
+                              "attempt": attempt, "preset": calc["preset"],
+                              "execution": execution,
+                              "cluster_profile": self.profile.to_dict() if self.profile else None,
+                              "pipeline_provenance": result.get("provenance")}
+                oid = self.store.complete_calculation(calc_id, attempt, result,
+                                                      provenance=provenance)
+                if execution.get("job_id") or execution.get("worker"):
+                    self.store.update_progress(calc_id, attempt, worker=execution.get("worker"),
+                                               job_id=execution.get("job_id"))
+                self._log(f"calculation {calc_id} done (observation {oid})")
+            except StoreError as exc:
+                self._fail(calc_id, attempt, "InvalidResult", str(exc), retryable=False)
+            except Exception as exc:  # noqa: BLE001 (unpicklable / corrupt result)
+                self._fail(calc_id, attempt, type(exc).__name__, str(exc), retryable=False)
+        elif fut.status == "cancelled":
+            self._fail(calc_id, attempt, "TaskLost",
+                       "the dask task was cancelled by the cluster", retryable=True)
+        else:
+            exc = fut.exception()
+            if isinstance(exc, CalculationCancelled):
+                self.store.mark_cancelled(calc_id, reason=str(exc))
+            elif _retryable(exc):
+                self._fail(calc_id, attempt, type(exc).__name__,
+                           self._death_reason(calc, exc), retryable=True)
+            else:
+                step = getattr(exc, "step", None)
+                msg = str(exc) or repr(exc)
+                if step and step != "unknown":
+                    msg = f"[step {step}] {msg}"
+                self._fail(calc_id, attempt, type(exc).__name__, msg, retryable=False)
+        if calc.get("batch_id") is not None:
+            self._batch_maybe_finished(int(calc["batch_id"]))
+
+    def _death_reason(self, calc: dict, exc: BaseException) -> str:
+        prog = read_progress(calc["workdir"]) if calc.get("workdir") else None
+        job_id = (prog or {}).get("job_id") or calc.get("job_id")
+        step = (prog or {}).get("step") or calc.get("step")
+        reason = f"the worker running it died during step '{step}'"
+        if job_id and self.profile is not None and self.profile.is_jobqueue:
+            from core.cluster import scheduler_job_state  # noqa: PLC0415
+            st = scheduler_job_state(self.profile.profile, job_id)
+            if st:
+                reason = (f"{self.profile.profile} job {job_id} ended {st['state']} "
+                          f"({st['explanation']}; reason {st['reason'] or 'none'}) "
+                          f"during step '{step}'")
+            else:
+                reason += f" (job {job_id})"
+        return f"{reason}: {type(exc).__name__}: {exc}"
+
+    def _fail(self, calc_id: int, attempt: int, etype: str, msg: str, *, retryable: bool) -> None:
+        new = self.store.fail_attempt(calc_id, attempt, error_type=etype, error_message=msg,
+                                      retryable=retryable)
+        self._log(f"calculation {calc_id} attempt {attempt} failed ({etype}: {msg[:200]}) "
+                  f"-> {new}")
+
+    def _update_progress(self) -> None:
+        df = self.store.calculations(self.cid, status="running")
+        for row in df.itertuples():
+            if not row.workdir or int(row.id) not in self.futures:
+                continue
+            prog = read_progress(row.workdir)
+            if not prog or int(prog.get("attempt", -1)) != int(row.attempt):
+                continue
+            sig = (prog.get("step"), prog.get("message"), prog.get("job_id"), prog.get("worker"))
+            if self.progress_seen.get(int(row.id)) == sig:
+                continue
+            self.progress_seen[int(row.id)] = sig
+            self.store.update_progress(int(row.id), int(row.attempt), step=prog.get("step"),
+                                       message=prog.get("message"), worker=prog.get("worker"),
+                                       job_id=prog.get("job_id"))
+
+    def _submit_queued(self) -> None:
+        cfg = self.store.campaign_config(self.cid)
+        runs = runs_dir_for(self.store, self.campaign, cfg.runs_dir)
+        threads = cfg.threads or (self.profile.calc_threads if self.profile else None)
+        queued = self.store.calculations(self.cid, status="queued")
+        for row in queued.itertuples():
+            cid = int(row.id)
+            if cid in self.futures:
+                continue
+            name = f"calc-{cid}" + (f"-r{int(row.reruns)}" if int(row.reruns) else "")
+            workdir = runs / name
+            key = f"{name}-a{int(row.attempt) + 1}-{uuid.uuid4().hex[:8]}"
+            attempt = self.store.start_attempt(cid, dask_key=key, workdir=str(workdir),
+                                               log_path=str(workdir / LOG_FILE))
+            if attempt is None:
+                if row.batch_id is not None:
+                    self._batch_maybe_finished(int(row.batch_id))
+                continue
+            try:
+                stale = workdir / CANCEL_FILE
+                if stale.is_file():
+                    stale.unlink()
+            except OSError:
+                pass
+            spec = {"calc_id": cid, "attempt": attempt, "psmiles": row.psmiles,
+                    "preset": row.preset, "workdir": str(workdir), "threads": threads}
+            fut = self.client.submit(execute_calculation, spec, key=key, pure=False,
+                                     resources={"calc": 1}, retries=0)
+            self.futures[cid] = (fut, attempt)
+            self._log(f"submitted calculation {cid} attempt {attempt} as {key}")
+
+    # ------------------------------------------------------------------ cycles
+    def _batch_maybe_finished(self, batch_id: int) -> None:
+        status = self.store.finish_batch_if_complete(batch_id)
+        if status is None:
+            return
+        batch = self.store.get_batch(batch_id)
+        self._log(f"batch {batch_id} (cycle {batch['cycle']}) {status}")
+        from core.cycle import record_cycle_metrics  # noqa: PLC0415
+        try:
+            m = record_cycle_metrics(self.store, self.cid, int(batch["cycle"]))
+            self._log(f"cycle {batch['cycle']} metrics {m}")
+        except Exception as exc:  # noqa: BLE001
+            self._log(f"cycle metrics failed: {type(exc).__name__}: {exc}")
+
+    def _advance_cycle(self) -> None:
+        """Propose the next batch once the latest cycle is closed and nothing is proposed."""
+        cur = self.store.current_batch(self.cid)
+        if cur is not None and cur["status"] in ("proposed", "approved", "running"):
+            return
+        if cur is None:
+            return  # the first batch is proposed by whoever created the campaign
+        n_obs = len(self.store.observations(self.cid))
+        if self._propose_failed_at == n_obs:
+            return
+        from core.cycle import propose_batch  # noqa: PLC0415
+        try:
+            b = propose_batch(self.store, self.cid, actor="runner")
+            self._propose_failed_at = None
+            self._log(f"proposed batch {b['id']} (cycle {b['cycle']}, {b['n_selected']} "
+                      f"candidates){' and auto-approved' if 'approval' in b else ''}")
+        except Exception as exc:  # noqa: BLE001 (the runner must survive a failed proposal)
+            self._propose_failed_at = n_obs
+            msg = f"{type(exc).__name__}: {exc}"
+            self._log(f"proposal failed: {msg}")
+            self.store.log(self.cid, "propose_failed", actor="runner",
+                           details={"error": msg, "traceback": traceback.format_exc()[-4000:]})
+
+
+# --------------------------------------------------------------------------- dashboard helper
+def ensure_runner(db_path: str | Path, campaign: str, *, stale_after_s: float = STALE_AFTER_S,
+                  python: str | None = None, extra_args: list[str] | None = None) -> int:
+    """Start a detached runner for ``campaign`` unless a live one heartbeats; returns its pid.
+
+    The child runs in its own session (it survives the dashboard), logs to
+    ``<db dir>/runner-<campaign>.log`` and exits at once if another runner holds the lock.
+    """
+    store = Store(db_path)
+    camp = store.get_campaign(campaign)
+    st = store.runner_status(camp["id"], stale_after_s=stale_after_s)
+    if st is not None and st["alive"] and st.get("pid"):
+        return int(st["pid"])
+    log = store.path.parent / f"runner-{camp['name']}.log"
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(REPO_ROOT) + (os.pathsep + env["PYTHONPATH"]
+                                          if env.get("PYTHONPATH") else "")
+    cmd = [python or sys.executable, "-m", "core.runner", "--campaign", camp["name"],
+           "--db", str(store.path), *(extra_args or [])]
+    with open(log, "ab") as fh:
+        proc = subprocess.Popen(cmd, cwd=str(REPO_ROOT), env=env, stdout=fh, stderr=fh,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+    return int(proc.pid)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """CLI entry point (see module docstring)."""
+    ap = argparse.ArgumentParser(prog="python -m core.runner", description=__doc__.split("\n")[0])
+    ap.add_argument("--campaign", required=True)
+    ap.add_argument("--db", default=os.environ.get("OPTIPOLY_DB", "var/optipoly.db"))
+    ap.add_argument("--poll", type=float, default=1.0, help="seconds between passes")
+    ap.add_argument("--exit-when-idle", action="store_true",
+                    help="exit once nothing is queued or running")
+    args = ap.parse_args(argv)
+    try:
+        runner = Runner(args.db, args.campaign, poll_s=args.poll,
+                        exit_when_idle=args.exit_when_idle)
+    except StoreError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+    def _on_signal(signum, _frame):
+        runner._log(f"signal {signum}: stopping")
+        runner.stop()
+
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)
+    try:
+        return runner.run()
+    except RunnerLocked as exc:
+        print(f"runner not started: {exc}", file=sys.stderr)
+        return 3
+
+
+if __name__ == "__main__":
+    sys.exit(main())

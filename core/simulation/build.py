@@ -1,0 +1,206 @@
+"""Step 1 (build): polymer SMILES → CH3-terminated atactic chains with 3-D coordinates.
+
+Each chain is assembled from copies of the repeat unit with ``Chem.molzip`` (head-to-tail, the
+first ``*`` of the PSMILES is the head). Every atom carries its origin as atom properties
+``unit`` (index along the chain; -1 = head CH3 cap, n = tail CH3 cap) and ``local`` (index of the
+heavy atom inside the repeat unit; hydrogens get the parent's ``local`` and an ordinal ``hnum``),
+so that charges computed on a short oligomer built by the *same* function can be copied atom by
+atom onto the long chains (see ``forcefield.py``).
+
+Tacticity: every unassigned stereocentre gets a random configuration (atactic). 3-D coordinates
+come from RDKit's ETKDG with random starting coordinates, which for a chain is a random-walk-like
+coil without overlaps (an equivalent of RadonPy's random-walk growth).
+"""
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+from rdkit import Chem
+from rdkit.Chem import AllChem
+
+from core.simulation.errors import BuildError
+
+__all__ = ["Chain", "unit_atoms", "build_chain", "choose_dp", "unit_class", "atom_key",
+           "repeat_unit_mass", "validated_psmiles"]
+
+
+class UnsupportedPolymer(BuildError, ValueError):
+    """The polymer SMILES cannot be simulated (bad syntax, wrong number of stars, elements)."""
+
+
+GAFF2_ELEMENTS = {"H", "C", "N", "O", "F", "P", "S", "Cl", "Br", "I"}
+
+
+@dataclass(frozen=True)
+class Chain:
+    """A built chain: RDKit molecule with explicit H and one conformer (coordinates in Å)."""
+
+    mol: Chem.Mol
+    dp: int
+    seed: int
+
+
+def validated_psmiles(psmiles: str) -> Chem.Mol:
+    """Parse ``psmiles`` (uses core.polymer.parse_psmiles when available) and check it is simulable.
+
+    Returns an RDKit Mol with the two ``*`` as dummy atoms. Raises UnsupportedPolymer.
+    """
+    if not isinstance(psmiles, str) or not psmiles.strip():
+        raise UnsupportedPolymer("The polymer SMILES is empty.")
+    try:
+        from core import polymer  # noqa: PLC0415
+        parse = getattr(polymer, "parse_psmiles", None)
+    except ImportError:
+        parse = None
+    if parse is not None:
+        try:
+            parse(psmiles)
+        except ValueError as exc:
+            raise UnsupportedPolymer(f"Invalid polymer SMILES {psmiles!r}: {exc}") from exc
+    mol = Chem.MolFromSmiles(psmiles.strip())
+    if mol is None:
+        raise UnsupportedPolymer(f"RDKit cannot parse the polymer SMILES {psmiles!r}.")
+    stars = [a for a in mol.GetAtoms() if a.GetAtomicNum() == 0]
+    if len(stars) != 2:
+        raise UnsupportedPolymer(
+            f"A repeat unit needs exactly two '*' connection points; {psmiles!r} has {len(stars)}.")
+    for s in stars:
+        if s.GetDegree() != 1 or s.GetBonds()[0].GetBondType() != Chem.BondType.SINGLE:
+            raise UnsupportedPolymer(
+                f"Each '*' must be joined to one atom by a single bond ({psmiles!r}).")
+    bad = sorted({a.GetSymbol() for a in mol.GetAtoms()
+                  if a.GetAtomicNum() > 0 and a.GetSymbol() not in GAFF2_ELEMENTS})
+    if bad:
+        raise UnsupportedPolymer(
+            f"Element(s) {', '.join(bad)} in {psmiles!r} have no GAFF2 parameters; the simulation "
+            f"supports H, C, N, O, F, P, S, Cl, Br, I only.")
+    if any(a.GetFormalCharge() != 0 or a.GetNumRadicalElectrons() for a in mol.GetAtoms()):
+        raise UnsupportedPolymer(f"Charged or radical repeat units are not supported ({psmiles!r}).")
+    if len(Chem.GetMolFrags(mol)) != 1:
+        raise UnsupportedPolymer(f"The repeat unit {psmiles!r} has several disconnected fragments.")
+    return mol
+
+
+def repeat_unit_mass(psmiles: str) -> float:
+    """Molar mass of the repeat unit without end groups (g/mol); core.polymer's when available."""
+    try:
+        from core.polymer import repeat_unit_mass as rum  # noqa: PLC0415
+        return float(rum(psmiles))
+    except ImportError:
+        pass
+    mol = validated_psmiles(psmiles)
+    from rdkit.Chem import Descriptors  # noqa: PLC0415
+    rw = Chem.RWMol(mol)
+    for idx in sorted((a.GetIdx() for a in rw.GetAtoms() if a.GetAtomicNum() == 0), reverse=True):
+        rw.RemoveAtom(idx)
+    m = rw.GetMol()
+    m.UpdatePropertyCache(strict=False)
+    return float(Descriptors.MolWt(m))
+
+
+def unit_atoms(psmiles: str) -> int:
+    """Number of atoms (with H, without the stars) in one repeat unit."""
+    mol = Chem.AddHs(validated_psmiles(psmiles))
+    return sum(1 for a in mol.GetAtoms() if a.GetAtomicNum() > 0)
+
+
+def choose_dp(psmiles: str, chain_atoms: int, min_dp: int = 3) -> int:
+    """Degree of polymerisation giving about ``chain_atoms`` atoms per chain (RadonPy's rule)."""
+    return max(min_dp, int(round((chain_atoms - 8) / unit_atoms(psmiles))))
+
+
+def unit_class(unit: int, dp: int) -> str:
+    """Position class of a unit: ``cap_head``, ``head``, ``mid``, ``tail``, ``cap_tail``."""
+    if unit < 0:
+        return "cap_head"
+    if unit >= dp:
+        return "cap_tail"
+    if unit == 0:
+        return "head"
+    if unit == dp - 1:
+        return "tail"
+    return "mid"
+
+
+def atom_key(atom: Chem.Atom, dp: int) -> tuple[str, int, int]:
+    """(position class, local heavy-atom index, hydrogen ordinal or -1) of a chain atom."""
+    return (unit_class(atom.GetIntProp("unit"), dp), atom.GetIntProp("local"),
+            atom.GetIntProp("hnum") if atom.HasProp("hnum") else -1)
+
+
+def _fragment(unit: Chem.Mol, k: int, head_map: int, tail_map: int) -> Chem.Mol:
+    rw = Chem.RWMol(unit)
+    stars = [a.GetIdx() for a in rw.GetAtoms() if a.GetAtomicNum() == 0]
+    rw.GetAtomWithIdx(stars[0]).SetAtomMapNum(head_map)
+    rw.GetAtomWithIdx(stars[1]).SetAtomMapNum(tail_map)
+    local = 0
+    for a in rw.GetAtoms():
+        if a.GetAtomicNum() > 0:
+            a.SetIntProp("unit", k)
+            a.SetIntProp("local", local)
+            local += 1
+    return rw.GetMol()
+
+
+def _cap(map_num: int, k: int) -> Chem.Mol:
+    cap = Chem.MolFromSmiles(f"C[*:{map_num}]")
+    for a in cap.GetAtoms():
+        if a.GetAtomicNum() > 0:
+            a.SetIntProp("unit", k)
+            a.SetIntProp("local", 0)
+    return cap
+
+
+def build_chain(psmiles: str, dp: int, *, seed: int = 0, embed: bool = True,
+                max_attempts: int = 5) -> Chain:
+    """CH3-terminated, atactic chain of ``dp`` repeat units with 3-D coordinates (Å).
+
+    Raises BuildError when RDKit cannot embed it.
+    """
+    if dp < 1:
+        raise BuildError(f"The degree of polymerisation must be ≥ 1 (got {dp}).")
+    unit = validated_psmiles(psmiles)
+    frags = [_cap(1, -1)] + [_fragment(unit, k, k + 1, k + 2) for k in range(dp)] + [
+        _cap(dp + 1, dp)]
+    combo = frags[0]
+    for f in frags[1:]:
+        combo = Chem.CombineMols(combo, f)
+    try:
+        mol = Chem.molzip(combo)
+        Chem.SanitizeMol(mol)
+    except Exception as exc:
+        raise BuildError(f"Joining the repeat units of {psmiles!r} into a chain failed: {exc}") from exc
+    mol = Chem.AddHs(mol)
+    counters: dict[int, int] = {}
+    for a in mol.GetAtoms():
+        if a.GetAtomicNum() == 1 and not a.HasProp("unit"):
+            parent = a.GetNeighbors()[0]
+            a.SetIntProp("unit", parent.GetIntProp("unit"))
+            a.SetIntProp("local", parent.GetIntProp("local"))
+            n = counters.get(parent.GetIdx(), 0)
+            a.SetIntProp("hnum", n)
+            counters[parent.GetIdx()] = n + 1
+    rng = random.Random(seed)
+    from rdkit.Chem import FindMolChiralCenters  # noqa: PLC0415
+    for idx, label in FindMolChiralCenters(mol, includeUnassigned=True,
+                                           useLegacyImplementation=False):
+        if label == "?":
+            mol.GetAtomWithIdx(idx).SetChiralTag(
+                rng.choice([Chem.ChiralType.CHI_TETRAHEDRAL_CW, Chem.ChiralType.CHI_TETRAHEDRAL_CCW]))
+    Chem.AssignStereochemistry(mol, cleanIt=True, force=True)
+    if embed:
+        params = AllChem.ETKDGv3()
+        params.useRandomCoords = True
+        params.maxIterations = 200
+        ok = -1
+        for attempt in range(max_attempts):
+            params.randomSeed = seed * 1000 + attempt + 1
+            ok = AllChem.EmbedMolecule(mol, params)
+            if ok == 0:
+                break
+        if ok != 0:
+            raise BuildError(
+                f"RDKit could not generate 3-D coordinates for a {dp}-mer of {psmiles!r} "
+                f"({mol.GetNumAtoms()} atoms) after {max_attempts} attempts.")
+    return Chain(mol=mol, dp=dp, seed=seed)

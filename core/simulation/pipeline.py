@@ -1,0 +1,302 @@
+"""The simulation oracle: polymer SMILES → MD density + QM polarisabilities → n_F, n_D, n_C, ν_D.
+
+``run_pipeline`` runs the six STEPS in order, each writing its outputs into ``workdir/<step>/``
+and, last, an atomic ``workdir/<step>/done.json``. A rerun on the same work directory resumes
+after the last finished step (a step without ``done.json`` is cleared and redone). Failures raise
+the classes of ``core.simulation.errors``; no number is produced for a failed step.
+
+Optics (step ``optics``): Lorentz–Lorenz per wavelength, (n²−1)/(n²+2) = (4π/3) N_A ρ α / M with
+α in Å³ (×1e-24 cm³), ρ the MD density (g/cm³) and M the repeat-unit molar mass (g/mol, no end
+groups); ν_D = (n_D − 1)/(n_F − n_C)  (core.optics).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Callable
+
+from rdkit import Chem
+
+from core.simulation.errors import SimulationError
+
+from core.simulation.presets import Preset, get_preset
+
+__all__ = ["STEPS", "WAVELENGTHS_NM", "run_pipeline", "default_workdir", "WorkdirMismatch",
+           "read_record"]
+
+STEPS = ("build", "forcefield", "cell", "md", "qm", "optics")
+WAVELENGTHS_NM = {"F": 486.13, "D": 589.29, "C": 656.27}
+OURS_VERSION = "0.1.0"
+
+
+class WorkdirMismatch(ValueError):
+    """The work directory already holds a calculation for another polymer or preset."""
+
+
+def _atomic_json(path: Path, obj) -> None:
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    tmp.write_text(json.dumps(obj, indent=1, sort_keys=True))
+    os.replace(tmp, path)
+
+
+def _canonical(psmiles: str) -> str:
+    try:
+        from core.polymer import canonical_psmiles  # noqa: PLC0415
+        return canonical_psmiles(psmiles)
+    except ImportError:  # pragma: no cover - core.polymer ships with the package
+        return Chem.MolToSmiles(Chem.MolFromSmiles(psmiles))
+
+
+def default_workdir(psmiles: str, preset: str | Preset = "quick") -> Path:
+    """``./sim_runs/<sha1(canonical psmiles)[:12]>-<preset>`` (deterministic per polymer)."""
+    p = get_preset(preset)
+    key = hashlib.sha1(_canonical(psmiles).encode()).hexdigest()[:12]
+    return Path.cwd() / "sim_runs" / f"{key}-{p.name}"
+
+
+def read_record(workdir: str | Path) -> dict | None:
+    """The result record of a finished calculation in ``workdir`` (None if not finished)."""
+    f = Path(workdir) / "record.json"
+    return json.loads(f.read_text()) if f.is_file() else None
+
+
+# ----------------------------------------------------------------------------- steps
+def _result(wd: Path, step: str) -> dict:
+    return json.loads((wd / step / "done.json").read_text())["result"]
+
+
+def _step_build(psmiles: str, p: Preset, d: Path, say) -> dict:
+    from core.simulation.build import atom_key, build_chain, choose_dp, repeat_unit_mass  # noqa
+
+    dp = choose_dp(psmiles, p.chain_atoms, p.min_dp)
+    keys, bonds = None, None
+    for i in range(p.n_chains):
+        ch = build_chain(psmiles, dp, seed=i + 1)
+        k = [list(atom_key(a, dp)) for a in ch.mol.GetAtoms()]
+        b = sorted((bd.GetBeginAtomIdx(), bd.GetEndAtomIdx()) for bd in ch.mol.GetBonds())
+        if keys is None:
+            keys, bonds = k, b
+        elif k != keys or b != bonds:
+            from core.simulation.errors import BuildError  # noqa: PLC0415
+            raise BuildError("Chains of the same length came out with different atom orders.")
+        (d / f"chain_{i}.mol").write_text(Chem.MolToMolBlock(ch.mol))
+    _atomic_json(d / "atom_keys.json", keys)
+    n_atoms = len(keys)
+    say(f"{p.n_chains} chains × DP {dp} ({n_atoms} atoms each, CH3 ends, atactic)")
+    return {"dp": dp, "n_chains": p.n_chains, "atoms_per_chain": n_atoms,
+            "molar_mass": repeat_unit_mass(psmiles)}
+
+
+def _load_chain(d: Path, i: int, dp: int):
+    from core.simulation.build import Chain  # noqa: PLC0415
+
+    mol = Chem.MolFromMolBlock((d / f"chain_{i}.mol").read_text(), removeHs=False)
+    keys = json.loads((d / "atom_keys.json").read_text())
+    cls_to_unit = {"cap_head": -1, "head": 0, "mid": 1, "tail": dp - 1, "cap_tail": dp}
+    for a, (cls, local, hnum) in zip(mol.GetAtoms(), keys):
+        a.SetIntProp("unit", cls_to_unit[cls])
+        a.SetIntProp("local", int(local))
+        if hnum >= 0:
+            a.SetIntProp("hnum", int(hnum))
+    return Chain(mol=mol, dp=dp, seed=i + 1)
+
+
+def _step_forcefield(psmiles: str, p: Preset, d: Path, say, wd: Path) -> dict:
+    from core.simulation import forcefield as F  # noqa: PLC0415
+
+    b = _result(wd, "build")
+    chain = _load_chain(wd / "build", 0, b["dp"])
+    say(f"AM1-BCC charges (sqm) on a CH3-capped {p.charge_oligomer_n}-mer")
+    olig, params, maxcyc = F.oligomer_and_charges(
+        psmiles, d / "oligomer", n=p.charge_oligomer_n, maxcyc_sulfur=p.sqm_maxcyc_sulfur,
+        timeout=p.timeouts.get("forcefield", 900))
+    types, raw = F.transfer_charges(olig.mol, params, chain.mol, b["dp"],
+                                    olig_dp=p.charge_oligomer_n)
+    residual = sum(raw)
+    charges = F.neutralise(raw)
+    say(f"charges transferred to the chains (residual {residual:+.4f} e spread evenly); "
+        "GAFF2 parameters via parmchk2 + tleap")
+    ff = F.parametrise_chain(chain, types, charges, d / "chain",
+                             frcmod_source=d / "oligomer" / "oligomer.mol2",
+                             timeout=p.timeouts.get("forcefield", 900))
+    _atomic_json(d / "forcefield.json", ff.to_dict())
+    for w in ff.warnings:
+        say("warning: " + w)
+    return {"warnings": ff.warnings, "sqm_maxcyc": maxcyc, "charge_residual_e": residual,
+            "total_charge_e": sum(ff.charges), "n_atom_types": len(set(types))}
+
+
+def _step_cell(psmiles: str, p: Preset, d: Path, say, wd: Path) -> dict:
+    from core.simulation.cell import pack_chains  # noqa: PLC0415
+    from core.simulation.forcefield import ForceField  # noqa: PLC0415
+    from core.simulation.lammps_data import write_data_file  # noqa: PLC0415
+
+    b = _result(wd, "build")
+    ff = ForceField.from_dict(json.loads((wd / "forcefield" / "forcefield.json").read_text()))
+    chains = [_load_chain(wd / "build", i, b["dp"]).mol for i in range(b["n_chains"])]
+    coords, box = pack_chains(chains, p.pack_density, d, tolerance=p.pack_tolerance,
+                              timeout=p.timeouts.get("cell", 600))
+    info = write_data_file(ff, coords, box, d / "system.data", title=psmiles)
+    say(f"packed {info.n_atoms} atoms in a {box:.1f} Å box at {p.pack_density} g/cm³")
+    return {"n_atoms": info.n_atoms, "box_A": box, "n_atom_types": info.n_atom_types,
+            "shake_bond_types": list(info.shake_bond_types), "total_charge_e": info.total_charge,
+            "total_mass": info.total_mass}
+
+
+def _step_md(psmiles: str, p: Preset, d: Path, say, wd: Path, threads) -> dict:
+    from core.simulation.lammps_data import DataFileInfo  # noqa: PLC0415
+    from core.simulation.md import run_md  # noqa: PLC0415
+
+    c = _result(wd, "cell")
+    shutil.copy(wd / "cell" / "system.data", d / "system.data")
+    info = DataFileInfo(n_atoms=c["n_atoms"], n_atom_types=c["n_atom_types"],
+                        shake_bond_types=tuple(c["shake_bond_types"]),
+                        total_charge=c["total_charge_e"], total_mass=c["total_mass"],
+                        box=c["box_A"])
+    res = run_md(info, d, p, threads=threads, progress=say)
+    from dataclasses import asdict  # noqa: PLC0415
+    return asdict(res)
+
+
+def _step_qm(psmiles: str, p: Preset, d: Path, say, wd: Path, threads) -> dict:
+    from core.simulation.qm import repeat_unit_polarizability  # noqa: PLC0415
+
+    say(f"{p.qm_method}/{p.qm_basis} linear-response α(ω) ({p.qm_mode}) at "
+        + ", ".join(f"{k} {v} nm" for k, v in WAVELENGTHS_NM.items()))
+    res = repeat_unit_polarizability(
+        psmiles, method=p.qm_method, basis=p.qm_basis, wavelengths_nm=dict(WAVELENGTHS_NM),
+        mode=p.qm_mode, optimise=p.qm_optimise, threads=int(threads or p.omp_threads),
+        workdir=d, progress=lambda *a: say(str(a[-1]) if a else ""))
+    a = res["alpha_A3"]
+    say("α = " + ", ".join(f"{k} {a[k]:.3f}" for k in ("static", "F", "D", "C")) + " Å³")
+    return json.loads(json.dumps(res, default=_json_default))
+
+
+def _json_default(o):
+    try:
+        import numpy as np  # noqa: PLC0415
+        if isinstance(o, np.generic):
+            return o.item()
+        if isinstance(o, np.ndarray):
+            return o.tolist()
+    except ImportError:  # pragma: no cover
+        pass
+    if isinstance(o, Path):
+        return str(o)
+    return repr(o)
+
+
+def _step_optics(psmiles: str, p: Preset, d: Path, say, wd: Path) -> dict:
+    from core.optics import abbe_number, refractive_index  # noqa: PLC0415
+
+    b = _result(wd, "build")
+    md = _result(wd, "md")
+    qm = _result(wd, "qm")
+    rho, M = md["density"], b["molar_mass"]
+    n = {k: float(refractive_index(qm["alpha_A3"][k], rho, M)) for k in ("F", "D", "C")}
+    nu = float(abbe_number(n["D"], n["F"], n["C"]))
+    say(f"n_D = {n['D']:.4f}, n_F = {n['F']:.4f}, n_C = {n['C']:.4f}, ν_D = {nu:.1f}")
+    return {"n_F": n["F"], "n_D": n["D"], "n_C": n["C"], "abbe_number": nu}
+
+
+# ----------------------------------------------------------------------------- driver
+def run_pipeline(psmiles: str, preset: str | Preset = "quick", workdir: str | Path | None = None,
+                 *, progress: Callable[[str, str], None] | None = None,
+                 threads: int | None = None) -> dict:
+    """Run (or resume) the simulation of one polymer; returns the JSON-serialisable record.
+
+    Parameters
+    ----------
+    psmiles : polymer SMILES with two ``*``.
+    preset : ``smoke`` | ``quick`` | ``standard`` or a Preset.
+    workdir : calculation directory (default ``default_workdir``); reused → resume.
+    progress : called as ``progress(step, message)``.
+    threads : OpenMP threads for LAMMPS and PySCF (default: the preset's).
+    """
+    from core.simulation.build import validated_psmiles  # noqa: PLC0415
+    from core.simulation.env import software_versions  # noqa: PLC0415
+
+    p = get_preset(preset)
+    validated_psmiles(psmiles)
+    canonical = _canonical(psmiles)
+    wd = Path(workdir) if workdir is not None else default_workdir(psmiles, p)
+    wd.mkdir(parents=True, exist_ok=True)
+    ident = {"psmiles": psmiles, "canonical_psmiles": canonical, "preset": p.name}
+    idf = wd / "input.json"
+    if idf.is_file():
+        old = json.loads(idf.read_text())
+        if old.get("canonical_psmiles") != canonical or old.get("preset") != p.name:
+            raise WorkdirMismatch(
+                f"{wd} already holds a calculation of {old.get('psmiles')!r} with preset "
+                f"{old.get('preset')!r}; use another work directory.")
+    else:
+        _atomic_json(idf, {**ident, "preset_settings": p.to_dict()})
+
+    runners = {
+        "build": lambda d, say: _step_build(psmiles, p, d, say),
+        "forcefield": lambda d, say: _step_forcefield(psmiles, p, d, say, wd),
+        "cell": lambda d, say: _step_cell(psmiles, p, d, say, wd),
+        "md": lambda d, say: _step_md(psmiles, p, d, say, wd, threads),
+        "qm": lambda d, say: _step_qm(psmiles, p, d, say, wd, threads),
+        "optics": lambda d, say: _step_optics(psmiles, p, d, say, wd),
+    }
+    results, walls = {}, {}
+    for step in STEPS:
+        d = wd / step
+        done = d / "done.json"
+        say = (lambda msg, _s=step: progress(_s, msg)) if progress else (lambda msg: None)
+        if done.is_file():
+            rec = json.loads(done.read_text())
+            results[step], walls[step] = rec["result"], rec["wall_s"]
+            say(f"already done ({rec['wall_s']:.1f} s), skipped")
+            continue
+        if d.exists():
+            shutil.rmtree(d)
+        d.mkdir(parents=True)
+        say("started")
+        t0 = time.perf_counter()
+        try:
+            out = runners[step](d, say)
+        except SimulationError as exc:
+            if exc.step in ("unknown", None) or type(exc).step == "unknown":
+                exc.step = step
+            _atomic_json(wd / "failed.json", {"step": step, "error": type(exc).__name__,
+                                              "message": str(exc)})
+            raise
+        wall = time.perf_counter() - t0
+        _atomic_json(done, {"result": out, "wall_s": wall})
+        results[step], walls[step] = out, wall
+        say(f"done in {wall:.1f} s")
+    (wd / "failed.json").unlink(missing_ok=True)
+
+    md, qm, opt, b = results["md"], results["qm"], results["optics"], results["build"]
+    warnings = list(results["forcefield"].get("warnings", []))
+    if not md["converged"]:
+        warnings.append(
+            f"MD density not converged: drift {md['density_drift_rel']:+.2%} (density) and "
+            f"{md['energy_drift_rel']:+.2%} (energy) over the last {md['window_ps']:.0f} ps.")
+    warnings += [str(w) for w in qm.get("warnings", [])]
+    versions = dict(software_versions())
+    versions["ours"] = OURS_VERSION
+    record = {
+        "n_D": opt["n_D"], "n_F": opt["n_F"], "n_C": opt["n_C"],
+        "abbe_number": opt["abbe_number"],
+        "density": md["density"], "density_stderr": md["density_stderr"],
+        "alpha_A3": {k: float(qm["alpha_A3"][k]) for k in ("static", "F", "D", "C")},
+        "molar_mass": b["molar_mass"], "psmiles": psmiles, "canonical_psmiles": canonical,
+        "preset": p.name, "versions": versions, "step_wall_s": walls,
+        "converged": {"md": bool(md["converged"]), "qm": bool(qm.get("converged", True)),
+                      "density_drift_rel": md["density_drift_rel"],
+                      "energy_drift_rel": md["energy_drift_rel"], "md_extensions": md["extensions"]},
+        "warnings": warnings, "workdir": str(wd.resolve()),
+        "details": {"md": {k: md[k] for k in ("n_atoms", "n_samples", "window_ps", "ns_per_day")},
+                    "build": b, "qm": {k: qm.get(k) for k in ("method", "basis", "mode", "n_atoms",
+                                                              "wall_s")},
+                    "wavelengths_nm": dict(WAVELENGTHS_NM)},
+    }
+    _atomic_json(wd / "record.json", record)
+    return record

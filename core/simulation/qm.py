@@ -1,0 +1,584 @@
+"""Quantum-chemical step: frequency-dependent polarisability of a polymer repeat unit (PySCF).
+
+Pipeline step 5 (issue 4).  The repeat unit given as a polymer SMILES is H-capped at both ``*``
+(``core.polymer.capped_unit``), a 3-D conformer is generated (RDKit ETKDGv3, several seeds,
+MMFF94 minimised, lowest-energy kept; optional QM optimisation with geomeTRIC), a closed-shell
+SCF is converged (RHF, or RKS with any PySCF/libxc functional) and the full linear-response
+α(ω) (TDHF/TDDFT, :mod:`core.simulation.response`) is solved at the static limit and at the
+Fraunhofer lines F 486.13 nm, D 589.29 nm, C 656.27 nm, all frequencies in one solve.
+
+Two repeat-unit definitions (``mode``):
+
+- ``capped_monomer``: α(H–U–H), RadonPy's choice; includes the two cap hydrogens (a small
+  overestimate of α per unit, and end effects).
+- ``dimer_minus_monomer``: α(H–U–U–H) − α(H–U–H) — the caps and chain-end effects cancel, and
+  the unit sees one real neighbour; about 2.3x the cost of ``capped_monomer``.
+
+Isotropic α = Tr(α)/3 is reported in Å³ (polarisability volume; 1 bohr³ = 0.148184711 Å³);
+Lorentz–Lorenz and the Abbe number are computed elsewhere (``core.optics``) with the MD density.
+
+Recommended settings per preset (measured; see ``benchmarks/bench_qm.py`` and the report)
+---------------------------------------------------------------------------------------
+- ``smoke``:    HF / STO-3G, capped_monomer  (plumbing only; α ~50 % low, numbers meaningless)
+- ``quick``:    HF / 6-31+G*, capped_monomer  (diffuse functions are essential: 6-31G* is
+  ~20 % low in α)
+- ``standard``: CAM-B3LYP / 6-311+G(2d,p) (or aug-cc-pVDZ), dimer_minus_monomer, optimise=True
+
+Results are cached as JSON in ``workdir`` (one file per molecule calculation plus one per
+repeat-unit result); a rerun with the same inputs returns the cached result.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from core.simulation.errors import BuildError, ResponseNotConverged, SCFNotConverged
+from core.simulation.response import (
+    BOHR3_TO_A3,
+    polarizability_tensors,
+    wavelength_to_omega_au,
+)
+
+__all__ = [
+    "FRAUNHOFER_NM",
+    "MODES",
+    "InvalidQMSettings",
+    "repeat_unit_polarizability",
+    "molecule_polarizability",
+    "capped_geometry",
+]
+
+FRAUNHOFER_NM: dict[str, float] = {"F": 486.13, "D": 589.29, "C": 656.27}
+"""Fraunhofer lines (nm): F (H-β), D (Na, the D-line mean used for n_D), C (H-α)."""
+MODES = ("capped_monomer", "dimer_minus_monomer")
+_CACHE_VERSION = 1
+_SCF_CONV_TOL = 1e-9        # E_h; response accuracy needs well-converged orbitals
+_RESPONSE_TOL = 1e-5        # relative residual; α error ~ tol² (variational)
+_RESPONSE_MAX_CYCLE = 60
+_N_CONFORMERS = 6
+_SCF_MAX_CYCLE = 100
+
+
+_GEOMETRIC_QUIET_INI = """[loggers]
+keys=root
+[handlers]
+keys=stream_handler
+[formatters]
+keys=formatter
+[logger_root]
+level=WARNING
+handlers=stream_handler
+[handler_stream_handler]
+class=StreamHandler
+level=WARNING
+formatter=formatter
+args=(sys.stderr,)
+[formatter_formatter]
+format=%(message)s
+"""
+
+
+class InvalidQMSettings(ValueError):
+    """A QM setting (method, basis, wavelengths, mode, charge/spin, threads) is not usable."""
+
+
+ProgressFn = Callable[[str, str], None]
+
+
+# --------------------------------------------------------------------------- validation
+
+def _check_method(method: str) -> str:
+    if not isinstance(method, str) or not method.strip():
+        raise InvalidQMSettings(f"method must be 'HF' or a DFT functional name, got {method!r}")
+    m = method.strip()
+    if m.upper() in ("HF", "RHF"):
+        return "HF"
+    from pyscf.dft import libxc
+
+    try:
+        libxc.parse_xc(m)
+        libxc.test_deriv_order(m, 2, raise_error=True)
+    except Exception as exc:  # noqa: BLE001 - pyscf raises KeyError/ValueError/NotImplementedError
+        raise InvalidQMSettings(
+            f"unknown or unsupported exchange-correlation functional {method!r} "
+            f"(needs second derivatives for the response kernel): {exc}"
+        ) from None
+    return m
+
+
+def _check_wavelengths(wavelengths_nm: dict[str, float]) -> dict[str, float]:
+    if not isinstance(wavelengths_nm, dict) or not wavelengths_nm:
+        raise InvalidQMSettings(f"wavelengths_nm must be a non-empty dict name -> nm, got {wavelengths_nm!r}")
+    out: dict[str, float] = {}
+    for k, v in wavelengths_nm.items():
+        if not isinstance(k, str) or k == "static":
+            raise InvalidQMSettings(f"wavelength names must be strings other than 'static', got {k!r}")
+        try:
+            nm = float(v)
+        except (TypeError, ValueError):
+            raise InvalidQMSettings(f"wavelength {k!r} must be a number of nm, got {v!r}") from None
+        if not np.isfinite(nm) or nm < 150.0:
+            raise InvalidQMSettings(
+                f"wavelength {k!r} = {v!r} nm is not usable: must be >= 150 nm (below-resonance optics)"
+            )
+        out[k] = nm
+    return out
+
+
+def _check_common(method, basis, wavelengths_nm, threads, max_memory_mb):
+    method = _check_method(method)
+    if not isinstance(basis, str) or not basis.strip():
+        raise InvalidQMSettings(f"basis must be a basis-set name, got {basis!r}")
+    from pyscf import gto
+
+    try:
+        gto.basis.load(basis.strip(), "C")
+    except Exception:  # noqa: BLE001
+        raise InvalidQMSettings(f"unknown basis set {basis!r} (not in PySCF's basis library)") from None
+    wl = _check_wavelengths(wavelengths_nm)
+    if not isinstance(threads, int) or threads < 1:
+        raise InvalidQMSettings(f"threads must be a positive integer, got {threads!r}")
+    if not isinstance(max_memory_mb, (int, float)) or max_memory_mb < 200:
+        raise InvalidQMSettings(f"max_memory_mb must be >= 200, got {max_memory_mb!r}")
+    return method, basis.strip(), wl
+
+
+# --------------------------------------------------------------------------- geometry
+
+def _conformer_atoms(mol, seed: int = 0) -> list[tuple[str, tuple[float, float, float]]]:
+    """Lowest-MMFF94 (or UFF) energy conformer of an RDKit molecule with explicit H, in Å."""
+    from rdkit import Chem
+    from rdkit.Chem import AllChem
+
+    mol = Chem.Mol(mol)
+    mol.RemoveAllConformers()
+    params = AllChem.ETKDGv3()
+    params.randomSeed = int(seed)
+    cids = list(AllChem.EmbedMultipleConfs(mol, numConfs=_N_CONFORMERS, params=params))
+    if not cids:
+        params.useRandomCoords = True
+        params.maxIterations = 2000
+        cids = list(AllChem.EmbedMultipleConfs(mol, numConfs=_N_CONFORMERS, params=params))
+    if not cids:
+        raise BuildError(
+            f"RDKit could not generate 3-D coordinates for {Chem.MolToSmiles(Chem.RemoveHs(mol))}"
+        )
+    if AllChem.MMFFHasAllMoleculeParams(mol):
+        res = AllChem.MMFFOptimizeMoleculeConfs(mol, maxIters=2000)
+    elif AllChem.UFFHasAllMoleculeParams(mol):
+        res = AllChem.UFFOptimizeMoleculeConfs(mol, maxIters=2000)
+    else:
+        res = [(0, 0.0)] * len(cids)
+    energies = [e for _, e in res]
+    best = cids[int(np.argmin(energies))]
+    pos = mol.GetConformer(best).GetPositions()
+    return [
+        (a.GetSymbol(), (float(p[0]), float(p[1]), float(p[2])))
+        for a, p in zip(mol.GetAtoms(), pos)
+    ]
+
+
+def capped_geometry(psmiles: str, n_units: int = 1, *, seed: int = 0) -> list[tuple[str, tuple[float, float, float]]]:
+    """3-D geometry (element, (x, y, z) in Å) of the H-capped linear ``n_units``-mer.
+
+    Topology from ``core.polymer`` (``capped_unit`` / ``linear_oligomer`` with cap "H");
+    conformer: ETKDGv3 with ``_N_CONFORMERS`` seeds, MMFF94 minimised, lowest energy kept.
+    Raises ``core.polymer.InvalidPolymer`` (a ValueError) for a bad SMILES and
+    :class:`BuildError` when no 3-D embedding is found.
+    """
+    from core import polymer
+
+    if n_units == 1:
+        mol = polymer.capped_unit(psmiles, "H", embed=False)
+    else:
+        mol = polymer.linear_oligomer(psmiles, n_units, "H", embed=False)
+    return _conformer_atoms(mol, seed)
+
+
+# --------------------------------------------------------------------------- SCF
+
+def _build_mol(atoms, basis: str, charge: int, spin: int, max_memory_mb: float):
+    from pyscf import gto
+
+    if spin != 0:
+        raise InvalidQMSettings(
+            f"spin = {spin}: only closed-shell molecules (spin 0) are supported by the response solver"
+        )
+    try:
+        mol = gto.M(
+            atom=[(str(s), tuple(float(c) for c in xyz)) for s, xyz in atoms],
+            unit="Angstrom",
+            basis=basis,
+            charge=int(charge),
+            spin=None,
+            verbose=0,
+            max_memory=float(max_memory_mb),
+        )
+    except Exception as exc:  # noqa: BLE001
+        raise InvalidQMSettings(f"could not build the molecule with basis {basis!r}: {exc}") from None
+    if mol.nelectron % 2:
+        raise InvalidQMSettings(
+            f"odd number of electrons ({mol.nelectron}) with charge {charge}: not a closed shell"
+        )
+    return mol
+
+
+def _run_scf(mol, method: str, warnings: list[str]):
+    from pyscf import dft, scf
+
+    if method == "HF":
+        mf = scf.RHF(mol)
+    else:
+        mf = dft.RKS(mol)
+        mf.xc = method
+    mf.conv_tol = _SCF_CONV_TOL
+    mf.max_cycle = _SCF_MAX_CYCLE
+    mf.verbose = 0
+    # near-linear dependence (diffuse functions on crowded atoms): project it out
+    s_min = float(np.linalg.eigvalsh(mol.intor_symmetric("int1e_ovlp"))[0])
+    if s_min < 1e-7:
+        mf = scf.addons.remove_linear_dep_(mf, threshold=1e-7, lindep=1e-9)
+        warnings.append(f"near-linearly-dependent basis (smallest overlap eigenvalue {s_min:.1e}) projected out")
+    mf.kernel()
+    if not mf.converged:
+        warnings.append(f"SCF (DIIS) did not converge in {_SCF_MAX_CYCLE} cycles; retried with second-order (Newton) SCF")
+        mf2 = mf.newton()
+        mf2.max_cycle = max(1, _SCF_MAX_CYCLE // 2)
+        mf2.kernel(mf.mo_coeff, mf.mo_occ)
+        if not mf2.converged:
+            raise SCFNotConverged(
+                f"{method} SCF did not converge for this molecule ({mol.natm} atoms, {mol.nao} basis "
+                "functions) even with second-order SCF; the geometry may be unreasonable"
+            )
+        mf = mf2
+    # a stable closed-shell solution needs a positive HOMO-LUMO gap
+    occ = mf.mo_occ > 0
+    gap = float(mf.mo_energy[~occ].min() - mf.mo_energy[occ].max())
+    if gap <= 0:
+        raise SCFNotConverged(f"{method} SCF converged to a state with no HOMO-LUMO gap ({gap:.3f} E_h)")
+    return mf, gap
+
+
+def _optimise_geometry(mol, method: str, basis: str, warnings: list[str], progress: ProgressFn | None, label: str):
+    """QM geometry optimisation with geomeTRIC at ``method`` and the smaller of ``basis`` and
+    6-31G(d,p) (by number of basis functions), as RadonPy optimises before its property run."""
+    from pyscf import dft, gto, scf
+
+    try:
+        from pyscf.geomopt.geometric_solver import kernel as geometric_kernel
+    except ImportError as exc:  # pragma: no cover - geometric is in requirements.txt
+        raise InvalidQMSettings("optimise=True needs the 'geometric' package (pip install geometric)") from exc
+    opt_basis = basis
+    small = mol.copy()
+    small.basis = "6-31G(d,p)"
+    small.build()
+    if small.nao < mol.nao:
+        opt_basis = "6-31G(d,p)"
+    else:
+        small = mol
+    if progress:
+        progress("qm", f"{label}: optimising geometry at {method}/{opt_basis} ({mol.natm} atoms)")
+    mf = scf.RHF(small) if method == "HF" else dft.RKS(small, xc=method)
+    mf.conv_tol = 1e-9
+    mf.verbose = 0
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        ini = Path(tmp) / "geometric_quiet.ini"
+        ini.write_text(_GEOMETRIC_QUIET_INI)
+        try:
+            conv, newmol = geometric_kernel(mf, maxsteps=100, logIni=str(ini))
+        except Exception as exc:  # noqa: BLE001
+            raise SCFNotConverged(f"geometry optimisation at {method}/{opt_basis} failed: {exc}") from None
+    if not conv:
+        warnings.append(f"geometry optimisation at {method}/{opt_basis} not converged in 100 steps; last geometry used")
+    out = mol.copy()
+    out.set_geom_(newmol.atom_coords(unit="Bohr"), unit="Bohr")
+    return out, opt_basis
+
+
+# --------------------------------------------------------------------------- cache
+
+def _key(payload: dict) -> str:
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:20]
+
+
+def _read_cache(path: Path | None) -> dict | None:
+    if path is None or not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None  # a torn or foreign file is recomputed, never trusted
+    return data if isinstance(data, dict) and data.get("cache_version") == _CACHE_VERSION else None
+
+
+def _write_cache(path: Path | None, data: dict) -> None:
+    if path is None:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".tmp{os.getpid()}")
+    tmp.write_text(json.dumps(data, indent=1))
+    os.replace(tmp, path)  # atomic: a crash never leaves a half-written result
+
+
+class _Threads:
+    """Context manager setting PySCF's OpenMP thread count, restoring it afterwards."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def __enter__(self):
+        from pyscf import lib
+
+        self.old = lib.num_threads()
+        lib.num_threads(self.n)
+
+    def __exit__(self, *exc):
+        from pyscf import lib
+
+        lib.num_threads(self.old)
+
+
+# --------------------------------------------------------------------------- molecule
+
+def _alpha_dicts(tensors_au: np.ndarray, names: list[str]) -> tuple[dict, dict]:
+    iso, ten = {}, {}
+    for name, t in zip(names, tensors_au):
+        t_a3 = t * BOHR3_TO_A3
+        iso[name] = float(np.trace(t_a3) / 3.0)
+        ten[name] = [[float(v) for v in row] for row in t_a3]
+    return iso, ten
+
+
+def _molecule_calc(
+    atoms, *, method: str, basis: str, wavelengths_nm: dict[str, float], charge: int, spin: int,
+    threads: int, max_memory_mb: float, optimise: bool, cache_file: Path | None,
+    progress: ProgressFn | None, label: str,
+) -> dict:
+    cached = _read_cache(cache_file)
+    if cached is not None:
+        if progress:
+            progress("qm", f"{label}: cached result from {cache_file.name}")
+        cached["from_cache"] = True
+        return cached
+    t0 = time.perf_counter()
+    warnings: list[str] = []
+    if not any(tag in basis.lower() for tag in ("+", "aug", "diffuse", "d-aug")):
+        warnings.append(
+            f"basis {basis} has no diffuse functions: polarisabilities are underestimated (~20 % for 6-31G*)"
+        )
+    mol = _build_mol(atoms, basis, charge, spin, max_memory_mb)
+    with _Threads(threads):
+        opt_basis = None
+        if optimise:
+            mol, opt_basis = _optimise_geometry(mol, method, basis, warnings, progress, label)
+        if progress:
+            progress("qm", f"{label}: SCF {method}/{basis} ({mol.natm} atoms, {mol.nao} basis functions)")
+        t_scf = time.perf_counter()
+        mf, gap = _run_scf(mol, method, warnings)
+        t_scf = time.perf_counter() - t_scf
+        names = ["static", *wavelengths_nm]
+        omegas = [0.0] + [wavelength_to_omega_au(wavelengths_nm[k]) for k in wavelengths_nm]
+        if gap < 3.0 * max(omegas):
+            warnings.append(
+                f"HOMO-LUMO gap {gap:.3f} E_h is within 3x of the photon energy {max(omegas):.3f} E_h: "
+                "near an absorption, α(ω) is strongly dispersive"
+            )
+        if progress:
+            progress("qm", f"{label}: linear response at {len(omegas)} frequencies ({', '.join(names)})")
+        info: dict = {}
+        t_resp = time.perf_counter()
+        try:
+            tensors = polarizability_tensors(
+                mf, omegas, tol=_RESPONSE_TOL, max_cycle=_RESPONSE_MAX_CYCLE, info=info
+            )
+        except ResponseNotConverged as exc:
+            raise ResponseNotConverged(f"{label} ({method}/{basis}): {exc}") from None
+        t_resp = time.perf_counter() - t_resp
+    iso, ten = _alpha_dicts(tensors, names)
+    result = {
+        "cache_version": _CACHE_VERSION,
+        "alpha_A3": iso,
+        "alpha_tensor_A3": ten,
+        "method": method,
+        "basis": basis,
+        "optimised_with": f"{method}/{opt_basis}" if opt_basis else None,
+        "charge": int(charge),
+        "n_atoms": int(mol.natm),
+        "n_basis": int(mol.nao),
+        "n_electrons": int(mol.nelectron),
+        "scf_energy_Eh": float(mf.e_tot),
+        "homo_lumo_gap_Eh": gap,
+        "response_iterations": int(info["iterations"]),
+        "scf_s": t_scf,
+        "response_s": t_resp,
+        "wall_s": time.perf_counter() - t0,
+        "threads": threads,
+        "geometry_A": [
+            [mol.atom_symbol(i), *[float(c) for c in xyz]]
+            for i, xyz in enumerate(mol.atom_coords(unit="Angstrom"))
+        ],
+        "warnings": warnings,
+    }
+    _write_cache(cache_file, result)
+    result["from_cache"] = False
+    return result
+
+
+def molecule_polarizability(
+    atoms: list[tuple[str, tuple[float, float, float]]],
+    *,
+    method: str = "HF",
+    basis: str = "6-31+G*",
+    wavelengths_nm: dict[str, float] = FRAUNHOFER_NM,
+    charge: int = 0,
+    spin: int = 0,
+    threads: int = 1,
+    max_memory_mb: int = 4000,
+    optimise: bool = False,
+    workdir: Path | None = None,
+    progress: ProgressFn | None = None,
+) -> dict:
+    """Static and dynamic polarisability of one closed-shell molecule at a given geometry (Å).
+
+    Returns ``alpha_A3`` (isotropic Tr(α)/3 in Å³ per key: ``static`` and each wavelength name),
+    ``alpha_tensor_A3`` (3×3 per key, Å³, in the frame of ``atoms``), ``method``, ``basis``,
+    ``n_atoms``, ``n_basis``, ``scf_energy_Eh``, ``response_iterations`` (CG steps of the joint
+    solve over all frequencies), ``wall_s``, ``warnings`` and diagnostic keys (``scf_s``,
+    ``response_s``, ``homo_lumo_gap_Eh``, ``geometry_A``, ``from_cache``).
+    Raises InvalidQMSettings, SCFNotConverged or ResponseNotConverged.
+    """
+    method, basis, wl = _check_common(method, basis, wavelengths_nm, threads, max_memory_mb)
+    if not atoms:
+        raise InvalidQMSettings("atoms is empty")
+    payload = {"atoms": [[s, [round(float(c), 6) for c in xyz]] for s, xyz in atoms], "method": method,
+               "basis": basis, "wl": wl, "charge": charge, "spin": spin, "optimise": bool(optimise),
+               "v": _CACHE_VERSION}
+    cache_file = Path(workdir) / f"qm_molecule_{_key(payload)}.json" if workdir else None
+    return _molecule_calc(
+        atoms, method=method, basis=basis, wavelengths_nm=wl, charge=charge, spin=spin, threads=threads,
+        max_memory_mb=max_memory_mb, optimise=optimise, cache_file=cache_file, progress=progress,
+        label="molecule",
+    )
+
+
+# --------------------------------------------------------------------------- repeat unit
+
+def repeat_unit_polarizability(
+    psmiles: str,
+    *,
+    method: str = "HF",
+    basis: str = "6-31+G*",
+    wavelengths_nm: dict[str, float] = FRAUNHOFER_NM,
+    mode: str = "capped_monomer",
+    optimise: bool = False,
+    threads: int = 1,
+    max_memory_mb: int = 4000,
+    workdir: Path | None = None,
+    progress: ProgressFn | None = None,
+) -> dict:
+    """Isotropic static and frequency-dependent polarisability (Å³) of one polymer repeat unit.
+
+    ``mode`` ``capped_monomer``: α(H–U–H); ``dimer_minus_monomer``: α(H–U–U–H) − α(H–U–H)
+    (isotropic values subtracted per key).  ``method`` "HF" or a PySCF/libxc functional
+    (e.g. "CAM-B3LYP", "wB97X-D", "B3LYP"); ``basis`` any PySCF basis name.
+
+    Returns ``alpha_A3`` {"static", "F", "D", "C"} (Å³), ``alpha_tensor_A3`` (capped_monomer: 3×3
+    per key in the monomer's frame; dimer_minus_monomer: {"monomer": {...}, "dimer": {...}} since a
+    tensor difference between two differently oriented molecules has no meaning), ``method``,
+    ``basis``, ``mode``, ``n_atoms`` / ``n_basis`` (of the largest molecule computed),
+    ``scf_energy_Eh`` (of that molecule), ``response_iterations`` (summed), ``wall_s``,
+    ``warnings``, ``wavelengths_nm``, ``psmiles``, ``components`` (per-molecule results).
+    With ``workdir`` every molecule result and the final result are cached as JSON; a rerun
+    returns them (``from_cache`` True).  Raises InvalidPolymer/InvalidQMSettings (ValueError)
+    for bad input, BuildError, SCFNotConverged, ResponseNotConverged.
+    """
+    t0 = time.perf_counter()
+    method, basis, wl = _check_common(method, basis, wavelengths_nm, threads, max_memory_mb)
+    if mode not in MODES:
+        raise InvalidQMSettings(f"mode must be one of {MODES}, got {mode!r}")
+    from core import polymer
+
+    polymer.validate_psmiles(psmiles)
+    payload = {"psmiles": psmiles, "method": method, "basis": basis, "wl": wl, "mode": mode,
+               "optimise": bool(optimise), "v": _CACHE_VERSION}
+    key = _key(payload)
+    wd = Path(workdir) if workdir is not None else None
+    final_file = wd / f"qm_result_{key}.json" if wd else None
+    cached = _read_cache(final_file)
+    if cached is not None:
+        if progress:
+            progress("qm", f"cached repeat-unit polarisability from {final_file.name}")
+        cached["from_cache"] = True
+        return cached
+
+    n_list = [1] if mode == "capped_monomer" else [1, 2]
+    comps: dict[str, dict] = {}
+    for n in n_list:
+        label = "monomer" if n == 1 else "dimer"
+        if progress:
+            progress("qm", f"{label}: building H-capped {'repeat unit' if n == 1 else 'dimer'} geometry")
+        geom_file = wd / f"qm_geometry_{label}_{key}.json" if wd else None
+        geom = _read_cache(geom_file)
+        if geom is None:
+            geom = {"cache_version": _CACHE_VERSION, "atoms": capped_geometry(psmiles, n)}
+            _write_cache(geom_file, geom)
+        atoms = [(s, tuple(xyz)) for s, xyz in geom["atoms"]]
+        comps[label] = _molecule_calc(
+            atoms, method=method, basis=basis, wavelengths_nm=wl, charge=0, spin=0, threads=threads,
+            max_memory_mb=max_memory_mb, optimise=optimise,
+            cache_file=wd / f"qm_{label}_{key}.json" if wd else None, progress=progress, label=label,
+        )
+
+    names = ["static", *wl]
+    mono = comps["monomer"]
+    if mode == "capped_monomer":
+        alpha = dict(mono["alpha_A3"])
+        tensor = mono["alpha_tensor_A3"]
+        big = mono
+    else:
+        dim = comps["dimer"]
+        alpha = {k: dim["alpha_A3"][k] - mono["alpha_A3"][k] for k in names}
+        tensor = {"monomer": mono["alpha_tensor_A3"], "dimer": dim["alpha_tensor_A3"]}
+        big = dim
+    warnings = sorted({w for c in comps.values() for w in c["warnings"]})
+    if alpha["static"] <= 0:
+        raise ResponseNotConverged(
+            f"repeat-unit polarisability came out non-positive ({alpha['static']:.3f} Å³); "
+            "the dimer and monomer calculations are inconsistent"
+        )
+    if any(alpha[wl_names] < alpha["static"] for wl_names in wl):
+        warnings.append("α(ω) < α(0) at some wavelength: normal dispersion violated (numerical noise?)")
+    from pyscf import __version__ as pyscf_version
+
+    result = {
+        "cache_version": _CACHE_VERSION,
+        "psmiles": psmiles,
+        "alpha_A3": alpha,
+        "alpha_tensor_A3": tensor,
+        "method": method,
+        "basis": basis,
+        "mode": mode,
+        "optimise": bool(optimise),
+        "wavelengths_nm": wl,
+        "n_atoms": big["n_atoms"],
+        "n_basis": big["n_basis"],
+        "scf_energy_Eh": big["scf_energy_Eh"],
+        "response_iterations": int(sum(c["response_iterations"] for c in comps.values())),
+        "wall_s": time.perf_counter() - t0,
+        "compute_s": float(sum(c["wall_s"] for c in comps.values())),
+        "threads": threads,
+        "pyscf_version": pyscf_version,
+        "warnings": warnings,
+        "components": {k: {kk: vv for kk, vv in c.items() if kk != "from_cache"} for k, c in comps.items()},
+    }
+    _write_cache(final_file, result)
+    result["from_cache"] = False
+    return result

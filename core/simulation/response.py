@@ -1,0 +1,284 @@
+"""Frequency-dependent dipole polarisability α(ω) by linear response on PySCF primitives.
+
+``pyscf.prop`` is gone from PySCF 2.x, so the response solve is written here on
+``mf.gen_response`` (the orbital-Hessian/Fock-response kernel that PySCF ships).
+
+Theory (closed-shell RHF/RKS; real orbitals; atomic units throughout)
+----------------------------------------------------------------------
+For a dipole perturbation of frequency ω the first-order orbital rotations X (excitation)
+and Y (de-excitation), both shaped (n_vir, n_occ), satisfy the full TDHF/TDDFT linear-response
+equations (e.g. Olsen & Jørgensen, J. Chem. Phys. 82, 3235 (1985); Casida 1995)::
+
+    [ A − ω   B     ] [X]     [V]
+    [ B       A + ω ] [Y] = − [V]        V_ai = <a| r_j |i>
+
+    A_ia,jb = δ_ij δ_ab (ε_a − ε_i) + 2(ai|jb) − c_x (ab|ij) + f_xc,
+    B_ia,jb =                          2(ai|bj) − c_x (aj|bi) + f_xc.
+
+The matrix M(ω) = E2 − ω·σ_z is real symmetric, and positive definite for |ω| below the first
+excitation energy (E2 is the stable ground state's electronic Hessian and M(ω) only becomes
+singular at ω = ±ω_n).  It is therefore solved by preconditioned conjugate gradients
+(preconditioner diag(Δε ∓ ω)), all field directions and all frequencies at once, so that every
+CG step costs one call of ``mf.gen_response(hermi=0)`` on a stack of non-symmetric
+transition densities  D = 2·(C_v X C_oᵀ + C_o Yᵀ C_vᵀ)  (the DFT exchange–correlation kernel
+f_xc and range-separated exact exchange are included by PySCF's response function).
+
+The induced dipole gives  α_ij(ω) = −Tr(r_i D_j) = −2 Σ_ai r^i_ai (X^j + Y^j)_ai  (bohr³).
+At ω = 0, Y = X and the equations reduce to coupled-perturbed HF/KS.  A CG breakdown
+(pᵀMp ≤ 0) means ω is at or above an excitation energy (resonance), where α(ω) has a pole;
+that, like a slow convergence, raises :class:`ResponseNotConverged`.
+
+Validation (tests/test_response.py): α(ω→0) equals the finite-field static α of
+:func:`finite_field_polarizability` and α(ω) equals the sum over all TDHF states
+Σ_n 2 ω_n |<0|μ|n>|² / (ω_n² − ω²) for a small molecule.
+"""
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from core.simulation.errors import ResponseNotConverged, SCFNotConverged
+
+BOHR_A = 0.529177210903
+"""Bohr radius in Å (CODATA 2018)."""
+BOHR3_TO_A3 = BOHR_A**3
+"""Conversion of a polarisability from atomic units (bohr³) to polarisability volume (Å³)."""
+HARTREE_NM = 45.56335252767
+"""hc / E_h in nm: photon energy in hartree = HARTREE_NM / λ(nm)."""
+
+
+class InvalidResponseInput(ValueError):
+    """Bad input to the response solver (e.g. unconverged or open-shell SCF, negative λ)."""
+
+
+def wavelength_to_omega_au(nm: float) -> float:
+    """Photon energy ħω in hartree (atomic units of angular frequency) for a wavelength in nm.
+
+    ω = 2πc/λ; in atomic units ħω = hc/λ = 45.5633525 nm·E_h / λ.
+    Example: 589.29 nm (sodium D) -> 0.0773188 E_h.
+    """
+    nm = float(nm)
+    if not np.isfinite(nm) or nm <= 0.0:
+        raise InvalidResponseInput(f"wavelength must be a positive number of nm, got {nm!r}")
+    return HARTREE_NM / nm
+
+
+def _check_mf(mf) -> None:
+    from pyscf import scf
+
+    if not isinstance(mf, scf.hf.RHF) or isinstance(mf, (scf.uhf.UHF, scf.rohf.ROHF)):
+        raise InvalidResponseInput(
+            "the response solver needs a closed-shell restricted SCF (RHF or RKS) object, "
+            f"got {type(mf).__name__}"
+        )
+    if getattr(mf, "mo_coeff", None) is None:
+        raise InvalidResponseInput("the SCF object has no orbitals: run mf.kernel() first")
+    if not getattr(mf, "converged", False):
+        raise SCFNotConverged(
+            "the SCF was not converged; a linear-response polarisability from unconverged "
+            "orbitals would be meaningless"
+        )
+
+
+def _charge_center(mol) -> np.ndarray:
+    charges = mol.atom_charges()
+    return np.einsum("z,zx->x", charges, mol.atom_coords()) / charges.sum()
+
+
+def dipole_integrals(mol) -> np.ndarray:
+    """Electronic position integrals <μ| r − R_c |ν> (bohr), shape (3, nao, nao).
+
+    R_c is the centre of nuclear charge (α of a neutral molecule does not depend on it).
+    """
+    with mol.with_common_orig(_charge_center(mol)):
+        return mol.intor_symmetric("int1e_r", comp=3)
+
+
+def polarizability_tensors(
+    mf,
+    omegas_au: Sequence[float],
+    *,
+    tol: float = 1e-6,
+    max_cycle: int = 50,
+    info: dict | None = None,
+) -> np.ndarray:
+    """α(ω) tensors (bohr³), shape (len(omegas_au), 3, 3), for several frequencies in one solve.
+
+    All 3·n_ω right-hand sides share each Fock-response build (one ``gen_response`` call per
+    CG iteration on a stack of densities), which for direct-SCF integrals costs far less
+    than n_ω separate solves.  Converged columns are frozen and dropped from later builds.
+
+    ``tol`` bounds every column's relative residual ‖M x − b‖/‖b‖; α is variational in the
+    solution, so its relative error is of order tol².  ``info`` (if a dict) receives
+    ``iterations`` (CG steps taken) and ``residuals`` (final relative residuals).
+    Raises :class:`ResponseNotConverged` after ``max_cycle`` steps or at a resonance.
+    """
+    _check_mf(mf)
+    omegas = np.asarray([float(w) for w in omegas_au], dtype=float)
+    if omegas.ndim != 1 or omegas.size == 0 or not np.all(np.isfinite(omegas)):
+        raise InvalidResponseInput(f"omegas must be a non-empty list of finite numbers, got {omegas_au!r}")
+    if np.any(omegas < 0):
+        raise InvalidResponseInput("frequencies must be >= 0 (α(−ω) = α(ω))")
+    if tol <= 0 or max_cycle < 1:
+        raise InvalidResponseInput(f"need tol > 0 and max_cycle >= 1, got tol={tol}, max_cycle={max_cycle}")
+
+    mol = mf.mol
+    mo_coeff = np.asarray(mf.mo_coeff)
+    mo_occ = np.asarray(mf.mo_occ)
+    mo_energy = np.asarray(mf.mo_energy)
+    occ = mo_occ > 0
+    orbo, orbv = mo_coeff[:, occ], mo_coeff[:, ~occ]
+    nocc, nvir = orbo.shape[1], orbv.shape[1]
+    if nvir == 0:
+        raise InvalidResponseInput("no virtual orbitals: the basis set is too small for a response")
+    e_ai = mo_energy[~occ][:, None] - mo_energy[occ][None, :]  # (nvir, nocc), > 0
+
+    r_ao = dipole_integrals(mol)
+    v_ai = np.einsum("xpq,pa,qi->xai", r_ao, orbv, orbo)  # (3, nvir, nocc)
+
+    nw = omegas.size
+    ncol = 3 * nw
+    w_col = np.repeat(omegas, 3)  # column k: frequency omegas[k // 3], direction k % 3
+    # b = −[V; V] stacked as (ncol, 2, nvir, nocc)
+    b = np.empty((ncol, 2, nvir, nocc))
+    for k in range(ncol):
+        b[k, 0] = -v_ai[k % 3]
+        b[k, 1] = -v_ai[k % 3]
+    # diagonal of M(ω) (zeroth order): Δε − ω, Δε + ω; clamp for a positive preconditioner
+    diag = np.empty_like(b)
+    diag[:, 0] = e_ai[None] - w_col[:, None, None]
+    diag[:, 1] = e_ai[None] + w_col[:, None, None]
+    precond = 1.0 / np.maximum(diag, 0.05)
+
+    vresp = mf.gen_response(hermi=0)
+
+    def matvec(xy: np.ndarray, wk: np.ndarray, dk: np.ndarray) -> np.ndarray:
+        x, y = xy[:, 0], xy[:, 1]
+        dms = 2.0 * (
+            np.einsum("pa,kai,qi->kpq", orbv, x, orbo, optimize=True)
+            + np.einsum("pi,kai,qa->kpq", orbo, y, orbv, optimize=True)
+        )
+        v1 = np.asarray(vresp(dms)).reshape(len(xy), *dms.shape[1:])
+        out = np.empty_like(xy)
+        out[:, 0] = np.einsum("pa,kpq,qi->kai", orbv, v1, orbo, optimize=True)
+        out[:, 1] = np.einsum("pi,kpq,qa->kai", orbo, v1, orbv, optimize=True)
+        return out + dk * xy
+
+    bnorm = np.sqrt(np.einsum("kxai,kxai->k", b, b))
+    bnorm[bnorm == 0] = 1.0
+    x = b * precond  # zeroth-order (uncoupled) guess
+    r = b - matvec(x, w_col, diag)
+    z = precond * r
+    p = z.copy()
+    rz = np.einsum("kxai,kxai->k", r, z)
+    res = np.sqrt(np.einsum("kxai,kxai->k", r, r)) / bnorm
+    active = res > tol
+    it = 0
+    while np.any(active):
+        if it >= max_cycle:
+            raise ResponseNotConverged(
+                f"linear-response equations not converged in {max_cycle} iterations "
+                f"(largest relative residual {res.max():.2e} > tol {tol:.1e}); raise max_cycle "
+                "or check that the wavelength is far from an electronic absorption"
+            )
+        it += 1
+        idx = np.flatnonzero(active)
+        ap = matvec(p[idx], w_col[idx], diag[idx])
+        pap = np.einsum("kxai,kxai->k", p[idx], ap)
+        if np.any(pap <= 0):
+            bad = sorted({float(w_col[i]) for i, v in zip(idx, pap) if v <= 0})
+            raise ResponseNotConverged(
+                f"response matrix not positive definite at ω = {bad} E_h: the photon energy is at "
+                "or above an electronic excitation of this molecule (resonance), so α(ω) is not "
+                "defined there"
+            )
+        a = rz[idx] / pap
+        x[idx] += a[:, None, None, None] * p[idx]
+        r[idx] -= a[:, None, None, None] * ap
+        res[idx] = np.sqrt(np.einsum("kxai,kxai->k", r[idx], r[idx])) / bnorm[idx]
+        z_new = precond[idx] * r[idx]
+        rz_new = np.einsum("kxai,kxai->k", r[idx], z_new)
+        beta = rz_new / rz[idx]
+        p[idx] = z_new + beta[:, None, None, None] * p[idx]
+        rz[idx] = rz_new
+        active = res > tol
+
+    if info is not None:
+        info["iterations"] = it
+        info["residuals"] = res.tolist()
+
+    # α_ij = −2 Σ_ai V^i_ai (X^j + Y^j)_ai
+    u = x[:, 0] + x[:, 1]  # (ncol, nvir, nocc)
+    alpha = np.empty((nw, 3, 3))
+    for iw in range(nw):
+        uw = u[3 * iw : 3 * iw + 3]
+        a_ij = -2.0 * np.einsum("iav,jav->ij", v_ai, uw)
+        alpha[iw] = 0.5 * (a_ij + a_ij.T)
+    return alpha
+
+
+def polarizability_tensor(
+    mf, omega_au: float = 0.0, *, tol: float = 1e-6, max_cycle: int = 50
+) -> np.ndarray:
+    """Dynamic dipole polarisability tensor α(ω) in bohr³, shape (3, 3).
+
+    Full TDHF (for RHF) or TDDFT (for RKS, XC kernel included) linear response at photon energy
+    ``omega_au`` (hartree; use :func:`wavelength_to_omega_au`), all three field directions at
+    once, by preconditioned conjugate gradients on ``mf.gen_response(hermi=0)``; see the module
+    docstring for the equations.  ``mf`` must be a converged closed-shell RHF/RKS object.
+    Raises :class:`ResponseNotConverged` when the solve does not reach ``tol`` within
+    ``max_cycle`` iterations or ω is at/above an excitation energy.
+    """
+    return polarizability_tensors(mf, [omega_au], tol=tol, max_cycle=max_cycle)[0]
+
+
+def _field_scf(mf_template, field_vec: np.ndarray, conv_tol: float, dm0):
+    """A converged SCF with a homogeneous electric field E added: h = h0 + Σ_j E_j r_j."""
+    mf = copy.copy(mf_template)
+    mol = mf.mol
+    h0 = mf_template.get_hcore(mol)
+    r_ao = dipole_integrals(mol)
+    h = h0 + np.einsum("x,xpq->pq", field_vec, r_ao)
+    mf.get_hcore = lambda *args, **kwargs: h
+    mf.conv_tol = conv_tol
+    mf.conv_tol_grad = np.sqrt(conv_tol) * 0.1
+    mf.verbose = 0
+    mf.kernel(dm0=dm0)
+    if not mf.converged:
+        raise SCFNotConverged(f"SCF in a finite field {field_vec.tolist()} a.u. did not converge")
+    return mf
+
+
+def finite_field_polarizability(
+    mf: object | Callable[[], object], field: float = 1e-3, *, conv_tol: float = 1e-11
+) -> np.ndarray:
+    """Static α (bohr³, (3, 3)) by central finite differences of the dipole moment, for validation.
+
+    ``mf`` is an SCF object (converged or not; used as a template that is copied, never changed)
+    or a zero-argument factory returning one.  For each direction j the SCF is converged with
+    the field ±``field`` a.u. added to the one-electron Hamiltonian (h → h + E_j r_j, i.e.
+    −μ·E for the electrons), and  α_ij = [μ_i(+E_j) − μ_i(−E_j)] / (2E).  The truncation error
+    is O(E²·γ) (γ the second hyperpolarisability), negligible for E = 1e-3 a.u.
+    """
+    template = mf() if callable(mf) and not hasattr(mf, "kernel") else mf
+    if field <= 0:
+        raise InvalidResponseInput(f"field must be > 0 a.u., got {field}")
+    dm0 = None
+    if getattr(template, "mo_coeff", None) is not None:
+        dm0 = template.make_rdm1()
+    mol = template.mol
+    r_ao = dipole_integrals(mol)
+    alpha = np.empty((3, 3))
+    for j in range(3):
+        mus = []
+        for sign in (+1.0, -1.0):
+            e = np.zeros(3)
+            e[j] = sign * field
+            m = _field_scf(template, e, conv_tol, dm0)
+            dm = m.make_rdm1()
+            # electronic dipole (nuclear part cancels in the difference)
+            mus.append(-np.einsum("xpq,qp->x", r_ao, dm))
+        alpha[:, j] = (mus[0] - mus[1]) / (2.0 * field)
+    return 0.5 * (alpha + alpha.T)

@@ -1,0 +1,167 @@
+"""Shared Streamlit plumbing of the dashboard pages (not a page itself: app.py uses
+``st.navigation``, so files in pages/ are only pages when app.py lists them).
+
+Environment:
+    OPTIPOLY_DB        database path (default ``var/optipoly.db`` under the repository)
+    OPTIPOLY_PRESET    simulation preset of the demo campaign (default ``quick``; tests: smoke)
+    OPTIPOLY_CAMPAIGN  campaign opened first (default ``demo``)
+    OPTIPOLY_RUNNER    ``0`` to never start the runner process from the dashboard (tests)
+    OPTIPOLY_LIVE_S    polling period of live panels in seconds (default 2)
+"""
+from __future__ import annotations
+
+import html
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from core.store import Store
+
+REPO = Path(__file__).resolve().parents[1]
+ACTOR = "dashboard"
+
+
+def db_path() -> Path:
+    return Path(os.environ.get("OPTIPOLY_DB", str(REPO / "var" / "optipoly.db"))).expanduser()
+
+
+def preset() -> str:
+    return os.environ.get("OPTIPOLY_PRESET", "quick")
+
+
+def default_campaign() -> str:
+    return os.environ.get("OPTIPOLY_CAMPAIGN", "demo")
+
+
+def live_period_s() -> float:
+    try:
+        return max(0.5, float(os.environ.get("OPTIPOLY_LIVE_S", "2")))
+    except ValueError:
+        return 2.0
+
+
+@st.cache_resource(show_spinner=False)
+def get_store(path: str) -> Store:
+    """One Store object per database path per server process (it opens short connections)."""
+    return Store(path)
+
+
+@st.cache_resource(show_spinner="Preparing the demo campaign …")
+def _ensure_demo(path: str, preset_name: str, name: str) -> str:
+    from core.demo import ensure_demo_campaign
+
+    ensure_demo_campaign(path, preset=preset_name, name=name)
+    return name
+
+
+def _ensure_runner(path: str, campaign: str) -> None:
+    if os.environ.get("OPTIPOLY_RUNNER", "1") == "0":
+        return
+    from core.runner import ensure_runner
+
+    ensure_runner(path, campaign)
+
+
+@dataclass
+class Ctx:
+    store: Store
+    campaign: str
+    db: str
+
+
+def bootstrap() -> Ctx:
+    """Open the store, make sure the demo campaign exists and the runner of the selected
+    campaign runs (started if its heartbeat is stale), pick the campaign from the sidebar."""
+    path = str(db_path())
+    store = get_store(path)
+    camp_default = default_campaign()
+    try:
+        store.get_campaign(camp_default)
+    except Exception:  # noqa: BLE001 - not there yet: create the demo
+        if camp_default == "demo" or not _campaign_names(store):
+            try:
+                _ensure_demo(path, preset(), camp_default)
+            except Exception as err:  # noqa: BLE001 - shown to the user, app keeps working
+                st.error(f"Could not prepare the demo campaign: {type(err).__name__}: {err}")
+    names = _campaign_names(store)
+    if "campaign" not in st.session_state or st.session_state["campaign"] not in names:
+        st.session_state["campaign"] = camp_default if camp_default in names else (
+            names[0] if names else camp_default)
+    campaign = st.session_state["campaign"]
+    if names:
+        try:
+            _ensure_runner(path, campaign)
+        except Exception as err:  # noqa: BLE001
+            st.warning(f"Runner not started: {type(err).__name__}: {err}")
+    return Ctx(store=store, campaign=campaign, db=path)
+
+
+def _campaign_names(store: Store) -> list[str]:
+    try:
+        df = store.list_campaigns()
+    except Exception:  # noqa: BLE001
+        return []
+    return [str(n) for n in df["name"]] if len(df) else []
+
+
+def sidebar(ctx: Ctx) -> None:
+    """Campaign picker, live-update toggle and runner heartbeat in the sidebar."""
+    names = _campaign_names(ctx.store)
+    with st.sidebar:
+        if names:
+            st.selectbox("Campaign", names, key="campaign")
+        st.toggle("Live updates", value=True, key="live",
+                  help="Poll the store every few seconds; switch off to freeze the view.")
+        try:
+            rs = ctx.store.runner_status(ctx.campaign)
+        except Exception:  # noqa: BLE001
+            rs = None
+        if rs is None:
+            st.caption("Runner: not started yet")
+        elif rs.get("alive"):
+            st.caption(f"🟢 Runner pid {rs.get('pid')} · heartbeat {rs['age_s']:.0f} s ago")
+        else:
+            st.caption(f"🔴 Runner {rs.get('status')} · last heartbeat {rs['age_s']:.0f} s ago")
+        st.caption(f"Database: `{Path(ctx.db).name}`")
+
+
+def live_every() -> float | None:
+    """run_every for fragments: the polling period, or None when the user paused updates."""
+    return live_period_s() if st.session_state.get("live", True) else None
+
+
+def config(ctx: Ctx) -> dict[str, Any]:
+    return dict(ctx.store.get_campaign(ctx.campaign)["config"])
+
+
+def limit_line(cfg: dict[str, Any]):
+    from core.optics import LimitLine, load_default_limit_line
+
+    if cfg.get("limit_line"):
+        return LimitLine.from_dict(cfg["limit_line"])
+    return load_default_limit_line()
+
+
+@st.cache_data(show_spinner=False)
+def reference_polymers() -> pd.DataFrame:
+    from core.optics import load_reference_polymers
+
+    return load_reference_polymers()
+
+
+def svg_html(svg: str, width: int | None = None) -> str:
+    """Inline SVG markup in a fixed-size div (SVG from RDKit: no user text inside)."""
+    style = f"width:{width}px;" if width else ""
+    return f'<div style="{style}line-height:0">{svg}</div>'
+
+
+def esc(text: Any) -> str:
+    return html.escape(str(text))
+
+
+def structure_column(label: str = "structure", width: str = "small"):
+    return st.column_config.ImageColumn(label, width=width, help="repeat unit (RDKit)")

@@ -1,0 +1,220 @@
+"""Batch approval: the proposed batch with structures, predictions ± σ, EHVI and P(beyond);
+deselect / add / reject candidates, re-propose with another size or strategy, approve → launch.
+Every action goes through the store (audited there)."""
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from core.structure_images import polymer_data_uri, polymer_svg
+from pages._common import ACTOR, Ctx, config, esc, structure_column, svg_html
+
+ctx: Ctx = st.session_state["_ctx"]
+store = ctx.store
+cfg = config(ctx)
+
+st.title("Batch approval")
+
+batch = store.current_batch(ctx.campaign)
+
+
+def _propose(batch_size: int, strategy: str) -> None:
+    from core.campaign import propose
+
+    with st.spinner("Refitting the surrogate and computing EHVI over the pool …"):
+        propose(ctx.db, ctx.campaign, batch_size=batch_size, strategy=strategy, actor=ACTOR)
+
+
+def _canonical(psmiles: str) -> tuple[str, str]:
+    from core.polymer import canonical_psmiles, polymer_key
+
+    can = canonical_psmiles(psmiles)
+    return can, polymer_key(can)
+
+
+with st.expander("Propose a new batch", expanded=batch is None or
+                 batch["status"] in ("done", "failed")):
+    with st.form("propose"):
+        c1, c2 = st.columns(2)
+        bs = c1.number_input("Batch size", min_value=1, max_value=100,
+                             value=int(cfg.get("batch_size", 10)), step=1)
+        strategies = ["believer", "ehvi"]
+        strat = c2.selectbox("Strategy", strategies,
+                             index=strategies.index(cfg.get("acquisition_strategy", "believer"))
+                             if cfg.get("acquisition_strategy") in strategies else 0,
+                             help="believer: Kriging-believer batch (diverse); ehvi: top-q EHVI")
+        go = st.form_submit_button("Propose", type="primary")
+    if go:
+        if batch is not None and batch["status"] in ("approved", "running"):
+            st.error("The current batch is still running; wait until it finishes.")
+        else:
+            try:
+                _propose(int(bs), strat)
+                st.rerun()
+            except Exception as err:  # noqa: BLE001 - reported to the user
+                st.error(f"Proposal failed: {type(err).__name__}: {err}")
+
+if batch is None:
+    st.info("No batch has been proposed yet. The runner proposes one automatically after the "
+            "initial data are in; you can also propose one above.")
+    st.stop()
+
+status_icon = {"proposed": "📝", "approved": "✅", "running": "⚙️", "done": "🏁",
+               "failed": "❌"}.get(batch["status"], "")
+jv = batch.get("joint_value")
+st.markdown(f"### Cycle {batch['cycle']} · {status_icon} {batch['status']}")
+st.caption(f"batch {batch['id']} · strategy `{batch.get('strategy')}` · "
+           f"{batch['n_selected']} selected"
+           + (f" · joint batch value (EHVI of the batch) {jv:.4g}" if jv is not None else "")
+           + (f" · approved by {batch.get('approved_by')} at {batch.get('approved_at')}"
+              if batch.get("approved_at") else ""))
+
+cands = store.batch_candidates(batch["id"])
+editable = batch["status"] == "proposed"
+
+table = pd.DataFrame({
+    "select": cands["selected"] & ~cands["rejected"],
+    "structure": [polymer_data_uri(p, 160, 100) for p in cands["psmiles"]],
+    "name": cands["name"].fillna(""),
+    "n_D": cands["pred_mean_n_D"], "σ n_D": cands["pred_std_n_D"],
+    "ν_D": cands["pred_mean_abbe_number"], "σ ν_D": cands["pred_std_abbe_number"],
+    "EHVI": cands["ehvi"], "P(beyond)": cands["p_beyond"],
+    "source": cands["source"], "psmiles": cands["psmiles"], "key": cands["key"],
+})
+edited = st.data_editor(
+    table, key=f"cands_{batch['id']}", hide_index=True, width="stretch", row_height=90,
+    disabled=not editable or ["structure", "name", "n_D", "σ n_D", "ν_D", "σ ν_D", "EHVI",
+                              "P(beyond)", "source", "psmiles", "key"],
+    column_order=["select", "structure", "name", "n_D", "σ n_D", "ν_D", "σ ν_D", "EHVI",
+                  "P(beyond)", "source", "psmiles"],
+    column_config={
+        "select": st.column_config.CheckboxColumn("run", help="include in this batch"),
+        "structure": structure_column(width="medium"),
+        "n_D": st.column_config.NumberColumn("n_D (pred.)", format="%.4f"),
+        "σ n_D": st.column_config.NumberColumn("± σ", format="%.4f"),
+        "ν_D": st.column_config.NumberColumn("ν_D (pred.)", format="%.1f"),
+        "σ ν_D": st.column_config.NumberColumn("± σ ", format="%.1f"),
+        "EHVI": st.column_config.NumberColumn("EHVI", format="%.3g"),
+        "P(beyond)": st.column_config.ProgressColumn("P(beyond line)", min_value=0.0,
+                                                     max_value=1.0, format="percent"),
+        "psmiles": st.column_config.TextColumn("polymer SMILES", width="medium"),
+    },
+)
+if editable:
+    changed = edited["select"].to_numpy() != table["select"].to_numpy()
+    for i in [int(j) for j in changed.nonzero()[0]]:
+        key = str(table["key"].iloc[i])
+        if bool(cands["rejected"].iloc[i]) and bool(edited["select"].iloc[i]):
+            store.restore(ctx.campaign, key, actor=ACTOR)
+        store.set_candidate_selected(batch["id"], key, bool(edited["select"].iloc[i]),
+                                     actor=ACTOR)
+    if changed.any():
+        st.rerun()
+
+if editable:
+    n_sel = int(edited["select"].sum())
+    a1, a2, _ = st.columns([1.3, 1.6, 3])
+    approve = a1.button(f"Approve and launch {n_sel}", type="primary", disabled=n_sel == 0,
+                        key="approve")
+    if approve:
+        try:
+            try:
+                from core.campaign import approve as approve_fn
+            except ImportError:
+                approve_fn = None
+            if approve_fn is not None:
+                res = approve_fn(ctx.db, ctx.campaign, batch["id"], actor=ACTOR)
+            else:
+                res = store.approve_batch(batch["id"], actor=ACTOR)
+            res = dict(res) if isinstance(res, dict) else {"approved": True}
+            if res.get("approved", True):
+                st.session_state["_flash"] = (f"Approved: {res.get('n_calculations', n_sel)} "
+                                              "calculations queued.")
+            else:
+                st.session_state["_flash"] = f"Not approved again: {res.get('reason')}"
+        except Exception as err:  # noqa: BLE001
+            st.error(f"Approval failed: {type(err).__name__}: {err}")
+        else:
+            st.rerun()
+    with a2.popover("Reject candidates…"):
+        st.caption("Rejected candidates are excluded from this and future batches "
+                   "(restorable); this is not the same as a failed calculation.")
+        opts = {f"{r['name'] or r['psmiles']}": r["key"] for _, r in cands.iterrows()
+                if not r["rejected"]}
+        rej = st.multiselect("Candidates", list(opts), key="rej_pick")
+        reason = st.text_input("Reason (optional)", max_chars=200, key="rej_reason")
+        if st.button("Reject", disabled=not rej, key="rej_go"):
+            for label in rej:
+                k = opts[label]
+                store.reject(ctx.campaign, k,
+                             cands.loc[cands["key"] == k, "psmiles"].iloc[0],
+                             reason=reason, actor=ACTOR)
+                store.set_candidate_selected(batch["id"], k, False, actor=ACTOR)
+            st.rerun()
+
+flash = st.session_state.pop("_flash", None)
+if flash:
+    st.success(flash)
+
+if editable:
+    st.markdown("#### Add a candidate")
+    t1, t2 = st.tabs(["Draw in SMILES", "Search the pool"])
+    with t1:
+        with st.form("add_smiles", clear_on_submit=True):
+            smi = st.text_input("Polymer SMILES (two * mark the connection points)",
+                                max_chars=300, placeholder="*c1ccc(S(=O)(=O)c2ccc(*)cc2)cc1")
+            nm = st.text_input("Name (optional)", max_chars=80)
+            add = st.form_submit_button("Add to batch")
+        if add and smi:
+            try:
+                can, key = _canonical(smi.strip())
+            except ValueError as err:
+                st.error(f"Not a valid polymer SMILES: {err}")
+            else:
+                st.markdown(svg_html(polymer_svg(can, 240, 150)), unsafe_allow_html=True)
+                try:
+                    store.add_batch_candidate(batch["id"], {"psmiles": can, "key": key,
+                                                            "name": nm.strip() or None,
+                                                            "source": "manual"}, actor=ACTOR)
+                    st.rerun()
+                except Exception as err:  # noqa: BLE001
+                    st.error(f"{type(err).__name__}: {err}")
+    with t2:
+        q = st.text_input("Substring of the polymer SMILES (e.g. S(=O)(=O))", max_chars=100,
+                          key="pool_q")
+        if q:
+            from pages._pooldata import pool_table
+
+            pool = pool_table(ctx)
+            hits = pool[pool["psmiles"].str.contains(q, regex=False)].head(30)
+            if hits.empty:
+                st.caption("no pool candidate contains that text")
+            for _, r in hits.iterrows():
+                c1, c2, c3 = st.columns([1, 3, 1])
+                c1.image(polymer_data_uri(r["psmiles"], 140, 90))
+                extra = ""
+                if "n_pred" in r and pd.notna(r.get("n_pred")):
+                    extra = f" · n_D≈{r['n_pred']:.3f}, ν_D≈{r['abbe_pred']:.1f}"
+                c2.markdown(f"`{esc(r['psmiles'])}`{extra}")
+                if c3.button("Add", key=f"addpool_{r['id']}"):
+                    try:
+                        can, key = _canonical(r["psmiles"])
+                        store.add_batch_candidate(batch["id"], {
+                            "psmiles": can, "key": key, "pool_id": str(r["id"]),
+                            "source": "manual"}, actor=ACTOR)
+                        st.rerun()
+                    except Exception as err:  # noqa: BLE001
+                        st.error(f"{type(err).__name__}: {err}")
+
+with st.expander("All batches"):
+    st.dataframe(store.batches(ctx.campaign), hide_index=True, width="stretch")
+with st.expander("Rejected candidates"):
+    rj = store.rejected(ctx.campaign)
+    if rj.empty:
+        st.caption("none")
+    else:
+        st.dataframe(rj, hide_index=True, width="stretch")
+        back = st.selectbox("Restore", [""] + rj["key"].tolist(), key="restore_pick")
+        if back and st.button("Restore", key="restore_go"):
+            store.restore(ctx.campaign, back, actor=ACTOR)
+            st.rerun()

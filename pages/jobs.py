@@ -1,0 +1,139 @@
+"""Jobs: every calculation with status, step, attempt, elapsed time, cluster job id, log tail
+and error; retry / cancel; runner heartbeat and cluster status. Live via st.fragment."""
+from __future__ import annotations
+
+import os
+
+import pandas as pd
+import streamlit as st
+
+from core.structure_images import polymer_data_uri
+from core.views import format_elapsed, heartbeat_state, log_tail
+from pages._common import ACTOR, Ctx, config, live_every, structure_column
+
+ctx: Ctx = st.session_state["_ctx"]
+store = ctx.store
+cfg = config(ctx)
+
+st.title("Jobs")
+
+STATUS_ICON = {"queued": "⏳ queued", "running": "⚙️ running", "done": "✅ done",
+               "failed": "❌ failed", "cancelled": "⛔ cancelled"}
+
+
+def _runs_root() -> str:
+    root = cfg.get("runs_dir") or os.path.join(os.path.dirname(ctx.db), "runs")
+    return os.path.realpath(root)
+
+
+@st.fragment(run_every=live_every())
+def live_jobs() -> None:
+    rs = store.runner_status(ctx.campaign)
+    import time as _t
+
+    last = None if rs is None else _t.time() - float(rs["age_s"])
+    state, text = heartbeat_state(last, stale_after_s=30.0)
+    calcs = store.calculations(ctx.campaign)
+    counts = calcs["status"].value_counts().to_dict() if len(calcs) else {}
+    c = st.columns(6)
+    c[0].metric("Runner", {"alive": "🟢 alive", "stale": "🔴 stale", "never": "⚪ none"}[state],
+                help=text)
+    for i, s in enumerate(["queued", "running", "done", "failed", "cancelled"], start=1):
+        c[i].metric(s.capitalize(), counts.get(s, 0))
+    st.caption(text + ("" if rs is None else f" · pid {rs.get('pid')} on {rs.get('host')} · "
+                       f"status {rs.get('status')}"))
+    if calcs.empty:
+        st.info("No calculations yet. Approve a batch to launch some.")
+        return
+    n_run = counts.get("running", 0) + counts.get("queued", 0)
+    total = len(calcs)
+    if n_run:
+        st.progress(1.0 - n_run / total, text=f"{total - n_run} of {total} calculations finished")
+    view = pd.DataFrame({
+        "id": calcs["id"],
+        "structure": [polymer_data_uri(p, 130, 80) for p in calcs["psmiles"]],
+        "name": calcs["name"].fillna(""),
+        "cycle": calcs["cycle"],
+        "status": [STATUS_ICON.get(s, s) for s in calcs["status"]],
+        "step": calcs["step"].fillna(""),
+        "attempt": [f"{a}/{m}" for a, m in zip(calcs["attempt"], calcs["max_attempts"])],
+        "elapsed": [format_elapsed(v) for v in calcs["elapsed_s"]],
+        "job id": calcs["job_id"].fillna(""),
+        "worker": calcs["worker"].fillna(""),
+        "error": (calcs["error_type"].fillna("") + ": " + calcs["error_message"].fillna(""))
+        .str.strip(": "),
+        "psmiles": calcs["psmiles"],
+    }).iloc[::-1]
+    ev = st.dataframe(view, key="calcs", hide_index=True, width="stretch", row_height=70,
+                      on_select="rerun", selection_mode="single-row",
+                      column_config={"structure": structure_column(),
+                                     "id": st.column_config.NumberColumn("id", width="small"),
+                                     "error": st.column_config.TextColumn("error", width="large")})
+    rows = ev.selection.rows if ev is not None and hasattr(ev, "selection") else []
+    if rows:
+        cid = int(view["id"].iloc[rows[0]])
+        st.session_state["_calc"] = cid
+    cid = st.session_state.get("_calc")
+    if cid is not None and cid in set(calcs["id"].astype(int)):
+        _details(cid)
+    else:
+        st.caption("Select a row to see its log, error and actions.")
+
+
+def _details(cid: int) -> None:
+    d = store.get_calculation(cid)
+    st.markdown(f"#### Calculation {cid} · {STATUS_ICON.get(d['status'], d['status'])}")
+    a, b = st.columns([1, 2])
+    with a:
+        st.image(polymer_data_uri(d["psmiles"], 260, 170))
+        st.code(d["psmiles"], language=None)
+        st.caption(f"preset `{d.get('preset')}` · attempt {d['attempt']}/{d['max_attempts']} · "
+                   f"dask key `{d.get('dask_key') or '—'}` · job `{d.get('job_id') or '—'}`")
+        if d["status"] in ("queued", "running"):
+            if st.button("Cancel", key=f"cancel_{cid}"):
+                st.toast(f"calculation {cid}: {store.request_cancel(cid, actor=ACTOR)}")
+                st.rerun(scope="fragment")
+        if d["status"] in ("failed", "cancelled"):
+            r1, r2 = st.columns(2)
+            if r1.button("Retry (resume)", key=f"retry_{cid}",
+                         help="re-queue, keeping the work directory"):
+                st.toast(f"calculation {cid}: {store.request_retry(cid, mode='resume', actor=ACTOR)}")
+                st.rerun(scope="fragment")
+            if r2.button("Rerun (fresh)", key=f"rerun_{cid}",
+                         help="re-queue in a new work directory"):
+                st.toast(f"calculation {cid}: {store.request_retry(cid, mode='rerun', actor=ACTOR)}")
+                st.rerun(scope="fragment")
+    with b:
+        if d.get("error_message"):
+            st.error(f"{d.get('error_type') or 'error'}: {d['error_message']}")
+        if d.get("message"):
+            st.caption(d["message"])
+        if isinstance(d.get("result"), dict) and d["result"]:
+            with st.expander("result", expanded=d["status"] == "done"):
+                st.json(d["result"], expanded=True)
+        tail = log_tail(d.get("log_path"), _runs_root(), n_lines=40)
+        st.markdown("**log tail**")
+        st.code(tail or "(no log yet)", language=None)
+
+
+live_jobs()
+
+with st.expander("Cluster"):
+    cl = dict(cfg.get("cluster") or {})
+    st.markdown(f"Profile **{cl.get('profile', 'local')}**")
+    st.json(cl, expanded=False)
+    rs = store.runner_status(ctx.campaign)
+    if rs and rs.get("info"):
+        st.markdown("Runner / scheduler status (from the heartbeat)")
+        st.json(rs["info"], expanded=False)
+    if cl.get("profile", "local") != "local":
+        try:
+            from core.cluster import job_script
+
+            st.markdown("Job script the runner submits")
+            st.code(job_script(cl), language="bash")
+        except Exception as err:  # noqa: BLE001
+            st.caption(f"job script preview unavailable: {type(err).__name__}: {err}")
+
+with st.expander("Audit log"):
+    st.dataframe(store.audit_log(ctx.campaign, limit=200), hide_index=True, width="stretch")

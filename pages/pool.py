@@ -1,0 +1,141 @@
+"""Pool: search and filter the candidate pool (substring, substructure, predicted values,
+EHVI), view structures, upload extra candidates (validated, per-row errors)."""
+from __future__ import annotations
+
+import io
+
+import pandas as pd
+import streamlit as st
+
+from core.structure_images import polymer_data_uri
+from core.substructures import DEFAULT_LIBRARY
+from core.views import MAX_UPLOAD_BYTES, MAX_UPLOAD_ROWS, filter_pool, parse_smiles_lines
+from pages._common import ACTOR, Ctx, config, limit_line, structure_column
+from pages._pooldata import pool_matches, pool_table
+
+ctx: Ctx = st.session_state["_ctx"]
+store = ctx.store
+cfg = config(ctx)
+line = limit_line(cfg)
+
+st.title("Candidate pool")
+pool = pool_table(ctx)
+has_pred = "n_pred" in pool
+st.caption(f"{len(pool):,} candidates"
+           + (f" · predictions from the proposal of cycle "
+              f"{store.latest_predictions(ctx.campaign).attrs.get('cycle')}" if has_pred else
+              " · no predictions yet (saved with each proposal)"))
+
+with st.form("pool_filter"):
+    c1, c2, c3, c4 = st.columns([2, 2, 1, 1])
+    text = c1.text_input("SMILES or id contains", max_chars=100, key="pool_text")
+    groups = c2.multiselect("Contains all of", list(DEFAULT_LIBRARY), key="pool_groups")
+    n_min = c3.number_input("n_D ≥ (pred.)", value=None, min_value=1.0, max_value=2.5,
+                            step=0.01, format="%.3f", disabled=not has_pred, key="pool_nmin")
+    a_min = c4.number_input("ν_D ≥ (pred.)", value=None, min_value=0.0, max_value=150.0,
+                            step=1.0, format="%.1f", disabled=not has_pred, key="pool_amin")
+    d1, d2, d3 = st.columns([1, 1, 2])
+    beyond = d1.checkbox("predicted beyond the line", disabled=not has_pred, key="pool_beyond")
+    sorts = ["(pool order)"] + [c for c in ("ehvi", "p_beyond", "n_pred", "abbe_pred")
+                                if c in pool]
+    sort_by = d2.selectbox("Sort by (descending)", sorts, key="pool_sort")
+    limit = d3.slider("Rows shown", 10, 300, 60, step=10, key="pool_limit")
+    st.form_submit_button("Apply")
+
+matches = pool_matches(pool) if groups else None
+res = filter_pool(pool, text=text, groups=groups, matches=matches,
+                  n_min=n_min if has_pred else None, abbe_min=a_min if has_pred else None,
+                  require_beyond=beyond and has_pred, line=line,
+                  sort_by=None if sort_by == "(pool order)" else sort_by, limit=int(limit))
+st.caption(f"{len(res)} shown")
+view = res.copy()
+view.insert(0, "structure", [polymer_data_uri(p, 150, 95) for p in view["psmiles"]])
+st.dataframe(view, hide_index=True, width="stretch", row_height=80,
+             column_config={
+                 "structure": structure_column(width="medium"),
+                 "psmiles": st.column_config.TextColumn("polymer SMILES", width="large"),
+                 "n_pred": st.column_config.NumberColumn("n_D (pred.)", format="%.4f"),
+                 "n_sd": st.column_config.NumberColumn("σ n_D", format="%.4f"),
+                 "abbe_pred": st.column_config.NumberColumn("ν_D (pred.)", format="%.1f"),
+                 "abbe_sd": st.column_config.NumberColumn("σ ν_D", format="%.1f"),
+                 "ehvi": st.column_config.NumberColumn("EHVI", format="%.3g"),
+                 "p_beyond": st.column_config.ProgressColumn("P(beyond)", min_value=0.0,
+                                                             max_value=1.0, format="percent"),
+             })
+
+st.markdown("#### Add candidates")
+st.caption(f"CSV with a `psmiles` column (optional `name`), or one polymer SMILES per line. "
+           f"At most {MAX_UPLOAD_ROWS:,} rows and {MAX_UPLOAD_BYTES // 1024:,} KiB. Each row is "
+           "validated (two `*`, parsable, size limits); invalid rows are listed and skipped.")
+u1, u2 = st.columns(2)
+up = u1.file_uploader("Upload CSV / TXT", type=["csv", "txt", "smi"], key="pool_upload")
+pasted = u2.text_area("…or paste polymer SMILES", height=120, max_chars=200_000,
+                      key="pool_paste")
+
+
+def _rows_from_upload() -> list[dict]:
+    rows: list[dict] = []
+    if up is not None:
+        data = up.getvalue()
+        if len(data) > MAX_UPLOAD_BYTES:
+            raise ValueError(f"file is {len(data) // 1024} KiB; the limit is "
+                             f"{MAX_UPLOAD_BYTES // 1024} KiB")
+        text = data.decode("utf-8", errors="replace")
+        if up.name.lower().endswith(".csv"):
+            df = pd.read_csv(io.StringIO(text), nrows=MAX_UPLOAD_ROWS + 1, dtype=str)
+            if "psmiles" not in df:
+                raise ValueError("CSV needs a 'psmiles' column")
+            if len(df) > MAX_UPLOAD_ROWS:
+                raise ValueError(f"more than {MAX_UPLOAD_ROWS} rows")
+            rows += [{"psmiles": str(r["psmiles"]).strip(),
+                      "name": (str(r["name"]).strip()[:80] if "name" in df and
+                               pd.notna(r["name"]) else None)}
+                     for _, r in df.iterrows()]
+        else:
+            rows += [{"psmiles": s, "name": None} for s in parse_smiles_lines(text)]
+    if pasted:
+        rows += [{"psmiles": s, "name": None} for s in parse_smiles_lines(pasted)]
+    if len(rows) > MAX_UPLOAD_ROWS:
+        raise ValueError(f"{len(rows)} rows; the limit is {MAX_UPLOAD_ROWS}")
+    return rows
+
+
+def _validate(rows: list[dict]) -> tuple[list[dict], list[dict]]:
+    """(good rows with canonical psmiles + key, errors with row number and message)."""
+    from core.polymer import canonical_psmiles, polymer_key
+
+    good, bad, seen = [], [], set()
+    existing = set(pool["psmiles"].astype(str))
+    for i, r in enumerate(rows, start=1):
+        try:
+            can = canonical_psmiles(r["psmiles"])
+            key = polymer_key(can)
+        except ValueError as err:
+            bad.append({"row": i, "input": r["psmiles"][:120], "error": str(err)})
+            continue
+        if key in seen or can in existing:
+            bad.append({"row": i, "input": r["psmiles"][:120],
+                        "error": "duplicate (already in the pool or the upload)"})
+            continue
+        seen.add(key)
+        good.append({"psmiles": can, "key": key, "name": r.get("name"), "source": "upload"})
+    return good, bad
+
+
+if st.button("Validate and add", type="primary", disabled=up is None and not pasted,
+             key="pool_add"):
+    try:
+        rows = _rows_from_upload()
+    except ValueError as err:
+        st.error(str(err))
+    else:
+        bar = st.progress(0.0, text="validating …")
+        good, bad = _validate(rows)
+        bar.progress(1.0, text=f"{len(good)} valid, {len(bad)} rejected")
+        if good:
+            n = store.add_pool_candidates(ctx.campaign, good, actor=ACTOR)
+            st.success(f"Added {n} candidates to campaign {ctx.campaign!r}. They are scored at "
+                       "the next proposal.")
+        if bad:
+            st.warning(f"{len(bad)} rows were not added:")
+            st.dataframe(pd.DataFrame(bad), hide_index=True, width="stretch")

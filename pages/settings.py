@@ -1,0 +1,183 @@
+"""Settings / campaign: create a campaign, edit the limit line (two points, shown live) and the
+reference point, cluster profile and campaign settings; export observations as CSV / JSON."""
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import streamlit as st
+
+from core.figures import pareto_figure
+from core.views import annotate_observations
+from pages._common import ACTOR, Ctx, config, limit_line, reference_polymers
+
+ctx: Ctx = st.session_state["_ctx"]
+store = ctx.store
+cfg = config(ctx)
+
+st.title("Settings")
+tab_line, tab_camp, tab_cluster, tab_new, tab_export = st.tabs(
+    ["Limit line", "Campaign", "Cluster", "New campaign", "Export"])
+
+# ---------------------------------------------------------------- limit line
+with tab_line:
+    from core.optics import LimitLine, OpticsInputError, load_default_limit_line
+
+    cur = limit_line(cfg)
+    st.caption(f"Current: **{cur.label}** — through (ν_D, n_D) = {cur.p1} and {cur.p2}. "
+               "Polymers above the line count as *beyond*.")
+    with st.expander("Where the default line comes from"):
+        st.write(load_default_limit_line().source)
+    c1, c2, c3, c4 = st.columns(4)
+    x1 = c1.number_input("Point 1: ν_D", value=float(cur.p1[0]), min_value=1.0, max_value=150.0,
+                         step=0.5, key="ll_x1")
+    y1 = c2.number_input("Point 1: n_D", value=float(cur.p1[1]), min_value=1.0, max_value=3.0,
+                         step=0.001, format="%.4f", key="ll_y1")
+    x2 = c3.number_input("Point 2: ν_D", value=float(cur.p2[0]), min_value=1.0, max_value=150.0,
+                         step=0.5, key="ll_x2")
+    y2 = c4.number_input("Point 2: n_D", value=float(cur.p2[1]), min_value=1.0, max_value=3.0,
+                         step=0.001, format="%.4f", key="ll_y2")
+    label = st.text_input("Label", value=cur.label, max_chars=120, key="ll_label")
+    try:
+        new = LimitLine(p1=(x1, y1), p2=(x2, y2), label=label or "limit line",
+                        source=f"edited in the dashboard (was: {cur.label})")
+    except OpticsInputError as err:
+        st.error(str(err))
+        new = None
+    if new is not None:
+        obs = annotate_observations(store.observations(ctx.campaign), new)
+        st.caption(f"With this line {int(obs['beyond'].sum()) if len(obs) else 0} of {len(obs)} "
+                   "evaluated polymers are beyond it.")
+        st.plotly_chart(pareto_figure(obs, limit_line=new, references=reference_polymers(),
+                                      height=420), key="ll_preview")
+        b1, b2, _ = st.columns([1, 1, 3])
+        if b1.button("Save line", type="primary", key="ll_save"):
+            store.update_config(ctx.campaign, {"limit_line": new.to_dict()}, actor=ACTOR)
+            st.success("Saved.")
+            st.rerun()
+        if b2.button("Reset to default", key="ll_reset"):
+            store.update_config(ctx.campaign, {"limit_line": None}, actor=ACTOR)
+            for k in ("ll_x1", "ll_y1", "ll_x2", "ll_y2", "ll_label"):
+                st.session_state.pop(k, None)
+            st.rerun()
+
+# ---------------------------------------------------------------- campaign settings
+with tab_camp:
+    objs = cfg["objectives"]
+    ref = dict(zip(objs, cfg["reference_point"]))
+    with st.form("camp_settings"):
+        c1, c2, c3 = st.columns(3)
+        bs = c1.number_input("Batch size", 1, 100, int(cfg["batch_size"]))
+        strategies = ["believer", "ehvi"]
+        strat = c2.selectbox("Strategy", strategies,
+                             index=strategies.index(cfg["acquisition_strategy"]))
+        presets = ["smoke", "quick", "standard"]
+        pre = c3.selectbox("Simulation preset", presets, index=presets.index(cfg["preset"]))
+        d1, d2, d3 = st.columns(3)
+        rn = d1.number_input("Reference point n_D", value=float(ref.get("n_D", 1.30)),
+                             step=0.01, format="%.3f")
+        ra = d2.number_input("Reference point ν_D", value=float(ref.get("abbe_number", 10.0)),
+                             step=1.0)
+        ma = d3.number_input("Max attempts", 1, 100, int(cfg["max_attempts"]))
+        auto = st.checkbox("Auto-approve new proposals", value=bool(cfg["auto_approve"]))
+        save = st.form_submit_button("Save settings", type="primary")
+    if save:
+        vals = {"n_D": rn, "abbe_number": ra}
+        try:
+            store.update_config(ctx.campaign, {
+                "batch_size": int(bs), "acquisition_strategy": strat, "preset": pre,
+                "reference_point": [float(vals[o]) for o in objs], "max_attempts": int(ma),
+                "auto_approve": bool(auto)}, actor=ACTOR)
+            st.success("Saved (applies to the next proposal / calculation).")
+        except ValueError as err:
+            st.error(str(err))
+    st.json(cfg, expanded=False)
+
+# ---------------------------------------------------------------- cluster
+with tab_cluster:
+    from core.cluster import PROFILES, job_script, validate_profile
+
+    cl = dict(cfg.get("cluster") or {"profile": "local"})
+    prof = st.selectbox("Profile", list(PROFILES), index=list(PROFILES).index(
+        cl.get("profile", "local")), key="cl_profile")
+    st.caption("Edit the profile as JSON (keys: n_workers, threads_per_worker for local; cores, "
+               "memory, walltime, queue, account, job_extra_directives, job_script_prologue, "
+               "worker_lifetime, adapt_minimum, adapt_maximum for schedulers).")
+    text = st.text_area("Profile JSON", value=json.dumps({**cl, "profile": prof}, indent=2),
+                        height=240, max_chars=20_000, key=f"cl_json_{prof}")
+    try:
+        new_cl = json.loads(text)
+        if not isinstance(new_cl, dict):
+            raise ValueError("the profile must be a JSON object")
+        new_cl["profile"] = prof
+        validate_profile(new_cl, preset=cfg["preset"])
+        if prof != "local":
+            st.markdown("Job script preview")
+            st.code(job_script(new_cl), language="bash")
+        if st.button("Save cluster profile", type="primary", key="cl_save"):
+            store.update_config(ctx.campaign, {"cluster": new_cl}, actor=ACTOR)
+            st.success("Saved; the runner uses it from its next start.")
+    except (ValueError, TypeError) as err:
+        st.error(f"{type(err).__name__}: {err}")
+
+# ---------------------------------------------------------------- new campaign
+with tab_new:
+    with st.form("new_campaign"):
+        name = st.text_input("Name", max_chars=60, placeholder="sulfur-run-1")
+        c1, c2, c3 = st.columns(3)
+        bs = c1.number_input("Batch size", 1, 100, 10, key="nc_bs")
+        strat = c2.selectbox("Strategy", ["believer", "ehvi"], key="nc_strat")
+        pre = c3.selectbox("Preset", ["quick", "smoke", "standard"], key="nc_pre")
+        d1, d2, d3 = st.columns(3)
+        rn = d1.number_input("Reference n_D", value=1.30, step=0.01, format="%.3f", key="nc_rn")
+        ra = d2.number_input("Reference ν_D", value=10.0, step=1.0, key="nc_ra")
+        prof = d3.selectbox("Cluster profile", ["local", "slurm", "pbs", "sge", "lsf"],
+                            key="nc_prof")
+        copy_obs = st.checkbox(f"Copy the observations of {ctx.campaign!r} as initial data",
+                               value=True)
+        create = st.form_submit_button("Create campaign", type="primary")
+    if create:
+        try:
+            camp = store.create_campaign(name, {
+                "batch_size": int(bs), "acquisition_strategy": strat, "preset": pre,
+                "reference_point": [float(rn), float(ra)],
+                "objectives": ["n_D", "abbe_number"],
+                "cluster": {"profile": prof} if prof != "local" else cfg["cluster"]},
+                actor=ACTOR)
+            n = 0
+            if copy_obs:
+                for _, r in store.observations(ctx.campaign).iterrows():
+                    store.add_observation(
+                        camp["name"], r["psmiles"],
+                        {"n_D": r["n_D"], "abbe_number": r["abbe_number"]},
+                        source=f"copied from {ctx.campaign}: {r['source']}", key=r["key"],
+                        name=r["name"], cycle=0, result=r["result"], provenance=r["provenance"],
+                        actor=ACTOR)
+                    n += 1
+            st.success(f"Created campaign {camp['name']!r} with {n} initial observations; pick it "
+                       "in the sidebar.")
+        except ValueError as err:
+            st.error(str(err))
+
+# ---------------------------------------------------------------- export
+with tab_export:
+    obs = store.observations(ctx.campaign)
+    st.caption(f"{len(obs)} observations with their provenance.")
+    flat = obs.drop(columns=["result", "provenance"]).copy()
+    flat["result_json"] = [json.dumps(x, default=str) if x else "" for x in obs["result"]]
+    flat["provenance_json"] = [json.dumps(x, default=str) if x else "" for x in obs["provenance"]]
+    e1, e2, e3 = st.columns(3)
+    e1.download_button("Observations (CSV)", flat.to_csv(index=False).encode(),
+                       file_name=f"{ctx.campaign}_observations.csv", mime="text/csv")
+    e2.download_button("Observations (JSON)",
+                       json.dumps({"campaign": ctx.campaign, "config": cfg,
+                                   "observations": obs.to_dict(orient="records")},
+                                  default=str, indent=1).encode(),
+                       file_name=f"{ctx.campaign}_observations.json", mime="application/json")
+    calcs = store.calculations(ctx.campaign)
+    e3.download_button("Calculations (CSV)",
+                       calcs.assign(result=[json.dumps(x, default=str) if x else ""
+                                            for x in calcs["result"]]).to_csv(index=False)
+                       .encode(), file_name=f"{ctx.campaign}_calculations.csv", mime="text/csv")
+    st.dataframe(pd.DataFrame(flat.drop(columns=["result_json", "provenance_json"])),
+                 hide_index=True, width="stretch")

@@ -1,0 +1,180 @@
+"""Page logic of the dashboard with streamlit.testing.v1.AppTest on a seeded store.
+
+The store is seeded through its public API the way the runner would fill it: initial
+observations (experimental values of the shipped reference polymers), one finished batch
+(two calculations done, one failed), and a second batch waiting for approval with pool
+predictions saved. No runner process is started (OPTIPOLY_RUNNER=0).
+AppTest does not execute ``run_every`` timers; fragments run once per script run.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+pytest.importorskip("streamlit.testing.v1")
+from streamlit.testing.v1 import AppTest  # noqa: E402
+
+
+def seed_store(db: Path, campaign: str = "demo") -> dict:
+    """Seed ``db`` with a campaign in a realistic mid-run state; returns ids."""
+    from core.optics import load_reference_polymers
+    from core.polymer import canonical_psmiles, polymer_key
+    from core.store import Store
+
+    store = Store(db)
+    store.create_campaign(campaign, {"preset": "smoke", "batch_size": 3,
+                                     "acquisition_strategy": "ehvi"}, actor="test")
+    refs = load_reference_polymers()
+    init = refs[refs["abbreviation"].isin(["PMMA", "PS", "PC", "COP"])]
+    for _, r in init.iterrows():
+        store.add_observation(campaign, r["psmiles"], {"n_D": r["n_D"],
+                                                       "abbe_number": r["abbe_number"]},
+                              source="reference (experimental)", name=r["abbreviation"],
+                              provenance={"source": r["source"]}, actor="test")
+    later = refs[~refs["abbreviation"].isin(["PMMA", "PS", "PC", "COP"])].head(3)
+
+    def cand(ps, i, name=None):
+        can = canonical_psmiles(ps)
+        return {"psmiles": can, "key": polymer_key(can), "name": name, "pool_id": str(i),
+                "pred_mean": {"n_D": 1.55 + 0.01 * i, "abbe_number": 45.0 - i},
+                "pred_std": {"n_D": 0.02, "abbe_number": 3.0}, "ehvi": 0.1 / (i + 1),
+                "p_beyond": 0.3}
+
+    b1 = store.create_batch(campaign, [cand(r["psmiles"], i, r["abbreviation"])
+                                       for i, (_, r) in enumerate(later.iterrows())],
+                            strategy="ehvi", actor="test")
+    store.approve_batch(b1["id"], actor="test")
+    calcs = store.calculations(campaign, batch_id=b1["id"])
+    for k, (_, c) in enumerate(calcs.iterrows()):
+        att = store.start_attempt(int(c["id"]), dask_key=f"calc-{c['id']}",
+                                  workdir=str(db.parent / "runs" / str(c["id"])),
+                                  log_path=str(db.parent / "runs" / str(c["id"]) / "calc.log"))
+        if k < 2:
+            r = later[later["abbreviation"] == c["name"]].iloc[0]
+            store.complete_calculation(int(c["id"]), att,
+                                       {"n_D": float(r["n_D"]),
+                                        "abbe_number": float(r["abbe_number"])},
+                                       provenance={"test": "reference values"})
+        else:
+            store.fail_attempt(int(c["id"]), att, error_type="ConvergenceError",
+                               error_message="density did not converge", retryable=False)
+    store.finish_batch_if_complete(b1["id"])
+    pool_ps = ["*CC(*)c1ccc(S(C)(=O)=O)cc1", "*c1ccc(Sc2ccc(*)cc2)cc1", "*CC(*)C(=O)OC1CCCCC1",
+               "*CC(*)c1ccc2ccccc2c1"]
+    b2 = store.create_batch(campaign, [cand(p, 10 + i) for i, p in enumerate(pool_ps)],
+                            strategy="ehvi", actor="test")
+    n = 40
+    rng = np.random.default_rng(0)
+    store.save_predictions(campaign, int(b2["cycle"]), pd.DataFrame({
+        "pool_id": [str(i) for i in range(n)],
+        "pred_mean_n_D": rng.uniform(1.45, 1.7, n), "pred_std_n_D": np.full(n, 0.02),
+        "pred_mean_abbe_number": rng.uniform(20, 60, n),
+        "pred_std_abbe_number": np.full(n, 3.0), "ehvi": rng.uniform(0, 0.1, n),
+        "p_beyond": rng.uniform(0, 1, n)}))
+    return {"batch_done": b1["id"], "batch_proposed": b2["id"], "store": store}
+
+
+@pytest.fixture()
+def seeded(tmp_path, monkeypatch):
+    db = tmp_path / "optipoly.db"
+    info = seed_store(db)
+    monkeypatch.setenv("OPTIPOLY_DB", str(db))
+    monkeypatch.setenv("OPTIPOLY_RUNNER", "0")
+    monkeypatch.setenv("OPTIPOLY_CAMPAIGN", "demo")
+    monkeypatch.setenv("OPTIPOLY_PRESET", "smoke")
+    monkeypatch.chdir(REPO)
+    return info
+
+
+def _app() -> AppTest:
+    return AppTest.from_file(str(REPO / "app.py"), default_timeout=90)
+
+
+def _errors(at: AppTest) -> list[str]:
+    return [e.value for e in at.exception] + [e.value for e in at.error]
+
+
+def test_overview_renders_kpis_and_chart(seeded) -> None:
+    at = _app().run()
+    assert not at.exception, [e.value for e in at.exception]
+    labels = {m.label: m.value for m in at.metric}
+    assert labels["Evaluated"] == "6"        # 4 initial + 2 completed
+    assert labels["Failed"] == "1"
+    assert labels["Cycle"] == "2"
+    assert "Beyond line" in labels and "Hypervolume" in labels
+    charts = at.get("plotly_chart")
+    assert len(charts) >= 2
+    spec = charts[0].proto.spec
+    assert '"limit line"' in spec and '"proposed batch (mean \\u00b1 \\u03c3)"' in spec \
+        or "proposed batch" in spec
+    assert any("waits for approval" in i.value for i in at.info)
+
+
+def test_batch_page_select_and_approve(seeded) -> None:
+    store = seeded["store"]
+    at = _app().run()
+    at.switch_page("pages/batch.py").run()
+    assert not _errors(at), _errors(at)
+    assert any("Cycle 2" in m.value for m in at.markdown)
+    btn = at.button(key="approve")
+    assert "Approve and launch 4" in btn.label
+    btn.click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    b = store.get_batch(seeded["batch_proposed"])
+    assert b["status"] == "approved"
+    assert len(store.calculations("demo", batch_id=b["id"])) == 4
+    audit = store.audit_log("demo")
+    assert (audit["action"] == "approve_batch").any()
+    mine = audit[(audit["action"] == "approve_batch")
+                 & np.array([isinstance(d, dict) and d.get("batch_id") == b["id"]
+                             for d in audit["details"]])]
+    assert mine["actor"].tolist() == ["dashboard"]
+
+
+def test_batch_page_add_invalid_smiles_shows_error(seeded) -> None:
+    at = _app().run()
+    at.switch_page("pages/batch.py").run()
+    tabs_inputs = [t for t in at.text_input if "Polymer SMILES" in t.label]
+    tabs_inputs[0].input("C1CC(")
+    form_btn = [b for b in at.get("button") if getattr(b, "label", "") == "Add to batch"]
+    assert form_btn
+    form_btn[0].click().run()
+    assert any("Not a valid polymer SMILES" in e.value for e in at.error)
+    assert len(seeded["store"].batch_candidates(seeded["batch_proposed"])) == 4
+
+
+def test_jobs_page_lists_calculations(seeded) -> None:
+    at = _app().run()
+    at.switch_page("pages/jobs.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    labels = {m.label: m.value for m in at.metric}
+    assert labels["Done"] == "2" and labels["Failed"] == "1"
+    df = at.dataframe[0].value
+    assert len(df) == 3 and "❌ failed" in set(df["status"])
+
+
+def test_substructures_page_shows_sulfur_rows(seeded) -> None:
+    at = _app().run()
+    at.switch_page("pages/substructures.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    df = at.dataframe[0].value
+    assert {"contains S", "sulfonyl"} <= set(df["group"])
+    assert any(m.label == "contain S" for m in at.metric)
+    # invalid user SMARTS gives a clear error, nothing added
+    at.text_input[[t.label for t in at.text_input].index("SMARTS")].input("C1CC(")
+    [b for b in at.get("button") if getattr(b, "label", "") == "Add"][0].click().run()
+    assert any("SMARTS" in e.value for e in at.error)
+
+
+def test_pool_and_settings_pages_render(seeded) -> None:
+    at = _app().run()
+    at.switch_page("pages/pool.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    at.switch_page("pages/settings.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("limit line" in c.proto.spec for c in at.get("plotly_chart"))

@@ -1,0 +1,102 @@
+"""Tests of core.figures: trace names, data placement, error bars, uirevision."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from core.figures import (
+    TRACE_BATCH, TRACE_FRONT, TRACE_LIMIT, TRACE_POOL, TRACE_REFERENCES, UIREVISION,
+    history_figure, limit_line_xy, pareto_figure,
+)
+
+LINE = {"p1": (30.0, 1.60), "p2": (60.0, 1.50), "label": "test line"}
+
+
+def _obs() -> pd.DataFrame:
+    return pd.DataFrame({
+        "id": ["a", "b", "c", "d"], "name": ["A", "B", "C", "D"],
+        "psmiles": ["*CC*"] * 4,
+        "abbe_number": [30.0, 40.0, 50.0, 35.0], "n_D": [1.65, 1.60, 1.55, 1.50],
+        "cycle": [0, 0, 1, 2], "on_front": [True, True, True, False],
+    })
+
+
+def _names(fig) -> list[str]:
+    return [t.name for t in fig.data]
+
+
+def test_limit_line_xy_extrapolates_the_two_points() -> None:
+    x, y = limit_line_xy(LINE, (0.0, 90.0))
+    assert x.tolist() == [0.0, 90.0]
+    assert y[0] == pytest.approx(1.70) and y[1] == pytest.approx(1.40)
+    with pytest.raises(ValueError):
+        limit_line_xy({"p1": (30, 1.5), "p2": (30, 1.6)}, (0, 1))
+
+
+def test_pareto_figure_traces_and_layout() -> None:
+    refs = pd.DataFrame({"name": ["poly(methyl methacrylate)"], "abbreviation": ["PMMA"],
+                         "n_D": [1.492], "abbe_number": [58.0]})
+    batch = pd.DataFrame({"id": ["x1", "x2"], "mu_n": [1.6, 1.62], "sd_n": [0.02, 0.01],
+                          "mu_abbe": [45.0, 38.0], "sd_abbe": [3.0, 2.0], "ehvi": [0.1, 0.2]})
+    pool = pd.DataFrame({"id": [str(i) for i in range(50)],
+                         "abbe_pred": np.linspace(20, 60, 50), "n_pred": np.linspace(1.7, 1.45, 50)})
+    fig = pareto_figure(_obs(), limit_line=LINE, references=refs, batch=batch, pool=pool)
+    names = _names(fig)
+    for n in (TRACE_LIMIT, TRACE_FRONT, TRACE_BATCH, TRACE_POOL, TRACE_REFERENCES,
+              "initial data", "cycle 1", "cycle 2"):
+        assert n in names, n
+    assert fig.layout.uirevision == UIREVISION
+    assert fig.layout.xaxis.title.text.startswith("Abbe number")
+    assert fig.layout.yaxis.title.text.startswith("refractive index")
+    pool_tr = fig.data[names.index(TRACE_POOL)]
+    assert pool_tr.type == "scattergl" and len(pool_tr.x) == 50
+    init = fig.data[names.index("initial data")]
+    assert list(init.x) == [30.0, 40.0] and list(init.customdata[:, 0]) == ["a", "b"]
+    b = fig.data[names.index(TRACE_BATCH)]
+    assert list(b.error_y.array) == [0.02, 0.01] and list(b.error_x.array) == [3.0, 2.0]
+    ref = fig.data[names.index(TRACE_REFERENCES)]
+    assert list(ref.text) == ["PMMA"]
+    # limit line passes through the two given points
+    lim = fig.data[names.index(TRACE_LIMIT)]
+    slope = (lim.y[1] - lim.y[0]) / (lim.x[1] - lim.x[0])
+    assert slope == pytest.approx(-0.1 / 30)
+    assert lim.y[0] + slope * (30.0 - lim.x[0]) == pytest.approx(1.60)
+    # axis range covers every observation and reference
+    xr, yr = fig.layout.xaxis.range, fig.layout.yaxis.range
+    assert xr[0] < 30 and xr[1] > 58 and yr[0] < 1.492 and yr[1] > 1.65
+
+
+def test_front_staircase_dominated_boundary() -> None:
+    fig = pareto_figure(_obs(), limit_line=None)
+    fr = fig.data[_names(fig).index(TRACE_FRONT)]
+    # front a(30,1.65) b(40,1.60) c(50,1.55): down then right at each step
+    assert list(fr.x) == [30, 30, 40, 40, 50]
+    assert list(fr.y) == [1.65, 1.60, 1.60, 1.55, 1.55]
+
+
+def test_many_cycles_use_single_colour_scaled_trace() -> None:
+    n = 200
+    obs = pd.DataFrame({"id": [str(i) for i in range(n)], "abbe_number": np.linspace(20, 60, n),
+                        "n_D": np.linspace(1.7, 1.5, n), "cycle": np.arange(n) // 10})
+    fig = pareto_figure(obs, max_discrete_cycles=12)
+    tr = fig.data[_names(fig).index("observations")]
+    assert tr.marker.showscale and len(tr.x) == n
+
+
+def test_empty_figure_still_has_axes_and_selected_marker() -> None:
+    fig = pareto_figure(None, limit_line=LINE)
+    assert TRACE_LIMIT in _names(fig)
+    fig2 = pareto_figure(_obs(), selected_id="c")
+    sel = fig2.data[_names(fig2).index("selected")]
+    assert list(sel.x) == [50.0]
+
+
+def test_history_figure() -> None:
+    h = pd.DataFrame({"cycle": [0, 1, 2], "hypervolume": [1.0, 1.5, 2.0], "n_beyond": [1, 3, 4]})
+    fig = history_figure(h)
+    names = _names(fig)
+    assert names == ["beyond the line", "hypervolume"]
+    assert list(fig.data[1].y) == [1.0, 1.5, 2.0]
+    assert fig.layout.yaxis2.range[1] >= 4
+    assert len(history_figure(pd.DataFrame()).data) == 0
