@@ -12,7 +12,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-st.set_page_config(page_title="OptiPoly · optical polymer discovery", page_icon="🔬",
+st.set_page_config(page_title="OptiPoly · optical polymer discovery", page_icon=":material/biotech:",
                    layout="wide", initial_sidebar_state="expanded")
 
 from core.figures import history_figure, pareto_figure  # noqa: E402
@@ -137,8 +137,9 @@ def overview() -> None:
                          f"ν_D={ref_xy[0]:g}, n_D={ref_xy[1]:g}")
         if batch is not None and batch["status"] == "proposed":
             st.info(f"Batch of cycle {batch['cycle']} ({batch['n_selected']} candidates) waits "
-                    "for approval.", icon="📝")
-            st.page_link("pages/batch.py", label="Review and approve the batch", icon="➡️")
+                    "for approval.", icon=":material/edit_note:")
+            st.page_link("pages/batch.py", label="Review and approve the batch",
+                         icon=":material/arrow_forward:")
         cached = st.session_state.get("_pareto_fig")
         if cached is None or cached[0] != sig:
             pool = _pool_frame(ctx) if st.session_state.get("show_pool", True) else None

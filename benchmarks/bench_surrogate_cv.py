@@ -81,7 +81,7 @@ def main(argv=None) -> int:
     ap.add_argument("--props", default=",".join(PROPS))
     ap.add_argument("--n-train", type=int, default=100)
     ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--restarts", type=int, default=1)
+    ap.add_argument("--restarts", type=int, default=0)
     a = ap.parse_args(argv)
     if not SHARED.is_dir():
         print(f"shared data not found at {SHARED}; nothing to benchmark")

@@ -219,7 +219,6 @@ def ehvi_2d(mean, std, front, ref) -> np.ndarray:
     mu, sd = _check_mean_std(mean, std)
     r = _as_ref(ref)
     f = _strict_front(_front_or_empty(front), r)
-    k = f.shape[0]
     # strip boundaries x_0..x_{k+1} and heights h_0..h_k
     x = np.concatenate(([r[0]], f[:, 0], [np.inf]))
     h = np.concatenate((f[:, 1], [r[1]]))
@@ -227,7 +226,6 @@ def ehvi_2d(mean, std, front, ref) -> np.ndarray:
     widths = psi1[:, :-1] - psi1[:, 1:]  # (n, k+1) = E[(min(y1,x_{j+1}) - x_j)_+]
     psi2 = _psi_plus(h[None, :], mu[:, 1:2], sd[:, 1:2])  # (n, k+1)
     out = np.einsum("ij,ij->i", np.maximum(widths, 0.0), psi2)
-    assert out.shape == (mu.shape[0],) and k + 1 == h.size
     return out
 
 

@@ -118,9 +118,19 @@ def load_oracle(path: str | Path, objectives: Sequence[str]) -> Oracle:
                 raise BacktestInputError(f"{p.name} needs a 'psmiles' or 'smiles' column")
             from core.descriptors import ff_kernel_mean_batch  # lazy: RDKit + GAFF2 typing
 
-            X = np.asarray(ff_kernel_mean_batch(list(df[smi_col].astype(str))), dtype=float)
+            def _progress(done: int, total: int) -> None:
+                if done == total or done % 100 == 0:
+                    print(f"descriptors {done}/{total}", file=sys.stderr, flush=True)
+
+            X = np.asarray(ff_kernel_mean_batch(list(df[smi_col].astype(str)), on_error="nan",
+                                                progress=_progress), dtype=float)
             if X.shape != (len(df), 170):
                 raise BacktestInputError(f"descriptor batch returned shape {X.shape}")
+            bad = ~np.all(np.isfinite(X), axis=1)
+            if bad.any():
+                print(f"dropping {int(bad.sum())} row(s) whose descriptor failed: "
+                      f"{list(df[smi_col][bad])[:5]}", file=sys.stderr)
+                df, X, Y = df[~bad].reset_index(drop=True), X[~bad], Y[~bad]
         keys = [str(k) for k in df[smi_col]] if smi_col is not None else _keys(df, "row")
         if len(set(keys)) != len(keys):
             raise BacktestInputError(f"{p.name} contains duplicate polymers")
@@ -174,7 +184,7 @@ def quality_metric(orc: Oracle) -> QualityMetric:
 
 def run_campaign(orc: Oracle, *, strategy: str, cycles: int, batch: int, seed: int = 0,
                  kernel: str = DEFAULT_KERNEL, n_initial: int = 10, initial: str = "fixed",
-                 acq_ref: Sequence[float] = (-5.0, -5.0), n_restarts: int = 1,
+                 acq_ref: Sequence[float] = (-5.0, -5.0), n_restarts: int = 0,
                  metric: QualityMetric | None = None, log=print) -> dict:
     """Replay one campaign; returns the run record (see module docstring for the metrics)."""
     if strategy not in STRATEGIES:
@@ -267,7 +277,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--initial", default="fixed", choices=("fixed", "random"))
     ap.add_argument("--n-initial", type=int, default=10)
     ap.add_argument("--acq-ref", default="-5,-5", help="acquisition reference point, z units of the training data")
-    ap.add_argument("--restarts", type=int, default=1, help="GP optimizer restarts per fit")
+    ap.add_argument("--restarts", type=int, default=0, help="GP optimizer random restarts per fit")
     a = ap.parse_args(argv)
     try:
         objectives = [s.strip() for s in a.objectives.split(",") if s.strip()]
@@ -279,8 +289,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise BacktestInputError("--seeds must be ≥ 1")
         orc = load_oracle(a.oracle, objectives)
         metric = quality_metric(orc)
-        print(f"oracle: {orc.X_pool.shape[0]} pool rows, initial "
-              f"{0 if orc.X_init is None else orc.X_init.shape[0]} fixed; true Pareto front "
+        init_desc = (f"{orc.X_init.shape[0]} fixed (X.csv/y.csv)" if orc.X_init is not None and a.initial == "fixed"
+                     else f"{int(orc.init_mask_pool.sum())} flagged" if orc.init_mask_pool is not None and a.initial == "fixed"
+                     else f"{a.n_initial} random per seed")
+        print(f"oracle: {orc.X_pool.shape[0]} pool rows, initial {init_desc}; true Pareto front "
               f"{len(metric.true_front_keys)} polymers; HV(true) {metric.hv_true:.4f} "
               f"(z-units, ref {metric.ref.round(3).tolist()})", flush=True)
         runs = []

@@ -34,7 +34,7 @@ from typing import Any, Mapping
 
 __all__ = [
     "ClusterProfile", "ClusterConfigError", "WalltimeTooShort", "PROFILES", "JOBQUEUE_PROFILES",
-    "parse_walltime", "format_walltime", "required_walltime_s", "validate_profile", "make_cluster",
+    "parse_walltime", "format_walltime", "required_walltime_s", "minimum_walltime_s", "validate_profile", "make_cluster",
     "job_script", "scheduler_job_state", "cancel_scheduler_jobs", "CALC_RESOURCE",
 ]
 
@@ -164,6 +164,10 @@ class ClusterProfile:
         wall = parse_walltime(self.walltime)
         return float(max(wall - max(LIFETIME_MARGIN_S, 0.1 * wall), wall * 0.5))
 
+    def lifetime_stagger_s(self) -> int:
+        """``--lifetime-stagger`` (s): lifetimes vary by ± this much between workers."""
+        return int(max(1, min(300, int(self.lifetime_s()) // 20)))
+
     def to_dict(self) -> dict:
         """JSON-ready dict (what the campaign config stores)."""
         return asdict(self)
@@ -186,6 +190,17 @@ def required_walltime_s(preset: Any) -> float:
     return float(max(p.timeouts.values()))
 
 
+def minimum_walltime_s(step_s: float) -> int:
+    """Smallest walltime (s, whole minutes) whose default worker lifetime, less the stagger,
+    covers a step of ``step_s`` seconds."""
+    minutes = max(1, int(step_s // 60))
+    while True:
+        p = ClusterProfile(profile="slurm", walltime=format_walltime(minutes * 60))
+        if p.lifetime_s() - p.lifetime_stagger_s() >= step_s:
+            return minutes * 60
+        minutes += 1
+
+
 def validate_profile(profile: Mapping[str, Any] | ClusterProfile,
                      preset: Any | None = None) -> ClusterProfile:
     """Validate a profile (and, for HPC profiles, its walltime against ``preset``)."""
@@ -194,10 +209,11 @@ def validate_profile(profile: Mapping[str, Any] | ClusterProfile,
         from core.simulation.presets import get_preset  # noqa: PLC0415
         p = get_preset(preset)
         step, need = max(p.timeouts.items(), key=lambda kv: kv[1])
-        if prof.lifetime_s() < need:
-            wall_needed = format_walltime(need + max(LIFETIME_MARGIN_S, need / 9.0))
+        if prof.lifetime_s() - prof.lifetime_stagger_s() < need:
+            wall_needed = format_walltime(minimum_walltime_s(need))
             raise WalltimeTooShort(
-                f"walltime {prof.walltime} leaves workers {format_walltime(prof.lifetime_s())} "
+                f"walltime {prof.walltime} leaves workers "
+                f"{format_walltime(prof.lifetime_s() - prof.lifetime_stagger_s())} "
                 f"to live, but the '{step}' step of preset '{p.name}' may take up to "
                 f"{format_walltime(need)}; set walltime to at least {wall_needed} or use a "
                 f"smaller preset")
@@ -211,7 +227,7 @@ def _jobqueue_kwargs(prof: ClusterProfile) -> tuple[type, dict]:
     cls = {"slurm": dask_jobqueue.SLURMCluster, "pbs": dask_jobqueue.PBSCluster,
            "sge": dask_jobqueue.SGECluster, "lsf": dask_jobqueue.LSFCluster}[prof.profile]
     lifetime = int(prof.lifetime_s())
-    stagger = max(1, min(300, lifetime // 20))
+    stagger = prof.lifetime_stagger_s()
     kw: dict[str, Any] = dict(
         cores=prof.cores, processes=1, memory=prof.memory, walltime=prof.walltime,
         queue=prof.queue, job_extra_directives=list(prof.job_extra_directives),

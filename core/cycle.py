@@ -5,7 +5,9 @@ core.campaign propose`` and the dashboard's "re-propose" button call:
 
 1. candidates = campaign pool (shipped default pool or a CSV, plus the campaign's extra
    candidates) minus evaluated, pending (queued/running) and rejected polymers, matched by
-   the canonical key of :func:`core.polymer.polymer_key`;
+   canonical polymer SMILES (:func:`core.polymer.canonical_psmiles`; the pool stores them
+   canonical, so 10k candidates need no RDKit work); stored keys are
+   :func:`core.polymer.polymer_key`;
 2. X of the observations: the pool's descriptor when the polymer is in the pool, else the
    170-d force-field kernel mean embedding (``core.descriptors.ff_kernel_mean_batch``),
    cached in the store;
@@ -44,54 +46,52 @@ class ProposalError(StoreError):
 
 @dataclass
 class PoolData:
-    """Candidates of a campaign: ids, polymer SMILES, canonical keys, descriptors (n, 170)."""
+    """Candidates of a campaign: ids, canonical polymer SMILES (``core.polymer.canonical_psmiles``,
+    also the matching key inside this module), descriptors X (n, 170), source per row."""
 
     ids: list[str]
     psmiles: list[str]
-    keys: list[str]
     X: np.ndarray
     source: list[str]
 
 
-@functools.lru_cache(maxsize=4)
-def _default_pool() -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...], np.ndarray]:
-    from core.pool import load_default_pool  # noqa: PLC0415
-    pool = load_default_pool()
-    ids = tuple(str(i) for i in pool["ids"])
-    ps = tuple(str(s) for s in pool["psmiles"])
-    keys = _pool_keys(pool)
-    return ids, ps, keys, np.asarray(pool["X"], dtype=float)
+def _canon(s: str) -> str:
+    from core.polymer import canonical_psmiles  # noqa: PLC0415
+    return canonical_psmiles(s)
 
 
-def _pool_keys(pool: dict) -> tuple[str, ...]:
-    if pool.get("keys") is not None:
-        return tuple(str(k) for k in pool["keys"])
+def _key(s: str) -> str:
     from core.polymer import polymer_key  # noqa: PLC0415
-    return tuple(polymer_key(s) for s in pool["psmiles"])
+    return polymer_key(s)
+
+
+def _default_pool() -> tuple[list[str], list[str], np.ndarray]:
+    from core.pool import load_default_pool  # noqa: PLC0415
+    pool = load_default_pool()  # cached by core.pool; psmiles are canonical already
+    return ([str(i) for i in pool["ids"]], [str(s) for s in pool["psmiles"]],
+            np.asarray(pool["X"], dtype=float))
 
 
 @functools.lru_cache(maxsize=8)
-def _csv_pool(path: str, mtime: float) -> tuple[tuple[str, ...], tuple[str, ...],
-                                                tuple[str, ...], np.ndarray]:
+def _csv_pool(path: str, mtime: float) -> tuple[tuple[str, ...], tuple[str, ...], np.ndarray]:
     df = pd.read_csv(path)
     if "psmiles" not in df.columns:
         raise ProposalError(f"pool file {path} needs a 'psmiles' column")
-    ps = [str(s) for s in df["psmiles"]]
-    ids = [str(i) for i in (df["id"] if "id" in df.columns else range(len(df)))]
-    from core.polymer import polymer_key  # noqa: PLC0415
-    keys = tuple(str(k) for k in df["key"]) if "key" in df.columns else \
-        tuple(polymer_key(s) for s in ps)
+    ps = tuple(_canon(str(s)) for s in df["psmiles"])
+    ids = tuple(str(i) for i in (df["id"] if "id" in df.columns else range(len(df))))
     dcols = [c for c in df.columns if c not in ("id", "psmiles", "key", "name", "source")]
     if len(dcols) == 170:
         X = df[dcols].to_numpy(dtype=float)
     else:
         from core.descriptors import ff_kernel_mean_batch  # noqa: PLC0415
-        X = np.asarray(ff_kernel_mean_batch(ps), dtype=float)
-    return tuple(ids), tuple(ps), keys, X
+        X = np.asarray(ff_kernel_mean_batch(list(ps)), dtype=float)
+    return ids, ps, X
 
 
 def _descriptors_for(store: Store, psmiles: list[str], keys: list[str]) -> np.ndarray:
     """Descriptors by key from the store cache, computing (and caching) the missing ones."""
+    if not keys:
+        return np.zeros((0, 170))
     cached = store.cached_descriptors(keys)
     missing = [i for i, k in enumerate(keys) if k not in cached]
     if missing:
@@ -100,60 +100,74 @@ def _descriptors_for(store: Store, psmiles: list[str], keys: list[str]) -> np.nd
         new = {keys[i]: Xm[j] for j, i in enumerate(missing)}
         store.cache_descriptors(new)
         cached.update(new)
-    if not keys:
-        return np.zeros((0, 170))
     return np.vstack([cached[k] for k in keys])
 
 
 def load_campaign_pool(store: Store, campaign: Any) -> PoolData:
-    """The campaign's candidates (pool + extra uploads, de-duplicated by key)."""
+    """The campaign's candidates (pool + extra uploads, de-duplicated by canonical SMILES)."""
     cfg = store.campaign_config(campaign)
     if cfg.pool_source == "default":
-        ids, ps, keys, X = _default_pool()
+        ids, ps, X = _default_pool()
     else:
         p = Path(cfg.pool_source).expanduser()
         if not p.is_file():
             raise ProposalError(f"pool file {p} not found")
-        ids, ps, keys, X = _csv_pool(str(p.resolve()), p.stat().st_mtime)
-    ids_l, ps_l, keys_l, src = list(ids), list(ps), list(keys), ["pool"] * len(ids)
+        ids, ps, X = _csv_pool(str(p.resolve()), p.stat().st_mtime)
+    ids_l, ps_l, src = list(ids), list(ps), ["pool"] * len(ids)
     blocks = [X]
     extra = store.pool_candidates(campaign)
     if len(extra):
-        seen = set(keys_l)
-        ex = extra[~extra["key"].isin(seen)].drop_duplicates("key")
-        if len(ex):
-            blocks.append(_descriptors_for(store, list(ex["psmiles"]), list(ex["key"])))
-            ids_l += [f"extra-{i}" for i in ex["id"]]
-            ps_l += list(ex["psmiles"])
-            keys_l += list(ex["key"])
-            src += list(ex["source"].fillna("upload"))
-    return PoolData(ids=ids_l, psmiles=ps_l, keys=keys_l, X=np.vstack(blocks), source=src)
+        seen = set(ps_l)
+        rows = []
+        for r in extra.itertuples():
+            c = _canon(r.psmiles)
+            if c not in seen:
+                seen.add(c)
+                rows.append((f"extra-{r.id}", c, r.key, r.source or "upload"))
+        if rows:
+            blocks.append(_descriptors_for(store, [r[1] for r in rows], [r[2] for r in rows]))
+            ids_l += [r[0] for r in rows]
+            ps_l += [r[1] for r in rows]
+            src += [r[3] for r in rows]
+    return PoolData(ids=ids_l, psmiles=ps_l, X=np.vstack(blocks), source=src)
 
 
 def observation_matrix(store: Store, campaign: Any, pool: PoolData,
                        obs: pd.DataFrame | None = None) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
-    """(X (n, 170), Y (n, 2) in objective order, observations frame) for the surrogate.
+    """(X (n, 170), Y (n, 2) in objective order, per-polymer frame with ``canonical``).
 
     Repeated observations of one polymer are averaged per objective.
     """
     cfg = store.campaign_config(campaign)
     obs = store.observations(campaign) if obs is None else obs
     if obs.empty:
-        return np.zeros((0, pool.X.shape[1])), np.zeros((0, 2)), obs
+        return np.zeros((0, pool.X.shape[1])), np.zeros((0, 2)), obs.assign(canonical=[])
     grouped = obs.groupby("key", sort=False).agg(
         {"psmiles": "first", **{o: "mean" for o in cfg.objectives}}).reset_index()
-    index = {k: i for i, k in enumerate(pool.keys)}
-    in_pool = [k in index for k in grouped["key"]]
+    grouped["canonical"] = [_canon(s) for s in grouped["psmiles"]]
+    index = {c: i for i, c in enumerate(pool.psmiles)}
     X = np.empty((len(grouped), pool.X.shape[1]))
-    rows_pool = [i for i, f in enumerate(in_pool) if f]
-    rows_out = [i for i, f in enumerate(in_pool) if not f]
-    if rows_pool:
-        X[rows_pool] = pool.X[[index[grouped["key"].iloc[i]] for i in rows_pool]]
+    rows_out = []
+    for i, c in enumerate(grouped["canonical"]):
+        if c in index:
+            X[i] = pool.X[index[c]]
+        else:
+            rows_out.append(i)
     if rows_out:
         X[rows_out] = _descriptors_for(store, [grouped["psmiles"].iloc[i] for i in rows_out],
                                        [grouped["key"].iloc[i] for i in rows_out])
     Y = grouped[cfg.objectives].to_numpy(dtype=float)
     return X, Y, grouped
+
+
+def _excluded_canonical(store: Store, cid: int, grouped: pd.DataFrame) -> set[str]:
+    """Canonical SMILES of evaluated, pending (queued/running) and rejected polymers."""
+    out = set(grouped["canonical"]) if "canonical" in grouped else set()
+    pend = store.calculations(cid, status=("queued", "running"))
+    out |= {_canon(s) for s in pend["psmiles"]}
+    rej = store.rejected(cid)
+    out |= {_canon(s) for s in rej["psmiles"].dropna()}
+    return out
 
 
 def limit_line_of(cfg: CampaignConfig):
@@ -209,21 +223,18 @@ def propose_batch(store: Store, campaign: Any, *, q: int | None = None,
     kernel = cfg.surrogate_kernel or DEFAULT_KERNEL
     sur = fit_surrogates(X, Y, cfg.objectives, kernel, seed=seed)
     mean, std = sur.predict(pool.X)
-    exclude = (set(grouped["key"]) | store.pending_keys(camp["id"])
-               | store.rejected_keys(camp["id"]))
-    available = np.array([k not in exclude for k in pool.keys], dtype=bool)
+    exclude = _excluded_canonical(store, camp["id"], grouped)
+    available = np.array([c not in exclude for c in pool.psmiles], dtype=bool)
     if not available.any():
         raise ProposalError("every pool candidate is evaluated, pending or rejected")
-    # duplicates in the pool (same key twice) would break select_batch: keep the first
-    _, first = np.unique(np.asarray(pool.keys), return_index=True)
-    keep = np.zeros(len(pool.keys), dtype=bool)
-    keep[first] = True
-    idx = np.flatnonzero(keep)
+    # duplicates in the pool (same polymer twice) would break select_batch: keep the first
+    _, first = np.unique(np.asarray(pool.psmiles), return_index=True)
+    idx = np.sort(first)
     ref = np.asarray(cfg.reference_point, dtype=float)
     front = pareto_front(Y)
     cross = sur.cross_cov_fn(pool.X[idx]) if strategy == "believer" else None
     sel = select_batch(mean[idx], std[idx], front, ref, q, strategy=strategy,
-                       candidate_keys=[pool.keys[i] for i in idx], exclude_keys=exclude,
+                       candidate_keys=[pool.psmiles[i] for i in idx], exclude_keys=exclude,
                        cross_cov=cross, seed=seed)
     chosen = idx[sel.indices]
     from core.acquisition import ehvi_2d  # noqa: PLC0415
@@ -236,13 +247,13 @@ def propose_batch(store: Store, campaign: Any, *, q: int | None = None,
     cands = []
     for rank, i in enumerate(chosen):
         cands.append({
-            "psmiles": pool.psmiles[i], "key": pool.keys[i], "pool_id": pool.ids[i],
+            "psmiles": pool.psmiles[i], "key": _key(pool.psmiles[i]), "pool_id": pool.ids[i],
             "source": "acquisition" if pool.source[i] == "pool" else f"acquisition:{pool.source[i]}",
             "pred_mean": {o[j]: float(mean[i, j]) for j in range(2)},
             "pred_std": {o[j]: float(std[i, j]) for j in range(2)},
             "ehvi": float(sel.ehvi[rank]), "p_beyond": float(p_beyond[i]),
         })
-    info = {"kernel": kernel, "n_observations": int(len(Y)), "n_pool": int(len(pool.keys)),
+    info = {"kernel": kernel, "n_observations": int(len(Y)), "n_pool": int(len(pool.psmiles)),
             "n_available": int(available.sum()), "reference_point": cfg.reference_point,
             "believed_gain": sel.believed_gain, "expected_gain_se": sel.expected_gain_se,
             "ehvi_initial": [float(v) for v in sel.ehvi_initial],
@@ -250,7 +261,7 @@ def propose_batch(store: Store, campaign: Any, *, q: int | None = None,
             "seconds": round(time.perf_counter() - t0, 3)}
     batch = store.create_batch(camp["id"], cands, strategy=strategy,
                                joint_value=sel.expected_gain, info=info, actor=actor)
-    preds = pd.DataFrame({"pool_id": pool.ids, "psmiles": pool.psmiles, "key": pool.keys,
+    preds = pd.DataFrame({"pool_id": pool.ids, "psmiles": pool.psmiles,
                           f"pred_mean_{o[0]}": mean[:, 0], f"pred_std_{o[0]}": std[:, 0],
                           f"pred_mean_{o[1]}": mean[:, 1], f"pred_std_{o[1]}": std[:, 1],
                           "ehvi": ehvi_all, "p_beyond": p_beyond, "available": available})

@@ -514,9 +514,8 @@ def parameterize(mol: Chem.Mol, *, version: str = "2.11", charges: str = "gastei
     """
     from rdkit.Chem import rdPartialCharges
 
-    if any(a.GetAtomicNum() == 1 for a in mol.GetAtoms()) is False and any(
-            a.GetTotalNumHs() for a in mol.GetAtoms()):
-        raise Gaff2Error("molecule needs explicit hydrogens (Chem.AddHs)")
+    if any(a.GetNumImplicitHs() + a.GetNumExplicitHs() for a in mol.GetAtoms()):
+        raise Gaff2Error("molecule needs explicit hydrogen atoms (Chem.AddHs)")
     m = Chem.Mol(mol)
     if not prepared:
         prepare(m)

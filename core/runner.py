@@ -216,6 +216,7 @@ class Runner:
         self.cluster = None
         self.profile = None
         self._propose_failed_at: int | None = None
+        self._final_status = "stopped"
 
     # ------------------------------------------------------------------ lifecycle
     def acquire_lock(self) -> None:
@@ -271,7 +272,7 @@ class Runner:
                     pass
         try:
             self.store.heartbeat(self.cid, pid=os.getpid(), host=socket.gethostname(),
-                                 status="stopped", info=self._info)
+                                 status=self._final_status, info=self._info)
         except Exception:  # noqa: BLE001
             pass
         if self._lock_fh is not None:
@@ -298,6 +299,7 @@ class Runner:
         self.store.heartbeat(self.cid, pid=os.getpid(), host=socket.gethostname(),
                              status="starting", info={})
         hb = threading.Thread(target=self._heartbeat_loop, daemon=True, name="heartbeat")
+        code = 0
         try:
             self.recover()
             self.start_cluster()
@@ -308,10 +310,23 @@ class Runner:
                     self._log("idle: nothing queued or running; exiting")
                     break
                 self._stop.wait(self.poll_s)
+        except Exception as exc:  # noqa: BLE001 (recorded for the dashboard, then re-raised)
+            msg = f"{type(exc).__name__}: {exc}"
+            self._log(f"runner failed: {msg}")
+            self._final_status = "error"
+            self._info = {**self._info, "error": msg}
+            try:
+                self.store.log(self.cid, "runner_error", actor="runner",
+                               details={"error": msg, "traceback": traceback.format_exc()[-4000:]})
+            except Exception:  # noqa: BLE001
+                pass
+            code = 1
         finally:
             self._stop.set()
+            if hb.is_alive():
+                hb.join(timeout=30)  # its last write must not follow the final status
             self.close()
-        return 0
+        return code
 
     # ------------------------------------------------------------------ recovery
     def recover(self) -> None:
@@ -376,8 +391,8 @@ class Runner:
 
     def _collect_results(self) -> None:
         for calc_id, (fut, attempt) in list(self.futures.items()):
-            if fut.status == "pending":
-                continue
+            if fut.status not in ("finished", "error", "cancelled"):
+                continue  # pending, or "lost" (a dead worker held the result: dask recomputes)
             del self.futures[calc_id]
             self._handle_finished(calc_id, attempt, fut)
 
@@ -407,7 +422,10 @@ class Runner:
                        "the dask task was cancelled by the cluster", retryable=True)
         else:
             exc = fut.exception()
-            if isinstance(exc, CalculationCancelled):
+            if exc is None:
+                self._fail(calc_id, attempt, "TaskLost", "dask lost the task without an error",
+                           retryable=True)
+            elif isinstance(exc, CalculationCancelled):
                 self.store.mark_cancelled(calc_id, reason=str(exc))
             elif _retryable(exc):
                 self._fail(calc_id, attempt, type(exc).__name__,

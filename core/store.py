@@ -1028,7 +1028,7 @@ class Store:
         """Re-queue a failed or cancelled calculation with a fresh attempt budget.
 
         ``resume`` reuses the work dir (finished steps are kept); ``rerun`` starts in a new one.
-        The batch and cycle re-open if they had been closed.
+        A closed batch re-opens (``running``); its cycle too when it is the latest one.
         """
         if mode not in ("resume", "rerun"):
             raise StoreError(f"retry mode must be 'resume' or 'rerun', got {mode!r}")
@@ -1046,14 +1046,11 @@ class Store:
             if r["batch_id"] is not None:
                 b = self._batch_row(con, r["batch_id"])
                 if b["status"] in ("done", "failed"):
+                    con.execute("UPDATE batches SET status='running', finished_at=NULL "
+                                "WHERE id=?", (r["batch_id"],))
                     last = con.execute("SELECT MAX(number) FROM cycles WHERE campaign_id=?",
                                        (r["campaign_id"],)).fetchone()[0]
-                    if last != b["cycle"]:
-                        # a later cycle exists: the retried calculation runs as a stray job
-                        pass
-                    else:
-                        con.execute("UPDATE batches SET status='running', finished_at=NULL "
-                                    "WHERE id=?", (r["batch_id"],))
+                    if last == b["cycle"]:  # re-open the cycle only if no later one exists
                         con.execute("UPDATE cycles SET status='running', finished_at=NULL "
                                     "WHERE campaign_id=? AND number=?",
                                     (r["campaign_id"], b["cycle"]))
@@ -1210,8 +1207,10 @@ class Store:
                 (cid, int(pid), host, status, now, now, time.time(), _dumps(info)))
 
     def runner_status(self, campaign: Any, *, stale_after_s: float = 30.0) -> dict | None:
-        """Runner row plus ``age_s`` (seconds since the heartbeat) and ``alive``
-        (status not ``stopped`` and age below ``stale_after_s``); None if no runner ever ran."""
+        """Runner row plus ``age_s`` (seconds since the heartbeat) and ``alive`` (status
+        ``starting``/``running`` and age below ``stale_after_s``); None if no runner ever ran.
+        ``status`` is ``starting``, ``running``, ``stopped`` or ``error`` (then
+        ``info["error"]`` holds the message, e.g. a walltime too short for the preset)."""
         with self._read() as con:
             cid = self._cid(con, campaign)
             row = con.execute("SELECT * FROM runners WHERE campaign_id=?", (cid,)).fetchone()
@@ -1220,7 +1219,7 @@ class Store:
         d = dict(row)
         d["info"] = _loads(d["info"])
         d["age_s"] = max(0.0, time.time() - float(d.pop("heartbeat_epoch") or 0.0))
-        d["alive"] = d["status"] != "stopped" and d["age_s"] < stale_after_s
+        d["alive"] = d["status"] in ("starting", "running") and d["age_s"] < stale_after_s
         return d
 
     # ------------------------------------------------------------------ audit

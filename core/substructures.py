@@ -310,7 +310,7 @@ def enrichment(psmiles_all: Sequence[str],
     ``group, category, smarts, n_subset, n_subset_with, frac_subset, n_all, n_all_with,
     frac_all, frac_rest, odds_ratio, p_value, p_enriched`` sorted by ``p_enriched`` then
     ``odds_ratio`` (descending). ``frac_*`` are fractions in [0, 1]; ``odds_ratio`` is the
-    Haldane-corrected OR of subset vs rest; ``p_value`` is two-sided Fisher exact, ``p_enriched``
+    Haldane-corrected OR of subset vs rest (NaN when the subset is empty or everything); ``p_value`` is two-sided Fisher exact, ``p_enriched``
     one-sided (subset has more). Raises ``ValueError`` if lengths differ.
     """
     ps = list(psmiles_all)
@@ -331,10 +331,11 @@ def enrichment(psmiles_all: Sequence[str],
         b = n_sub - a
         c = int((col & ~mask).sum())
         d = (n_all - n_sub) - c
-        orr = (a + 0.5) * (d + 0.5) / ((b + 0.5) * (c + 0.5))
-        if n_sub == 0 or n_sub == n_all:
+        if n_sub == 0 or n_sub == n_all:  # no comparison possible
+            orr = float("nan")
             p2 = pg = 1.0
         else:
+            orr = (a + 0.5) * (d + 0.5) / ((b + 0.5) * (c + 0.5))
             p2 = float(fisher_exact([[a, b], [c, d]], alternative="two-sided")[1])
             pg = float(fisher_exact([[a, b], [c, d]], alternative="greater")[1])
         rows.append({

@@ -28,7 +28,7 @@ __all__ = [
 
 #: uploads of candidate lists: at most this many bytes / rows are read
 MAX_UPLOAD_BYTES = 2 * 1024 * 1024
-MAX_UPLOAD_ROWS = 5000
+MAX_UPLOAD_ROWS = 1000
 
 
 def limit_line_points(line: Any) -> tuple[tuple[float, float], tuple[float, float]]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import html
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,20 @@ from core.store import Store
 
 REPO = Path(__file__).resolve().parents[1]
 ACTOR = "dashboard"
+
+
+def page_ctx() -> Ctx:
+    """The context app.py put in the session. A page script can also be started directly by
+    Streamlit's legacy pages/ mode (first request of a fresh server on a page URL, e.g. a tab
+    left open across a restart); then switch the server to app.py's ``st.navigation`` and
+    rerun, so the request is served through app.py like any other."""
+    ctx = st.session_state.get("_ctx")
+    if ctx is None:
+        from streamlit.runtime.pages_manager import PagesManager
+
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+    return ctx
 
 
 def db_path() -> Path:
@@ -58,9 +73,18 @@ def _ensure_demo(path: str, preset_name: str, name: str) -> str:
     return name
 
 
-def _ensure_runner(path: str, campaign: str) -> None:
+_RUNNER_CHECKED: dict[tuple[str, str], float] = {}
+
+
+def _ensure_runner(path: str, campaign: str, every_s: float = 15.0) -> None:
+    """Start the campaign's runner if its heartbeat is stale (checked at most every 15 s per
+    server process, so reruns do not spawn processes while a new runner boots)."""
     if os.environ.get("OPTIPOLY_RUNNER", "1") == "0":
         return
+    now = time.monotonic()
+    if now - _RUNNER_CHECKED.get((path, campaign), -1e9) < every_s:
+        return
+    _RUNNER_CHECKED[(path, campaign)] = now
     from core.runner import ensure_runner
 
     ensure_runner(path, campaign)
@@ -88,6 +112,9 @@ def bootstrap() -> Ctx:
             except Exception as err:  # noqa: BLE001 - shown to the user, app keeps working
                 st.error(f"Could not prepare the demo campaign: {type(err).__name__}: {err}")
     names = _campaign_names(store)
+    asked = st.query_params.get("campaign")  # shareable link: ?campaign=NAME (known names only)
+    if asked in names and "campaign" not in st.session_state:
+        st.session_state["campaign"] = asked
     if "campaign" not in st.session_state or st.session_state["campaign"] not in names:
         st.session_state["campaign"] = camp_default if camp_default in names else (
             names[0] if names else camp_default)
@@ -123,9 +150,11 @@ def sidebar(ctx: Ctx) -> None:
         if rs is None:
             st.caption("Runner: not started yet")
         elif rs.get("alive"):
-            st.caption(f"🟢 Runner pid {rs.get('pid')} · heartbeat {rs['age_s']:.0f} s ago")
+            st.caption(f":green[:material/circle:] Runner pid {rs.get('pid')} · heartbeat "
+                       f"{rs['age_s']:.0f} s ago")
         else:
-            st.caption(f"🔴 Runner {rs.get('status')} · last heartbeat {rs['age_s']:.0f} s ago")
+            st.caption(f":red[:material/circle:] Runner {rs.get('status')} · last heartbeat "
+                       f"{rs['age_s']:.0f} s ago")
         st.caption(f"Database: `{Path(ctx.db).name}`")
 
 

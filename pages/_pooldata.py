@@ -28,32 +28,34 @@ def _predictions_columns(preds: pd.DataFrame) -> pd.DataFrame:
 
 
 def pool_table(ctx: Ctx) -> pd.DataFrame:
-    """id, psmiles, source (+ n_pred, n_sd, abbe_pred, abbe_sd, ehvi, p_beyond when known)."""
+    """id, psmiles, source (+ n_pred, n_sd, abbe_pred, abbe_sd, ehvi, p_beyond when known).
+
+    When the latest proposal saved predictions (``core.cycle.propose_batch``: one row per
+    campaign pool candidate, uploads included), that frame is the table; uploads added since
+    are appended without predictions. Otherwise the shipped pool plus the uploads."""
+    extra = ctx.store.pool_candidates(ctx.campaign)
+    ex = pd.DataFrame({"id": "extra-" + extra["id"].astype(str), "psmiles": extra["psmiles"],
+                       "source": extra["source"].fillna("upload")}) if len(extra) else None
+    preds = ctx.store.latest_predictions(ctx.campaign)
+    if preds is not None and len(preds) and "psmiles" in preds:
+        p = _predictions_columns(preds)
+        ids = p["pool_id"].astype(str) if "pool_id" in p else pd.Series(range(len(p))).astype(str)
+        table = pd.DataFrame({"id": ids, "psmiles": p["psmiles"].astype(str),
+                              "source": np.where(ids.str.startswith("extra-"), "upload", "pool")})
+        for c in ("n_pred", "n_sd", "abbe_pred", "abbe_sd", "ehvi", "p_beyond"):
+            if c in p:
+                table[c] = pd.to_numeric(p[c], errors="coerce").to_numpy()
+        if ex is not None:
+            new = ex[~ex["psmiles"].isin(set(table["psmiles"]))]
+            table = pd.concat([table, new], ignore_index=True)
+        return table
     try:
         base = _default_pool()
     except Exception as err:  # noqa: BLE001 - pool missing: pages still work on uploads
         st.warning(f"Default pool not available: {type(err).__name__}: {err}")
         base = pd.DataFrame(columns=["id", "psmiles", "source"])
-    extra = ctx.store.pool_candidates(ctx.campaign)
-    if len(extra):
-        ex = pd.DataFrame({"id": "u" + extra["id"].astype(str), "psmiles": extra["psmiles"],
-                           "source": extra["source"].fillna("upload")})
+    if ex is not None:
         base = pd.concat([base, ex], ignore_index=True)
-    preds = ctx.store.latest_predictions(ctx.campaign)
-    if preds is None or len(preds) == 0:
-        return base
-    p = _predictions_columns(preds)
-    if "pool_id" in p:
-        p["pool_id"] = p["pool_id"].astype(str)
-        return base.merge(p.drop(columns=[c for c in ("psmiles", "key") if c in p]),
-                          left_on="id", right_on="pool_id", how="left").drop(columns="pool_id")
-    if "psmiles" in p:
-        return base.merge(p.drop(columns=[c for c in ("key",) if c in p]), on="psmiles",
-                          how="left")
-    if len(p) == len(base):
-        return pd.concat([base.reset_index(drop=True),
-                          p.drop(columns=[c for c in ("key",) if c in p]).reset_index(drop=True)],
-                         axis=1)
     return base
 
 

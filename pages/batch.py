@@ -7,9 +7,9 @@ import pandas as pd
 import streamlit as st
 
 from core.structure_images import polymer_data_uri, polymer_svg
-from pages._common import ACTOR, Ctx, config, esc, structure_column, svg_html
+from pages._common import ACTOR, Ctx, config, esc, structure_column, svg_html, page_ctx
 
-ctx: Ctx = st.session_state["_ctx"]
+ctx: Ctx = page_ctx()
 store = ctx.store
 cfg = config(ctx)
 
@@ -19,10 +19,10 @@ batch = store.current_batch(ctx.campaign)
 
 
 def _propose(batch_size: int, strategy: str) -> None:
-    from core.campaign import propose
+    from core.cycle import propose_batch
 
-    with st.spinner("Refitting the surrogate and computing EHVI over the pool …"):
-        propose(ctx.db, ctx.campaign, batch_size=batch_size, strategy=strategy, actor=ACTOR)
+    with st.spinner("Refitting the surrogates and computing EHVI over the pool …"):
+        propose_batch(store, ctx.campaign, q=batch_size, strategy=strategy, actor=ACTOR)
 
 
 def _canonical(psmiles: str) -> tuple[str, str]:
@@ -59,8 +59,9 @@ if batch is None:
             "initial data are in; you can also propose one above.")
     st.stop()
 
-status_icon = {"proposed": "📝", "approved": "✅", "running": "⚙️", "done": "🏁",
-               "failed": "❌"}.get(batch["status"], "")
+status_icon = {"proposed": ":material/edit_note:", "approved": ":material/check_circle:",
+               "running": ":material/autorenew:", "done": ":material/flag:",
+               "failed": ":material/error:"}.get(batch["status"], "")
 jv = batch.get("joint_value")
 st.markdown(f"### Cycle {batch['cycle']} · {status_icon} {batch['status']}")
 st.caption(f"batch {batch['id']} · strategy `{batch.get('strategy')}` · "
@@ -118,16 +119,8 @@ if editable:
                         key="approve")
     if approve:
         try:
-            try:
-                from core.campaign import approve as approve_fn
-            except ImportError:
-                approve_fn = None
-            if approve_fn is not None:
-                res = approve_fn(ctx.db, ctx.campaign, batch["id"], actor=ACTOR)
-            else:
-                res = store.approve_batch(batch["id"], actor=ACTOR)
-            res = dict(res) if isinstance(res, dict) else {"approved": True}
-            if res.get("approved", True):
+            res = store.approve_batch(batch["id"], actor=ACTOR)
+            if res.get("approved"):
                 st.session_state["_flash"] = (f"Approved: {res.get('n_calculations', n_sel)} "
                                               "calculations queued.")
             else:

@@ -9,16 +9,16 @@ import streamlit as st
 
 from core.structure_images import polymer_data_uri
 from core.views import format_elapsed, heartbeat_state, log_tail
-from pages._common import ACTOR, Ctx, config, live_every, structure_column
+from pages._common import ACTOR, Ctx, config, live_every, structure_column, page_ctx
 
-ctx: Ctx = st.session_state["_ctx"]
+ctx: Ctx = page_ctx()
 store = ctx.store
 cfg = config(ctx)
 
 st.title("Jobs")
 
-STATUS_ICON = {"queued": "⏳ queued", "running": "⚙️ running", "done": "✅ done",
-               "failed": "❌ failed", "cancelled": "⛔ cancelled"}
+STATUS_ICON = {"queued": "queued", "running": "running", "done": "done",
+               "failed": "FAILED", "cancelled": "cancelled"}
 
 
 def _runs_root() -> str:
@@ -36,7 +36,7 @@ def live_jobs() -> None:
     calcs = store.calculations(ctx.campaign)
     counts = calcs["status"].value_counts().to_dict() if len(calcs) else {}
     c = st.columns(6)
-    c[0].metric("Runner", {"alive": "🟢 alive", "stale": "🔴 stale", "never": "⚪ none"}[state],
+    c[0].metric("Runner", {"alive": "alive", "stale": "STALE", "never": "none"}[state],
                 help=text)
     for i, s in enumerate(["queued", "running", "done", "failed", "cancelled"], start=1):
         c[i].metric(s.capitalize(), counts.get(s, 0))
@@ -51,7 +51,7 @@ def live_jobs() -> None:
         st.progress(1.0 - n_run / total, text=f"{total - n_run} of {total} calculations finished")
     view = pd.DataFrame({
         "id": calcs["id"],
-        "structure": [polymer_data_uri(p, 130, 80) for p in calcs["psmiles"]],
+        "structure": [polymer_data_uri(p, 160, 90) for p in calcs["psmiles"]],
         "name": calcs["name"].fillna(""),
         "cycle": calcs["cycle"],
         "status": [STATUS_ICON.get(s, s) for s in calcs["status"]],
@@ -66,7 +66,7 @@ def live_jobs() -> None:
     }).iloc[::-1]
     ev = st.dataframe(view, key="calcs", hide_index=True, width="stretch", row_height=70,
                       on_select="rerun", selection_mode="single-row",
-                      column_config={"structure": structure_column(),
+                      column_config={"structure": structure_column(width="medium"),
                                      "id": st.column_config.NumberColumn("id", width="small"),
                                      "error": st.column_config.TextColumn("error", width="large")})
     rows = ev.selection.rows if ev is not None and hasattr(ev, "selection") else []

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import io
 
+import numpy as np
+
 import pandas as pd
 import streamlit as st
 
 from core.structure_images import polymer_data_uri
 from core.substructures import DEFAULT_LIBRARY
 from core.views import MAX_UPLOAD_BYTES, MAX_UPLOAD_ROWS, filter_pool, parse_smiles_lines
-from pages._common import ACTOR, Ctx, config, limit_line, structure_column
+from pages._common import ACTOR, Ctx, config, limit_line, structure_column, page_ctx
 from pages._pooldata import pool_matches, pool_table
 
-ctx: Ctx = st.session_state["_ctx"]
+ctx: Ctx = page_ctx()
 store = ctx.store
 cfg = config(ctx)
 line = limit_line(cfg)
@@ -100,26 +102,33 @@ def _rows_from_upload() -> list[dict]:
     return rows
 
 
-def _validate(rows: list[dict]) -> tuple[list[dict], list[dict]]:
-    """(good rows with canonical psmiles + key, errors with row number and message)."""
-    from core.polymer import canonical_psmiles, polymer_key
+def _validate(rows: list[dict]) -> tuple[list[dict], list[dict], dict]:
+    """Validate with :func:`core.pool.import_candidates` (parse, size limits, canonical form,
+    duplicates vs the pool, descriptors). Returns (store rows, per-row problems, descriptors by
+    key)."""
+    from core.polymer import polymer_key
+    from core.pool import import_candidates
 
-    good, bad, seen = [], [], set()
-    existing = set(pool["psmiles"].astype(str))
-    for i, r in enumerate(rows, start=1):
-        try:
-            can = canonical_psmiles(r["psmiles"])
-            key = polymer_key(can)
-        except ValueError as err:
-            bad.append({"row": i, "input": r["psmiles"][:120], "error": str(err)})
-            continue
-        if key in seen or can in existing:
-            bad.append({"row": i, "input": r["psmiles"][:120],
-                        "error": "duplicate (already in the pool or the upload)"})
-            continue
-        seen.add(key)
-        good.append({"psmiles": can, "key": key, "name": r.get("name"), "source": "upload"})
-    return good, bad
+    names = {}
+    lines = []
+    for r in rows:
+        s = str(r["psmiles"]).strip()
+        if "," in s or "\n" in s:
+            s = s.replace(",", " ").split()[0] if s.strip() else s
+        lines.append(s)
+        if r.get("name"):
+            names[s] = r["name"]
+    text = "\n".join(lines) + "\n"
+    rep = import_candidates(text, existing_keys=set(pool["psmiles"].astype(str)))
+    good, desc = [], {}
+    for can, x, ln in zip(rep.psmiles, rep.X, rep.rows):
+        key = polymer_key(can)
+        good.append({"psmiles": can, "key": key, "name": names.get(lines[ln - 1]) if
+                     0 < ln <= len(lines) else None, "source": "upload"})
+        desc[key] = np.asarray(x, dtype=float)
+    bad = [{"row": ln, "input": str(t)[:120], "problem": why}
+           for ln, t, why in [*rep.invalid, *rep.duplicates]]
+    return good, sorted(bad, key=lambda d: d["row"]), desc
 
 
 if st.button("Validate and add", type="primary", disabled=up is None and not pasted,
@@ -129,10 +138,14 @@ if st.button("Validate and add", type="primary", disabled=up is None and not pas
     except ValueError as err:
         st.error(str(err))
     else:
-        bar = st.progress(0.0, text="validating …")
-        good, bad = _validate(rows)
-        bar.progress(1.0, text=f"{len(good)} valid, {len(bad)} rejected")
+        with st.spinner(f"Validating {len(rows)} rows and computing descriptors …"):
+            try:
+                good, bad, desc = _validate(rows)
+            except ValueError as err:
+                st.error(f"Could not read the candidates: {err}")
+                good, bad, desc = [], [], {}
         if good:
+            store.cache_descriptors(desc)
             n = store.add_pool_candidates(ctx.campaign, good, actor=ACTOR)
             st.success(f"Added {n} candidates to campaign {ctx.campaign!r}. They are scored at "
                        "the next proposal.")

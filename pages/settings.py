@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 
-import pandas as pd
 import streamlit as st
 
 from core.figures import pareto_figure
 from core.views import annotate_observations
-from pages._common import ACTOR, Ctx, config, limit_line, reference_polymers
+from pages._common import ACTOR, Ctx, config, limit_line, reference_polymers, page_ctx
 
-ctx: Ctx = st.session_state["_ctx"]
+ctx: Ctx = page_ctx()
 store = ctx.store
 cfg = config(ctx)
 
@@ -137,47 +136,47 @@ with tab_new:
                                value=True)
         create = st.form_submit_button("Create campaign", type="primary")
     if create:
+        from core.campaign import create_campaign
+
+        records = []
+        if copy_obs:
+            for r in store.observations(ctx.campaign).to_dict("records"):
+                records.append({"name": r["name"], "psmiles": r["psmiles"],
+                                "values": {"n_D": r["n_D"], "abbe_number": r["abbe_number"]},
+                                "result": r["result"],
+                                "provenance": {**(r["provenance"] or {}),
+                                               "copied_from": f"{ctx.campaign}:{r['id']}"}})
         try:
-            camp = store.create_campaign(name, {
+            camp = create_campaign(store, name, {
                 "batch_size": int(bs), "acquisition_strategy": strat, "preset": pre,
                 "reference_point": [float(rn), float(ra)],
                 "objectives": ["n_D", "abbe_number"],
                 "cluster": {"profile": prof} if prof != "local" else cfg["cluster"]},
-                actor=ACTOR)
-            n = 0
-            if copy_obs:
-                for _, r in store.observations(ctx.campaign).iterrows():
-                    store.add_observation(
-                        camp["name"], r["psmiles"],
-                        {"n_D": r["n_D"], "abbe_number": r["abbe_number"]},
-                        source=f"copied from {ctx.campaign}: {r['source']}", key=r["key"],
-                        name=r["name"], cycle=0, result=r["result"], provenance=r["provenance"],
-                        actor=ACTOR)
-                    n += 1
-            st.success(f"Created campaign {camp['name']!r} with {n} initial observations; pick it "
-                       "in the sidebar.")
+                initial=records, propose=False, actor=ACTOR)
+            st.success(f"Created campaign {camp['name']!r} with {len(records)} initial "
+                       "observations; pick it in the sidebar and propose its first batch on the "
+                       "Batch page.")
         except ValueError as err:
             st.error(str(err))
 
 # ---------------------------------------------------------------- export
 with tab_export:
-    obs = store.observations(ctx.campaign)
-    st.caption(f"{len(obs)} observations with their provenance.")
-    flat = obs.drop(columns=["result", "provenance"]).copy()
-    flat["result_json"] = [json.dumps(x, default=str) if x else "" for x in obs["result"]]
-    flat["provenance_json"] = [json.dumps(x, default=str) if x else "" for x in obs["provenance"]]
+    from core.campaign import export_observations
+
+    flat, full = export_observations(store, ctx.campaign)
+    st.caption(f"{len(flat)} observations with their provenance (same export as "
+               "`python -m core.campaign export`).")
     e1, e2, e3 = st.columns(3)
     e1.download_button("Observations (CSV)", flat.to_csv(index=False).encode(),
                        file_name=f"{ctx.campaign}_observations.csv", mime="text/csv")
     e2.download_button("Observations (JSON)",
                        json.dumps({"campaign": ctx.campaign, "config": cfg,
-                                   "observations": obs.to_dict(orient="records")},
-                                  default=str, indent=1).encode(),
+                                   "cycles": store.cycles(ctx.campaign).to_dict("records"),
+                                   "observations": full}, default=str, indent=1).encode(),
                        file_name=f"{ctx.campaign}_observations.json", mime="application/json")
     calcs = store.calculations(ctx.campaign)
     e3.download_button("Calculations (CSV)",
                        calcs.assign(result=[json.dumps(x, default=str) if x else ""
                                             for x in calcs["result"]]).to_csv(index=False)
                        .encode(), file_name=f"{ctx.campaign}_calculations.csv", mime="text/csv")
-    st.dataframe(pd.DataFrame(flat.drop(columns=["result_json", "provenance_json"])),
-                 hide_index=True, width="stretch")
+    st.dataframe(flat, hide_index=True, width="stretch")

@@ -12,9 +12,9 @@ from core.substructures import (
     DEFAULT_LIBRARY, InvalidSmarts, enrichment, match_atoms, match_matrix, user_substructure,
 )
 from core.views import annotate_observations, beyond_mask
-from pages._common import Ctx, config, esc, limit_line, svg_html
+from pages._common import Ctx, config, esc, limit_line, svg_html, page_ctx
 
-ctx: Ctx = st.session_state["_ctx"]
+ctx: Ctx = page_ctx()
 store = ctx.store
 cfg = config(ctx)
 line = limit_line(cfg)
@@ -67,22 +67,25 @@ def _lib_items() -> tuple[tuple[str, str], ...]:
 
 
 def _table(df: pd.DataFrame, key: str) -> None:
-    show = df[["group", "category", "n_subset_with", "n_subset", "frac_subset", "frac_rest",
-               "n_all_with", "n_all", "odds_ratio", "p_value", "p_enriched", "smarts"]]
+    show = df[["group", "n_subset_with", "frac_subset", "frac_rest", "n_all_with",
+               "odds_ratio", "p_value", "p_enriched", "smarts"]]
     st.dataframe(show, key=key, hide_index=True, width="stretch", height=520,
                  column_config={
                      "group": st.column_config.TextColumn("group", width="medium"),
-                     "n_subset_with": st.column_config.NumberColumn("in subset", format="%d"),
-                     "n_subset": st.column_config.NumberColumn("subset size", format="%d"),
+                     "n_subset_with": st.column_config.NumberColumn(
+                         "in subset", format="%d", help="subset members containing the group"),
                      "frac_subset": st.column_config.ProgressColumn(
                          "fraction of subset", min_value=0.0, max_value=1.0, format="percent"),
                      "frac_rest": st.column_config.ProgressColumn(
                          "fraction of rest", min_value=0.0, max_value=1.0, format="percent"),
-                     "n_all_with": st.column_config.NumberColumn("in all", format="%d"),
-                     "n_all": st.column_config.NumberColumn("all", format="%d"),
+                     "n_all_with": st.column_config.NumberColumn(
+                         "in all", format="%d", help="polymers (subset + rest) with the group"),
                      "odds_ratio": st.column_config.NumberColumn("odds ratio", format="%.2f"),
                      "p_value": st.column_config.NumberColumn("Fisher p (2-sided)", format="%.3g"),
-                     "p_enriched": st.column_config.NumberColumn("p (enriched)", format="%.3g"),
+                     "p_enriched": st.column_config.NumberColumn(
+                         "p (enriched)", format="%.3g",
+                         help="one-sided Fisher exact: the subset has more than the rest"),
+                     "smarts": st.column_config.TextColumn("SMARTS", width="small"),
                  })
 
 

@@ -141,3 +141,18 @@ def test_spacier_benchmark_two_cycles(shared_data, tmp_path):
     run = run_campaign(orc, strategy="believer", cycles=2, batch=10, log=lambda s: None)
     hv = run["hypervolume"]
     assert len(hv) == 3 and hv[2] >= hv[1] >= hv[0]
+
+
+@pytest.mark.integration
+def test_csv_oracle_with_smiles_computes_descriptors(tmp_path):
+    pytest.importorskip("core.descriptors")
+    rows = [("*CC*", 1.0, 2.0), ("*CC(*)C", 1.2, 1.5), ("*CC(*)c1ccccc1", 1.6, 0.5),
+            ("*CC(*)(C)C(=O)OC", 1.5, 1.0), ("*OCC*", 1.1, 1.8), ("*CC(*)Cl", 1.4, 1.2),
+            ("*CC(*)C#N", 1.3, 1.1), ("*C(F)(F)C(F)(F)*", 0.8, 2.5)]
+    path = tmp_path / "smiles.csv"
+    pd.DataFrame(rows, columns=["psmiles", "A", "B"]).to_csv(path, index=False)
+    orc = load_oracle(path, ["A", "B"])
+    assert orc.X_pool.shape == (8, 170) and np.all(np.isfinite(orc.X_pool))
+    run = run_campaign(orc, strategy="ehvi", cycles=2, batch=2, initial="random", n_initial=3,
+                       log=lambda s: None)
+    assert len(run["hypervolume"]) == 3 and run["hypervolume"][2] >= run["hypervolume"][0]

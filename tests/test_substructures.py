@@ -136,6 +136,7 @@ def test_enrichment_hand_made_set() -> None:
 def test_enrichment_degenerate_and_errors() -> None:
     df = enrichment([PS, PSU], [False, False], {"S": DEFAULT_LIBRARY["contains S"]})
     assert df["p_value"].iloc[0] == 1.0 and np.isnan(df["frac_subset"].iloc[0])
+    assert np.isnan(df["odds_ratio"].iloc[0])
     with pytest.raises(ValueError):
         enrichment([PS, PSU], [True], {"S": DEFAULT_LIBRARY["contains S"]})
     m = match_matrix([PS, PSU])

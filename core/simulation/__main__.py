@@ -39,12 +39,12 @@ def main(argv: list[str] | None = None) -> int:
             preset = preset.with_overrides(mpi_ranks=args.mpi_ranks)
         rec = run_pipeline(args.psmiles, preset, args.workdir, progress=progress,
                            threads=args.threads)
+    except ValueError as exc:  # bad input (UnsupportedPolymer is also a SimulationError)
+        print(f"INVALID INPUT: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 3
     except SimulationError as exc:
         print(f"FAILED in step '{exc.step}': {type(exc).__name__}: {exc}", file=sys.stderr)
         return 2
-    except ValueError as exc:
-        print(f"INVALID INPUT: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return 3
     print(json.dumps(rec, indent=1))
     return 0
 

@@ -278,7 +278,8 @@ def _parmchk_warnings(frcmod: Path) -> tuple[list[str], list[str]]:
             continue
         if not line.strip():
             continue
-        term = line.split()[0]
+        width = {"MASS": 2, "BOND": 5, "ANGLE": 8, "DIHE": 11, "IMPROPER": 11}.get(section, 2)
+        term = line[:width].replace(" ", "")
         if "ATTN" in line:
             if section in {"BOND", "ANGLE", "NONBON"}:
                 fatal.append(f"{section.lower()} {term}")
@@ -286,10 +287,11 @@ def _parmchk_warnings(frcmod: Path) -> tuple[list[str], list[str]]:
                 warnings.append(f"no GAFF2 {section.lower()} parameter for {term}; set to zero "
                                 f"by parmchk2")
         else:
-            why = line.split("same as")[-1].strip() if "same as" in line else (
-                line.split("penalty")[0].split()[-1] if "penalty" in line else "analogy")
+            m = re.search(r"[Ss]ame as (.+?),\s*penalty score=\s*([0-9.]+)", line)
+            why = (f"same as {m.group(1).replace(' ', '')}, penalty {m.group(2)}" if m
+                   else "by analogy")
             warnings.append(f"GAFF2 {section.lower()} parameter {term} filled by parmchk2 "
-                            f"({why.rstrip(')')})")
+                            f"({why})")
     return warnings, fatal
 
 

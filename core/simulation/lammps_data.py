@@ -85,7 +85,7 @@ def write_data_file(ff: ForceField, coords: list[np.ndarray], box: float, path: 
            f"0.0 {L:.6f} xlo xhi", f"0.0 {L:.6f} ylo yhi", f"0.0 {L:.6f} zlo zhi", "",
            "Masses", ""]
     out += [f"{atype[nm]} {mass_of[nm]:.4f} # {nm}" for nm in atom_types]
-    out += ["", "Pair Coeffs # lj/charmm/coul/long", ""]
+    out += ["", "Pair Coeffs # lj (epsilon kcal/mol, sigma A)", ""]
     for nm in atom_types:
         eps, sig = ff.lj[nm]
         if eps <= 0 or sig <= 0:

@@ -73,8 +73,10 @@ class Preset:
     # --- MD force-field settings ---
     timestep_fs: float = 1.0
     shake: bool = True
-    lj_inner: float = 8.0
-    lj_outer: float = 12.0
+    lj_inner: float = 8.0             # CHARMM switching start (Å); unused with lj_tail
+    lj_outer: float = 12.0            # LJ cutoff (Å)
+    lj_tail: bool = False             # plain LJ cutoff + analytic tail correction (Amber/GAFF's
+                                      # convention) instead of RadonPy's CHARMM switching
     pppm_accuracy: float = 1e-6
     t_damp_fs: float = 100.0
     p_damp_fs: float = 1000.0
@@ -118,7 +120,7 @@ def _stages(*rows) -> tuple[Stage, ...]:
 SMOKE = Preset(
     name="smoke", chain_atoms=60, n_chains=2, min_dp=3,
     charge_oligomer_n=3, sqm_maxcyc_sulfur=0, pack_density=0.3, pack_tolerance=2.0,
-    timestep_fs=1.0, shake=True, lj_inner=6.0, lj_outer=8.0, pppm_accuracy=1e-4,
+    timestep_fs=1.0, shake=True, lj_inner=6.0, lj_outer=8.0, lj_tail=True, pppm_accuracy=1e-4,
     minimise_steps=200, heat_time_ps=0.2, t_max=600.0,
     compress_stages=_stages(("npt", 600.0, 300.0, 5000.0, 0.3, "compress")),
     equil_stages=(),
@@ -131,7 +133,7 @@ SMOKE = Preset(
 QUICK = Preset(
     name="quick", chain_atoms=160, n_chains=4, min_dp=4,
     charge_oligomer_n=3, sqm_maxcyc_sulfur=50, pack_density=0.3, pack_tolerance=2.0,
-    timestep_fs=2.0, shake=True, lj_inner=8.0, lj_outer=10.0, pppm_accuracy=1e-4,
+    timestep_fs=2.0, shake=True, lj_inner=8.0, lj_outer=10.0, lj_tail=True, pppm_accuracy=1e-4,
     minimise_steps=2000, heat_time_ps=5.0, t_max=600.0,
     compress_stages=_stages(
         ("npt", 600.0, 600.0, 1000.0, 5.0, "compress-1k"),

@@ -152,24 +152,15 @@ def polarizability_tensors(
     diag[:, 1] = e_ai[None] + w_col[:, None, None]
     precond = 1.0 / np.maximum(diag, 0.05)
 
-    vresp = mf.gen_response(hermi=0)
+    kernel = _response_kernel(mf, orbo, orbv)
 
-    def matvec(xy: np.ndarray, wk: np.ndarray, dk: np.ndarray) -> np.ndarray:
-        x, y = xy[:, 0], xy[:, 1]
-        dms = 2.0 * (
-            np.einsum("pa,kai,qi->kpq", orbv, x, orbo, optimize=True)
-            + np.einsum("pi,kai,qa->kpq", orbo, y, orbv, optimize=True)
-        )
-        v1 = np.asarray(vresp(dms)).reshape(len(xy), *dms.shape[1:])
-        out = np.empty_like(xy)
-        out[:, 0] = np.einsum("pa,kpq,qi->kai", orbv, v1, orbo, optimize=True)
-        out[:, 1] = np.einsum("pi,kpq,qa->kai", orbo, v1, orbv, optimize=True)
-        return out + dk * xy
+    def matvec(xy: np.ndarray, dk: np.ndarray) -> np.ndarray:
+        return kernel(xy) + dk * xy
 
     bnorm = np.sqrt(np.einsum("kxai,kxai->k", b, b))
     bnorm[bnorm == 0] = 1.0
     x = b * precond  # zeroth-order (uncoupled) guess
-    r = b - matvec(x, w_col, diag)
+    r = b - matvec(x, diag)
     z = precond * r
     p = z.copy()
     rz = np.einsum("kxai,kxai->k", r, z)
@@ -185,7 +176,7 @@ def polarizability_tensors(
             )
         it += 1
         idx = np.flatnonzero(active)
-        ap = matvec(p[idx], w_col[idx], diag[idx])
+        ap = matvec(p[idx], diag[idx])
         pap = np.einsum("kxai,kxai->k", p[idx], ap)
         if np.any(pap <= 0):
             bad = sorted({float(w_col[i]) for i, v in zip(idx, pap) if v <= 0})
@@ -217,6 +208,174 @@ def polarizability_tensors(
         a_ij = -2.0 * np.einsum("iav,jav->ij", v_ai, uw)
         alpha[iw] = 0.5 * (a_ij + a_ij.T)
     return alpha
+
+
+def _response_kernel(mf, orbo: np.ndarray, orbv: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+    """Return f(xy) -> the two-electron part of M(ω)·[X; Y], xy shaped (k, 2, nvir, nocc).
+
+    With a density-fitted SCF (``mf.with_df``) the product is evaluated by the MO-basis RI
+    algorithm of :func:`_ri_kernel`; otherwise by PySCF's ``mf.gen_response(hermi=0)`` acting
+    on the AO transition densities D = 2(C_v X C_oᵀ + C_o Yᵀ C_vᵀ).
+    """
+    if getattr(mf, "with_df", None) is not None:
+        return _ri_kernel(mf, orbo, orbv)
+    vresp = mf.gen_response(hermi=0)
+
+    def kernel(xy: np.ndarray) -> np.ndarray:
+        x, y = xy[:, 0], xy[:, 1]
+        dms = 2.0 * (
+            np.einsum("pa,kai,qi->kpq", orbv, x, orbo, optimize=True)
+            + np.einsum("pi,kai,qa->kpq", orbo, y, orbv, optimize=True)
+        )
+        v1 = np.asarray(vresp(dms)).reshape(len(xy), *dms.shape[1:])
+        out = np.empty_like(xy)
+        out[:, 0] = np.einsum("pa,kpq,qi->kai", orbv, v1, orbo, optimize=True)
+        out[:, 1] = np.einsum("pi,kpq,qa->kai", orbo, v1, orbv, optimize=True)
+        return out
+
+    return kernel
+
+
+def _mo_blocks(dfobj, orbo: np.ndarray, orbv: np.ndarray, blksize: int):
+    """Yield MO-basis RI factors (B_oo, B_vo, B_ov, B_vv) per block of auxiliary functions,
+    B^P_pq = Σ_μν (P|μν)_fitted C_μp C_νq  (PySCF's Cholesky-decomposed 3-index integrals)."""
+    from pyscf import lib
+
+    for cderi in dfobj.loop(blksize):
+        buf = lib.unpack_tril(cderi)  # (P, nao, nao)
+        half_o = buf @ orbo  # (P, nao, nocc)
+        b_oo = np.einsum("pi,Ppj->Pij", orbo, half_o, optimize=True)
+        b_vo = np.einsum("pa,Ppj->Paj", orbv, half_o, optimize=True)
+        b_vv = np.einsum("pa,Ppq,qb->Pab", orbv, buf, orbv, optimize=True)
+        b_ov = np.ascontiguousarray(b_vo.transpose(0, 2, 1))
+        yield b_oo, b_vo, b_ov, b_vv
+
+
+def _exchange_terms(w: np.ndarray, b_oo: np.ndarray, b_vo: np.ndarray, b_ov: np.ndarray,
+                    b_vv: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(Σ_P B_vv^P W B_oo^P,  Σ_P B_vo^P Wᵀ B_vo^P) for a stack W (m, nvir, nocc), as (m, nvir, nocc).
+
+    One auxiliary function P at a time, every product a plain 2-D GEMM with all m columns
+    side by side (numpy's broadcast ``matmul`` over small inner dimensions is far slower).
+    """
+    m, nvir, nocc = w.shape
+    w_b = np.ascontiguousarray(w.transpose(1, 0, 2)).reshape(nvir, m * nocc)  # [b, (m, j)]
+    w_jb = np.ascontiguousarray(w.transpose(2, 0, 1)).reshape(nocc * m, nvir)  # [(j, m), b]
+    t1 = np.zeros((nvir * m, nocc))
+    t2 = np.zeros((nvir, m * nocc))
+    for p in range(b_oo.shape[0]):
+        q = b_vv[p] @ w_b  # [a, (m, j)]
+        t1 += q.reshape(nvir * m, nocc) @ b_oo[p]  # [(a, m), i]
+        t = w_jb @ b_vo[p]  # [(j, m), i] = Σ_b W[m, b, j] B[b, i]
+        t2 += b_vo[p] @ t.reshape(nocc, m * nocc)  # [a, (m, i)]
+    t1 = t1.reshape(nvir, m, nocc).transpose(1, 0, 2)
+    t2 = t2.reshape(nvir, m, nocc).transpose(1, 0, 2)
+    return t1, t2
+
+
+def _ri_kernel(mf, orbo: np.ndarray, orbv: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+    """Density-fitted TDHF/TDDFT response product in the MO basis (no AO-basis K builds).
+
+    With (pq|rs) ≈ Σ_P B^P_pq B^P_rs and the MO transition density D_bj = 2X_bj, D_jb = 2Y_bj:
+      J_ai  = Σ_P B^P_ai ρ_P,          ρ_P = 2 Σ_bj B^P_bj (X + Y)_bj
+      K^X_ai = 2 Σ_P [B^P_vv X B^P_oo + B^P_vo Yᵀ B^P_vo]_ai
+      K^Y_ai = 2 Σ_P [B^P_vv Y B^P_oo + B^P_vo Xᵀ B^P_vo]_ai
+      (M − Δε ± ω)·[X; Y] = [J − ½K^X;  J − ½K^Y]·(exchange scaled by c_x; range-separated
+      hybrids add (α − c_x)·K with erf-attenuated factors) + f_xc on the symmetric density.
+    Cost per column O(N_aux n_vir² n_occ) instead of O(N_aux N_ao³) for AO-basis K with a
+    non-symmetric density.  Factors are kept in memory when they fit in mf.max_memory/2,
+    otherwise recomputed every iteration.
+    """
+    from pyscf import lib
+    from pyscf.dft import numint  # noqa: F401 - ensures dft is importable
+    from pyscf.scf import hf
+
+    mol = mf.mol
+    nocc, nvir = orbo.shape[1], orbv.shape[1]
+    is_dft = isinstance(mf, hf.KohnShamDFT)
+    if is_dft:
+        ni = mf._numint
+        ni.libxc.test_deriv_order(mf.xc, 2, raise_error=True)
+        omega, alpha, hyb = ni.rsh_and_hybrid_coeff(mf.xc, mol.spin)
+        hybrid = ni.libxc.is_hybrid_xc(mf.xc)
+        if not hybrid:
+            omega, alpha, hyb = 0.0, 0.0, 0.0
+        if mf.grids.coords is None:
+            mf.grids.build(with_non0tab=True)
+        mo_coeff = np.hstack([orbo, orbv])
+        mo_occ = np.concatenate([np.full(nocc, 2.0), np.zeros(nvir)])
+        rho0, vxc, fxc = ni.cache_xc_kernel(mol, mf.grids, mf.xc, mo_coeff, mo_occ, 0)
+    else:
+        omega, alpha, hyb = 0.0, 0.0, 1.0
+    dfobj = mf.with_df
+    if dfobj._cderi is None:
+        dfobj.build()
+    naux = dfobj.get_naoaux()
+    per_aux = (nocc * nocc + 2 * nvir * nocc + nvir * nvir) * 8 / 1e6  # MB
+    budget = max(200.0, mf.max_memory / 2 - lib.current_memory()[0])
+    blksize = int(max(16, min(naux, 0.25 * budget / per_aux)))
+    n_sets = 2 if omega != 0 else 1
+    keep = naux * per_aux * n_sets < budget
+
+    cached: dict[int, list] = {}
+
+    def blocks(which: int):
+        if which in cached:
+            yield from cached[which]
+            return
+        store = [] if keep else None
+        if which == 0:
+            gen = _mo_blocks(dfobj, orbo, orbv, blksize)
+            for blk in gen:
+                if store is not None:
+                    store.append(blk)
+                yield blk
+        else:
+            with dfobj.range_coulomb(omega) as lrdf:
+                for blk in _mo_blocks(lrdf, orbo, orbv, blksize):
+                    if store is not None:
+                        store.append(blk)
+                    yield blk
+        if store is not None:
+            cached[which] = store
+
+    k_scale = [hyb]  # HF: 1; hybrids: c_x (full range or short-range part)
+    if omega:
+        k_scale.append(alpha - hyb)
+
+    def kernel(xy: np.ndarray) -> np.ndarray:
+        k = len(xy)
+        x, y = xy[:, 0], xy[:, 1]
+        u = x + y
+        out = np.zeros_like(xy)
+        w = np.concatenate([x, y])  # (2k, nvir, nocc)
+        for which, scale in enumerate(k_scale):
+            for b_oo, b_vo, b_ov, b_vv in blocks(which):
+                if which == 0:  # Coulomb (full range only)
+                    bflat = b_vo.reshape(b_vo.shape[0], -1)
+                    rho = 2.0 * (u.reshape(k, -1) @ bflat.T)  # (k, P)
+                    jv = (rho @ bflat).reshape(u.shape)  # (k, nvir, nocc)
+                    out[:, 0] += jv
+                    out[:, 1] += jv
+                if scale == 0.0:
+                    continue
+                t = _exchange_terms(w, b_oo, b_vo, b_ov, b_vv)  # (2k, nvir, nocc) pairs
+                kx = 2.0 * (t[0][:k] + t[1][k:])
+                ky = 2.0 * (t[0][k:] + t[1][:k])
+                out[:, 0] -= 0.5 * scale * kx
+                out[:, 1] -= 0.5 * scale * ky
+        if is_dft:
+            dms = np.einsum("pa,kai,qi->kpq", orbv, u, orbo, optimize=True)
+            dms = dms + np.swapaxes(dms, 1, 2)  # symmetric part of D = 2(C_v X C_oᵀ + C_o Yᵀ C_vᵀ)
+            v1 = ni.nr_rks_fxc(mol, mf.grids, mf.xc, None, dms, 0, 1, rho0, vxc, fxc,
+                               max_memory=mf.max_memory)
+            v1 = np.asarray(v1).reshape(k, *dms.shape[1:])
+            vai = np.einsum("pa,kpq,qi->kai", orbv, v1, orbo, optimize=True)
+            out[:, 0] += vai
+            out[:, 1] += vai
+        return out
+
+    return kernel
 
 
 def polarizability_tensor(

@@ -1,0 +1,336 @@
+"""Campaign operations shared by the dashboard and the headless CLI.
+
+``python -m core.campaign [--db PATH] COMMAND ...``
+
+    new NAME [--preset P] [--batch-size Q] [--strategy ehvi|believer] [--ref N_D ABBE]
+             [--pool default|PATH] [--kernel K] [--cluster JSON] [--auto-approve]
+             [--initial FILE] [--propose]
+    propose NAME [--q Q] [--strategy S]
+    approve NAME [--batch ID] [--deselect KEY ...] [--actor WHO]
+    status NAME [--json]
+    export NAME --out DIR            (observations.csv + observations.json, with provenance)
+    run NAME [--exit-when-idle]      (the runner in the foreground; same as python -m core.runner)
+
+Functions (typed, no printing): :func:`create_campaign`, :func:`import_observations`,
+:func:`load_observation_records`, :func:`campaign_status`, :func:`export_observations`,
+:func:`write_export`.  The database defaults to ``$OPTIPOLY_DB`` or ``var/optipoly.db``.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import os
+import sys
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import pandas as pd
+
+from core.store import CampaignConfig, Store, StoreError
+
+__all__ = ["create_campaign", "import_observations", "load_observation_records",
+           "campaign_status", "export_observations", "write_export", "default_db_path", "main",
+           "ObservationImportError"]
+
+
+class ObservationImportError(StoreError):
+    """An initial-observation record is unusable (the message names the record)."""
+
+
+def default_db_path() -> Path:
+    """``$OPTIPOLY_DB`` or ``var/optipoly.db`` (relative to the current directory)."""
+    return Path(os.environ.get("OPTIPOLY_DB", "var/optipoly.db"))
+
+
+def load_observation_records(path: str | Path) -> list[dict]:
+    """Read observation records from JSON (a list of ``{name, psmiles, result|values,
+    provenance}``) or CSV (columns psmiles, name?, and one column per objective)."""
+    p = Path(path)
+    if not p.is_file():
+        raise ObservationImportError(f"observation file {p} not found")
+    if p.suffix.lower() == ".json":
+        data = json.loads(p.read_text(encoding="utf-8"))
+        if isinstance(data, dict) and "observations" in data:
+            data = data["observations"]
+        if not isinstance(data, list):
+            raise ObservationImportError(f"{p}: expected a JSON list of records")
+        return [dict(r) for r in data]
+    with open(p, newline="", encoding="utf-8") as fh:
+        return [dict(r) for r in csv.DictReader(fh)]
+
+
+def import_observations(store: Store, campaign: Any, records: Iterable[Mapping[str, Any]], *,
+                        source: str = "initial", actor: str = "cli") -> list[int]:
+    """Add observation records (values from ``result``/``values`` or top-level keys) to cycle 0.
+
+    Every record is checked first (psmiles valid, objectives finite); a bad record raises
+    :class:`ObservationImportError` naming it and nothing is imported.
+    """
+    from core.polymer import polymer_key  # noqa: PLC0415
+
+    cfg = store.campaign_config(campaign)
+    rows = []
+    for i, rec in enumerate(records):
+        label = rec.get("name") or rec.get("psmiles") or f"record {i}"
+        ps = rec.get("psmiles")
+        if not ps:
+            raise ObservationImportError(f"{label}: no psmiles")
+        try:
+            key = polymer_key(str(ps))
+        except ValueError as exc:
+            raise ObservationImportError(f"{label}: invalid polymer SMILES: {exc}") from exc
+        vals_src = rec.get("result") or rec.get("values") or rec
+        vals = {}
+        for o in cfg.objectives:
+            try:
+                v = float(vals_src[o])
+            except (KeyError, TypeError, ValueError):
+                raise ObservationImportError(f"{label}: no numeric {o!r}") from None
+            if not math.isfinite(v):
+                raise ObservationImportError(f"{label}: {o} is not finite")
+            vals[o] = v
+        result = rec.get("result") if isinstance(rec.get("result"), Mapping) else None
+        prov = rec.get("provenance")
+        if isinstance(prov, str):
+            try:
+                prov = json.loads(prov)
+            except ValueError:
+                prov = {"note": prov}
+        rows.append((str(ps), key, rec.get("name"), vals, result, prov))
+    ids = []
+    for ps, key, name, vals, result, prov in rows:
+        ids.append(store.add_observation(campaign, ps, vals, source=source, key=key, name=name,
+                                         cycle=0, result=result, provenance=prov, actor=actor))
+    return ids
+
+
+def create_campaign(store: Store, name: str, config: Mapping[str, Any] | None = None, *,
+                    initial: Iterable[Mapping[str, Any]] | None = None, propose: bool = False,
+                    actor: str = "cli") -> dict:
+    """Create a campaign, import its initial observations, record cycle-0 metrics and
+    (``propose=True``) propose the first batch.  Returns the campaign dict (plus ``batch``)."""
+    from core.cluster import validate_profile  # noqa: PLC0415
+    from core.cycle import propose_batch, record_cycle_metrics  # noqa: PLC0415
+
+    cfg = CampaignConfig.from_dict(config)
+    validate_profile(cfg.cluster, cfg.preset)
+    records = list(initial or [])
+    camp = store.create_campaign(name, cfg, actor=actor)
+    try:
+        if records:
+            import_observations(store, camp["id"], records, actor=actor)
+    except StoreError:
+        raise
+    record_cycle_metrics(store, camp["id"], 0)
+    out = store.get_campaign(camp["id"])
+    if propose:
+        out["batch"] = propose_batch(store, camp["id"], actor=actor)
+    return out
+
+
+def campaign_status(store: Store, campaign: Any) -> dict:
+    """Summary for CLIs and KPIs: cycle, counts per calculation state, current batch, runner."""
+    camp = store.get_campaign(campaign)
+    calcs = store.calculations(camp["id"])
+    counts = {s: int((calcs["status"] == s).sum()) for s in
+              ("queued", "running", "done", "failed", "cancelled")}
+    cycles = store.cycles(camp["id"])
+    batch = store.current_batch(camp["id"])
+    return {
+        "campaign": camp["name"], "config": camp["config"],
+        "cycle": int(cycles["number"].max()) if len(cycles) else 0,
+        "n_observations": int(len(store.observations(camp["id"]))),
+        "calculations": counts,
+        "current_batch": None if batch is None else
+        {k: batch[k] for k in ("id", "cycle", "status", "strategy", "joint_value", "n_selected",
+                               "approved_by", "approved_at")},
+        "cycles": cycles.to_dict("records"),
+        "runner": store.runner_status(camp["id"]),
+    }
+
+
+def export_observations(store: Store, campaign: Any) -> tuple[pd.DataFrame, list[dict]]:
+    """(flat frame for CSV, list of full records for JSON) of all observations.
+
+    The CSV has the objectives, n_F, n_C, density where known, source, cycle and a compact
+    provenance JSON column; the JSON keeps the full result record and provenance.
+    """
+    camp = store.get_campaign(campaign)
+    obs = store.observations(camp["id"])
+    objs = camp["config"]["objectives"]
+    flat, full = [], []
+    for r in obs.to_dict("records"):
+        res = r.get("result") or {}
+        prov = r.get("provenance") or {}
+        row = {"id": r["id"], "name": r["name"], "psmiles": r["psmiles"], "key": r["key"],
+               **{o: r[o] for o in objs}}
+        for extra in ("n_F", "n_C", "density", "preset"):
+            if extra not in row:
+                row[extra] = res.get(extra, prov.get(extra) if isinstance(prov, dict) else None)
+        row.update({"source": r["source"], "cycle": r["cycle"],
+                    "calculation_id": r["calculation_id"], "created_at": r["created_at"],
+                    "provenance": json.dumps(prov, sort_keys=True, default=str)})
+        flat.append(row)
+        full.append({"id": r["id"], "name": r["name"], "psmiles": r["psmiles"], "key": r["key"],
+                     "values": {o: r[o] for o in objs}, "source": r["source"],
+                     "cycle": r["cycle"], "calculation_id": r["calculation_id"],
+                     "created_at": r["created_at"], "result": res or None, "provenance": prov})
+    cols = ["id", "name", "psmiles", "key", *objs, "n_F", "n_C", "density", "preset", "source",
+            "cycle", "calculation_id", "created_at", "provenance"]
+    cols = list(dict.fromkeys(cols))
+    return pd.DataFrame(flat, columns=cols), full
+
+
+def write_export(store: Store, campaign: Any, out_dir: str | Path) -> dict[str, Path]:
+    """Write ``observations.csv`` and ``observations.json`` (with campaign config) to out_dir."""
+    camp = store.get_campaign(campaign)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    df, full = export_observations(store, camp["id"])
+    csv_path = out / "observations.csv"
+    json_path = out / "observations.json"
+    df.to_csv(csv_path, index=False)
+    json_path.write_text(json.dumps({"campaign": camp["name"], "config": camp["config"],
+                                     "cycles": store.cycles(camp["id"]).to_dict("records"),
+                                     "observations": full}, indent=1, default=str,
+                                    allow_nan=True), encoding="utf-8")
+    store.log(camp["id"], "export", actor="cli", details={"dir": str(out)})
+    return {"csv": csv_path, "json": json_path}
+
+
+# --------------------------------------------------------------------------- CLI
+def _parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="python -m core.campaign",
+                                 description="Headless closed-loop campaigns.")
+    ap.add_argument("--db", default=str(default_db_path()), help="SQLite database file")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    n = sub.add_parser("new", help="create a campaign")
+    n.add_argument("name")
+    n.add_argument("--preset", default="quick", choices=["smoke", "quick", "standard"])
+    n.add_argument("--batch-size", type=int, default=10)
+    n.add_argument("--strategy", default="believer", choices=["ehvi", "believer"])
+    n.add_argument("--ref", type=float, nargs=2, metavar=("N_D", "ABBE"))
+    n.add_argument("--pool", default="default")
+    n.add_argument("--kernel", default=None)
+    n.add_argument("--cluster", default=None, help='JSON, e.g. {"profile": "slurm", ...}')
+    n.add_argument("--max-attempts", type=int, default=3)
+    n.add_argument("--auto-approve", action="store_true")
+    n.add_argument("--initial", default=None, help="initial observations (.json or .csv)")
+    n.add_argument("--propose", action="store_true", help="propose the first batch")
+    n.add_argument("--actor", default=os.environ.get("USER", "cli"))
+    p = sub.add_parser("propose", help="refit the surrogate and propose the next batch")
+    p.add_argument("name")
+    p.add_argument("--q", type=int, default=None)
+    p.add_argument("--strategy", default=None, choices=["ehvi", "believer"])
+    p.add_argument("--actor", default=os.environ.get("USER", "cli"))
+    a = sub.add_parser("approve", help="approve the proposed batch")
+    a.add_argument("name")
+    a.add_argument("--batch", type=int, default=None)
+    a.add_argument("--deselect", nargs="*", default=[])
+    a.add_argument("--actor", default=os.environ.get("USER", "cli"))
+    s = sub.add_parser("status", help="show the campaign state")
+    s.add_argument("name")
+    s.add_argument("--json", action="store_true")
+    e = sub.add_parser("export", help="write observations.csv and observations.json")
+    e.add_argument("name")
+    e.add_argument("--out", required=True)
+    r = sub.add_parser("run", help="run the runner in the foreground")
+    r.add_argument("name")
+    r.add_argument("--exit-when-idle", action="store_true")
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    """CLI entry point; returns the exit code (2 on bad input, with a one-line message)."""
+    args = _parser().parse_args(argv)
+    try:
+        return _dispatch(args)
+    except (StoreError, ValueError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    store = Store(args.db)
+    if args.cmd == "new":
+        cfg: dict[str, Any] = {"preset": args.preset, "batch_size": args.batch_size,
+                               "acquisition_strategy": args.strategy, "pool_source": args.pool,
+                               "surrogate_kernel": args.kernel, "max_attempts": args.max_attempts,
+                               "auto_approve": bool(args.auto_approve)}
+        if args.ref:
+            cfg["reference_point"] = list(args.ref)
+        if args.cluster:
+            cfg["cluster"] = json.loads(args.cluster)
+        initial = load_observation_records(args.initial) if args.initial else None
+        camp = create_campaign(store, args.name, cfg, initial=initial, propose=args.propose,
+                               actor=args.actor)
+        print(f"created campaign {camp['name']} (id {camp['id']}) with "
+              f"{len(store.observations(camp['id']))} observation(s)")
+        if "batch" in camp:
+            _print_batch(store, camp["batch"]["id"])
+        return 0
+    if args.cmd == "propose":
+        from core.cycle import propose_batch  # noqa: PLC0415
+        b = propose_batch(store, args.name, q=args.q, strategy=args.strategy, actor=args.actor)
+        _print_batch(store, b["id"])
+        return 0
+    if args.cmd == "approve":
+        bid = args.batch
+        if bid is None:
+            cur = store.current_batch(args.name)
+            if cur is None:
+                raise StoreError(f"campaign {args.name!r} has no batch to approve")
+            bid = cur["id"]
+        for key in args.deselect:
+            store.set_candidate_selected(bid, key, False, actor=args.actor)
+        res = store.approve_batch(bid, actor=args.actor)
+        print(f"batch {bid}: " + (f"approved, {res['n_calculations']} calculation(s) queued"
+                                  if res["approved"] else f"not approved ({res['reason']})"))
+        return 0
+    if args.cmd == "status":
+        st = campaign_status(store, args.name)
+        if args.json:
+            print(json.dumps(st, indent=1, default=str))
+        else:
+            print(f"campaign {st['campaign']}: cycle {st['cycle']}, "
+                  f"{st['n_observations']} observation(s)")
+            print("calculations: " + ", ".join(f"{k} {v}" for k, v in st["calculations"].items()))
+            b = st["current_batch"]
+            print("current batch: " + ("none" if b is None else
+                                       f"{b['id']} (cycle {b['cycle']}, {b['status']}, "
+                                       f"{b['n_selected']} selected)"))
+            r = st["runner"]
+            print("runner: " + ("never started" if r is None else
+                                f"pid {r['pid']} {'alive' if r['alive'] else 'not running'}, "
+                                f"heartbeat {r['age_s']:.0f} s ago"))
+            cyc = pd.DataFrame(st["cycles"])
+            if len(cyc):
+                print(cyc[["number", "status", "hypervolume", "n_beyond",
+                           "n_observations"]].to_string(index=False))
+        return 0
+    if args.cmd == "export":
+        paths = write_export(store, args.name, args.out)
+        print(f"wrote {paths['csv']} and {paths['json']}")
+        return 0
+    if args.cmd == "run":
+        from core.runner import main as runner_main  # noqa: PLC0415
+        extra = ["--exit-when-idle"] if args.exit_when_idle else []
+        return runner_main(["--campaign", args.name, "--db", str(store.path), *extra])
+    raise StoreError(f"unknown command {args.cmd}")  # pragma: no cover
+
+
+def _print_batch(store: Store, batch_id: int) -> None:
+    b = store.get_batch(batch_id)
+    print(f"batch {b['id']} (cycle {b['cycle']}, {b['status']}, strategy {b['strategy']}, "
+          f"joint expected HV gain {b['joint_value']})")
+    df = store.batch_candidates(batch_id)
+    cols = [c for c in df.columns if c.startswith("pred_") or c in ("rank", "psmiles", "ehvi",
+                                                                    "p_beyond", "selected")]
+    with pd.option_context("display.width", 200, "display.max_colwidth", 40):
+        print(df[cols].to_string(index=False))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,56 @@
+"""The demo campaign the README's run command opens.
+
+:func:`ensure_demo_campaign` creates (once) a campaign on the shipped default pool whose cycle-0
+observations are ``assets/demo/initial_observations.json`` — polymers computed by our own
+pipeline (``quick`` preset) and shipped with their provenance — and proposes its first batch.
+When that file is absent it raises :class:`DemoDataMissing`; it never invents numbers.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from core.store import CampaignExists, CampaignNotFound, Store, StoreError
+
+__all__ = ["ensure_demo_campaign", "DemoDataMissing", "DEMO_OBSERVATIONS"]
+
+DEMO_OBSERVATIONS = Path(__file__).resolve().parents[1] / "assets" / "demo" / \
+    "initial_observations.json"
+
+
+class DemoDataMissing(StoreError):
+    """The shipped initial observations of the demo campaign are not there."""
+
+
+def ensure_demo_campaign(db_path: str | Path, *, preset: str = "quick", name: str = "demo",
+                         observations: str | Path | None = None,
+                         config: dict[str, Any] | None = None, propose: bool = True) -> dict:
+    """Return the demo campaign, creating it (with its first proposed batch) if needed.
+
+    ``preset`` is the simulation preset of new calculations (``smoke`` for end-to-end tests);
+    ``config`` overrides other campaign settings.  An existing campaign is returned unchanged
+    except that a first batch is proposed if it has none yet.
+    """
+    from core.campaign import create_campaign, load_observation_records  # noqa: PLC0415
+    from core.cycle import propose_batch  # noqa: PLC0415
+
+    store = Store(db_path)
+    try:
+        camp = store.get_campaign(name)
+    except CampaignNotFound:
+        camp = None
+    if camp is None:
+        path = Path(observations) if observations is not None else DEMO_OBSERVATIONS
+        if not path.is_file():
+            raise DemoDataMissing(
+                f"the demo's initial observations {path} are missing; generate them with the "
+                "simulation pipeline (quick preset) or pass observations=<file>")
+        records = load_observation_records(path)
+        try:
+            camp = create_campaign(store, name, {"preset": preset, **(config or {})},
+                                   initial=records, propose=False, actor="demo")
+        except CampaignExists:  # another process created it a moment ago
+            camp = store.get_campaign(name)
+    if propose and store.current_batch(camp["id"]) is None:
+        propose_batch(store, camp["id"], actor="demo")
+    return store.get_campaign(camp["id"])

@@ -1,0 +1,222 @@
+"""Runner reliability with real processes: a real runner subprocess, a real dask LocalCluster,
+the real simulation pipeline (``smoke`` preset) — and real SIGKILLs.  No mocks.
+
+Polymers: polypropylene and PMMA (a few seconds each) and polystyrene, whose ``qm`` step takes
+~4 s on this kind of machine — the window in which the tests kill things.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from core.campaign import create_campaign
+from core.polymer import polymer_key
+from core.runner import ensure_runner, read_progress
+from core.store import Store
+
+from tests.test_campaign import POOL, reference_records  # noqa: F401 (shared test data)
+
+pytestmark = pytest.mark.integration
+REPO = Path(__file__).resolve().parents[1]
+PP, PMMA, PS = "*CC(*)C", "*CC(*)(C)C(=O)OC", "*CC(*)c1ccccc1"
+
+
+def wait_for(cond, timeout: float, what: str, interval: float = 0.1):
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        v = cond()
+        if v:
+            return v
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            return not any(line.startswith("State:") and "Z" in line.split()[1] for line in fh)
+    except OSError:
+        return False
+
+
+@pytest.fixture()
+def campaign(tmp_path):
+    def make(name: str, psmiles: list[str], *, n_workers: int = 2, max_attempts: int = 3):
+        pool = tmp_path / "pool.csv"
+        pool.write_text("id,psmiles\n" + "\n".join(f"T{i},{s}" for i, s in enumerate(POOL)))
+        store = Store(tmp_path / "c.db")
+        create_campaign(store, name, {
+            "pool_source": str(pool), "preset": "smoke", "batch_size": 2,
+            "max_attempts": max_attempts,
+            "cluster": {"profile": "local", "n_workers": n_workers, "threads_per_worker": 1}},
+            initial=reference_records(("PC", "COP", "TPX")), actor="test")
+        b = store.create_batch(name, [{"psmiles": s, "key": polymer_key(s)} for s in psmiles],
+                               strategy="ehvi", actor="test")
+        assert store.approve_batch(b["id"], actor="test")["approved"]
+        calcs = store.calculations(name).set_index("psmiles")["id"].to_dict()
+        return store, b["id"], {s: int(c) for s, c in calcs.items()}
+    return make
+
+
+def start_runner(store: Store, name: str, log: Path, *, idle_exit: bool = True):
+    cmd = [sys.executable, "-m", "core.runner", "--campaign", name, "--db", str(store.path),
+           "--poll", "0.3"] + (["--exit-when-idle"] if idle_exit else [])
+    fh = open(log, "ab")
+    return subprocess.Popen(cmd, cwd=REPO, stdout=fh, stderr=subprocess.STDOUT)
+
+
+def workdir_of(store: Store, calc_id: int) -> Path | None:
+    wd = store.get_calculation(calc_id)["workdir"]
+    return Path(wd) if wd else None
+
+
+def progress_at(store: Store, calc_id: int, step: str, attempt: int):
+    def check():
+        wd = workdir_of(store, calc_id)
+        p = read_progress(wd) if wd else None
+        return p if p and p["step"] == step and p["attempt"] == attempt else None
+    return check
+
+
+def test_batch_runs_results_stored_next_batch_proposed(campaign, tmp_path):
+    store, bid, calcs = campaign("ok", [PP, PMMA])
+    pid = ensure_runner(store.path, "ok", extra_args=["--exit-when-idle", "--poll", "0.3"])
+    try:
+        wait_for(lambda: (store.runner_status("ok") or {}).get("alive"), 60, "heartbeat")
+        assert ensure_runner(store.path, "ok") == pid  # a live runner is not started twice
+        second = subprocess.run([sys.executable, "-m", "core.runner", "--campaign", "ok",
+                                 "--db", str(store.path)], cwd=REPO, capture_output=True,
+                                text=True, timeout=60)
+        assert second.returncode == 3 and "another runner" in second.stderr
+        wait_for(lambda: store.runner_status("ok")["status"] == "stopped", 240, "runner exit")
+    finally:
+        if alive(pid):
+            os.kill(pid, signal.SIGTERM)
+        wait_for(lambda: os.waitpid(pid, os.WNOHANG)[0] == pid or not alive(pid), 30, "reap")
+    df = store.calculations("ok")
+    assert set(df["status"]) == {"done"} and set(df["attempt"]) == {1}
+    obs = store.observations("ok")
+    sim = obs[obs["source"] == "simulation"]
+    assert sorted(sim["calculation_id"]) == sorted(calcs.values())  # each result stored once
+    prov = sim.iloc[0]["provenance"]
+    assert prov["execution"]["pid"] > 0 and prov["preset"] == "smoke"
+    assert sim.iloc[0]["result"]["preset"] == "smoke"
+    assert store.get_batch(bid)["status"] == "done"
+    cyc = store.cycles("ok").set_index("number")
+    assert cyc.loc[1, "status"] == "done" and cyc.loc[1, "n_observations"] == 5
+    nxt = store.current_batch("ok")
+    assert nxt["cycle"] == 2 and nxt["status"] == "proposed" and nxt["n_selected"] == 2
+    assert not set(store.batch_candidates(nxt["id"])["key"]) & set(obs["key"])
+    actions = set(store.audit_log("ok")["action"])
+    assert {"approve_batch", "calculation_done", "batch_done", "propose_batch"} <= actions
+
+
+def test_runner_sigkill_mid_calculation_resumes_once(campaign, tmp_path):
+    store, bid, calcs = campaign("kill", [PS], n_workers=1)
+    cid = calcs[PS]
+    log = tmp_path / "runner.log"
+    r1 = start_runner(store, "kill", log)
+    try:
+        prog = wait_for(progress_at(store, cid, "qm", 1), 180, "PS to reach the qm step")
+    finally:
+        r1.send_signal(signal.SIGKILL)
+        r1.wait(30)
+    wait_for(lambda: not alive(prog["pid"]), 60, "the orphaned worker to exit")
+    assert store.get_calculation(cid)["status"] == "running"  # the DB still says running
+    assert len(store.observations("kill")) == 3
+    r2 = start_runner(store, "kill", log)
+    assert r2.wait(240) == 0, log.read_text()[-3000:]
+    calc = store.get_calculation(cid)
+    assert calc["status"] == "done" and calc["attempt"] == 1 and calc["interruptions"] == 1
+    obs = store.observations("kill")
+    assert list(obs["calculation_id"].dropna()) == [cid]  # stored exactly once
+    text = (workdir_of(store, cid) / "calculation.log").read_text()
+    assert "md: already done" in text  # resumed from the work dir, not recomputed
+    assert "re-queued 1 interrupted calculation" in log.read_text()
+
+
+def test_worker_killed_retried_then_failed_and_cycle_goes_on(campaign, tmp_path):
+    store, bid, calcs = campaign("wk", [PS, PP], n_workers=2, max_attempts=2)
+    cid = calcs[PS]
+    log = tmp_path / "runner.log"
+    r = start_runner(store, "wk", log)
+    try:
+        for attempt in (1, 2):
+            prog = wait_for(progress_at(store, cid, "qm", attempt), 180,
+                            f"attempt {attempt} to reach qm")
+            os.kill(prog["pid"], signal.SIGKILL)  # the dask worker process running it
+        assert r.wait(240) == 0, log.read_text()[-3000:]
+    finally:
+        if r.poll() is None:
+            r.kill()
+    calc = store.get_calculation(cid)
+    assert calc["status"] == "failed" and calc["attempt"] == 2
+    assert calc["error_type"] == "KilledWorker"
+    assert "died during step 'qm'" in calc["error_message"]
+    assert "gave up after 2 of 2 attempts" in calc["error_message"]
+    assert store.get_calculation(calcs[PP])["status"] == "done"
+    assert store.get_batch(bid)["status"] == "done"  # one success is enough to close it
+    fails = store.audit_log("wk")
+    fails = fails[fails["action"] == "attempt_failed"]
+    assert [d["new_status"] for d in fails["details"][::-1]] == ["queued", "failed"]
+    assert store.current_batch("wk")["cycle"] == 2  # the cycle went on
+
+
+def test_cancel_corrupt_workdir_and_retry(campaign, tmp_path):
+    store, bid, calcs = campaign("cc", [PS, PP, PMMA], n_workers=2, max_attempts=3)
+    runs = store.path.parent / "runs" / "cc"
+    runs.mkdir(parents=True)
+    (runs / f"calc-{calcs[PP]}").write_text("not a directory")  # unusable work dir
+    bad = runs / f"calc-{calcs[PMMA]}" / "pipeline" / "build"
+    bad.mkdir(parents=True)
+    (bad / "done.json").write_text("{corrupt")  # an unreadable checkpoint
+    log = tmp_path / "runner.log"
+    r = start_runner(store, "cc", log, idle_exit=False)
+    try:
+        wait_for(progress_at(store, calcs[PS], "qm", 1), 180, "PS at qm")
+        assert store.request_cancel(calcs[PS], actor="test") == "running"
+        wait_for(lambda: store.get_calculation(calcs[PS])["status"] == "cancelled", 30,
+                 "cancellation")
+        wait_for(lambda: all(store.get_calculation(c)["status"] in ("failed", "cancelled")
+                             for c in calcs.values()), 120, "all three to end")
+        pp, pmma = store.get_calculation(calcs[PP]), store.get_calculation(calcs[PMMA])
+        assert pp["error_type"] == "WorkdirError" and "not a directory" in pp["error_message"]
+        assert pmma["error_type"] == "JSONDecodeError" and pp["attempt"] == 1
+        wait_for(lambda: store.get_batch(bid)["status"] == "failed", 30, "batch closed")
+        # the campaign stays usable: fix / retry each one
+        (runs / f"calc-{calcs[PP]}").unlink()
+        assert store.request_retry(calcs[PP], mode="resume", actor="test") == "queued"
+        assert store.request_retry(calcs[PMMA], mode="rerun", actor="test") == "queued"
+        assert store.request_retry(calcs[PS], mode="resume", actor="test") == "queued"
+        wait_for(lambda: all(store.get_calculation(c)["status"] == "done"
+                             for c in calcs.values()), 240, "all three done after retry")
+        r.send_signal(signal.SIGTERM)
+        assert r.wait(60) == 0
+    finally:
+        if r.poll() is None:
+            r.kill()
+    assert store.get_calculation(calcs[PMMA])["workdir"].endswith(f"calc-{calcs[PMMA]}-r1")
+    assert store.runner_status("cc")["status"] == "stopped"
+    assert store.get_batch(bid)["status"] == "done"
+    sim = store.observations("cc")
+    assert sorted(sim["calculation_id"].dropna().astype(int)) == sorted(calcs.values())
+
+
+def test_runner_records_a_startup_error(tmp_path):
+    store = Store(tmp_path / "e.db")
+    store.create_campaign("bad", {"preset": "quick", "cluster": {
+        "profile": "slurm", "walltime": "00:10:00"}}, actor="test")
+    res = subprocess.run([sys.executable, "-m", "core.runner", "--campaign", "bad", "--db",
+                          str(store.path)], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 1
+    st = store.runner_status("bad")
+    assert st["status"] == "error" and not st["alive"]
+    assert "WalltimeTooShort" in st["info"]["error"] and "'md' step" in st["info"]["error"]
+    assert "runner_error" in set(store.audit_log("bad")["action"])

@@ -1,0 +1,162 @@
+"""Integration tests: real antechamber/sqm/tleap/packmol/LAMMPS/PySCF through the pipeline."""
+from __future__ import annotations
+
+import json
+import math
+import re
+
+import numpy as np
+import pytest
+
+from core.simulation.build import UnsupportedPolymer, build_chain
+from core.simulation.pipeline import STEPS, WorkdirMismatch, run_pipeline
+
+PS = "*C(C*)c1ccccc1"
+RECORD_KEYS = {"n_D", "n_F", "n_C", "abbe_number", "density", "density_stderr", "alpha_A3",
+               "molar_mass", "psmiles", "canonical_psmiles", "preset", "versions", "step_wall_s",
+               "converged", "warnings", "workdir"}
+
+
+def test_unsupported_polymer_is_rejected_before_any_work(tmp_path):
+    wd = tmp_path / "si"
+    with pytest.raises(UnsupportedPolymer, match="Si"):
+        run_pipeline("*C[Si](C)(C)*", "smoke", wd)
+    assert not wd.exists()
+
+
+def test_cli_reports_bad_input_with_exit_code_3(tmp_path, capsys):
+    from core.simulation.__main__ import main
+    assert main(["run", "*CC", "--preset", "smoke", "--workdir", str(tmp_path / "x")]) == 3
+    assert "two" in capsys.readouterr().err
+
+
+@pytest.mark.integration
+def test_charges_transferred_from_real_am1bcc_are_exactly_neutral(tmp_path):
+    from core.simulation.forcefield import neutralise, oligomer_and_charges, transfer_charges
+
+    olig, params, maxcyc = oligomer_and_charges(PS, tmp_path, n=3, maxcyc_sulfur=0, timeout=120)
+    assert maxcyc == 0  # no sulfur: single point
+    assert abs(sum(q for _, q in params)) < 1e-3  # antechamber's oligomer is neutral
+    chain = build_chain(PS, 7, seed=2)
+    types, raw = transfer_charges(olig.mol, params, chain.mol, 7)
+    q = neutralise(raw)
+    assert sum(round(x * 1e6) for x in q) == 0
+    # two interior units carry identical charge patterns (copied from the trimer's middle unit)
+    mids = {}
+    for a, qq, t in zip(chain.mol.GetAtoms(), q, types):
+        mids.setdefault(a.GetIntProp("unit"), []).append((a.GetIntProp("local"), t, qq))
+    a2, a3 = sorted(mids[2]), sorted(mids[3])
+    assert [x[:2] for x in a2] == [x[:2] for x in a3]
+    assert [x[2] for x in a2] == pytest.approx([x[2] for x in a3], abs=2e-6)
+    assert set(types) == {"c3", "ca", "hc", "ha"}
+
+
+def _dihedral(p0, p1, p2, p3):
+    b0, b1, b2 = p0 - p1, p2 - p1, p3 - p2
+    b1n = b1 / np.linalg.norm(b1)
+    v = b0 - np.dot(b0, b1n) * b1n
+    w = b2 - np.dot(b2, b1n) * b1n
+    return math.atan2(np.dot(np.cross(b1n, v), w), np.dot(v, w))
+
+
+@pytest.mark.integration
+def test_lammps_data_writer_energies_match_hand_evaluation(tmp_path):
+    """Write 2 chains of a polyester, let LAMMPS evaluate bonded energies, compare with numpy."""
+    from core.simulation.forcefield import (neutralise, oligomer_and_charges, parametrise_chain,
+                                            transfer_charges)
+    from core.simulation.lammps_data import write_data_file
+    from core.simulation.md import run_lammps
+
+    s = "*C(C*)(C(=O)OC)C"  # PMMA: c, o, os, c3 types, impropers on the ester carbon
+    olig, params, _ = oligomer_and_charges(s, tmp_path / "olig", n=3, maxcyc_sulfur=0,
+                                           timeout=120)
+    chain = build_chain(s, 4, seed=5)
+    types, raw = transfer_charges(olig.mol, params, chain.mol, 4)
+    ff = parametrise_chain(chain, types, neutralise(raw), tmp_path / "ff",
+                           frcmod_source=tmp_path / "olig" / "oligomer.mol2")
+    xyz = chain.mol.GetConformer().GetPositions()
+    box = 60.0
+    coords = [xyz - xyz.mean(0) + box / 2, xyz - xyz.mean(0) + box / 2 + np.array([0, 0, 25.0])]
+    info = write_data_file(ff, coords, box, tmp_path / "md" / "system.data") if (
+        tmp_path / "md").mkdir() is None else None
+    assert info.n_atoms == 2 * len(types) and abs(info.total_charge) < 1e-9
+    text = (tmp_path / "md" / "system.data").read_text()
+    assert f"{len(ff.bonds) * 2} bonds" in text and f"{len(ff.impropers) * 2} impropers" in text
+    charges = [float(ln.split()[3]) for ln in text.split("Atoms # full")[1].split("Bonds")[0]
+               .strip().splitlines()]
+    assert sum(round(q * 1e6) for q in charges) == 0
+
+    script = "\n".join([
+        "units real", "atom_style full", "boundary p p p",
+        "pair_style lj/charmm/coul/long 8.0 10.0", "pair_modify mix arithmetic",
+        "kspace_style pppm 1e-5", "bond_style harmonic", "angle_style harmonic",
+        "dihedral_style fourier", "improper_style cvff", "special_bonds amber",
+        "read_data system.data", "thermo_style custom step ebond eangle edihed eimp",
+        "thermo_modify format float %20.10f", "run 0"]) + "\n"
+    run_lammps(script, tmp_path / "md", name="e0")
+    log = (tmp_path / "md" / "e0.log").read_text()
+    row = log.split("E_bond")[1].splitlines()[1].split()
+    e_bond, e_angle, e_dih, e_imp = (float(v) for v in row[1:5])
+
+    eb = ea = ed = ei = 0.0
+    for c in coords:
+        for i, j, k, r0 in ff.bonds:
+            eb += k * (np.linalg.norm(c[i] - c[j]) - r0) ** 2
+        for i, j, l, k, th0 in ff.angles:
+            u, v = c[i] - c[j], c[l] - c[j]
+            th = math.degrees(math.acos(np.dot(u, v) / np.linalg.norm(u) / np.linalg.norm(v)))
+            ea += k * math.radians(th - th0) ** 2
+        for i, j, k, l, terms in ff.dihedrals:
+            phi = _dihedral(c[i], c[j], c[k], c[l])
+            ed += sum(K * (1 + math.cos(n * phi - math.radians(ph))) for K, n, ph in terms)
+        for i, j, k, l, K, d, n in ff.impropers:
+            ei += K * (1 + d * math.cos(n * _dihedral(c[i], c[j], c[k], c[l])))
+    assert e_bond == pytest.approx(eb, rel=1e-3, abs=1e-3)  # file rounds coordinates to 1e-5 Å
+    assert e_angle == pytest.approx(ea, rel=1e-3, abs=1e-3)  # file rounds coordinates to 1e-5 Å
+    assert e_dih == pytest.approx(ed, rel=1e-3, abs=1e-3)  # file rounds coordinates to 1e-5 Å
+    assert e_imp == pytest.approx(ei, rel=1e-3, abs=1e-3)  # file rounds coordinates to 1e-5 Å
+    assert ff.impropers, "PMMA's ester carbon must carry an improper torsion"
+
+
+@pytest.mark.integration
+def test_smoke_polystyrene_end_to_end_and_resume(tmp_path):
+    wd = tmp_path / "ps"
+    events: list[tuple[str, str]] = []
+    rec = run_pipeline(PS, "smoke", wd, progress=lambda s, m: events.append((s, m)), threads=1)
+    assert RECORD_KEYS <= set(rec)
+    assert json.loads(json.dumps(rec)) == rec  # JSON-serialisable
+    assert set(rec["step_wall_s"]) == set(STEPS)
+    for k in ("n_D", "n_F", "n_C", "abbe_number", "density"):
+        assert math.isfinite(rec[k])
+    # normal dispersion: α and n increase towards the blue
+    a = rec["alpha_A3"]
+    assert a["F"] > a["D"] > a["C"] > a["static"] > 0
+    assert rec["n_F"] > rec["n_D"] > rec["n_C"] > 1.0
+    assert rec["abbe_number"] == pytest.approx((rec["n_D"] - 1) / (rec["n_F"] - rec["n_C"]))
+    assert rec["molar_mass"] == pytest.approx(104.15, abs=0.01)
+    assert rec["canonical_psmiles"] and rec["preset"] == "smoke"
+    assert {"rdkit", "ambertools", "lammps", "pyscf", "ours"} <= set(rec["versions"])
+    cell = json.loads((wd / "cell" / "done.json").read_text())["result"]
+    assert abs(cell["total_charge_e"]) < 1e-9
+    assert (wd / "md" / "md.log").is_file()
+    assert {s for s, _ in events} == set(STEPS)
+
+    # rerun: every step is skipped, the record is identical
+    mtimes = {s: (wd / s / "done.json").stat().st_mtime_ns for s in STEPS}
+    events.clear()
+    rec2 = run_pipeline(PS, "smoke", wd, progress=lambda s, m: events.append((s, m)))
+    assert rec2 == rec
+    assert all("skipped" in m for _, m in events) and len(events) == len(STEPS)
+    assert mtimes == {s: (wd / s / "done.json").stat().st_mtime_ns for s in STEPS}
+
+    # an interrupted calculation (optics never finished) resumes at that step only
+    (wd / "optics" / "done.json").unlink()
+    events.clear()
+    rec3 = run_pipeline(PS, "smoke", wd, progress=lambda s, m: events.append((s, m)))
+    redone = {s for s, m in events if m == "started"}
+    assert redone == {"optics"}
+    assert rec3["n_D"] == pytest.approx(rec["n_D"])
+
+    with pytest.raises(WorkdirMismatch):
+        run_pipeline("*CC(*)C(=O)OC", "smoke", wd)
+    assert re.match(r"^\*", rec["canonical_psmiles"])

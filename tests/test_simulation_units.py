@@ -1,0 +1,172 @@
+"""Unit tests of the simulation pipeline's pure parts (no external programs; < 5 s)."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from core.simulation.build import (UnsupportedPolymer, atom_key, build_chain, choose_dp,
+                                   unit_atoms, validated_psmiles)
+from core.simulation.cell import box_length, unwrap_molecule
+from core.simulation.errors import BuildError, MDUnstable, SimulationError
+from core.simulation.forcefield import ForceField, neutralise, parse_prmtop
+from core.simulation.md import (analyse_production, block_standard_error, input_script,
+                                relative_drift)
+from core.simulation.lammps_data import DataFileInfo
+from core.simulation.presets import PRESETS, UnknownPreset, get_preset, larsen_21_step
+
+
+def test_presets_exist_and_unknown_name_is_rejected():
+    assert set(PRESETS) == {"smoke", "quick", "standard"}
+    assert get_preset("QUICK") is PRESETS["quick"]
+    with pytest.raises(UnknownPreset, match="smoke, quick, standard"):
+        get_preset("fast")
+    assert issubclass(UnknownPreset, ValueError)
+
+
+def test_larsen_schedule_matches_radonpy():
+    st = larsen_21_step(t_max=600, p_max=50000)
+    assert len(st) == 21
+    assert math.isclose(sum(s.time_ps for s in st), 1560.0)
+    npt_p = [s.p_atm for s in st if s.ensemble == "npt"]
+    assert npt_p == [1000, 30000, 50000, 25000, 5000, 500, 1.0]
+    assert {s.t_start for s in st if s.ensemble == "nvt"} == {600, 300}
+    assert PRESETS["standard"].equil_stages == st
+
+
+def test_neutralise_sums_to_exact_zero_and_spreads_residual():
+    q = [0.1, -0.2, 0.3, -0.1, 0.0007]
+    out = neutralise(q)
+    assert sum(round(x * 1e6) for x in out) == 0
+    assert abs(math.fsum(out)) < 1e-12
+    # residual 0.1007 spread evenly: each atom shifted by -0.02014 (± rounding of 1e-6)
+    for a, b in zip(q, out):
+        assert abs((a - 0.02014) - b) <= 1.5e-6
+    assert neutralise([]) == []
+
+
+def test_box_length_hand_number():
+    # 1000 g/mol at 1 g/cm³: V = 1000/6.02214076e23 cm³ = 1660.539 Å³ → L = 11.8425 Å
+    assert box_length(1000.0, 1.0) == pytest.approx(1660.539 ** (1 / 3), rel=1e-5)
+
+
+def test_unwrap_molecule_restores_bonded_geometry():
+    L = 10.0
+    xyz = np.array([[9.5, 5.0, 5.0], [0.5, 5.0, 5.0], [1.5, 5.0, 5.0]])  # wrapped chain
+    out = unwrap_molecule(xyz, [(0, 1), (1, 2)], L)
+    assert np.allclose(np.diff(out[:, 0]), [1.0, 1.0])
+
+
+def test_block_standard_error_iid_and_correlated():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=4096)
+    se = block_standard_error(x)
+    assert 0.8 / 64 < se < 1.3 / 64  # σ/√n = 1/64
+    corr = np.repeat(rng.normal(size=256), 16)  # blocks of 16 identical values
+    assert block_standard_error(corr) > 2.5 * corr.std(ddof=1) / math.sqrt(len(corr))
+
+
+def test_relative_drift_linear():
+    t = np.linspace(0, 10, 11)
+    y = 1.0 + 0.01 * t  # rises by 0.1 over the window, mean 1.05
+    assert relative_drift(t, y) == pytest.approx(0.1 / 1.05)
+
+
+def test_analyse_production_window_and_bad_density():
+    p = get_preset("quick")
+    t = np.arange(0, 40001, 200.0)  # fs
+    rho = np.full_like(t, 1.05)
+    s = np.column_stack([t / 2, t, 300 + 0 * t, 1 + 0 * t, -100 + 0 * t, 50 + 0 * t, rho])
+    r = analyse_production(s, p)
+    assert r["density"] == pytest.approx(1.05)
+    assert r["window_ps"] == pytest.approx(p.production_average_ps)
+    assert r["converged"]
+    s[:, 6] = 0.05
+    with pytest.raises(MDUnstable, match="unphysical"):
+        analyse_production(s, p)
+    s[:, 6] = np.nan
+    with pytest.raises(MDUnstable):
+        analyse_production(s, p)
+
+
+def test_input_script_orders_shake_before_npt():
+    info = DataFileInfo(n_atoms=10, n_atom_types=2, shake_bond_types=(1, 3), total_charge=0.0,
+                        total_mass=100.0, box=20.0)
+    text = input_script(get_preset("quick"), info)
+    assert text.index("fix shk all shake 1e-4 20 0 b 1 3") < text.index("fix int all npt")
+    assert "special_bonds amber" in text and "dihedral_style fourier" in text
+    assert text.index("minimize") < text.index("fix shk")
+
+
+@pytest.mark.parametrize("bad, match", [
+    ("", "empty"),
+    ("*CC", "two"),
+    ("*C[Si](C)(C)*", "Si|element|Element"),
+    ("not a smiles", "parse|Invalid|invalid"),
+])
+def test_unsupported_polymers_raise_clear_errors(bad, match):
+    with pytest.raises(UnsupportedPolymer, match=match):
+        validated_psmiles(bad)
+    assert issubclass(UnsupportedPolymer, ValueError) and issubclass(UnsupportedPolymer,
+                                                                      SimulationError)
+
+
+def test_chain_bookkeeping_matches_oligomer_keys():
+    s = "*C(C*)c1ccccc1"
+    assert unit_atoms(s) == 16
+    assert choose_dp(s, 168) == 10
+    ch = build_chain(s, 5, seed=3, embed=False)
+    tri = build_chain(s, 3, seed=9, embed=False)
+    keys = {atom_key(a, 5) for a in ch.mol.GetAtoms()}
+    tri_keys = {atom_key(a, 3) for a in tri.mol.GetAtoms()}
+    assert keys == tri_keys  # every chain atom finds its oligomer counterpart
+    assert ch.mol.GetNumAtoms() == 5 * 16 + 2 * 4  # 5 × C8H8 + two CH3 end groups
+    with pytest.raises(BuildError):
+        build_chain(s, 0)
+
+
+def test_parse_prmtop_roundtrip_minimal():
+    # a hand-written 2-atom prmtop fragment: one bond, LJ A/B for ε = 0.1, σ = 3.4
+    eps, sig = 0.1, 3.4
+    a, b = 4 * eps * sig ** 12, 4 * eps * sig ** 6
+    text = f"""%FLAG POINTERS
+%FORMAT(10I8)
+       2       1
+%FLAG AMBER_ATOM_TYPE
+%FORMAT(20a4)
+c3  c3
+%FLAG CHARGE
+%FORMAT(5E16.8)
+  1.82223000E+00 -1.82223000E+00
+%FLAG MASS
+%FORMAT(5E16.8)
+  1.20100000E+01  1.20100000E+01
+%FLAG ATOM_TYPE_INDEX
+%FORMAT(10I8)
+       1       1
+%FLAG NONBONDED_PARM_INDEX
+%FORMAT(10I8)
+       1
+%FLAG LENNARD_JONES_ACOEF
+%FORMAT(5E16.8)
+  {a:.8E}
+%FLAG LENNARD_JONES_BCOEF
+%FORMAT(5E16.8)
+  {b:.8E}
+%FLAG BOND_FORCE_CONSTANT
+%FORMAT(5E16.8)
+  3.00000000E+02
+%FLAG BOND_EQUIL_VALUE
+%FORMAT(5E16.8)
+  1.53000000E+00
+%FLAG BONDS_WITHOUT_HYDROGEN
+%FORMAT(10I8)
+       0       3       1
+"""
+    ff = parse_prmtop(text)
+    assert ff.types == ["c3", "c3"]
+    assert ff.charges == pytest.approx([0.1, -0.1])
+    assert ff.bonds == [(0, 1, 300.0, 1.53)]
+    assert ff.lj["c3"] == pytest.approx((eps, sig))
+    assert isinstance(ForceField.from_dict(ff.to_dict()), ForceField)

@@ -1,0 +1,150 @@
+"""End to end through a real SLURM: dask_jobqueue.SLURMCluster → sbatch → slurmd → dask worker →
+run_pipeline(smoke).  Needs the one-node SLURM of scripts/start_slurm.sh (skips otherwise).
+
+Start it with ``sudo scripts/start_slurm.sh`` (Debian packages slurm-wlm and munge); the tests
+read ``$SLURM_CONF`` or the script's default ``/tmp/optipoly-slurm/slurm.conf``.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from core.campaign import create_campaign
+from core.polymer import polymer_key
+from core.store import Store
+
+from tests.test_campaign import POOL, reference_records
+from tests.test_runner import PP, PS, progress_at, wait_for
+
+pytestmark = pytest.mark.integration
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _slurm_env() -> dict:
+    conf = os.environ.get("SLURM_CONF") or "/tmp/optipoly-slurm/slurm.conf"
+    if shutil.which("sinfo") is None:
+        pytest.skip("SLURM client tools (sinfo) not installed: apt-get install slurm-wlm munge")
+    if not Path(conf).is_file():
+        pytest.skip(f"no SLURM config at {conf}: run scripts/start_slurm.sh first")
+    env = {**os.environ, "SLURM_CONF": conf}
+    try:
+        out = subprocess.run(["sinfo", "-h", "-o", "%t"], env=env, capture_output=True,
+                             text=True, timeout=20)
+    except subprocess.TimeoutExpired:
+        pytest.skip("sinfo timed out: slurmctld not responding (run scripts/start_slurm.sh)")
+    states = out.stdout.split()
+    if out.returncode != 0 or not any(s.rstrip("*") in ("idle", "mix", "alloc") for s in states):
+        pytest.skip(f"SLURM daemons not up (sinfo rc {out.returncode}, states {states}, "
+                    f"{out.stderr.strip()[:200]}); run scripts/start_slurm.sh")
+    return env
+
+
+@pytest.fixture()
+def slurm_campaign(tmp_path):
+    env = _slurm_env()
+
+    def make(name: str, psmiles: list[str], max_attempts: int = 2):
+        pool = tmp_path / "pool.csv"
+        pool.write_text("id,psmiles\n" + "\n".join(f"T{i},{s}" for i, s in enumerate(POOL)))
+        store = Store(tmp_path / "s.db")
+        create_campaign(store, name, {
+            "pool_source": str(pool), "preset": "smoke", "batch_size": 2,
+            "max_attempts": max_attempts,
+            "cluster": {"profile": "slurm", "cores": 1, "memory": "2GB", "walltime": "00:20:00",
+                        "queue": "debug", "adapt_minimum": 0, "adapt_maximum": 1,
+                        "log_directory": str(tmp_path / "slurm-logs"),
+                        "job_script_prologue": [f"cd {REPO}"]}},
+            initial=reference_records(("PC", "COP", "TPX")), actor="test")
+        b = store.create_batch(name, [{"psmiles": s, "key": polymer_key(s)} for s in psmiles],
+                               strategy="ehvi", actor="test")
+        store.approve_batch(b["id"], actor="test")
+        calcs = store.calculations(name).set_index("psmiles")["id"].to_dict()
+        return store, b["id"], {s: int(c) for s, c in calcs.items()}, env
+    return make
+
+
+def _runner(store: Store, name: str, env: dict, log: Path) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "core.runner", "--campaign", name, "--db",
+                             str(store.path), "--poll", "0.5", "--exit-when-idle"], cwd=REPO,
+                            env=env, stdout=open(log, "ab"), stderr=subprocess.STDOUT)
+
+
+def test_smoke_calculation_runs_inside_a_slurm_job(slurm_campaign, tmp_path):
+    store, bid, calcs, env = slurm_campaign("sl", [PP])
+    log = tmp_path / "runner.log"
+    r = _runner(store, "sl", env, log)
+    try:
+        assert r.wait(400) == 0, log.read_text()[-3000:]
+    finally:
+        if r.poll() is None:
+            r.kill()
+    calc = store.get_calculation(calcs[PP])
+    assert calc["status"] == "done", (calc, log.read_text()[-3000:])
+    assert calc["job_id"] and calc["job_id"].isdigit()
+    obs = store.observations("sl")
+    prov = obs[obs["calculation_id"] == calcs[PP]].iloc[0]["provenance"]
+    # recorded by the task itself from the worker's environment: it ran inside the SLURM job
+    assert prov["execution"]["job_env"]["SLURM_JOB_ID"] == calc["job_id"]
+    assert prov["cluster_profile"]["profile"] == "slurm"
+    out = subprocess.run(["scontrol", "show", "job", "-o", calc["job_id"]], env=env,
+                         capture_output=True, text=True, timeout=20)
+    assert "JobName=optipoly" in out.stdout
+
+
+def test_scancel_is_retried_with_the_reason(slurm_campaign, tmp_path):
+    store, bid, calcs, env = slurm_campaign("sc", [PS], max_attempts=2)
+    cid = calcs[PS]
+    log = tmp_path / "runner.log"
+    r = _runner(store, "sc", env, log)
+    try:
+        prog = wait_for(progress_at(store, cid, "qm", 1), 300, "PS at qm in a SLURM job")
+        first_job = prog["job_id"]
+        assert first_job and prog["job_env"]["SLURM_JOB_ID"] == first_job
+        subprocess.run(["scancel", first_job], env=env, check=True, timeout=20)
+        assert r.wait(400) == 0, log.read_text()[-3000:]
+    finally:
+        if r.poll() is None:
+            r.kill()
+    calc = store.get_calculation(cid)
+    assert calc["status"] == "done", (calc, log.read_text()[-3000:])
+    assert calc["job_id"] != first_job  # finished in a new job
+    audit = store.audit_log("sc")
+    fails = audit[audit["action"] == "attempt_failed"]
+    assert len(fails) == 1, log.read_text()[-3000:]
+    msg = fails.iloc[0]["details"]["error_message"]
+    assert f"slurm job {first_job} ended CANCELLED" in msg
+    assert len(store.observations("sc").dropna(subset=["calculation_id"])) == 1
+
+
+def test_runner_sigkill_cancels_orphaned_job_and_resumes(slurm_campaign, tmp_path):
+    store, bid, calcs, env = slurm_campaign("rk", [PS])
+    cid = calcs[PS]
+    log = tmp_path / "runner.log"
+    r1 = _runner(store, "rk", env, log)
+    try:
+        prog = wait_for(progress_at(store, cid, "qm", 1), 300, "PS at qm in a SLURM job")
+    finally:
+        r1.kill()  # SIGKILL: the dask scheduler dies with it, the SLURM job is orphaned
+        r1.wait(30)
+    orphan = prog["job_id"]
+    r2 = _runner(store, "rk", env, log)
+    try:
+        assert r2.wait(400) == 0, log.read_text()[-3000:]
+    finally:
+        if r2.poll() is None:
+            r2.kill()
+    text = log.read_text()
+    assert f"cancelled 1 orphaned slurm job(s) ['{orphan}']" in text
+    out = subprocess.run(["scontrol", "show", "job", "-o", orphan], env=env,
+                         capture_output=True, text=True, timeout=20).stdout
+    assert "JobState=CANCELLED" in out
+    calc = store.get_calculation(cid)
+    assert calc["status"] == "done" and calc["interruptions"] == 1 and calc["job_id"] != orphan
+    assert len(store.observations("rk").dropna(subset=["calculation_id"])) == 1
+    wd = Path(calc["workdir"])
+    assert "md: already done" in (wd / "calculation.log").read_text()
