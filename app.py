@@ -59,10 +59,14 @@ def _batch_frame(ctx: Ctx) -> tuple[dict | None, pd.DataFrame | None]:
 
 def _details(obs: pd.DataFrame, point: dict) -> None:
     """Right-hand panel: the clicked point's structure and values."""
-    cd = list(point.get("customdata") or [])
+    cd = point.get("customdata")
+    cd = list(cd) if isinstance(cd, (list, tuple)) else ([cd] if cd is not None else [])
     pid = str(cd[0]) if cd else ""
     label = str(cd[1]) if len(cd) > 1 else pid
     psmiles = str(cd[2]) if len(cd) > 2 else ""
+    if len(cd) == 1:  # a pool point: look its structure up
+        label = f"pool candidate {pid} (predicted)"
+        psmiles = st.session_state.get("_pool_psmiles", {}).get(pid, "")
     st.markdown(f"**{esc(label)}**")
     if psmiles:
         st.markdown(svg_html(polymer_svg(psmiles, 280, 200)), unsafe_allow_html=True)
@@ -135,14 +139,18 @@ def overview() -> None:
                     delta=None if prev is None else f"{kpi['hypervolume'] - prev:+.3f}",
                     help=f"area dominated in (ν_D, n_D) above the reference point "
                          f"ν_D={ref_xy[0]:g}, n_D={ref_xy[1]:g}")
+        banner = st.container()  # always present: keeps the chart's position in the tree
         if batch is not None and batch["status"] == "proposed":
-            st.info(f"Batch of cycle {batch['cycle']} ({batch['n_selected']} candidates) waits "
+            banner.info(f"Batch of cycle {batch['cycle']} ({batch['n_selected']} candidates) waits "
                     "for approval.", icon=":material/edit_note:")
-            st.page_link("pages/batch.py", label="Review and approve the batch",
+            banner.page_link("pages/batch.py", label="Review and approve the batch",
                          icon=":material/arrow_forward:")
         cached = st.session_state.get("_pareto_fig")
         if cached is None or cached[0] != sig:
             pool = _pool_frame(ctx) if st.session_state.get("show_pool", True) else None
+            if pool is not None:
+                st.session_state["_pool_psmiles"] = dict(zip(pool["id"].astype(str),
+                                                             pool["psmiles"].astype(str)))
             fig = pareto_figure(obs_a, limit_line=line, references=reference_polymers(),
                                 batch=batch_df if st.session_state.get("show_batch", True)
                                 else None,

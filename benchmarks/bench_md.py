@@ -46,8 +46,8 @@ VARIANTS = {
 
 
 def make_cell(n_chains: int, root: Path):
-    """Build + parametrise + pack PS chains (DP 10, 168 atoms each) at 0.8 g/cm³."""
-    p = get_preset("quick").with_overrides(n_chains=n_chains, pack_density=0.8)
+    """Build + parametrise + pack PS chains (DP 10, 168 atoms each) at 0.3 g/cm³."""
+    p = get_preset("quick").with_overrides(n_chains=n_chains, pack_density=0.3)
     root.mkdir(parents=True, exist_ok=True)
     say = lambda m: None  # noqa: E731
     for step, fn in (("build", lambda d: P._step_build(PS, p, d, say)),
@@ -69,7 +69,8 @@ def relax(info, root: Path) -> None:
     lines = _header(p, "system.data", info) + [
         "thermo 500", "minimize 1e-4 1e-6 1000 10000", "reset_timestep 0", "timestep 2",
         "velocity all create 300 1 mom yes rot yes"] + _shake(info, p) + [
-        "fix int all npt temp 300 300 100 iso 2000 2000 1000", "run 3000",
+        "fix int all npt temp 600 600 100 iso 20000 20000 1000", "run 3000", "unfix int",
+        "fix int all npt temp 300 300 100 iso 1 1 1000", "run 1000",
         "write_data dense.data"]
     d = root / "cell"
     run_lammps("\n".join(lines) + "\n", d, name="relax")

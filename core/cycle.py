@@ -89,16 +89,18 @@ def _csv_pool(path: str, mtime: float) -> tuple[tuple[str, ...], tuple[str, ...]
 
 
 def _descriptors_for(store: Store, psmiles: list[str], keys: list[str]) -> np.ndarray:
-    """Descriptors by key from the store cache, computing (and caching) the missing ones."""
+    """Descriptors by key from the store cache, computing (and caching) the missing ones;
+    a polymer the descriptor cannot handle gets a NaN row (never cached)."""
     if not keys:
         return np.zeros((0, 170))
     cached = store.cached_descriptors(keys)
     missing = [i for i, k in enumerate(keys) if k not in cached]
     if missing:
         from core.descriptors import ff_kernel_mean_batch  # noqa: PLC0415
-        Xm = np.asarray(ff_kernel_mean_batch([psmiles[i] for i in missing]), dtype=float)
+        Xm = np.asarray(ff_kernel_mean_batch([psmiles[i] for i in missing], on_error="nan"),
+                        dtype=float)
         new = {keys[i]: Xm[j] for j, i in enumerate(missing)}
-        store.cache_descriptors(new)
+        store.cache_descriptors({k: v for k, v in new.items() if np.all(np.isfinite(v))})
         cached.update(new)
     return np.vstack([cached[k] for k in keys])
 
@@ -134,9 +136,12 @@ def load_campaign_pool(store: Store, campaign: Any) -> PoolData:
 
 def observation_matrix(store: Store, campaign: Any, pool: PoolData,
                        obs: pd.DataFrame | None = None) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
-    """(X (n, 170), Y (n, 2) in objective order, per-polymer frame with ``canonical``).
+    """(X (n, 170), Y (n, 2) in objective order, per-polymer frame with ``canonical`` and
+    ``has_descriptor``).
 
-    Repeated observations of one polymer are averaged per objective.
+    Repeated observations of one polymer are averaged per objective; polymers without a
+    descriptor (untypable) are left out of X and Y but stay in the frame (and are excluded from
+    proposals as evaluated).
     """
     cfg = store.campaign_config(campaign)
     obs = store.observations(campaign) if obs is None else obs
@@ -157,7 +162,9 @@ def observation_matrix(store: Store, campaign: Any, pool: PoolData,
         X[rows_out] = _descriptors_for(store, [grouped["psmiles"].iloc[i] for i in rows_out],
                                        [grouped["key"].iloc[i] for i in rows_out])
     Y = grouped[cfg.objectives].to_numpy(dtype=float)
-    return X, Y, grouped
+    ok = np.all(np.isfinite(X), axis=1)
+    grouped["has_descriptor"] = ok
+    return X[ok], Y[ok], grouped
 
 
 def _excluded_canonical(store: Store, cid: int, grouped: pd.DataFrame) -> set[str]:
@@ -222,14 +229,17 @@ def propose_batch(store: Store, campaign: Any, *, q: int | None = None,
                             "polymer(s); the surrogate needs at least 2")
     kernel = cfg.surrogate_kernel or DEFAULT_KERNEL
     sur = fit_surrogates(X, Y, cfg.objectives, kernel, seed=seed)
-    mean, std = sur.predict(pool.X)
+    finite = np.all(np.isfinite(pool.X), axis=1)
+    mean, std = np.full((len(pool.psmiles), 2), np.nan), np.full((len(pool.psmiles), 2), np.nan)
+    mean[finite], std[finite] = sur.predict(pool.X[finite])
     exclude = _excluded_canonical(store, camp["id"], grouped)
-    available = np.array([c not in exclude for c in pool.psmiles], dtype=bool)
+    available = np.array([c not in exclude for c in pool.psmiles], dtype=bool) & finite
     if not available.any():
         raise ProposalError("every pool candidate is evaluated, pending or rejected")
     # duplicates in the pool (same polymer twice) would break select_batch: keep the first
     _, first = np.unique(np.asarray(pool.psmiles), return_index=True)
     idx = np.sort(first)
+    idx = idx[finite[idx]]
     ref = np.asarray(cfg.reference_point, dtype=float)
     front = pareto_front(Y)
     cross = sur.cross_cov_fn(pool.X[idx]) if strategy == "believer" else None
@@ -238,11 +248,13 @@ def propose_batch(store: Store, campaign: Any, *, q: int | None = None,
                        cross_cov=cross, seed=seed)
     chosen = idx[sel.indices]
     from core.acquisition import ehvi_2d  # noqa: PLC0415
-    ehvi_all = ehvi_2d(mean, std, front, ref)
-    p_beyond = (probability_beyond_line(mean, std, limit_line_of(cfg),
-                                        n_col=cfg.objectives.index("n_D"),
-                                        abbe_col=cfg.objectives.index("abbe_number"))
-                if set(cfg.objectives) >= {"n_D", "abbe_number"} else np.full(len(mean), np.nan))
+    ehvi_all = np.full(len(mean), np.nan)
+    ehvi_all[finite] = ehvi_2d(mean[finite], std[finite], front, ref)
+    p_beyond = np.full(len(mean), np.nan)
+    if set(cfg.objectives) >= {"n_D", "abbe_number"}:
+        p_beyond[finite] = probability_beyond_line(
+            mean[finite], std[finite], limit_line_of(cfg), n_col=cfg.objectives.index("n_D"),
+            abbe_col=cfg.objectives.index("abbe_number"))
     o = cfg.objectives
     cands = []
     for rank, i in enumerate(chosen):
@@ -254,6 +266,8 @@ def propose_batch(store: Store, campaign: Any, *, q: int | None = None,
             "ehvi": float(sel.ehvi[rank]), "p_beyond": float(p_beyond[i]),
         })
     info = {"kernel": kernel, "n_observations": int(len(Y)), "n_pool": int(len(pool.psmiles)),
+            "n_pool_without_descriptor": int((~finite).sum()),
+            "n_observations_without_descriptor": int((~grouped["has_descriptor"]).sum()),
             "n_available": int(available.sum()), "reference_point": cfg.reference_point,
             "believed_gain": sel.believed_gain, "expected_gain_se": sel.expected_gain_se,
             "ehvi_initial": [float(v) for v in sel.ehvi_initial],

@@ -111,9 +111,16 @@ def _ring(unit: Chem.Mol, n: int) -> tuple[Chem.Mol, int, int, int]:
                 rw.GetBondBetweenAtoms(off + i, off + j).SetIsAromatic(True)
         rw.AddBond(off + local[tail], ((k + 1) % n) * m + local[head], Chem.BondType.SINGLE)
     ring = rw.GetMol()
+    # No SanitizeMol: its ring perception enumerates every equivalent macrocycle (2^k for k
+    # backbone rings: minutes for a 10-mer through cyclohexanes).  The units are already
+    # sanitised (aromatic flags, Kekulé-able); only valences, the SSSR, conjugation and
+    # hybridisation across the new inter-unit bonds need computing.  Checked identical
+    # (types and Gasteiger charges) to full sanitisation on all PI1070 polymers where the
+    # latter finishes.
     ring.UpdatePropertyCache(strict=False)
-    flags = Chem.SanitizeFlags.SANITIZE_ALL ^ Chem.SanitizeFlags.SANITIZE_SYMMRINGS
-    Chem.SanitizeMol(ring, flags)
+    Chem.GetSSSR(ring)
+    Chem.SetConjugation(ring)
+    Chem.SetHybridization(ring)
     ring = Chem.AddHs(ring)
     return ring, m, local[head], local[tail]
 
@@ -161,7 +168,7 @@ def ff_parameters(psmiles: str, *, n: int = N_CYCLIC,
     except gaff2.Gaff2Error as exc:
         raise DescriptorError(f"GAFF2 typing failed for {psmiles!r}: {exc}") from exc
 
-    def tp(g: int) -> str:
+    def tp0(g: int) -> str:
         if g < nheavy:
             return heavy_t[g % m]
         par = parent.get(g)
@@ -169,6 +176,14 @@ def ff_parameters(psmiles: str, *, n: int = N_CYCLIC,
             par = ring.GetAtomWithIdx(g).GetNeighbors()[0].GetIdx()
             parent[g] = par
         return h_t[par % m]
+
+    if gaff2.NEEDS_SPECIAL.intersection(heavy_t):
+        # conjugation pairs (cc/cd, ce/cf, cp/cq ...) need the whole ring (period may be 2
+        # units; the parameters of the mirror types are equal, so owned-set means hold)
+        full = gaff2.special_types(ring, [tp0(g) for g in range(ring.GetNumAtoms())])
+        tp = full.__getitem__
+    else:
+        tp = tp0
 
     owned = list(range(m)) + owned_h
     atoms = [ring.GetAtomWithIdx(i) for i in owned]

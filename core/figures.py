@@ -134,7 +134,9 @@ def pareto_figure(observations: pd.DataFrame | None = None, *,
     bars = 1 σ of the GP posterior in each objective).
 
     ``customdata[0]`` of every observation/batch/pool point is its id (string) so a click
-    selection maps back to the store.
+    selection maps back to the store; observation and batch points also carry
+    ``[id, label, psmiles, extra]`` for the hover text (pool points only the id, to keep the
+    10k-point payload small).
     """
     obs = observations if observations is not None else pd.DataFrame()
     fig = go.Figure()
@@ -150,10 +152,11 @@ def pareto_figure(observations: pd.DataFrame | None = None, *,
             qy = np.percentile(py[ok], [1, 99])
             xr = (min(xr[0], float(qx[0])), max(xr[1], float(qx[1])))
             yr = (min(yr[0], float(qy[0])), max(yr[1], float(qy[1])))
+        # float32 + id-only customdata keep the 10k-point payload small (~0.2 MB)
         fig.add_trace(go.Scattergl(
-            x=px, y=py, mode="markers", name=TRACE_POOL,
+            x=px.astype(np.float32), y=py.astype(np.float32), mode="markers", name=TRACE_POOL,
             marker=dict(size=4, color="rgba(120,120,140,0.25)"),
-            customdata=_custom(pool, ["id", "psmiles"]),
+            customdata=pool["id"].astype(str).to_numpy()[:, None],
             hovertemplate="pool %{customdata[0]}<br>ν<sub>D</sub> ≈ %{x:.1f}<br>"
                           "n<sub>D</sub> ≈ %{y:.4f}<extra>predicted</extra>",
             visible=True))

@@ -252,6 +252,19 @@ def _double_to(atom: Chem.Atom, symbols: frozenset[str] | set[str]) -> bool:
     return False
 
 
+_MAX_RING = 14  # "in a ring" for cc/nc/pc means a ring of at most 14 atoms (RadonPy)
+
+
+def _n_conj(atom: Chem.Atom) -> int:
+    return sum(1 for b in atom.GetBonds() if b.GetIsConjugated())
+
+
+def _in_small_ring(atom: Chem.Atom) -> bool:
+    ri = atom.GetOwningMol().GetRingInfo()
+    sizes = ri.AtomRingSizes(atom.GetIdx())
+    return bool(sizes) and min(sizes) <= _MAX_RING
+
+
 def _type_atom(a: Chem.Atom) -> str:
     sym = a.GetSymbol()
     if sym == "H":
@@ -273,9 +286,10 @@ def _type_atom(a: Chem.Atom) -> str:
             cation = False
             for x in nb.GetNeighbors():
                 xs = x.GetSymbol()
-                if xs in _EWD:
+                xd = x.GetTotalDegree()
+                if xs in _EWD and xd < 4:
                     ew += 1
-                if xs in ("N", "P") and x.GetTotalDegree() == 4:
+                if xs in ("N", "P") and xd == 4:
                     cation = True
             deg = nb.GetTotalDegree()
             if cation:
@@ -291,15 +305,31 @@ def _type_atom(a: Chem.Atom) -> str:
     if sym == "C":
         hyb = a.GetHybridization()
         if hyb == _SP3:
+            if a.IsInRingSize(3):
+                return "cx"
+            if a.IsInRingSize(4):
+                return "cy"
             return "c3f" if any(n.GetSymbol() == "F" for n in a.GetNeighbors()) else "c3"
         if hyb == _SP2:
             if _double_to(a, {"O"}):
                 return "c"
             if _double_to(a, {"S"}):
                 return "cs"
-            return "ca" if a.GetIsAromatic() else "c2"
+            if a.GetIsAromatic():
+                # biphenyl-type head atom: single bond to another aromatic atom
+                for b in a.GetBonds():
+                    if b.GetBondTypeAsDouble() == 1.0 and b.GetOtherAtom(a).GetIsAromatic():
+                        return "cp"
+                return "ca"
+            if a.IsInRingSize(3):
+                return "cu"
+            if a.IsInRingSize(4):
+                return "cv"
+            if _n_conj(a) >= 2:
+                return "cc" if _in_small_ring(a) else "ce"
+            return "c2"
         if hyb == _SP:
-            return "c1"
+            return "cg" if _n_conj(a) >= 2 else "c1"
         raise Gaff2Error(f"carbon {a.GetIdx()} with hybridisation {hyb}: no GAFF2 type")
     if sym == "N":
         deg = a.GetTotalDegree()
@@ -310,6 +340,8 @@ def _type_atom(a: Chem.Atom) -> str:
             if a.GetIsAromatic():
                 return "nb"
             if any(b.GetBondTypeAsDouble() == 2.0 for b in a.GetBonds()):
+                if _n_conj(a) >= 2:
+                    return "nc" if _in_small_ring(a) else "ne"
                 return "n2"
             raise Gaff2Error(f"two-connected nitrogen {a.GetIdx()} without a double bond")
         if deg == 3:
@@ -351,6 +383,8 @@ def _type_atom(a: Chem.Atom) -> str:
         if a.GetIsAromatic():
             return "pb"
         if deg == 2:
+            if _n_conj(a) >= 2:
+                return "pc" if _in_small_ring(a) else "pe"
             return "p2"
         if deg == 3:
             if any(b.GetBondTypeAsDouble() == 2.0 for b in a.GetBonds()):
@@ -383,10 +417,61 @@ def _type_atom(a: Chem.Atom) -> str:
     raise Gaff2Error(f"element {sym} (atom {a.GetIdx()}) has no GAFF2 type")
 
 
+_CONJ_CHAIN = frozenset({"ce", "cg", "ne", "pe"})
+_CONJ_RING = frozenset({"cc", "nc", "pc"})
+_CONJ_REP = {"ce": "cf", "cg": "ch", "ne": "nf", "pe": "pf", "cc": "cd", "nc": "nd", "pc": "pd"}
+
+
+def special_types(mol: Chem.Mol, types: list[str]) -> list[str]:
+    """Second pass for the conjugation pairs (GAFF convention, RadonPy's greedy order).
+
+    Along a conjugated chain/ring, double (triple) bonds join ``ce``-``cf`` (``cc``-``cd``,
+    ``cg``-``ch``, ``ne``-``nf``, ``nc``-``nd``, ``pe``-``pf``, ``pc``-``pd``) and single bonds
+    join equal letters; two ``cp`` biphenyl heads bonded aromatically become ``cp``-``cq``.
+    ``types`` is indexed by atom index and is modified in place and returned.
+    """
+    for i, t in enumerate(types):
+        if t in _CONJ_CHAIN or t in _CONJ_RING:
+            group = _CONJ_CHAIN if t in _CONJ_CHAIN else _CONJ_RING
+            orders = (2.0, 3.0) if group is _CONJ_CHAIN else (2.0,)
+            a = mol.GetAtomWithIdx(i)
+            for b in a.GetBonds():
+                if b.GetBondTypeAsDouble() not in orders:
+                    continue
+                j = b.GetOtherAtomIdx(i)
+                if types[j] in group:
+                    types[j] = _CONJ_REP[types[j]]
+                    for bb in mol.GetAtomWithIdx(j).GetBonds():
+                        if bb.GetBondTypeAsDouble() == 1.0:
+                            k = bb.GetOtherAtomIdx(j)
+                            if types[k] in group:
+                                types[k] = _CONJ_REP[types[k]]
+        elif t == "cp":
+            a = mol.GetAtomWithIdx(i)
+            for b in a.GetBonds():
+                if b.GetBondTypeAsDouble() != 1.5:
+                    continue
+                j = b.GetOtherAtomIdx(i)
+                if types[j] == "cp":
+                    types[j] = "cq"
+                    for bb in mol.GetAtomWithIdx(j).GetBonds():
+                        if bb.GetBondTypeAsDouble() == 1.0:
+                            k = bb.GetOtherAtomIdx(j)
+                            if types[k] == "cp":
+                                types[k] = "cq"
+    return types
+
+
+NEEDS_SPECIAL = _CONJ_CHAIN | _CONJ_RING | {"cp"}
+
+
 def atom_types(mol: Chem.Mol, atoms: Iterable[int] | None = None) -> dict[int, str]:
-    """GAFF2 types of ``atoms`` (all atoms by default) of a prepared explicit-H molecule."""
+    """GAFF2 types of a prepared explicit-H molecule (``atoms``: subset to report)."""
+    types = [_type_atom(a) for a in mol.GetAtoms()]
+    if NEEDS_SPECIAL.intersection(types):
+        special_types(mol, types)
     idx = range(mol.GetNumAtoms()) if atoms is None else atoms
-    return {i: _type_atom(mol.GetAtomWithIdx(i)) for i in idx}
+    return {i: types[i] for i in idx}
 
 
 # --------------------------------------------------------------------------- parameters

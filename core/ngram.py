@@ -226,8 +226,7 @@ def save_model(model: NGramModel, path: str | Path) -> Path:
            "meta": model.meta, "table": rows}
     data = json.dumps(doc, separators=(",", ":")).encode()
     path.parent.mkdir(parents=True, exist_ok=True)
-    with gzip.GzipFile(path, "wb", mtime=0) as fh:  # mtime=0: byte-identical files
-        fh.write(data)
+    path.write_bytes(gzip.compress(data, compresslevel=9, mtime=0))  # byte-identical files
     return path
 
 
@@ -300,89 +299,150 @@ def atom_capacity(tok: str) -> tuple[int, bool]:
     return max(cap - n_h, 0), arom
 
 
+class _Grammar:
+    """Syntax + valence state of a partial SMILES; ``allowed(tok)`` says whether appending
+    ``tok`` keeps the string completable, ``push(tok)`` appends it."""
+
+    __slots__ = ("n_star", "depth", "open_rings", "cap", "arom", "used", "nbrs", "stack",
+                 "cur", "last", "before_bond", "pending", "max_open_rings")
+
+    def __init__(self, max_open_rings: int) -> None:
+        self.max_open_rings = max_open_rings
+        self.n_star = 0
+        self.depth = 0
+        self.open_rings: dict[int, tuple[int, int]] = {}  # label -> (opening atom, order)
+        self.cap: list[int] = []      # capacity (bond-order units) per atom
+        self.arom: list[bool] = []
+        self.used: list[int] = []     # units used per atom
+        self.nbrs: list[set[int]] = []
+        self.stack: list[int] = []    # branch points
+        self.cur = -1                 # current atom
+        self.last = "start"           # kind of the last token
+        self.before_bond = "start"
+        self.pending = 0              # order of a pending bond symbol (0: none)
+
+    def _units(self, i: int, b: int) -> int:
+        return 1 if (self.arom[i] and b == 2) else b
+
+    def allowed(self, tok: str, kind: str) -> bool:
+        cur, last = self.cur, self.last
+        b = self.pending or 1
+        rem = self.cap[cur] - self.used[cur] if cur >= 0 else 0
+        if kind == "atom" or kind == "star":
+            if kind == "star" and (self.n_star >= 2 or b != 1 or (
+                    self.n_star == 1 and self.depth == 0 and self.open_rings)):
+                return False
+            if cur < 0:
+                return last == "start"
+            acap, aarom = atom_capacity(tok)
+            return rem >= self._units(cur, b) and acap >= (1 if (aarom and b == 2) else b)
+        if kind == "bond":
+            return (last in ("atom", "ring", "close", "open") and cur >= 0
+                    and rem >= self._units(cur, _BOND_ORDER[tok]))
+        if kind == "ring":
+            if not (last in ("atom", "ring")
+                    or (last == "bond" and self.before_bond in ("atom", "ring"))):
+                return False
+            if rem < self._units(cur, b):
+                return False
+            lab = _ring_label(tok)
+            if lab in self.open_rings:
+                j, b0 = self.open_rings[lab]
+                if j == cur or j in self.nbrs[cur]:
+                    return False
+                return not (b > b0 and self.cap[j] - self.used[j]
+                            < self._units(j, b) - self._units(j, b0))
+            free = 1
+            while free in self.open_rings:
+                free += 1
+            return lab == free and len(self.open_rings) < self.max_open_rings
+        if kind == "open":
+            return last in ("atom", "ring", "close") and rem >= 1
+        if kind == "close":
+            return self.depth > 0 and last in ("atom", "ring", "close")
+        # end
+        return (self.n_star == 2 and not self.depth and not self.open_rings
+                and last in ("atom", "ring", "close"))
+
+    def push(self, tok: str, kind: str) -> None:
+        cur = self.cur
+        b = self.pending or 1
+        if kind == "atom" or kind == "star":
+            acap, aarom = atom_capacity(tok)
+            i = len(self.cap)
+            self.cap.append(acap)
+            self.arom.append(aarom)
+            self.used.append(0)
+            self.nbrs.append(set())
+            if cur >= 0:
+                self.used[cur] += self._units(cur, b)
+                self.used[i] += self._units(i, b)
+                self.nbrs[cur].add(i)
+                self.nbrs[i].add(cur)
+            if kind == "star":
+                self.n_star += 1
+            self.cur = i
+            self.pending = 0
+            kind = "atom"
+        elif kind == "bond":
+            self.pending = _BOND_ORDER[tok]
+            self.before_bond = self.last
+        elif kind == "ring":
+            lab = _ring_label(tok)
+            if lab in self.open_rings:
+                j, b0 = self.open_rings.pop(lab)
+                self.used[cur] += self._units(cur, b)
+                self.used[j] += max(self._units(j, b) - self._units(j, b0), 0)
+                self.nbrs[cur].add(j)
+                self.nbrs[j].add(cur)
+            else:
+                self.open_rings[lab] = (cur, b)
+                self.used[cur] += self._units(cur, b)
+            self.pending = 0
+        elif kind == "open":
+            self.depth += 1
+            self.stack.append(cur)
+        elif kind == "close":
+            self.depth -= 1
+            self.cur = self.stack.pop()
+        self.last = kind
+
+
 def _sample_one(model: NGramModel, rng: random.Random, inv_t: float, backoff: float,
-                max_tokens: int, max_open_rings: int) -> tuple[str | None, str]:
-    """One left-to-right draw with grammar + valence masking; (string or None, reason)."""
+                max_tokens: int, max_open_rings: int,
+                max_backtracks: int = 20) -> tuple[str | None, str]:
+    """One left-to-right draw with grammar + valence masking; (string or None, reason).
+
+    At a dead end (no allowed token in any context) the last token is withdrawn and
+    banned at that position, and the state rebuilt by replaying the prefix; after
+    ``max_backtracks`` withdrawals the draw is abandoned.
+    """
     table = model.table
     order = model.order
-    hist: list[str] = [BOS]
-    n_star = 0
-    depth = 0
-    open_rings: dict[int, tuple[int, int]] = {}  # label -> (opening atom, bond order)
-    cap: list[int] = []                           # capacity per atom
-    arom: list[bool] = []
-    used: list[int] = []                          # bond-order units used per atom
-    nbrs: list[set[int]] = []
-    stack: list[int] = []                         # branch points
-    cur = -1                                      # current atom
-    last = "start"                                # kind of the last token
-    before_bond = "start"
-    pending = 0                                   # order of a pending bond symbol (0: none)
-
-    def units(i: int, b: int) -> int:
-        return 1 if (arom[i] and b == 2) else b
-
-    for _ in range(max_tokens):
+    toks_out: list[str] = []
+    g = _Grammar(max_open_rings)
+    banned: dict[int, set[str]] = {}
+    backtracks = 0
+    while len(toks_out) < max_tokens:
+        hist = [BOS] + toks_out[-order:] if len(toks_out) < order else toks_out[-order:]
         L = min(order, len(hist))
         while L > 0 and backoff > 0.0 and rng.random() < backoff:
             L -= 1
-        free_label = 1
-        while free_label in open_rings:
-            free_label += 1
-        rem = cap[cur] - used[cur] if cur >= 0 else 0
-        b = pending or 1
+        ban = banned.get(len(toks_out))
         chosen = None
         while L >= 0:
             entry = table.get(tuple(hist[len(hist) - L:]) if L else ())
             L -= 1
             if entry is None:
                 continue
-            toks, cnts = entry
             cands: list[str] = []
             weights: list[float] = []
-            for tok, c in zip(toks, cnts):
-                kind = _token_kind(tok)
-                if kind == "atom" or kind == "star":
-                    if kind == "star":
-                        if n_star >= 2 or b != 1 or (n_star == 1 and depth == 0 and open_rings):
-                            continue
-                    if cur >= 0:
-                        acap, aarom = atom_capacity(tok)
-                        if rem < units(cur, b) or acap < (1 if (aarom and b == 2) else b):
-                            continue
-                    elif last != "start":
-                        continue
-                elif kind == "bond":
-                    if last not in ("atom", "ring", "close", "open") or cur < 0:
-                        continue
-                    if rem < units(cur, _BOND_ORDER[tok]):
-                        continue
-                elif kind == "ring":
-                    if not (last in ("atom", "ring")
-                            or (last == "bond" and before_bond in ("atom", "ring"))):
-                        continue
-                    if rem < units(cur, b):
-                        continue
-                    lab = _ring_label(tok)
-                    if lab in open_rings:
-                        j, b0 = open_rings[lab]
-                        if j == cur or j in nbrs[cur]:
-                            continue
-                        if b > b0 and cap[j] - used[j] < units(j, b) - units(j, b0):
-                            continue
-                    elif lab != free_label or len(open_rings) >= max_open_rings:
-                        continue
-                elif kind == "open":
-                    if last not in ("atom", "ring", "close") or rem < 1:
-                        continue
-                elif kind == "close":
-                    if depth == 0 or last not in ("atom", "ring", "close"):
-                        continue
-                elif kind == "end":
-                    if n_star != 2 or depth or open_rings or last not in ("atom", "ring", "close"):
-                        continue
-                cands.append(tok)
-                weights.append(c ** inv_t if inv_t != 1.0 else float(c))
+            for tok, c in zip(*entry):
+                if ban is not None and tok in ban:
+                    continue
+                if g.allowed(tok, _token_kind(tok)):
+                    cands.append(tok)
+                    weights.append(c ** inv_t if inv_t != 1.0 else float(c))
             if not cands:
                 continue
             r = rng.random() * sum(weights)
@@ -395,50 +455,21 @@ def _sample_one(model: NGramModel, rng: random.Random, inv_t: float, backoff: fl
                     break
             break
         if chosen is None:
-            return None, "dead_end"
+            if not toks_out or backtracks >= max_backtracks:
+                return None, "dead_end"
+            backtracks += 1
+            pos = len(toks_out) - 1
+            for k in [k for k in banned if k > pos]:
+                del banned[k]
+            banned.setdefault(pos, set()).add(toks_out.pop())
+            g = _Grammar(max_open_rings)
+            for t in toks_out:
+                g.push(t, _token_kind(t))
+            continue
         if chosen == EOS:
-            return "".join(hist[1:]), ""
-        kind = _token_kind(chosen)
-        if kind == "atom" or kind == "star":
-            acap, aarom = atom_capacity(chosen)
-            i = len(cap)
-            cap.append(acap)
-            arom.append(aarom)
-            used.append(0)
-            nbrs.append(set())
-            if cur >= 0:
-                used[cur] += units(cur, b)
-                used[i] += units(i, b)
-                nbrs[cur].add(i)
-                nbrs[i].add(cur)
-            if kind == "star":
-                n_star += 1
-            cur = i
-            pending = 0
-            kind = "atom"
-        elif kind == "bond":
-            pending = _BOND_ORDER[chosen]
-            before_bond = last
-        elif kind == "ring":
-            lab = _ring_label(chosen)
-            if lab in open_rings:
-                j, b0 = open_rings.pop(lab)
-                used[cur] += units(cur, b)
-                used[j] += max(units(j, b) - units(j, b0), 0)
-                nbrs[cur].add(j)
-                nbrs[j].add(cur)
-            else:
-                open_rings[lab] = (cur, b)
-                used[cur] += units(cur, b)
-            pending = 0
-        elif kind == "open":
-            depth += 1
-            stack.append(cur)
-        elif kind == "close":
-            depth -= 1
-            cur = stack.pop()
-        last = kind
-        hist.append(chosen)
+            return "".join(toks_out), ""
+        g.push(chosen, _token_kind(chosen))
+        toks_out.append(chosen)
     return None, "too_long"
 
 

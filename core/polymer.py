@@ -186,7 +186,7 @@ def _zip_units(mol: Chem.Mol, n: int, cyclic: bool) -> Chem.Mol:
     """Join ``n`` copies of a unit head-to-tail with ``Chem.molzip``.
 
     Linear: the outer head/tail stars remain as unlabelled ``*``.  Cyclic: the last tail is
-    joined to the first head.  Returns an unsanitised-free (sanitised) molecule.
+    joined to the first head.
     """
     if n < 1:
         raise ValueError(f"number of repeat units must be >= 1, got {n}")
@@ -200,10 +200,23 @@ def _zip_units(mol: Chem.Mol, n: int, cyclic: bool) -> Chem.Mol:
             tail_map = n
         piece = _label_stars(mol, head_map, tail_map)
         combo = piece if combo is None else Chem.CombineMols(combo, piece)
-    out = Chem.molzip(combo)
-    # No symmetrised SSSR: for macrocycles through para-phenylenes it enumerates 2^k
-    # equivalent rings (seconds for a cyclic polyimide trimer); plain SSSR is enough.
-    Chem.SanitizeMol(out, _SANITIZE_OPS)
+    lg = RDLogger.logger()
+    lg.setLevel(RDLogger.ERROR)  # "inconsistent bond directions" for E/Z units: harmless
+    try:
+        out = Chem.molzip(combo)
+    finally:
+        lg.setLevel(RDLogger.WARNING)
+    if cyclic:
+        # No SanitizeMol on the macrocycle: RDKit's ring perception there enumerates every
+        # equivalent macrocycle (2^k for k rings in the backbone; minutes for a cyclic
+        # 10-mer through cyclohexanes).  The units are sanitised already; recompute only
+        # valences, the SSSR, conjugation and hybridisation across the new bonds.
+        out.UpdatePropertyCache(strict=False)
+        Chem.GetSSSR(out)
+        Chem.SetConjugation(out)
+        Chem.SetHybridization(out)
+    else:
+        Chem.SanitizeMol(out, _SANITIZE_OPS)
     return out
 
 

@@ -55,7 +55,7 @@ from typing import Any, Callable
 from core.store import Store, StoreError, utcnow
 
 __all__ = ["Runner", "execute_calculation", "ensure_runner", "runner_lock_path", "runs_dir_for",
-           "CalculationCancelled", "WorkdirError", "RunnerLocked", "main",
+           "CalculationCancelled", "WorkdirError", "RunnerLocked", "RunnerStartError", "main",
            "STALE_AFTER_S", "JOB_ENV_VARS"]
 
 STALE_AFTER_S = 30.0
@@ -76,6 +76,10 @@ class WorkdirError(RuntimeError):
 
 class RunnerLocked(RuntimeError):
     """Another runner already holds this campaign's lock."""
+
+
+class RunnerStartError(StoreError):
+    """:func:`ensure_runner` will not restart a runner that failed on unchanged settings."""
 
 
 # --------------------------------------------------------------------------- worker side
@@ -217,6 +221,7 @@ class Runner:
         self.profile = None
         self._propose_failed_at: int | None = None
         self._final_status = "stopped"
+        self.max_consecutive_errors = 10
 
     # ------------------------------------------------------------------ lifecycle
     def acquire_lock(self) -> None:
@@ -304,8 +309,18 @@ class Runner:
             self.recover()
             self.start_cluster()
             hb.start()
+            errors = 0
             while not self._stop.is_set():
-                busy = self.tick()
+                try:
+                    busy = self.tick()
+                    errors = 0
+                except Exception as exc:  # noqa: BLE001 (e.g. a database busy for > 30 s)
+                    errors += 1
+                    self._log(f"pass failed ({errors} in a row): {type(exc).__name__}: {exc}")
+                    if errors >= self.max_consecutive_errors:
+                        raise
+                    busy = True
+                    self._stop.wait(min(30.0, self.poll_s * 2 ** errors))
                 if self.exit_when_idle and not busy:
                     self._log("idle: nothing queued or running; exiting")
                     break
@@ -553,12 +568,19 @@ def ensure_runner(db_path: str | Path, campaign: str, *, stale_after_s: float = 
 
     The child runs in its own session (it survives the dashboard), logs to
     ``<db dir>/runner-<campaign>.log`` and exits at once if another runner holds the lock.
+    Raises :class:`RunnerStartError` (with the runner's error message) instead of restarting a
+    runner that stopped with an error when the campaign settings have not changed since.
     """
     store = Store(db_path)
     camp = store.get_campaign(campaign)
     st = store.runner_status(camp["id"], stale_after_s=stale_after_s)
     if st is not None and st["alive"] and st.get("pid"):
         return int(st["pid"])
+    if st is not None and st["status"] == "error" and \
+            str(camp["updated_at"]) <= str(st["heartbeat_at"]):
+        raise RunnerStartError(
+            f"the last runner stopped with an error and the campaign settings have not changed "
+            f"since: {(st.get('info') or {}).get('error', 'see the audit log')}")
     log = store.path.parent / f"runner-{camp['name']}.log"
     env = dict(os.environ)
     env["PYTHONPATH"] = str(REPO_ROOT) + (os.pathsep + env["PYTHONPATH"]

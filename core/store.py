@@ -85,7 +85,9 @@ from __future__ import annotations
 import io
 import json
 import math
+import os
 import sqlite3
+import threading
 import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
@@ -424,6 +426,7 @@ class Store:
         self.path = Path(path).expanduser().resolve()
         self.timeout_s = float(timeout_s)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
         self._migrate()
 
     # ------------------------------------------------------------------ plumbing
@@ -436,28 +439,39 @@ class Store:
         con.execute("PRAGMA synchronous=NORMAL")
         return con
 
+    def _conn(self) -> sqlite3.Connection:
+        """This thread's connection (one per thread and process; closing the last connection
+        of a WAL database checkpoints and fsyncs, so connections are kept open)."""
+        con = getattr(self._local, "con", None)
+        if con is None or self._local.pid != os.getpid():
+            con = self._connect()
+            self._local.con, self._local.pid = con, os.getpid()
+        return con
+
+    def close(self) -> None:
+        """Close this thread's connection (others close when their threads end)."""
+        con = getattr(self._local, "con", None)
+        if con is not None and self._local.pid == os.getpid():
+            con.close()
+        self._local.con = None
+
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
         """One short write transaction (``BEGIN IMMEDIATE``: the write lock is taken up front)."""
-        con = self._connect()
+        con = self._conn()
+        if con.in_transaction:  # left open by an interrupted commit: start clean
+            con.execute("ROLLBACK")
+        con.execute("BEGIN IMMEDIATE")
         try:
-            con.execute("BEGIN IMMEDIATE")
-            try:
-                yield con
-            except BaseException:
-                con.execute("ROLLBACK")
-                raise
-            con.execute("COMMIT")
-        finally:
-            con.close()
+            yield con
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        con.execute("COMMIT")
 
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
-        con = self._connect()
-        try:
-            yield con
-        finally:
-            con.close()
+        yield self._conn()
 
     def _migrate(self) -> None:
         con = self._connect()
@@ -1174,14 +1188,21 @@ class Store:
 
     def requeue_interrupted(self, campaign: Any) -> list[dict]:
         """After a runner crash: running calculations go back to ``queued``; the interrupted
-        attempt is not counted (``interruptions`` is).  Returns the re-queued rows as they were
-        (job ids let the runner cancel orphaned scheduler jobs)."""
+        attempt is not counted (``interruptions`` is); those with a pending cancel request are
+        cancelled.  Returns the affected rows as they were (job ids let the runner cancel
+        orphaned scheduler jobs)."""
         now = utcnow()
         with self._tx() as con:
             cid = self._cid(con, campaign)
             rows = [_calc_dict(r) for r in con.execute(
                 "SELECT * FROM calculations WHERE campaign_id=? AND status='running'", (cid,))]
             for r in rows:
+                if r["cancel_requested"]:  # asked to stop while no runner was there
+                    con.execute("UPDATE calculations SET status='cancelled', "
+                                "error_type='Cancelled', error_message=?, finished_at=?, "
+                                "updated_at=? WHERE id=?",
+                                ("cancelled on request (runner restarted)", now, now, r["id"]))
+                    continue
                 con.execute("UPDATE calculations SET status='queued', attempt=MAX(attempt-1, 0), "
                             "interruptions=interruptions+1, step=NULL, message=?, updated_at=? "
                             "WHERE id=?", ("re-queued after a runner restart", now, r["id"]))

@@ -19,7 +19,11 @@ for prog in munged slurmctld slurmd sinfo; do
   fi
 done
 if [ "$(id -u)" != "0" ]; then
-  echo "start_slurm: must run as root (slurmd starts jobs as their submitting user)" >&2
+  if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+    exec sudo -n --preserve-env=OPTIPOLY_SLURM_DIR,OPTIPOLY_SLURM_TIMEOUT "$0" "$@"
+  fi
+  echo "start_slurm: must run as root or with password-less sudo (slurmd runs jobs as their" \
+       "submitting user)" >&2
   exit 2
 fi
 export PATH="/usr/sbin:$PATH"

@@ -3,6 +3,9 @@
 # OPTIPOLY_KEEP_MUNGE=1). Stops only the processes whose pid files it wrote.
 set -uo pipefail
 DIR="${OPTIPOLY_SLURM_DIR:-/tmp/optipoly-slurm}"
+if [ "$(id -u)" != "0" ] && command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+  exec sudo -n --preserve-env=OPTIPOLY_SLURM_DIR,OPTIPOLY_KEEP_MUNGE "$0" "$@"
+fi
 stop_pidfile() {
   local f="$1"
   [ -s "$f" ] || return 0

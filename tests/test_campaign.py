@@ -193,3 +193,23 @@ def test_cli_roundtrip(tmp_path, pool_csv, capsys):
     res = subprocess.run([sys.executable, "-m", "core.campaign", "--db", db, "status", "cli"],
                          capture_output=True, text=True, cwd=REPO, timeout=120)
     assert res.returncode == 0 and "calculations: queued 2" in res.stdout
+
+
+def test_untypable_observation_and_pool_entry_are_left_out(tmp_path, pool_csv):
+    pool = tmp_path / "pool_si.csv"
+    pd.DataFrame({"id": ["T0", "SI"], "psmiles": ["*CCO*", "*[Si](C)(C)O*"]}).to_csv(pool,
+                                                                                    index=False)
+    store = Store(tmp_path / "c.db")
+    recs = reference_records(("PMMA", "PS", "PC")) + [
+        # PDMS: experimental n_D 1.40 (no GAFF2 type for Si -> no descriptor)
+        {"name": "PDMS", "psmiles": "*[Si](C)(C)O*",
+         "values": {"n_D": 1.40, "abbe_number": 50.0}}]
+    create_campaign(store, "si", {"pool_source": str(pool), "batch_size": 2},
+                    initial=recs, actor="t")
+    b = propose_batch(store, "si")
+    assert b["info"]["n_observations"] == 3
+    assert b["info"]["n_observations_without_descriptor"] == 1
+    assert b["info"]["n_pool_without_descriptor"] == 1
+    assert list(store.batch_candidates(b["id"])["psmiles"]) == ["*CCO*"]
+    preds = store.latest_predictions("si").set_index("pool_id")
+    assert np.isnan(preds.loc["SI", "ehvi"]) and not preds.loc["SI", "available"]

@@ -109,6 +109,14 @@ def server(tmp_path, artifacts_dir):
         pytest.skip("Debian chromium not installed at /usr/bin/chromium")
     pytest.importorskip("playwright.sync_api")
     db = tmp_path / "optipoly.db"
+    template = os.environ.get("OPTIPOLY_E2E_DB_TEMPLATE")  # a prepared store (debugging)
+    if template:
+        shutil.copy(template, db)
+    else:
+        from core.demo import DEMO_OBSERVATIONS
+
+        if not DEMO_OBSERVATIONS.is_file():
+            pytest.skip(f"demo campaign data missing: {DEMO_OBSERVATIONS}")
     port = _free_port()
     log = artifacts_dir / "e2e_streamlit.log"
     proc = start_server(db, port=port, log=log)
@@ -142,6 +150,24 @@ def _wait_metric(page, label: str, pred, timeout_s: float) -> str:
     raise AssertionError(f"metric {label!r} stayed at {last!r} for {timeout_s} s")
 
 
+def _click_first_marker(page) -> None:
+    """Click the centre of the first observation marker (Plotly picks by coordinates)."""
+    pts = page.locator(".js-plotly-plot .scatterlayer .trace .points path")
+    for i in range(pts.count()):
+        bb = pts.nth(i).bounding_box()
+        if bb and bb["width"] > 5:
+            page.mouse.click(bb["x"] + bb["width"] / 2, bb["y"] + bb["height"] / 2)
+            return
+    raise AssertionError("no observation marker found")
+
+
+def _zoom(page, x_range: list[float]) -> None:
+    """Zoom the x axis as a user would with the box tool (a relayout of the live chart)."""
+    page.evaluate("""(r) => window.Plotly.relayout(document.querySelector('.js-plotly-plot'),
+                                                   {'xaxis.range': r}).then(() => true)""",
+                  x_range)
+
+
 def _goto(page, base: str, path: str) -> None:
     page.goto(f"{base}/{path}")
     page.wait_for_selector('[data-testid="stApp"]')
@@ -163,6 +189,10 @@ def test_dashboard_end_to_end(server, artifacts_dir) -> None:
                    ).to_have_count(1, timeout=30_000)
             n0 = int(_wait_metric(page, "Evaluated", lambda v: v.isdigit() and int(v) > 0, 120))
             page.screenshot(path=str(artifacts_dir / "e2e_1_overview.png"))
+            # clicking an observation opens its details (structure, values, provenance)
+            _click_first_marker(page)
+            page.get_by_text("provenance").first.wait_for(timeout=60_000)
+            assert page.locator('[data-testid="stMainBlockContainer"] svg').count() > 0
 
             # 2. Batch page: propose a batch of 2 and approve it
             _goto(page, base, "batch")
@@ -177,22 +207,30 @@ def test_dashboard_end_to_end(server, artifacts_dir) -> None:
             approve.click()
             page.get_by_text("calculations queued").wait_for(timeout=60_000)
 
-            # 3. Jobs page: both calculations finish
-            _goto(page, base, "jobs")
-            _wait_metric(page, "Done", lambda v: v == "2", 300)
-            assert _metric(page, "Failed") == "0"
-            page.screenshot(path=str(artifacts_dir / "e2e_3_jobs.png"))
-
-            # 4. Overview: new points (cycle 1 trace) and updated KPIs
+            # 3. Overview while the jobs run: zoom, then the live fragment brings in the new
+            #    points without a reload, without re-mounting the chart, keeping the zoom
             _goto(page, base, "")
             page.wait_for_selector(".js-plotly-plot .legendtext", timeout=60_000)
+            page.evaluate("() => { document.querySelector('.js-plotly-plot').__e2e_mark = 42; }")
+            _zoom(page, [15.0, 140.0])
             n1 = int(_wait_metric(page, "Evaluated", lambda v: v.isdigit() and int(v) >= n0 + 2,
-                                  60))
+                                  300))
             assert n1 == n0 + 2
             expect(page.locator(".js-plotly-plot .legendtext", has_text="cycle 1")
                    ).to_have_count(1, timeout=30_000)
-            assert _metric(page, "Running") == "0"
-            page.screenshot(path=str(artifacts_dir / "e2e_4_overview_after.png"))
+            same = page.evaluate("() => document.querySelector('.js-plotly-plot').__e2e_mark")
+            assert same == 42, "the chart was re-mounted by the live update"
+            xr = page.evaluate("() => document.querySelector('.js-plotly-plot')"
+                               ".layout.xaxis.range")
+            assert [round(v) for v in xr] == [15, 140], f"zoom lost on update: {xr}"
+            _wait_metric(page, "Running", lambda v: v == "0", 60)
+            page.screenshot(path=str(artifacts_dir / "e2e_3_overview_after.png"))
+
+            # 4. Jobs page: both calculations finished
+            _goto(page, base, "jobs")
+            _wait_metric(page, "Done", lambda v: v == "2", 120)
+            assert _metric(page, "Failed") == "0"
+            page.screenshot(path=str(artifacts_dir / "e2e_4_jobs.png"))
 
             # 5. Substructures: the sulfonyl row
             _goto(page, base, "substructures")

@@ -18,7 +18,7 @@ import pytest
 
 from core.campaign import create_campaign
 from core.polymer import polymer_key
-from core.runner import ensure_runner, read_progress
+from core.runner import RunnerStartError, ensure_runner, read_progress
 from core.store import Store
 
 from tests.test_campaign import POOL, reference_records  # noqa: F401 (shared test data)
@@ -220,3 +220,5 @@ def test_runner_records_a_startup_error(tmp_path):
     assert st["status"] == "error" and not st["alive"]
     assert "WalltimeTooShort" in st["info"]["error"] and "'md' step" in st["info"]["error"]
     assert "runner_error" in set(store.audit_log("bad")["action"])
+    with pytest.raises(RunnerStartError, match="WalltimeTooShort"):
+        ensure_runner(store.path, "bad")  # unchanged settings: no restart loop

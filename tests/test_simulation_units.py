@@ -170,3 +170,34 @@ c3  c3
     assert ff.bonds == [(0, 1, 300.0, 1.53)]
     assert ff.lj["c3"] == pytest.approx((eps, sig))
     assert isinstance(ForceField.from_dict(ff.to_dict()), ForceField)
+
+
+def test_random_walk_growth_keeps_bonds_and_avoids_clashes():
+    from rdkit import Chem
+    from core.simulation.build import grow_coordinates
+
+    s = "*C(C*)c1ccccc1"
+    ch = build_chain(s, 12, seed=4, embed=False)
+    x = grow_coordinates(ch.mol, s, 12, seed=4)
+    assert np.isfinite(x).all()
+    bonds = [np.linalg.norm(x[b.GetBeginAtomIdx()] - x[b.GetEndAtomIdx()])
+             for b in ch.mol.GetBonds()]
+    assert 1.0 < min(bonds) and max(bonds) < 1.6  # C–H ≈ 1.09, C–C ≤ 1.54 Å
+    topo = Chem.GetDistanceMatrix(ch.mol)
+    d = np.sqrt(((x[:, None] - x[None]) ** 2).sum(-1))
+    assert d[topo > 3].min() > 1.5  # no overlapping non-bonded atoms
+    # long chains switch to growth automatically
+    long = build_chain(s, 30, seed=1, grow_above_atoms=200)
+    assert long.mol.GetNumConformers() == 1 and long.mol.GetNumAtoms() == 30 * 16 + 8
+
+
+def test_standard_script_is_radonpy_protocol():
+    info = DataFileInfo(n_atoms=10000, n_atom_types=4, shake_bond_types=(2,), total_charge=0.0,
+                        total_mass=1e5, box=60.0)
+    text = input_script(get_preset("standard"), info)
+    assert "pair_style lj/charmm/coul/long 8.0 12.0" in text
+    assert "kspace_style pppm 1e-06" in text and "timestep 1.0" in text
+    assert text.count("STAGE equil") == 21
+    assert "iso 50000.0 50000.0" in text
+    # 5 ns production at 1 fs
+    assert "run 5000000" in text

@@ -249,3 +249,27 @@ def test_pool_candidates(store):
     n = store.add_pool_candidates("demo", [{"psmiles": "*CC*", "key": "pe"},
                                            {"psmiles": "*CC*", "key": "pe"}], actor="u")
     assert n == 1 and list(store.pool_candidates("demo")["key"]) == ["pe"]
+
+
+def test_requeue_cancels_what_was_asked_to_stop(store):
+    bid, (c0, c1) = _approved_batch(store)
+    for c in (c0, c1):
+        store.start_attempt(c, dask_key="k", workdir="/w", log_path="/l")
+    store.request_cancel(c0, actor="bob")  # the runner died before honouring it
+    rows = store.requeue_interrupted("demo")
+    assert {r["id"] for r in rows} == {c0, c1}
+    assert store.get_calculation(c0)["status"] == "cancelled"
+    assert store.get_calculation(c1)["status"] == "queued"
+
+
+def test_migration_upgrades_an_older_file_keeping_data(tmp_path, monkeypatch):
+    import core.store as cs
+    s = Store(tmp_path / "m.db")
+    s.create_campaign("old", actor="t")
+    s.close()
+    v2 = "ALTER TABLE campaigns ADD COLUMN note TEXT; UPDATE campaigns SET note='migrated'"
+    monkeypatch.setattr(cs, "MIGRATIONS", cs.MIGRATIONS + [v2])
+    monkeypatch.setattr(cs, "SCHEMA_VERSION", len(cs.MIGRATIONS))
+    s2 = Store(tmp_path / "m.db")
+    assert s2.schema_version() == SCHEMA_VERSION + 1
+    assert s2.get_campaign("old")["note"] == "migrated"

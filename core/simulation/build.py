@@ -13,8 +13,12 @@ coil without overlaps (an equivalent of RadonPy's random-walk growth).
 """
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass
+
+import numpy as np
+from rdkit.Geometry import Point3D
 
 from rdkit import Chem
 from rdkit.Chem import AllChem
@@ -152,11 +156,123 @@ def _cap(map_num: int, k: int) -> Chem.Mol:
     return cap
 
 
+def _rotation(axis: np.ndarray, angle: float) -> np.ndarray:
+    axis = axis / np.linalg.norm(axis)
+    x, y, z = axis
+    c, s = math.cos(angle), math.sin(angle)
+    C = 1 - c
+    return np.array([[c + x * x * C, x * y * C - z * s, x * z * C + y * s],
+                     [y * x * C + z * s, c + y * y * C, y * z * C - x * s],
+                     [z * x * C - y * s, z * y * C + x * s, c + z * z * C]])
+
+
+def _align(u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Rotation matrix turning direction u onto direction v."""
+    u, v = u / np.linalg.norm(u), v / np.linalg.norm(v)
+    w = np.cross(u, v)
+    s, c = np.linalg.norm(w), float(np.dot(u, v))
+    if s < 1e-9:
+        if c > 0:
+            return np.eye(3)
+        perp = np.cross(u, [1.0, 0, 0] if abs(u[0]) < 0.9 else [0, 1.0, 0])
+        return _rotation(perp, math.pi)
+    return _rotation(w, math.atan2(s, c))
+
+
+def grow_coordinates(mol: Chem.Mol, psmiles: str, dp: int, *, seed: int = 0,
+                     clash: float = 1.7, tries: int = 36) -> np.ndarray:
+    """Random-walk growth of a chain's coordinates (Å) from an embedded CH3-capped trimer.
+
+    The trimer's head block (cap + first unit), middle unit and tail block (last unit + cap) are
+    placed one after another: each new block is attached so that its incoming bond coincides with
+    the chain end's outgoing bond (bond lengths and angles from the template), rotated about that
+    bond by a random angle, and accepted at the first of ``tries`` angles whose atoms stay ≥
+    ``clash`` Å from all atoms already placed (else the best angle). Middle units are randomly
+    mirrored, which inverts their stereocentres: an atactic chain (RadonPy's random-walk idea).
+    """
+    rng = np.random.default_rng(seed)
+    tmpl = build_chain(psmiles, 3, seed=seed + 101, embed=True, max_attempts=10).mol
+    T = tmpl.GetConformer().GetPositions()
+    tkey = {atom_key(a, 3): a.GetIdx() for a in tmpl.GetAtoms()}
+
+    def link_atoms(m: Chem.Mol, n_units: int):
+        """(unit_from, unit_to) -> (atom in unit_from, atom in unit_to) for inter-unit bonds."""
+        out = {}
+        for b in m.GetBonds():
+            a, c = b.GetBeginAtom(), b.GetEndAtom()
+            ua, uc = a.GetIntProp("unit"), c.GetIntProp("unit")
+            if ua != uc:
+                if ua > uc:
+                    a, c, ua, uc = c, a, uc, ua
+                out[(ua, uc)] = (a.GetIdx(), c.GetIdx())
+        return out
+
+    tl = link_atoms(tmpl, 3)
+    cl = link_atoms(mol, dp)
+    xyz = np.full((mol.GetNumAtoms(), 3), np.nan)
+    units: dict[int, list[int]] = {}
+    for a in mol.GetAtoms():
+        units.setdefault(a.GetIntProp("unit"), []).append(a.GetIdx())
+
+    def template_index(atom_idx: int, tmpl_unit: int) -> int:
+        a = mol.GetAtomWithIdx(atom_idx)
+        cls = unit_class(tmpl_unit, 3)
+        return tkey[(cls, a.GetIntProp("local"), a.GetIntProp("hnum") if a.HasProp("hnum") else -1)]
+
+    # blocks: (chain units, template units)
+    blocks = [([-1, 0], [-1, 0])] + [([k], [1]) for k in range(1, dp - 1)] + [
+        ([dp - 1, dp], [2, 3])]
+    placed = np.zeros(mol.GetNumAtoms(), bool)
+    topo = Chem.GetDistanceMatrix(mol)
+    flip = np.array([-1.0, 1.0, 1.0])
+    next_pos = None
+    for bi, (cu, tu) in enumerate(blocks):
+        idx = [i for u in cu for i in units[u]]
+        src = np.array([T[template_index(i, t)] for u, t in zip(cu, tu) for i in units[u]])
+        nt = tl[(tu[-1], tu[-1] + 1)][1] if (tu[-1], tu[-1] + 1) in tl else None
+        if bi == 0:
+            shift = -src.mean(0)
+            xyz[idx] = src + shift
+            placed[idx] = True
+            next_pos = T[nt] + shift
+            continue
+        mirror = len(cu) == 1 and rng.random() < 0.5
+        sign = flip if mirror else np.ones(3)
+        pt, at = tl[(tu[0] - 1, tu[0])]          # template: previous tail atom, block head atom
+        pc, _ = cl[(cu[0] - 1, cu[0])]           # chain: previous tail atom
+        src = src * sign
+        P_t, A_t = T[pt] * sign, T[at] * sign
+        target = next_pos
+        axis = target - xyz[pc]
+        R0 = _align(A_t - P_t, axis)
+        base = (src - A_t) @ R0.T
+        old_idx = np.flatnonzero(placed)
+        old = xyz[old_idx]
+        far = topo[np.ix_(idx, old_idx)] > 3     # skip 1-2, 1-3, 1-4 pairs
+        best, best_d, best_R = None, -1.0, None
+        for _ in range(tries):
+            R = _rotation(axis, rng.uniform(0, 2 * math.pi))
+            cand = base @ R.T + target
+            d2 = ((cand[:, None, :] - old[None, :, :]) ** 2).sum(-1)
+            dmin = math.sqrt(float(d2[far].min())) if far.any() else 99.0
+            if dmin > best_d:
+                best, best_d, best_R = cand, dmin, R
+            if dmin >= clash:
+                break
+        xyz[idx] = best
+        placed[idx] = True
+        if nt is not None:
+            next_pos = ((T[nt] * sign - A_t) @ R0.T) @ best_R.T + target
+    return xyz
+
+
 def build_chain(psmiles: str, dp: int, *, seed: int = 0, embed: bool = True,
-                max_attempts: int = 5) -> Chain:
+                max_attempts: int = 5, grow_above_atoms: int = 400) -> Chain:
     """CH3-terminated, atactic chain of ``dp`` repeat units with 3-D coordinates (Å).
 
-    Raises BuildError when RDKit cannot embed it.
+    Chains up to ``grow_above_atoms`` atoms are embedded whole by ETKDG (random stereocentre
+    configurations); longer ones grow unit by unit (``grow_coordinates``) because ETKDG's cost
+    grows steeply with size. Raises BuildError when no 3-D structure can be made.
     """
     if dp < 1:
         raise BuildError(f"The degree of polymerisation must be ≥ 1 (got {dp}).")
@@ -189,7 +305,14 @@ def build_chain(psmiles: str, dp: int, *, seed: int = 0, embed: bool = True,
             mol.GetAtomWithIdx(idx).SetChiralTag(
                 rng.choice([Chem.ChiralType.CHI_TETRAHEDRAL_CW, Chem.ChiralType.CHI_TETRAHEDRAL_CCW]))
     Chem.AssignStereochemistry(mol, cleanIt=True, force=True)
-    if embed:
+    if embed and mol.GetNumAtoms() > grow_above_atoms and dp >= 3:
+        xyz = grow_coordinates(mol, psmiles, dp, seed=seed)
+        conf = Chem.Conformer(mol.GetNumAtoms())
+        for i, p in enumerate(xyz):
+            conf.SetAtomPosition(i, Point3D(*map(float, p)))
+        mol.RemoveAllConformers()
+        mol.AddConformer(conf, assignId=True)
+    elif embed:
         params = AllChem.ETKDGv3()
         params.useRandomCoords = True
         params.maxIterations = 200

@@ -152,7 +152,7 @@ STANDARD = Preset(
     name="standard", chain_atoms=1000, n_chains=10, min_dp=5,
     charge_oligomer_n=3, sqm_maxcyc_sulfur=500, pack_density=0.05, pack_tolerance=2.0,
     timestep_fs=1.0, shake=True, lj_inner=8.0, lj_outer=12.0, pppm_accuracy=1e-6,
-    minimise_steps=20000, heat_time_ps=1000.0, t_max=700.0,
+    minimise_steps=20000, heat_time_ps=100.0, t_max=700.0,
     compress_stages=_stages(("npt", 700.0, 700.0, 1000.0, 1000.0, "compress-0.8")),
     equil_stages=larsen_21_step(t_max=600.0, p_max=50000.0, scale=1.0),
     production_ps=5000.0, production_average_ps=2000.0, thermo_every_ps=1.0, max_extensions=4,

@@ -203,18 +203,47 @@ def capped_geometry(psmiles: str, n_units: int = 1, *, seed: int = 0) -> list[tu
 
 # --------------------------------------------------------------------------- SCF
 
-def _build_mol(atoms, basis: str, charge: int, spin: int, max_memory_mb: float):
+_FALLBACK_BASIS = "def2-SVPD"  # diffuse-augmented, defined H–Rn (effective core potential from Rb on)
+
+
+def _basis_for(atoms, basis: str, warnings: list[str]):
+    """``basis`` for every element it defines; elements it lacks (e.g. Br, I in 6-31+G*) get
+    def2-SVPD (+ its ECP for Z > 36), with a warning.  Returns (basis spec, ecp spec)."""
+    from pyscf import gto
+
+    elements = sorted({str(s) for s, _ in atoms})
+    missing = []
+    for el in elements:
+        try:
+            gto.basis.load(basis, el)
+        except Exception:  # noqa: BLE001 - BasisNotFoundError / KeyError
+            missing.append(el)
+    if not missing:
+        return basis, None
+    if len(missing) == len(elements):
+        raise InvalidQMSettings(f"basis set {basis!r} defines none of the elements {elements}")
+    spec = {el: (_FALLBACK_BASIS if el in missing else basis) for el in elements}
+    heavy = [el for el in missing if gto.charge(el) > 36]
+    ecp = {el: _FALLBACK_BASIS for el in heavy} or None
+    warnings.append(f"basis {basis} lacks {', '.join(missing)}: {_FALLBACK_BASIS} used for those elements")
+    return spec, ecp
+
+
+def _build_mol(atoms, basis: str, charge: int, spin: int, max_memory_mb: float,
+               warnings: list[str] | None = None):
     from pyscf import gto
 
     if spin != 0:
         raise InvalidQMSettings(
             f"spin = {spin}: only closed-shell molecules (spin 0) are supported by the response solver"
         )
+    basis_spec, ecp = _basis_for(atoms, basis, warnings if warnings is not None else [])
     try:
         mol = gto.M(
             atom=[(str(s), tuple(float(c) for c in xyz)) for s, xyz in atoms],
             unit="Angstrom",
-            basis=basis,
+            basis=basis_spec,
+            ecp=ecp,
             charge=int(charge),
             spin=None,
             verbose=0,
@@ -276,7 +305,10 @@ def _optimise_geometry(mol, method: str, basis: str, warnings: list[str], progre
         raise InvalidQMSettings("optimise=True needs the 'geometric' package (pip install geometric)") from exc
     opt_basis = basis
     small = mol.copy()
-    small.basis = "6-31G(d,p)"
+    small.basis, small.ecp = _basis_for([(mol.atom_pure_symbol(i), None) for i in range(mol.natm)],
+                                        "6-31G(d,p)", [])
+    if small.ecp is None:
+        small.ecp = mol.ecp
     small.build()
     if small.nao < mol.nao:
         opt_basis = "6-31G(d,p)"
@@ -374,7 +406,7 @@ def _molecule_calc(
         warnings.append(
             f"basis {basis} has no diffuse functions: polarisabilities are underestimated (~20 % for 6-31G*)"
         )
-    mol = _build_mol(atoms, basis, charge, spin, max_memory_mb)
+    mol = _build_mol(atoms, basis, charge, spin, max_memory_mb, warnings)
     with _Threads(threads):
         opt_basis = None
         if optimise:
