@@ -63,14 +63,14 @@ def make_cell(n_chains: int, root: Path):
                         box=c["box_A"])
 
 
-def relax(info, root: Path) -> None:
+def relax(info, root: Path, steps: int = 4000) -> None:
     """Minimise and compress briefly so the benchmark runs on a dense liquid."""
     p = get_preset("quick")
     lines = _header(p, "system.data", info) + [
         "thermo 500", "minimize 1e-4 1e-6 1000 10000", "reset_timestep 0", "timestep 2",
         "velocity all create 300 1 mom yes rot yes"] + _shake(info, p) + [
-        "fix int all npt temp 600 600 100 iso 20000 20000 1000", "run 3000", "unfix int",
-        "fix int all npt temp 300 300 100 iso 1 1 1000", "run 1000",
+        "fix int all npt temp 600 600 100 iso 20000 20000 1000", f"run {steps * 3 // 4}",
+        "unfix int", "fix int all npt temp 300 300 100 iso 1 1 1000", f"run {steps // 4}",
         "write_data dense.data"]
     d = root / "cell"
     run_lammps("\n".join(lines) + "\n", d, name="relax")
@@ -125,6 +125,7 @@ def main(argv=None) -> int:
     ap.add_argument("--steps", type=int, default=1000, help="steps for the ~1000-atom cell "
                     "(the ~3000-atom cell runs a third of it)")
     ap.add_argument("--sizes", default="1000,3000")
+    ap.add_argument("--relax-steps", type=int, default=4000)
     ap.add_argument("--variants", default=",".join(VARIANTS))
     ap.add_argument("--validation-root", default=str(REPO / "sim_runs" / "validation"))
     args = ap.parse_args(argv)
@@ -134,7 +135,7 @@ def main(argv=None) -> int:
             n_chains = max(1, round(size / 168))
             root = Path(tmp) / f"ps{size}"
             info = make_cell(n_chains, root)
-            relax(info, root)
+            relax(info, root, args.relax_steps)
             steps = args.steps if size <= 1500 else max(100, args.steps // 3)
             print(f"\npolystyrene cell: {info.n_atoms} atoms ({n_chains} chains × 168), "
                   f"{steps} NPT steps per variant")

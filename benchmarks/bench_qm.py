@@ -36,18 +36,19 @@ POLYMERS = {
     "CHDT-DVS": ("*CCS(CCSC1CCC(S*)CC1)(=O)=O", None, 1.6107, 50.6),
 }
 QUICK = ("HF", "6-31+G*", "capped_monomer")
-DEFAULT_CASES = [
+DEFAULT_CASES = [  # in order of priority (each is cached, so a rerun resumes)
     "PS:HF:6-31+G*:capped_monomer",
     "PMMA:HF:6-31+G*:capped_monomer",
-    "PS:HF:6-31G*:capped_monomer",
     "PS:CAM-B3LYP:6-31+G*:capped_monomer",
     "PMMA:CAM-B3LYP:6-31+G*:capped_monomer",
+    "PS:HF:6-31G*:capped_monomer",
+    "PMMA:HF:6-31+G*:dimer_minus_monomer",
     "PS:wB97X-D:6-31+G*:capped_monomer",
     "PMMA:wB97X-D:6-31+G*:capped_monomer",
     "PS:B3LYP:6-31+G*:capped_monomer",
     "PMMA:B3LYP:6-31+G*:capped_monomer",
-    "PMMA:HF:6-31+G*:dimer_minus_monomer",
     "PS:HF:aug-cc-pVDZ:capped_monomer",
+    "PS:HF:6-31+G*:dimer_minus_monomer",
 ]
 
 

@@ -20,8 +20,11 @@ every calculation task asks for it, so a job with ``cores=8`` runs one calculati
 (``ClusterProfile.calc_threads``) rather than 8 calculations.
 
 Walltime check: the pipeline resumes at step granularity from its work dir, so a worker lifetime
-must at least cover the longest single step of the preset (``Preset.timeouts``, s).  A shorter
-walltime raises :class:`WalltimeTooShort` naming the step and the walltime needed.
+must at least cover the longest single step of the preset (``Preset.timeouts``, s: the step's
+wall-time limit).  A shorter walltime raises :class:`WalltimeTooShort` naming the step and the
+walltime needed; ``allow_short_walltime: true`` skips the check for users who know their
+calculations finish well inside the limits (e.g. a 72-h queue for the ``standard`` preset, whose
+MD limit is 72 h).
 """
 from __future__ import annotations
 
@@ -107,6 +110,7 @@ class ClusterProfile:
     local_directory: str | None = None
     interface: str | None = None
     death_timeout: int = 60
+    allow_short_walltime: bool = False
 
     def __post_init__(self) -> None:
         if self.profile not in PROFILES:
@@ -205,7 +209,7 @@ def validate_profile(profile: Mapping[str, Any] | ClusterProfile,
                      preset: Any | None = None) -> ClusterProfile:
     """Validate a profile (and, for HPC profiles, its walltime against ``preset``)."""
     prof = profile if isinstance(profile, ClusterProfile) else ClusterProfile.from_dict(profile)
-    if preset is not None and prof.is_jobqueue:
+    if preset is not None and prof.is_jobqueue and not prof.allow_short_walltime:
         from core.simulation.presets import get_preset  # noqa: PLC0415
         p = get_preset(preset)
         step, need = max(p.timeouts.items(), key=lambda kv: kv[1])

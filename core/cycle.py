@@ -37,7 +37,8 @@ import pandas as pd
 from core.store import CampaignConfig, Store, StoreError
 
 __all__ = ["PoolData", "ProposalError", "load_campaign_pool", "observation_matrix",
-           "propose_batch", "cycle_metrics", "record_cycle_metrics", "limit_line_of"]
+           "propose_batch", "cycle_metrics", "record_cycle_metrics", "limit_line_of",
+           "joint_expected_gain"]
 
 
 class ProposalError(StoreError):
@@ -207,14 +208,20 @@ def record_cycle_metrics(store: Store, campaign: Any, cycle: int) -> dict:
 
 
 def propose_batch(store: Store, campaign: Any, *, q: int | None = None,
-                  strategy: str | None = None, actor: str = "system",
-                  seed: int = 0) -> dict:
+                  strategy: str | None = None, actor: str = "system", seed: int = 0,
+                  keep_selected_of: int | None = None) -> dict:
     """Refit the surrogates, score the pool by EHVI and store a proposed batch; returns it.
 
     ``q``/``strategy`` default to the campaign's batch size and acquisition strategy.  Auto-
     approves when the campaign says so (the returned dict then has ``approval``).
+
+    ``keep_selected_of=<batch id>`` ("re-optimise the rest"): the still-selected candidates of
+    that proposed batch are kept (predictions refreshed), its deselected ones are not proposed
+    again in this batch, and the remaining ``q − kept`` places are filled by the acquisition
+    with the kept candidates' posterior means added to the front as fantasies.
     """
-    from core.acquisition import pareto_front, probability_beyond_line, select_batch  # noqa
+    from core.acquisition import (ehvi_2d, pareto_front, probability_beyond_line,  # noqa
+                                  select_batch)
     from core.surrogate import DEFAULT_KERNEL, fit_surrogates  # noqa: PLC0415
 
     t0 = time.perf_counter()
@@ -233,48 +240,98 @@ def propose_batch(store: Store, campaign: Any, *, q: int | None = None,
     mean, std = np.full((len(pool.psmiles), 2), np.nan), np.full((len(pool.psmiles), 2), np.nan)
     mean[finite], std[finite] = sur.predict(pool.X[finite])
     exclude = _excluded_canonical(store, camp["id"], grouped)
+    ref = np.asarray(cfg.reference_point, dtype=float)
+    front = pareto_front(Y)
+    o = cfg.objectives
+    p_line = limit_line_of(cfg) if set(o) >= {"n_D", "abbe_number"} else None
+
+    def p_beyond_of(m: np.ndarray, sd: np.ndarray) -> np.ndarray:
+        if p_line is None:
+            return np.full(len(m), np.nan)
+        return probability_beyond_line(m, sd, p_line, n_col=o.index("n_D"),
+                                       abbe_col=o.index("abbe_number"))
+
+    kept: list[dict] = []
+    front_sel = front
+    if keep_selected_of is not None:
+        old_b = store.get_batch(keep_selected_of)
+        if old_b["campaign_id"] != camp["id"] or old_b["status"] != "proposed":
+            raise ProposalError(f"batch {keep_selected_of} is not a proposed batch of "
+                                f"{camp['name']!r}")
+        old = store.batch_candidates(keep_selected_of)
+        exclude = exclude | {_canon(s) for s in old["psmiles"]}
+        keep_rows = old[old["selected"] & ~old["rejected"]]
+        if len(keep_rows):
+            kX = _descriptors_for_psmiles(store, pool, list(keep_rows["psmiles"]),
+                                          list(keep_rows["key"]))
+            ok = np.all(np.isfinite(kX), axis=1)
+            km = np.full((len(kX), 2), np.nan)
+            ks = np.full((len(kX), 2), np.nan)
+            if ok.any():
+                km[ok], ks[ok] = sur.predict(kX[ok])
+            k_ehvi = np.full(len(kX), np.nan)
+            if ok.any():
+                k_ehvi[ok] = ehvi_2d(km[ok], ks[ok], front, ref)
+            k_pb = np.full(len(kX), np.nan)
+            if ok.any():
+                k_pb[ok] = p_beyond_of(km[ok], ks[ok])
+            for j, r in enumerate(keep_rows.itertuples()):
+                kept.append({"psmiles": r.psmiles, "key": r.key, "name": r.name,
+                             "pool_id": r.pool_id, "source": r.source,
+                             "pred_mean": {o[c]: _f(km[j, c]) for c in range(2)},
+                             "pred_std": {o[c]: _f(ks[j, c]) for c in range(2)},
+                             "ehvi": _f(k_ehvi[j]), "p_beyond": _f(k_pb[j])})
+            front_sel = np.vstack([front, km[ok]]) if ok.any() else front
     available = np.array([c not in exclude for c in pool.psmiles], dtype=bool) & finite
-    if not available.any():
-        raise ProposalError("every pool candidate is evaluated, pending or rejected")
+    q_new = q - len(kept)
     # duplicates in the pool (same polymer twice) would break select_batch: keep the first
     _, first = np.unique(np.asarray(pool.psmiles), return_index=True)
     idx = np.sort(first)
     idx = idx[finite[idx]]
-    ref = np.asarray(cfg.reference_point, dtype=float)
-    front = pareto_front(Y)
-    cross = sur.cross_cov_fn(pool.X[idx]) if strategy == "believer" else None
-    sel = select_batch(mean[idx], std[idx], front, ref, q, strategy=strategy,
-                       candidate_keys=[pool.psmiles[i] for i in idx], exclude_keys=exclude,
-                       cross_cov=cross, seed=seed)
-    chosen = idx[sel.indices]
-    from core.acquisition import ehvi_2d  # noqa: PLC0415
+    cands = list(kept)
+    sel = None
+    if q_new > 0:
+        if not available.any():
+            if not kept:
+                raise ProposalError("every pool candidate is evaluated, pending or rejected")
+        else:
+            cross = sur.cross_cov_fn(pool.X[idx]) if strategy == "believer" else None
+            sel = select_batch(mean[idx], std[idx], front_sel, ref, q_new, strategy=strategy,
+                               candidate_keys=[pool.psmiles[i] for i in idx],
+                               exclude_keys=exclude, cross_cov=cross, seed=seed)
     ehvi_all = np.full(len(mean), np.nan)
     ehvi_all[finite] = ehvi_2d(mean[finite], std[finite], front, ref)
     p_beyond = np.full(len(mean), np.nan)
-    if set(cfg.objectives) >= {"n_D", "abbe_number"}:
-        p_beyond[finite] = probability_beyond_line(
-            mean[finite], std[finite], limit_line_of(cfg), n_col=cfg.objectives.index("n_D"),
-            abbe_col=cfg.objectives.index("abbe_number"))
-    o = cfg.objectives
-    cands = []
-    for rank, i in enumerate(chosen):
-        cands.append({
-            "psmiles": pool.psmiles[i], "key": _key(pool.psmiles[i]), "pool_id": pool.ids[i],
-            "source": "acquisition" if pool.source[i] == "pool" else f"acquisition:{pool.source[i]}",
-            "pred_mean": {o[j]: float(mean[i, j]) for j in range(2)},
-            "pred_std": {o[j]: float(std[i, j]) for j in range(2)},
-            "ehvi": float(sel.ehvi[rank]), "p_beyond": float(p_beyond[i]),
-        })
+    p_beyond[finite] = p_beyond_of(mean[finite], std[finite])
+    if sel is not None:
+        for rank, i in enumerate(idx[sel.indices]):
+            cands.append({
+                "psmiles": pool.psmiles[i], "key": _key(pool.psmiles[i]), "pool_id": pool.ids[i],
+                "source": "acquisition" if pool.source[i] == "pool"
+                else f"acquisition:{pool.source[i]}",
+                "pred_mean": {o[j]: float(mean[i, j]) for j in range(2)},
+                "pred_std": {o[j]: float(std[i, j]) for j in range(2)},
+                "ehvi": float(sel.ehvi[rank]), "p_beyond": float(p_beyond[i]),
+            })
+    if not cands:
+        raise ProposalError("nothing to propose")
+    # joint value of the whole batch: MC expected hypervolume gain of all its candidates
+    cm = np.array([[c["pred_mean"][o[0]], c["pred_mean"][o[1]]] for c in cands], dtype=float)
+    cs = np.array([[c["pred_std"][o[0]], c["pred_std"][o[1]]] for c in cands], dtype=float)
+    okc = np.all(np.isfinite(cm), axis=1) & np.all(np.isfinite(cs), axis=1)
+    joint, joint_se = joint_expected_gain(cm[okc], cs[okc], front, ref, seed=seed)
     info = {"kernel": kernel, "n_observations": int(len(Y)), "n_pool": int(len(pool.psmiles)),
             "n_pool_without_descriptor": int((~finite).sum()),
             "n_observations_without_descriptor": int((~grouped["has_descriptor"]).sum()),
             "n_available": int(available.sum()), "reference_point": cfg.reference_point,
-            "believed_gain": sel.believed_gain, "expected_gain_se": sel.expected_gain_se,
-            "ehvi_initial": [float(v) for v in sel.ehvi_initial],
+            "n_kept": len(kept), "kept_from_batch": keep_selected_of,
+            "believed_gain": None if sel is None else sel.believed_gain,
+            "expected_gain_se": joint_se,
+            "ehvi_initial": [] if sel is None else [float(v) for v in sel.ehvi_initial],
             "surrogate": {n: m.info for n, m in sur.models.items()},
             "seconds": round(time.perf_counter() - t0, 3)}
-    batch = store.create_batch(camp["id"], cands, strategy=strategy,
-                               joint_value=sel.expected_gain, info=info, actor=actor)
+    batch = store.create_batch(camp["id"], cands, strategy=strategy, joint_value=joint,
+                               info=info, actor=actor)
     preds = pd.DataFrame({"pool_id": pool.ids, "psmiles": pool.psmiles,
                           f"pred_mean_{o[0]}": mean[:, 0], f"pred_std_{o[0]}": std[:, 0],
                           f"pred_mean_{o[1]}": mean[:, 1], f"pred_std_{o[1]}": std[:, 1],
@@ -283,3 +340,37 @@ def propose_batch(store: Store, campaign: Any, *, q: int | None = None,
     if cfg.auto_approve:
         batch["approval"] = store.approve_batch(batch["id"], actor="auto-approve")
     return batch
+
+
+def joint_expected_gain(mean: np.ndarray, std: np.ndarray, front: np.ndarray, ref: np.ndarray,
+                        *, n_samples: int = 512, seed: int = 0) -> tuple[float, float]:
+    """Monte-Carlo E[HV(front ∪ Y_batch)] − HV(front) and its standard error, the batch's
+    objectives sampled as independent Gaussians N(mean, std²) (original units)."""
+    from core.acquisition import hypervolume_2d  # noqa: PLC0415
+    if len(mean) == 0:
+        return 0.0, 0.0
+    rng = np.random.default_rng(seed)
+    base = hypervolume_2d(front, ref)
+    draws = mean[None] + std[None] * rng.standard_normal((n_samples,) + mean.shape)
+    gains = np.array([hypervolume_2d(np.vstack([front, d]), ref) - base for d in draws])
+    return float(gains.mean()), float(gains.std(ddof=1) / np.sqrt(n_samples))
+
+
+def _f(v: float) -> float | None:
+    return float(v) if np.isfinite(v) else None
+
+
+def _descriptors_for_psmiles(store: Store, pool: PoolData, psmiles: list[str],
+                             keys: list[str]) -> np.ndarray:
+    """Descriptors of given polymers: the pool's row when present, else computed/cached."""
+    index = {c: i for i, c in enumerate(pool.psmiles)}
+    canon = [_canon(s) for s in psmiles]
+    out = np.empty((len(psmiles), pool.X.shape[1]))
+    missing = [j for j, c in enumerate(canon) if c not in index]
+    for j, c in enumerate(canon):
+        if c in index:
+            out[j] = pool.X[index[c]]
+    if missing:
+        out[missing] = _descriptors_for(store, [psmiles[j] for j in missing],
+                                        [keys[j] for j in missing])
+    return out

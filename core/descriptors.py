@@ -25,9 +25,13 @@ import hashlib
 import multiprocessing
 import os
 import sqlite3
+import sys
+import threading
+import warnings
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 from rdkit import Chem
@@ -309,6 +313,47 @@ def _worker(items: list[tuple[int, str]]) -> list[tuple[int, np.ndarray | None, 
     return out
 
 
+def _key_worker(items: list[tuple[int, str]]) -> list[tuple[int, str | None, str | None]]:
+    out = []
+    for i, s in items:
+        try:
+            out.append((i, canonical_psmiles(s), None))
+        except (InvalidPolymer, TypeError) as exc:
+            out.append((i, None, str(exc)))
+    return out
+
+
+def _mp_context():
+    """fork when this process has a single thread (fast, no __main__ guard needed);
+    spawn otherwise (fork is unsafe under threads, e.g. inside Streamlit or dask)."""
+    if sys.platform.startswith("linux") and threading.active_count() == 1:
+        return multiprocessing.get_context("fork")
+    return multiprocessing.get_context("spawn")
+
+
+def _run(ex: ProcessPoolExecutor | None, fn: Callable, chunks: list[list]) -> Iterator:
+    """Yield ``fn(chunk)`` in order, from the pool when given; if the pool breaks (e.g. a
+    spawn from a script without a ``__main__`` guard), warn and finish here instead."""
+    if ex is None:
+        for c in chunks:
+            yield fn(c)
+        return
+    n = 0
+    try:
+        for res in ex.map(fn, chunks):
+            n += 1
+            yield res
+    except BrokenProcessPool as exc:
+        warnings.warn(f"descriptor worker pool failed ({exc}); computing serially",
+                      RuntimeWarning, stacklevel=3)
+        for c in chunks[n:]:
+            yield fn(c)
+
+
+def _chunks(items: list, size: int) -> list[list]:
+    return [items[i:i + size] for i in range(0, len(items), size)]
+
+
 class _DiskCache:
     """SQLite key -> 170 float64 vector store (keyed by canonical PSMILES + version)."""
 
@@ -368,44 +413,50 @@ def ff_kernel_mean_batch(
         raise TypeError("psmiles must be a sequence of strings, not a single string")
     if not isinstance(n_jobs, int) or n_jobs < 1:
         raise ValueError(f"n_jobs must be a positive integer, got {n_jobs!r}")
+    if not isinstance(chunk_size, int) or chunk_size < 1:
+        raise ValueError(f"chunk_size must be a positive integer, got {chunk_size!r}")
     rows = list(psmiles)
     total = len(rows)
     out = np.full((total, len(DESCRIPTOR_NAMES)), np.nan)
     if total == 0:
         return out
-    keys: list[str | None] = []
-    for r, s in enumerate(rows):
-        try:
-            keys.append(canonical_psmiles(s))
-        except (InvalidPolymer, TypeError) as exc:
-            if on_error == "raise":
-                raise DescriptorError(f"row {r} ({s!r}): {exc}") from exc
-            keys.append(None)
-    known: dict[str, np.ndarray] = {}
-    if cache is not None:
-        for k in keys:
-            if k is not None and k in cache:
-                known[k] = np.asarray(cache[k])
+    parallel = n_jobs > 1 and total > chunk_size
+    ex = None
     disk = _DiskCache(cache_path) if cache_path is not None else None
     try:
+        if parallel:
+            ex = ProcessPoolExecutor(max_workers=n_jobs, mp_context=_mp_context())
+        # 1. canonical keys (dedup + cache keys), in the workers when parallel
+        key_items = _chunks(list(enumerate(rows)), chunk_size)
+        key_res = _run(ex, _key_worker, key_items)
+        keys: list[str | None] = [None] * total
+        for res in key_res:
+            for r, k, err in res:
+                if k is None and on_error == "raise":
+                    raise DescriptorError(f"row {r} ({rows[r]!r}): {err}")
+                keys[r] = k
+        # 2. cache look-ups
+        known: dict[str, np.ndarray] = {}
+        if cache is not None:
+            for k in keys:
+                if k is not None and k in cache:
+                    known[k] = np.asarray(cache[k], dtype=float)
         if disk is not None:
-            todo_keys = {k for k in keys if k is not None and k not in known}
-            known.update(disk.get_many(todo_keys))
-        todo = sorted({k for k in keys if k is not None and k not in known})
-        done = sum(1 for k in keys if k is None or k in known)
-        if progress is not None:
-            progress(done, total)
-        count = {}
+            known.update(disk.get_many({k for k in keys if k is not None and k not in known}))
+        count: dict[str, int] = {}
         for k in keys:
             if k is not None:
                 count[k] = count.get(k, 0) + 1
+        todo = sorted(k for k in count if k not in known)
+        done = sum(1 for k in keys if k is None or k in known)
+        if progress is not None:
+            progress(done, total)
+        # 3. descriptors of the new polymers (each canonical polymer once)
         new: dict[str, np.ndarray] = {}
         errors: dict[str, str] = {}
-        items = list(enumerate(todo))
-        chunks = [items[i:i + chunk_size] for i in range(0, len(items), chunk_size)]
-
-        def absorb(res):
-            nonlocal done
+        chunks = _chunks(list(enumerate(todo)), chunk_size)
+        results = _run(ex if len(chunks) > 1 else None, _worker, chunks)
+        for res in results:
             for i, vec, err in res:
                 k = todo[i]
                 if vec is None:
@@ -415,18 +466,11 @@ def ff_kernel_mean_batch(
                 done += count[k]
             if progress is not None:
                 progress(done, total)
-
-        if n_jobs == 1 or len(chunks) <= 1:
-            for ch in chunks:
-                absorb(_worker(ch))
-        else:
-            ctx = multiprocessing.get_context("spawn")  # safe under threaded callers
-            with ProcessPoolExecutor(max_workers=n_jobs, mp_context=ctx) as ex:
-                for res in ex.map(_worker, chunks):
-                    absorb(res)
         if disk is not None and new:
             disk.put_many(new)
     finally:
+        if ex is not None:
+            ex.shutdown(cancel_futures=True)
         if disk is not None:
             disk.close()
     if cache is not None:

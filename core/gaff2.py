@@ -5,7 +5,8 @@ Typing rules
 The rule set reproduces RadonPy's ``GAFF2_mod`` typer (Hayashi et al., npj Comput. Mater. 8,
 222 (2022)), which SPACIER used to compute the published descriptor vectors: element +
 RDKit hybridisation + MDL aromaticity + bond orders + hydrogen count decide the type, e.g.
-``c3`` sp3 C (``c3f`` when bonded to F, J. Mol. Model. 25, 39 (2019); parameters as ``c3``),
+``c3`` sp3 C (``c3f`` when bonded to F, J. Mol. Model. 25, 39 (2019): its own torsions,
+``C3F_DIHEDRALS``, otherwise the ``c3`` parameters),
 ``c`` carbonyl C, ``ca`` aromatic C, ``c2`` other sp2 C, ``n``/``ns``/``nt`` amide N,
 ``nh``/``nu``/``nv`` aryl amine N, ``h1``..``h5`` H next to electron-withdrawing atoms,
 ``sy``/``s6`` sulfonyl S (conjugated / not), ...  It does *not* distinguish the conjugation
@@ -55,6 +56,7 @@ __all__ = [
     "dihedral_terms",
     "parameterize",
     "ALT_TYPES",
+    "C3F_DIHEDRALS",
 ]
 
 
@@ -89,6 +91,25 @@ _ALT2: dict[str, tuple[str, ...]] = {
     "ss": ("sh", "s"), "sh": ("ss",), "s2": ("ss",), "s4": ("sx", "s6"), "sx": ("s4", "sy"),
     "s6": ("sy",), "sy": ("s6",), "p2": ("pc", "pe"), "p3": ("p5",), "p4": ("p5", "px"),
     "p5": ("py", "p4"), "px": ("p4", "py"), "py": ("p5", "px"), "pb": ("pc", "p2"),
+}
+
+# Torsions of sp3 carbon bonded to F (type c3f), refitted for GAFF2 on fluoroalkanes
+# (J. Mol. Model. 25, 39 (2019)) and used by RadonPy's GAFF2_mod, which SPACIER's descriptors
+# were computed with.  (k kcal/mol, phase deg, n) per Fourier term; every other c3f term
+# falls back to c3.
+C3F_DIHEDRALS: dict[tuple[str, str, str, str], tuple[tuple[float, float, int], ...]] = {
+    ("c3", "c3", "c3", "c3f"): ((0.7317, 180.0, 1), (0.1023, 180.0, 2), (0.1771, 0.0, 3)),
+    ("c3", "c3", "c3f", "c3f"): ((0.2447, 180.0, 1), (0.08764, 180.0, 2), (0.009393, 180.0, 3)),
+    ("c3", "c3", "c3f", "f"): ((0.1592, 0.0, 3),),
+    ("c3", "c3f", "c3f", "c3f"): ((0.8694, 180.0, 1), (0.09692, 180.0, 3), (0.08583, 0.0, 6)),
+    ("c3", "c3f", "c3f", "f"): ((0.1958, 0.0, 3),),
+    ("c3f", "c3f", "c3f", "c3f"): ((0.28, 180.0, 1), (0.1361, 180.0, 2), (0.1556, 180.0, 3),
+                                   (0.1688, 0.0, 6)),
+    ("f", "c3f", "c3f", "c3f"): ((0.1087, 180.0, 3),),
+    ("f", "c3f", "c3f", "f"): ((0.1211, 0.0, 3),),
+    ("hc", "c3", "c3", "c3f"): ((0.1377, 0.0, 3),),
+    ("hc", "c3", "c3f", "c3f"): ((0.07352, 0.0, 3),),
+    ("hc", "c3", "c3f", "f"): ((0.1407, 0.0, 3),),
 }
 
 # empirical angle constants (Wang et al. 2004, Table 4): C for the apex, Z for the ends
@@ -183,10 +204,21 @@ def _parse_dat(text: str, version: str, path: str) -> Gaff2Parameters:
             dih[key] = [term]  # a later full definition replaces an earlier one
         prev_continues, prev_key = pn < 0, key
         i += 1
+    # A torsion listed in both directions (5 cases in 2.11, e.g. hc-c3-c3-c3 and c3-c3-c3-hc)
+    # gets the union of its terms in both directions, as in RadonPy's tables -- so lookups
+    # do not depend on the direction the molecule is walked in.
     dihedrals: dict[tuple[str, str, str, str], tuple[tuple[float, float, int], ...]] = {}
+    pos = {k: n for n, k in enumerate(dih)}
     for k, v in dih.items():
-        dihedrals[k] = tuple(v)
-        dihedrals.setdefault(k[::-1], tuple(v))
+        rev = k[::-1]
+        if rev != k and rev in dih:
+            first, second = (k, rev) if pos[k] < pos[rev] else (rev, k)
+            merged = tuple(dih[first]) + tuple(dih[second])
+            dihedrals[k] = dihedrals[rev] = merged
+        else:
+            dihedrals[k] = dihedrals[rev] = tuple(v)
+    for k, v in C3F_DIHEDRALS.items():
+        dihedrals[k] = dihedrals[k[::-1]] = v
     i += 1
     impropers: dict[tuple[str, str, str, str], tuple[float, float, int]] = {}
     while lines[i].strip():
@@ -518,6 +550,26 @@ def _angle_lookup(p: Gaff2Parameters, t1: str, t2: str, t3: str) -> tuple[float,
     return None
 
 
+def _angle_lookup_wide(p: Gaff2Parameters, t1: str, t2: str, t3: str) -> tuple[float, float] | None:
+    hit = _angle_lookup(p, t1, t2, t3)
+    if hit is not None:
+        return hit
+    for a, b, c in product((t1,) + _ALT2.get(t1, ()), (t2,) + _ALT2.get(t2, ()),
+                           (t3,) + _ALT2.get(t3, ())):
+        hit = p.angles.get((a, b, c))
+        if hit is not None:
+            return hit
+    return None
+
+
+# ideal valence angles (deg) by apex type, last resort of the empirical angle rule
+_IDEAL_ANGLE = {t: 180.0 for t in ("c1", "cg", "ch", "n1")}
+_IDEAL_ANGLE.update({t: 120.0 for t in ("c", "cs", "c2", "ca", "cp", "cq", "cc", "cd", "ce", "cf",
+                                         "cu", "n", "ns", "nt", "na", "nb", "nc", "nd", "ne",
+                                         "nf", "n2", "nh", "nu", "nv", "no", "p2", "s2", "pb")})
+_IDEAL_ANGLE.update({"os": 110.0, "oh": 108.5, "ss": 100.0, "sh": 96.0})
+
+
 def angle_term(p: Gaff2Parameters, t1: str, t2: str, t3: str,
                e1: str, e2: str, e3: str) -> tuple[float, float]:
     """(k kcal/mol/rad², θ0 deg) of angle t1-t2-t3 (elements e1-e2-e3 for the empirical rule)."""
@@ -526,13 +578,21 @@ def angle_term(p: Gaff2Parameters, t1: str, t2: str, t3: str,
         return hit
     # empirical rule (Wang et al. 2004): θ0 = mean of t1-t2-t1 and t3-t2-t3,
     # k = 143.9 Z1 C2 Z3 / (r12 + r23) / sqrt(θ0 rad) * exp(-2 (r12 - r23)² / (r12 + r23)²)
-    a11 = _angle_lookup(p, t1, t2, t1)
-    a33 = _angle_lookup(p, t3, t2, t3)
-    if a11 is None or a33 is None or _EMP_C.get(e2, 0.0) == 0.0:
+    if _EMP_C.get(e2, 0.0) == 0.0 or e1 not in _EMP_Z or e3 not in _EMP_Z:
         raise Gaff2Error(f"no GAFF2 angle parameters for {t1}-{t2}-{t3}")
-    r12 = bond_term(p, t1, t2)[1]
-    r23 = bond_term(p, t2, t3)[1]
-    th = 0.5 * (a11[1] + a33[1])
+    a11 = _angle_lookup_wide(p, t1, t2, t1)
+    a33 = _angle_lookup_wide(p, t3, t2, t3)
+    if a11 is not None and a33 is not None:
+        th = 0.5 * (a11[1] + a33[1])
+    elif a11 is not None or a33 is not None:  # one reference angle only
+        th = (a11 or a33)[1]
+    else:  # reference angles missing too: ideal geometry of the apex type
+        th = _IDEAL_ANGLE.get(t2, 109.5)
+    try:
+        r12 = bond_term(p, t1, t2)[1]
+        r23 = bond_term(p, t2, t3)[1]
+    except Gaff2Error as exc:
+        raise Gaff2Error(f"no GAFF2 angle parameters for {t1}-{t2}-{t3} ({exc})") from exc
     k = (143.9 * _EMP_Z[e1] * _EMP_C[e2] * _EMP_Z[e3] / (r12 + r23) / math.sqrt(math.radians(th))
          * math.exp(-2.0 * (r12 - r23) ** 2 / (r12 + r23) ** 2))
     return k, th

@@ -39,6 +39,7 @@ from __future__ import annotations
 import argparse
 import fcntl
 import json
+import logging
 import os
 import signal
 import socket
@@ -64,6 +65,35 @@ JOB_ENV_VARS = ("SLURM_JOB_ID", "PBS_JOBID", "JOB_ID", "LSB_JOBID")
 PROGRESS_FILE = "progress.json"
 CANCEL_FILE = "CANCEL"
 LOG_FILE = "calculation.log"
+
+
+class _ClusterErrors(logging.Handler):
+    """Keeps the last error logged by the cluster machinery (e.g. ``sbatch`` rejecting a job:
+    dask-jobqueue's RuntimeError surfaces only as a log record of tornado/distributed)."""
+
+    LOGGERS = ("tornado.application", "distributed.deploy", "distributed.deploy.spec",
+               "distributed.deploy.adaptive", "dask_jobqueue")
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.ERROR)
+        self.last: tuple[float, str] | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            exc = record.exc_info[1] if record.exc_info else None
+            msg = str(exc) if exc is not None else record.getMessage()
+            self.last = (time.time(), " ".join(msg.split())[:1500])
+        except Exception:  # noqa: BLE001 (a log handler must never raise)
+            pass
+
+    def install(self) -> None:
+        for name in self.LOGGERS:
+            logging.getLogger(name).addHandler(self)
+
+    def recent(self, within_s: float = 600.0) -> str | None:
+        if self.last and time.time() - self.last[0] < within_s:
+            return self.last[1]
+        return None
 
 
 class CalculationCancelled(Exception):
@@ -221,6 +251,11 @@ class Runner:
         self.profile = None
         self._propose_failed_at: int | None = None
         self._final_status = "stopped"
+        self._status = "starting"
+        self._cluster_errors = _ClusterErrors()
+        self.stuck_after_s = 60.0
+        self._submitted_at: dict[int, float] = {}
+        self._profile_error: str | None = None
         self.max_consecutive_errors = 10
 
     # ------------------------------------------------------------------ lifecycle
@@ -247,6 +282,8 @@ class Runner:
         from core.cluster import validate_profile, make_cluster  # noqa: PLC0415
         cfg = self.store.campaign_config(self.cid)
         self.profile = validate_profile(cfg.cluster, cfg.preset)
+        self._cluster_errors.install()
+        self._cluster_errors.last = None
         dask.config.set({"distributed.scheduler.allowed-failures": 0,
                          "distributed.scheduler.worker-ttl": "5 minutes"})
         root = str(REPO_ROOT)
@@ -293,7 +330,7 @@ class Runner:
         while not self._stop.is_set():
             try:
                 store.heartbeat(self.cid, pid=os.getpid(), host=socket.gethostname(),
-                                status="running", info=self._info)
+                                status=self._status, info=self._info)
             except Exception as exc:  # noqa: BLE001 (a busy DB must not kill the runner)
                 self._log(f"heartbeat failed: {exc}")
             self._stop.wait(self.heartbeat_s)
@@ -301,14 +338,17 @@ class Runner:
     def run(self) -> int:
         """Main loop; returns the process exit code."""
         self.acquire_lock()
+        self._status = "starting"
+        self._info = {"phase": "starting the cluster"}
         self.store.heartbeat(self.cid, pid=os.getpid(), host=socket.gethostname(),
-                             status="starting", info={})
+                             status=self._status, info=self._info)
         hb = threading.Thread(target=self._heartbeat_loop, daemon=True, name="heartbeat")
+        hb.start()
         code = 0
         try:
             self.recover()
             self.start_cluster()
-            hb.start()
+            self._status = "running"
             errors = 0
             while not self._stop.is_set():
                 try:
@@ -363,6 +403,7 @@ class Runner:
     def tick(self) -> bool:
         """One pass: cancels, results, progress, submissions, batch completion.  Returns whether
         anything is queued or running (or a proposal is pending approval with auto-approve)."""
+        self._maybe_reload_cluster()
         self._handle_cancels()
         self._collect_results()
         self._update_progress()
@@ -370,13 +411,65 @@ class Runner:
         self._advance_cycle()
         calcs = self.store.calculations(self.cid, status=("queued", "running"))
         self._info = self._cluster_info(calcs)
+        self._flag_stuck(calcs)
         return bool(len(calcs)) or bool(self.futures)
+
+    def _flag_stuck(self, calcs) -> None:
+        """Tell the user why submitted calculations do not start (no worker, scheduler error)."""
+        if self._info.get("workers"):
+            return
+        err = self._info.get("cluster_error")
+        now = time.time()
+        for row in calcs[(calcs["status"] == "running") & (calcs["step"] == "submitted")] \
+                .itertuples():
+            waited = now - self._submitted_at.get(int(row.id), now)
+            if waited < self.stuck_after_s and not err:
+                continue
+            msg = (f"waiting for a {self.profile.profile if self.profile else ''} worker: "
+                   + (f"the cluster reported an error: {err}" if err else
+                      f"no worker has connected for over {self.stuck_after_s:.0f} s"))[:1000]
+            if row.message != msg:
+                self.store.update_progress(int(row.id), int(row.attempt), message=msg)
+
+    def _maybe_reload_cluster(self) -> None:
+        """Restart the cluster when the campaign's cluster profile was edited (running
+        calculations are re-queued and resume in their work dirs)."""
+        if self.profile is None:
+            return
+        from core.cluster import ClusterConfigError, validate_profile  # noqa: PLC0415
+        cfg = self.store.campaign_config(self.cid)
+        try:
+            new = validate_profile(cfg.cluster, cfg.preset)
+        except ClusterConfigError as exc:
+            self._profile_error = f"edited cluster profile not applied: {exc}"
+            return
+        self._profile_error = None
+        if new.to_dict() == self.profile.to_dict():
+            return
+        self._log(f"cluster profile changed ({self.profile.profile} -> {new.profile}): "
+                  "restarting the cluster")
+        for fut, _a in self.futures.values():
+            fut.cancel()
+        self.futures.clear()
+        for obj in (self.client, self.cluster):
+            try:
+                obj.close()
+            except Exception:  # noqa: BLE001
+                pass
+        self.client = self.cluster = None
+        rows = self.store.requeue_interrupted(self.cid)
+        self.store.log(self.cid, "cluster_restart", actor="runner",
+                       details={"profile": new.to_dict(), "requeued": [r["id"] for r in rows]})
+        self.start_cluster()
 
     def _cluster_info(self, calcs) -> dict:
         info: dict[str, Any] = {"profile": self.profile.profile if self.profile else None,
                                 "queued": int((calcs["status"] == "queued").sum()),
                                 "running": int((calcs["status"] == "running").sum()),
                                 "time": utcnow()}
+        err = self._profile_error or self._cluster_errors.recent()
+        if err:
+            info["cluster_error"] = err
         try:
             workers = self.client.scheduler_info().get("workers", {}) if self.client else {}
             info["workers"] = len(workers)
@@ -521,6 +614,7 @@ class Runner:
             fut = self.client.submit(execute_calculation, spec, key=key, pure=False,
                                      resources={"calc": 1}, retries=0)
             self.futures[cid] = (fut, attempt)
+            self._submitted_at[cid] = time.time()
             self._log(f"submitted calculation {cid} attempt {attempt} as {key}")
 
     # ------------------------------------------------------------------ cycles

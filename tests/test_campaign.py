@@ -195,21 +195,48 @@ def test_cli_roundtrip(tmp_path, pool_csv, capsys):
     assert res.returncode == 0 and "calculations: queued 2" in res.stdout
 
 
-def test_untypable_observation_and_pool_entry_are_left_out(tmp_path, pool_csv):
-    pool = tmp_path / "pool_si.csv"
-    pd.DataFrame({"id": ["T0", "SI"], "psmiles": ["*CCO*", "*[Si](C)(C)O*"]}).to_csv(pool,
-                                                                                    index=False)
+def test_pool_rows_without_descriptor_are_never_proposed(tmp_path):
+    from core.descriptors import ff_kernel_mean_batch
+    ps = ["*CCO*", "*CC(*)Cl", "*CCS*"]
+    X = ff_kernel_mean_batch(ps)
+    X[1] = np.nan  # as a pool built with on_error="nan" stores an untypable polymer
+    pool = tmp_path / "pool_nan.csv"
+    df = pd.DataFrame(X, columns=[f"d{i}" for i in range(170)])
+    df.insert(0, "psmiles", ps)
+    df.insert(0, "id", ["A", "B", "C"])
+    df.to_csv(pool, index=False)
     store = Store(tmp_path / "c.db")
-    recs = reference_records(("PMMA", "PS", "PC")) + [
-        # PDMS: experimental n_D 1.40 (no GAFF2 type for Si -> no descriptor)
-        {"name": "PDMS", "psmiles": "*[Si](C)(C)O*",
-         "values": {"n_D": 1.40, "abbe_number": 50.0}}]
-    create_campaign(store, "si", {"pool_source": str(pool), "batch_size": 2},
-                    initial=recs, actor="t")
-    b = propose_batch(store, "si")
-    assert b["info"]["n_observations"] == 3
-    assert b["info"]["n_observations_without_descriptor"] == 1
+    create_campaign(store, "nan", {"pool_source": str(pool), "batch_size": 3},
+                    initial=reference_records(("PMMA", "PS", "PC")), actor="t")
+    b = propose_batch(store, "nan")
     assert b["info"]["n_pool_without_descriptor"] == 1
-    assert list(store.batch_candidates(b["id"])["psmiles"]) == ["*CCO*"]
-    preds = store.latest_predictions("si").set_index("pool_id")
-    assert np.isnan(preds.loc["SI", "ehvi"]) and not preds.loc["SI", "available"]
+    assert sorted(store.batch_candidates(b["id"])["pool_id"]) == ["A", "C"]
+    preds = store.latest_predictions("nan").set_index("pool_id")
+    assert np.isnan(preds.loc["B", "ehvi"]) and not preds.loc["B", "available"]
+    assert np.isfinite(preds.loc["A", "ehvi"])
+
+
+def test_reoptimise_the_rest_keeps_selected_and_refills(camp):
+    store, _ = camp
+    store.update_config("c1", {"batch_size": 4}, actor="t")
+    b = propose_batch(store, "c1", actor="t")
+    old = store.batch_candidates(b["id"])
+    drop, keep = old.iloc[0], old.iloc[1:]
+    store.set_candidate_selected(b["id"], drop["key"], False, actor="t")
+    manual = "*CCCCCCS(=O)(=O)*"  # drawn by the user, not in the pool
+    store.add_batch_candidate(b["id"], {"psmiles": manual, "key": polymer_key(manual)},
+                              actor="t")
+    b2 = propose_batch(store, "c1", keep_selected_of=b["id"], actor="t")
+    new = store.batch_candidates(b2["id"])
+    assert len(new) == 4 and b2["info"]["n_kept"] == 4
+    assert list(new["key"]) == list(keep["key"]) + [polymer_key(manual)]
+    assert drop["key"] not in set(new["key"])
+    assert np.isfinite(new["pred_mean_n_D"]).all()  # the manual one got a prediction too
+    assert b2["joint_value"] > 0 and store.get_batch(b["id"])["status"] == "superseded"
+    # deselect two: they are replaced by new picks, never by the dropped ones
+    for k in list(new["key"])[:2]:
+        store.set_candidate_selected(b2["id"], k, False, actor="t")
+    b3 = propose_batch(store, "c1", keep_selected_of=b2["id"], actor="t")
+    k3 = list(store.batch_candidates(b3["id"])["key"])
+    assert len(k3) == 4 and k3[:2] == list(new["key"])[2:]
+    assert not set(k3[2:]) & set(new["key"])  # deselected ones are not re-picked

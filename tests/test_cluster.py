@@ -62,6 +62,8 @@ def test_walltime_too_short_for_preset():
     assert minimum_walltime_s(72 * 3600) == 80 * 3600 + 360
     validate_profile({"profile": "pbs", "walltime": "80:06:00"}, "standard")
     validate_profile({"profile": "local"}, "standard")  # no walltime locally
+    validate_profile({"profile": "slurm", "walltime": "72:00:00", "allow_short_walltime": True},
+                     "standard")  # the user's explicit choice
 
 
 def test_slurm_job_script():

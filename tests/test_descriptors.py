@@ -104,8 +104,12 @@ def test_batch_parallel_equals_serial() -> None:
     smi = ["*CC*", "*CC(*)C", "*OCC*", "*CC(*)c1ccccc1", "*CC(*)(C)C(=O)OC", "*CC(*)Cl",
            "*CC(*)C#N", "*Oc1ccc(cc1)S(=O)(=O)c1ccc(*)cc1"]
     serial = ff_kernel_mean_batch(smi)
-    par = ff_kernel_mean_batch(smi, n_jobs=2, chunk_size=2)
+    calls: list[tuple[int, int]] = []
+    par = ff_kernel_mean_batch(smi, n_jobs=2, chunk_size=2,
+                               progress=lambda d, t: calls.append((d, t)))
     assert np.allclose(serial, par)
+    assert calls[-1] == (8, 8) and len(calls) >= 4  # one call per finished chunk
+    assert [d for d, _ in calls] == sorted(d for d, _ in calls)
 
 
 def test_large_backbone_ring_unit_is_fast() -> None:

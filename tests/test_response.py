@@ -157,3 +157,39 @@ def test_rejects_unconverged_and_open_shell():
         polarizability_tensor(uhf, 0.0)
     with pytest.raises(InvalidResponseInput):
         polarizability_tensors(_rhf(H2O, "sto-3g"), [-0.1])
+
+
+@pytest.mark.parametrize("xc", [None, "b3lyp", "camb3lyp", "pbe"])
+def test_ri_kernel_equals_pyscf_gen_response(xc):
+    """The MO-basis density-fitted response product equals PySCF's AO gen_response(hermi=0)
+    on the same density-fitted SCF (HF, global hybrid, range-separated hybrid, pure GGA)."""
+    from core.simulation import response as R
+
+    mol = gto.M(atom=H2O, basis="6-31+g*", verbose=0)
+    mf = (scf.RHF(mol) if xc is None else dft.RKS(mol, xc=xc)).density_fit()
+    if xc:
+        mf.grids.level = 1
+    mf.conv_tol = 1e-9
+    mf.kernel()
+    occ = mf.mo_occ > 0
+    orbo, orbv = mf.mo_coeff[:, occ], mf.mo_coeff[:, ~occ]
+    xy = np.random.default_rng(0).normal(size=(3, 2, orbv.shape[1], orbo.shape[1]))
+    ri = R._ri_kernel(mf, orbo, orbv)(xy)
+    x, y = xy[:, 0], xy[:, 1]
+    dms = 2 * (np.einsum("pa,kai,qi->kpq", orbv, x, orbo) + np.einsum("pi,kai,qa->kpq", orbo, y, orbv))
+    v1 = mf.gen_response(hermi=0)(dms)
+    ref = np.stack([np.einsum("pa,kpq,qi->kai", orbv, v1, orbo),
+                    np.einsum("pi,kpq,qa->kai", orbo, v1, orbv)], axis=1)
+    np.testing.assert_allclose(ri, ref, atol=1e-10 * np.abs(ref).max())
+
+
+def test_density_fitted_alpha_close_to_exact_integrals(h2o_631g):
+    mf = scf.RHF(h2o_631g.mol).density_fit()
+    mf.conv_tol = 1e-10
+    mf.kernel()
+    a_ri = polarizability_tensors(mf, [0.0, W_D], tol=1e-8)
+    a_ex = polarizability_tensors(h2o_631g, [0.0, W_D], tol=1e-8)
+    # RI-JK error on α: below 0.1 % (measured 3e-5 relative for ethylbenzene, 6-31+G*)
+    np.testing.assert_allclose(np.trace(a_ri, axis1=1, axis2=2), np.trace(a_ex, axis1=1, axis2=2), rtol=1e-3)
+    # and the RI response is exact for the RI Hamiltonian: static α equals its finite field
+    np.testing.assert_allclose(a_ri[0], finite_field_polarizability(mf, field=1e-3), rtol=3e-5, atol=3e-5)

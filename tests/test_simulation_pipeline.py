@@ -160,3 +160,19 @@ def test_smoke_polystyrene_end_to_end_and_resume(tmp_path):
     with pytest.raises(WorkdirMismatch):
         run_pipeline("*CC(*)C(=O)OC", "smoke", wd)
     assert re.match(r"^\*", rec["canonical_psmiles"])
+
+
+@pytest.mark.integration
+def test_md_step_resumes_from_finished_lammps_job(tmp_path):
+    """An interrupted md step reuses its finished main LAMMPS job instead of rerunning it."""
+    wd = tmp_path / "ps"
+    run_pipeline(PS, "smoke", wd, threads=1)
+    for s in ("md", "qm", "optics"):
+        (wd / s / "done.json").unlink()
+    (wd / "record.json").unlink()
+    log_mtime = (wd / "md" / "md.log").stat().st_mtime_ns
+    events = []
+    rec = run_pipeline(PS, "smoke", wd, progress=lambda s, m: events.append((s, m)))
+    assert any(s == "md" and "reused" in m for s, m in events)
+    assert (wd / "md" / "md.log").stat().st_mtime_ns == log_mtime  # LAMMPS not rerun
+    assert math.isfinite(rec["density"])

@@ -201,3 +201,20 @@ def test_standard_script_is_radonpy_protocol():
     assert "iso 50000.0 50000.0" in text
     # 5 ns production at 1 fs
     assert "run 5000000" in text
+
+
+def test_parmchk_warnings_parsed_and_missing_bond_is_fatal(tmp_path):
+    from core.simulation.forcefield import _parmchk_warnings
+
+    f = tmp_path / "m.frcmod"
+    f.write_text("Remark line goes here\nMASS\n\nBOND\n"
+                 "c3-sx  0.00   0.000       ATTN, need revision\n\nANGLE\n\nDIHE\n"
+                 "c3-c3-ss-c6   1    0.200       180.000           1.000      same as "
+                 "c3-c3-ss-c3, penalty score=  0.0\n\nIMPROPER\n"
+                 "c3-o -c -os         1.1          180.0         2.0          Same as c3-o -c -oh, "
+                 "penalty score=  8.5)\n\nNONBON\n\n")
+    warnings, fatal = _parmchk_warnings(f)
+    assert fatal == ["bond c3-sx"]
+    assert warnings == [
+        "GAFF2 dihe parameter c3-c3-ss-c6 filled by parmchk2 (same as c3-c3-ss-c3, penalty 0.0)",
+        "GAFF2 improper parameter c3-o-c-os filled by parmchk2 (same as c3-o-c-oh, penalty 8.5)"]

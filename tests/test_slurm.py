@@ -148,3 +148,26 @@ def test_runner_sigkill_cancels_orphaned_job_and_resumes(slurm_campaign, tmp_pat
     assert len(store.observations("rk").dropna(subset=["calculation_id"])) == 1
     wd = Path(calc["workdir"])
     assert "md: already done" in (wd / "calculation.log").read_text()
+
+
+def test_rejected_job_is_reported_and_an_edited_profile_is_applied(slurm_campaign, tmp_path):
+    store, bid, calcs, env = slurm_campaign("pq", [PP])
+    cfg = store.get_campaign("pq")["config"]["cluster"]
+    store.update_config("pq", {"cluster": {**cfg, "queue": "nosuchpartition"}}, actor="test")
+    log = tmp_path / "runner.log"
+    r = _runner(store, "pq", env, log)
+    try:
+        calc = wait_for(lambda: (lambda c: c if "cluster reported an error" in (c["message"] or "")
+                                 else None)(store.get_calculation(calcs[PP])), 120,
+                        "the sbatch error on the calculation")
+        assert "sbatch" in calc["message"] and "partition" in calc["message"].lower()
+        wait_for(lambda: "partition" in str((store.runner_status("pq")["info"] or {})
+                                            .get("cluster_error", "")).lower(), 30,
+                 "the error in the heartbeat")
+        store.update_config("pq", {"cluster": {**cfg, "queue": "debug"}}, actor="test")
+        assert r.wait(400) == 0, log.read_text()[-3000:]
+    finally:
+        if r.poll() is None:
+            r.kill()
+    assert store.get_calculation(calcs[PP])["status"] == "done"
+    assert "cluster_restart" in set(store.audit_log("pq")["action"])

@@ -102,7 +102,10 @@ def test_fit_surrogates_multiobjective():
     fn = sur.cross_cov_fn(X[:7], scale=[1.0, 2.0])
     c = fn(3)
     assert c.shape == (7, 2)
-    np.testing.assert_allclose(c[3, 1], sur.models["b"].latent_cross_covariance(X[3:4], X[3])[0] / 4)
+    np.testing.assert_allclose(c[:, 1], sur.models["b"].latent_cross_covariance(X[:7], X[3]) / 4,
+                               rtol=1e-8, atol=1e-12)
+    np.testing.assert_allclose(c[:, 0], sur.models["a"].latent_cross_covariance(X[:7], X[3]),
+                               rtol=1e-8, atol=1e-12)
 
 
 def test_bad_input():

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -294,11 +295,30 @@ def run_md(info: DataFileInfo, workdir: Path, p: Preset, *, threads: int | None 
     ranks = p.mpi_ranks
     say = progress or (lambda msg: None)
     timeout = p.timeouts.get("md")
-    (workdir / "production.dat").unlink(missing_ok=True)
-    (workdir / "production.dat").write_text(SAMPLE_HEADER + "\n")
     say(f"LAMMPS: {info.n_atoms} atoms, box {info.box:.1f} Å, {ranks} rank(s) × {omp} thread(s)")
-    wall = run_lammps(input_script(p, info, seed=seed), workdir, name="md", mpi_ranks=ranks,
-                      omp_threads=omp, timeout=timeout)
+
+    def stage(name: str, script_fn) -> float:
+        """Run one LAMMPS job unless a previous attempt finished it (sub-step resume).
+
+        After each finished job the sample file is snapshotted, so an interrupted later job
+        restarts from the last finished one (final.data is only written at a job's end).
+        """
+        marker, snap = workdir / f"{name}.done.json", workdir / f"production.{name}.dat"
+        if marker.is_file() and snap.is_file():
+            shutil.copy(snap, workdir / "production.dat")
+            say(f"{name}: finished earlier, reused")
+            return float(json.loads(marker.read_text())["wall_s"])
+        w = run_lammps(script_fn(), workdir, name=name, mpi_ranks=ranks, omp_threads=omp,
+                       timeout=timeout)
+        shutil.copy(workdir / "production.dat", snap)
+        marker.write_text(json.dumps({"wall_s": w}))
+        return w
+
+    def fresh_main() -> str:
+        (workdir / "production.dat").write_text(SAMPLE_HEADER + "\n")
+        return input_script(p, info, seed=seed)
+
+    wall = stage("md", fresh_main)
     total_steps = _total_steps(p)
     stats = analyse_production(_read_samples(workdir / "production.dat"), p)
     ext = 0
@@ -306,8 +326,7 @@ def run_md(info: DataFileInfo, workdir: Path, p: Preset, *, threads: int | None 
         ext += 1
         say(f"not converged (density drift {stats['density_drift_rel']:+.3%}, energy drift "
             f"{stats['energy_drift_rel']:+.3%}); extension {ext}/{p.max_extensions}")
-        wall += run_lammps(extension_script(p, info, ext), workdir, name=f"md_ext{ext}",
-                           mpi_ranks=ranks, omp_threads=omp, timeout=timeout)
+        wall += stage(f"md_ext{ext}", lambda k=ext: extension_script(p, info, k))
         total_steps += _steps(p.production_ps, p.timestep_fs)
         stats = analyse_production(_read_samples(workdir / "production.dat"), p)
     ns_day = total_steps * p.timestep_fs * 1e-6 / wall * 86400.0 if wall > 0 else float("nan")

@@ -30,6 +30,9 @@ __all__ = ["STEPS", "WAVELENGTHS_NM", "run_pipeline", "default_workdir", "Workdi
 
 STEPS = ("build", "forcefield", "cell", "md", "qm", "optics")
 WAVELENGTHS_NM = {"F": 486.13, "D": 589.29, "C": 656.27}
+# steps that resume from their own finished sub-steps (LAMMPS jobs, cached QM molecules);
+# every other unfinished step is cleared and redone
+RESUMABLE_INSIDE = ("md", "qm")
 OURS_VERSION = "0.1.0"
 
 
@@ -49,6 +52,11 @@ def _canonical(psmiles: str) -> str:
         return canonical_psmiles(psmiles)
     except ImportError:  # pragma: no cover - core.polymer ships with the package
         return Chem.MolToSmiles(Chem.MolFromSmiles(psmiles))
+
+
+def _prev_done(wd: Path, step: str) -> bool:
+    """True when every step before ``step`` has its done marker."""
+    return all((wd / s / "done.json").is_file() for s in STEPS[:STEPS.index(step)])
 
 
 def default_workdir(psmiles: str, preset: str | Preset = "quick") -> Path:
@@ -254,9 +262,12 @@ def run_pipeline(psmiles: str, preset: str | Preset = "quick", workdir: str | Pa
             results[step], walls[step] = rec["result"], rec["wall_s"]
             say(f"already done ({rec['wall_s']:.1f} s), skipped")
             continue
-        if d.exists():
-            shutil.rmtree(d)
-        d.mkdir(parents=True)
+        if step not in RESUMABLE_INSIDE or not _prev_done(wd, step):
+            # redo from scratch; later steps' partial outputs depend on this one: drop them too
+            for later in STEPS[STEPS.index(step):]:
+                if (wd / later).exists():
+                    shutil.rmtree(wd / later)
+        d.mkdir(parents=True, exist_ok=True)
         say("started")
         t0 = time.perf_counter()
         try:

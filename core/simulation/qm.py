@@ -258,7 +258,7 @@ def _build_mol(atoms, basis: str, charge: int, spin: int, max_memory_mb: float,
     return mol
 
 
-def _run_scf(mol, method: str, warnings: list[str]):
+def _run_scf(mol, method: str, warnings: list[str], density_fit: bool = False):
     from pyscf import dft, scf
 
     if method == "HF":
@@ -266,6 +266,8 @@ def _run_scf(mol, method: str, warnings: list[str]):
     else:
         mf = dft.RKS(mol)
         mf.xc = method
+    if density_fit:
+        mf = mf.density_fit()  # RI-JK; the response then uses the MO-basis RI kernel
     mf.conv_tol = _SCF_CONV_TOL
     mf.max_cycle = _SCF_MAX_CYCLE
     mf.verbose = 0
@@ -297,7 +299,7 @@ def _run_scf(mol, method: str, warnings: list[str]):
 def _optimise_geometry(mol, method: str, basis: str, warnings: list[str], progress: ProgressFn | None, label: str):
     """QM geometry optimisation with geomeTRIC at ``method`` and the smaller of ``basis`` and
     6-31G(d,p) (by number of basis functions), as RadonPy optimises before its property run."""
-    from pyscf import dft, gto, scf
+    from pyscf import dft, scf
 
     try:
         from pyscf.geomopt.geometric_solver import kernel as geometric_kernel
@@ -392,7 +394,7 @@ def _alpha_dicts(tensors_au: np.ndarray, names: list[str]) -> tuple[dict, dict]:
 def _molecule_calc(
     atoms, *, method: str, basis: str, wavelengths_nm: dict[str, float], charge: int, spin: int,
     threads: int, max_memory_mb: float, optimise: bool, cache_file: Path | None,
-    progress: ProgressFn | None, label: str,
+    progress: ProgressFn | None, label: str, density_fit: bool = False,
 ) -> dict:
     cached = _read_cache(cache_file)
     if cached is not None:
@@ -414,7 +416,7 @@ def _molecule_calc(
         if progress:
             progress("qm", f"{label}: SCF {method}/{basis} ({mol.natm} atoms, {mol.nao} basis functions)")
         t_scf = time.perf_counter()
-        mf, gap = _run_scf(mol, method, warnings)
+        mf, gap = _run_scf(mol, method, warnings, density_fit)
         t_scf = time.perf_counter() - t_scf
         names = ["static", *wavelengths_nm]
         omegas = [0.0] + [wavelength_to_omega_au(wavelengths_nm[k]) for k in wavelengths_nm]
@@ -442,6 +444,7 @@ def _molecule_calc(
         "method": method,
         "basis": basis,
         "optimised_with": f"{method}/{opt_basis}" if opt_basis else None,
+        "density_fit": bool(density_fit),
         "charge": int(charge),
         "n_atoms": int(mol.natm),
         "n_basis": int(mol.nao),
@@ -477,6 +480,7 @@ def molecule_polarizability(
     optimise: bool = False,
     workdir: Path | None = None,
     progress: ProgressFn | None = None,
+    density_fit: bool = False,
 ) -> dict:
     """Static and dynamic polarisability of one closed-shell molecule at a given geometry (Å).
 
@@ -492,12 +496,12 @@ def molecule_polarizability(
         raise InvalidQMSettings("atoms is empty")
     payload = {"atoms": [[s, [round(float(c), 6) for c in xyz]] for s, xyz in atoms], "method": method,
                "basis": basis, "wl": wl, "charge": charge, "spin": spin, "optimise": bool(optimise),
-               "v": _CACHE_VERSION}
+               "v": _CACHE_VERSION, **({"df": True} if density_fit else {})}
     cache_file = Path(workdir) / f"qm_molecule_{_key(payload)}.json" if workdir else None
     return _molecule_calc(
         atoms, method=method, basis=basis, wavelengths_nm=wl, charge=charge, spin=spin, threads=threads,
         max_memory_mb=max_memory_mb, optimise=optimise, cache_file=cache_file, progress=progress,
-        label="molecule",
+        label="molecule", density_fit=density_fit,
     )
 
 
@@ -515,6 +519,7 @@ def repeat_unit_polarizability(
     max_memory_mb: int = 4000,
     workdir: Path | None = None,
     progress: ProgressFn | None = None,
+    density_fit: bool = False,
 ) -> dict:
     """Isotropic static and frequency-dependent polarisability (Å³) of one polymer repeat unit.
 
@@ -540,7 +545,7 @@ def repeat_unit_polarizability(
 
     polymer.validate_psmiles(psmiles)
     payload = {"psmiles": psmiles, "method": method, "basis": basis, "wl": wl, "mode": mode,
-               "optimise": bool(optimise), "v": _CACHE_VERSION}
+               "optimise": bool(optimise), "v": _CACHE_VERSION, **({"df": True} if density_fit else {})}
     key = _key(payload)
     wd = Path(workdir) if workdir is not None else None
     final_file = wd / f"qm_result_{key}.json" if wd else None
@@ -567,6 +572,7 @@ def repeat_unit_polarizability(
             atoms, method=method, basis=basis, wavelengths_nm=wl, charge=0, spin=0, threads=threads,
             max_memory_mb=max_memory_mb, optimise=optimise,
             cache_file=wd / f"qm_{label}_{key}.json" if wd else None, progress=progress, label=label,
+            density_fit=density_fit,
         )
 
     names = ["static", *wl]
@@ -599,6 +605,7 @@ def repeat_unit_polarizability(
         "basis": basis,
         "mode": mode,
         "optimise": bool(optimise),
+        "density_fit": bool(density_fit),
         "wavelengths_nm": wl,
         "n_atoms": big["n_atoms"],
         "n_basis": big["n_basis"],

@@ -283,11 +283,11 @@ def _ri_kernel(mf, orbo: np.ndarray, orbv: np.ndarray) -> Callable[[np.ndarray],
       (M − Δε ± ω)·[X; Y] = [J − ½K^X;  J − ½K^Y]·(exchange scaled by c_x; range-separated
       hybrids add (α − c_x)·K with erf-attenuated factors) + f_xc on the symmetric density.
     Cost per column O(N_aux n_vir² n_occ) instead of O(N_aux N_ao³) for AO-basis K with a
-    non-symmetric density.  Factors are kept in memory when they fit in mf.max_memory/2,
-    otherwise recomputed every iteration.
+    non-symmetric density.  Factors are kept in memory when they fit in 0.7·mf.max_memory,
+    otherwise recomputed every iteration.  Exact against ``gen_response`` on the same
+    density-fitted SCF (tests/test_response.py).
     """
     from pyscf import lib
-    from pyscf.dft import numint  # noqa: F401 - ensures dft is importable
     from pyscf.scf import hf
 
     mol = mf.mol
@@ -312,8 +312,8 @@ def _ri_kernel(mf, orbo: np.ndarray, orbv: np.ndarray) -> Callable[[np.ndarray],
         dfobj.build()
     naux = dfobj.get_naoaux()
     per_aux = (nocc * nocc + 2 * nvir * nocc + nvir * nvir) * 8 / 1e6  # MB
-    budget = max(200.0, mf.max_memory / 2 - lib.current_memory()[0])
-    blksize = int(max(16, min(naux, 0.25 * budget / per_aux)))
+    budget = max(200.0, 0.7 * mf.max_memory - lib.current_memory()[0])
+    blksize = int(max(16, min(naux, 0.2 * budget / per_aux)))
     n_sets = 2 if omega != 0 else 1
     keep = naux * per_aux * n_sets < budget
 
