@@ -101,11 +101,19 @@ def overview() -> None:
                f"ν<sub>D</sub> · preset `{cfg.get('preset')}` · strategy "
                f"`{cfg.get('acquisition_strategy')}` · batch size {cfg.get('batch_size')}",
                unsafe_allow_html=True)
-    opt1, opt2, opt3, _ = st.columns([1, 1, 1, 3])
+    opt1, opt2, opt3, opt4 = st.columns([1, 1, 1.3, 2.7])
     opt1.toggle("Pool cloud", value=True, key="show_pool",
                 help="Predicted (GP mean) position of every pool candidate, WebGL")
     opt2.toggle("Proposed batch", value=True, key="show_batch")
     opt3.toggle("Shade beyond-line region", value=True, key="show_region")
+    with opt4.popover("Axis ranges", icon=":material/zoom_in:"):
+        st.caption("Mouse zoom is kept while data are unchanged; a fixed range here also "
+                   "survives new results arriving.")
+        st.toggle("Fix the axis ranges", key="fix_ranges")
+        st.slider("ν_D range", 0.0, 150.0, (20.0, 70.0), step=0.5, key="x_range",
+                  disabled=not st.session_state.get("fix_ranges"))
+        st.slider("n_D range", 1.2, 2.0, (1.40, 1.75), step=0.005, key="y_range",
+                  disabled=not st.session_state.get("fix_ranges"))
 
     @st.fragment(run_every=live_every())
     def live() -> None:
@@ -121,6 +129,8 @@ def overview() -> None:
                              line.to_dict(), st.session_state.get("show_pool"),
                              st.session_state.get("show_batch"),
                              st.session_state.get("show_region"),
+                             st.session_state.get("fix_ranges"), st.session_state.get("x_range"),
+                             st.session_state.get("y_range"),
                              st.session_state.get("_selected_id"))
         obs_a = annotate_observations(obs, line)
         kpi = compute_kpis(obs_a, calcs["status"] if len(calcs) else [], ref_xy, line,
@@ -156,7 +166,11 @@ def overview() -> None:
                                 else None,
                                 pool=pool,
                                 show_beyond_region=st.session_state.get("show_region", True),
-                                selected_id=st.session_state.get("_selected_id"))
+                                selected_id=st.session_state.get("_selected_id"),
+                                x_range=st.session_state.get("x_range")
+                                if st.session_state.get("fix_ranges") else None,
+                                y_range=st.session_state.get("y_range")
+                                if st.session_state.get("fix_ranges") else None)
             st.session_state["_pareto_fig"] = (sig, fig)
         else:
             fig = cached[1]

@@ -121,11 +121,13 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--data", default=str(REPO.parent / "shared" / "data"))
     ap.add_argument("--skip-fidelity", action="store_true")
+    ap.add_argument("--skip-throughput", action="store_true")
     args = ap.parse_args()
     data = Path(args.data)
     if not args.skip_fidelity:
         fidelity(data, n_jobs=2)
-    throughput(data, args.n, args.serial, args.seed)
+    if not args.skip_throughput:
+        throughput(data, args.n, args.serial, args.seed)
 
 
 if __name__ == "__main__":

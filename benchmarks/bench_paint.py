@@ -2,6 +2,9 @@
 
     python benchmarks/bench_paint.py [--obs 1000] [--pool 10000] [--repeats 3]
 
+Side by side: a floor page (title, one metric, one 2-point Plotly chart) served by a second
+Streamlit server measures what any Streamlit + Plotly page costs on this machine.
+
 Two campaigns are served by one ``streamlit run app.py`` (no runner): ``big`` with N
 observations over 10 cycles, a proposed batch and a predicted pool cloud of P points (WebGL),
 and ``small`` with 10 observations and no pool (the baseline). For each, a fresh browser
@@ -81,13 +84,23 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_server(db: Path, port: int, log: Path) -> subprocess.Popen:
+FLOOR_APP = """import plotly.graph_objects as go
+import streamlit as st
+st.title("floor")
+st.metric("Evaluated", 1)
+st.plotly_chart(go.Figure(go.Scatter(x=[1, 2], y=[1, 2], name="limit line")))
+"""
+
+
+def start_server(db: Path, port: int, log: Path, script: Path | None = None) -> subprocess.Popen:
     env = dict(os.environ, OPTIPOLY_DB=str(db), OPTIPOLY_RUNNER="0", PYTHONPATH=str(REPO),
                OPTIPOLY_CAMPAIGN="big")
     fh = open(log, "wb")  # noqa: SIM115
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(REPO / "app.py"),
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run",
+                             str(script or REPO / "app.py"),
                              "--server.port", str(port), "--server.address", "127.0.0.1",
-                             "--server.headless", "true"], cwd=str(REPO), env=env, stdout=fh,
+                             "--server.headless", "true"],
+                            cwd=str(REPO if script is None else script.parent), env=env, stdout=fh,
                             stderr=subprocess.STDOUT, start_new_session=True)
     t0 = time.time()
     while time.time() - t0 < 60:
@@ -99,11 +112,17 @@ def start_server(db: Path, port: int, log: Path) -> subprocess.Popen:
     raise TimeoutError("streamlit did not start")
 
 
-def paint_ms(browser, url: str, campaign: str, n_obs: int, pool: bool) -> float:
-    """ms from navigation start to the complete first paint of the Overview page (fresh
-    browser context, so a new Streamlit session)."""
-    ctx = browser.new_context(viewport={"width": 1500, "height": 1100})
+def paint_ms(browser, url: str, campaign: str, n_obs: int, pool: bool, ctx=None) -> float:
+    """ms from navigation start to the complete first paint of the Overview page in a new tab
+    (a new Streamlit session). ``ctx`` None: a fresh browser context (empty HTTP cache, so the
+    4.7 MB Plotly bundle is fetched and parsed); else a tab of that context (warm cache, like
+    a returning user)."""
+    own = ctx is None
+    if own:
+        ctx = browser.new_context(viewport={"width": 1500, "height": 1100})
     page = ctx.new_page()
+    cdp = ctx.new_cdp_session(page)
+    cdp.send("Performance.enable")
     want = ["limit line", "cycle 1"] + (["pool (predicted)"] if pool else [])
     js = """([want, n, pool]) => {
         const legend = [...document.querySelectorAll('.js-plotly-plot .legendtext')]
@@ -118,8 +137,17 @@ def paint_ms(browser, url: str, campaign: str, n_obs: int, pool: bool) -> float:
     page.goto(f"{url}?campaign={campaign}")
     page.wait_for_function(js, arg=[want, n_obs, pool], timeout=120_000, polling="raf")
     t = float(page.evaluate("() => performance.now()"))
-    ctx.close()
+    metrics = {m["name"]: m["value"] for m in cdp.send("Performance.getMetrics")["metrics"]}
+    BUSY.append(1000.0 * float(metrics.get("TaskDuration", float("nan"))))
+    page.close()
+    if own:
+        ctx.close()
     return t
+
+
+#: renderer main-thread busy time (CDP Performance.TaskDuration, ms) of each paint_ms call:
+#: CPU the page needed, much less sensitive to other processes than wall time
+BUSY: list[float] = []
 
 
 def main() -> None:
@@ -135,34 +163,66 @@ def main() -> None:
         t0 = time.time()
         seed(db, "big", a.obs, a.pool)
         seed(db, "small", 10, 0, cycles=2)
-        print(f"seeded {a.obs} observations + {a.pool} pool predictions in {time.time() - t0:.1f} s")
+        print(f"seeded {a.obs} observations + {a.pool} pool predictions in "
+              f"{time.time() - t0:.1f} s")
         port = _free_port()
         proc = start_server(db, port, Path(tmp) / "streamlit.log")
+        floor_script = Path(tmp) / "floor" / "floor_app.py"
+        floor_script.parent.mkdir()
+        floor_script.write_text(FLOOR_APP)
+        fport = _free_port()
+        fproc = start_server(db, fport, Path(tmp) / "floor.log", script=floor_script)
         try:
             with sync_playwright() as p:
                 browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
                 url = f"http://127.0.0.1:{port}/"
-                res: dict[str, list[float]] = {"big": [], "small": []}
-                cold = {}
-                for rep in range(a.repeats + 1):
-                    for camp, n, pool in (("big", a.obs, True), ("small", 10, False)):
-                        ms = paint_ms(browser, url, camp, n, pool)
-                        if rep == 0:
-                            cold[camp] = ms
-                        else:
-                            res[camp].append(ms)
+                cases = (("big", a.obs, True), ("small", 10, False))
+                first = {c: paint_ms(browser, url, c, n, pool) for c, n, pool in cases}
+                cold = {c: [] for c, _, _ in cases}
+                warm = {c: [] for c, _, _ in cases}
+                busy_cold = {c: [] for c, _, _ in cases}
+                busy_warm = {c: [] for c, _, _ in cases}
+                shared = browser.new_context(viewport={"width": 1500, "height": 1100})
+                paint_ms(browser, url, "small", 10, False, ctx=shared)  # fill the HTTP cache
+                for _ in range(a.repeats):
+                    for c, n, pool in cases:
+                        cold[c].append(paint_ms(browser, url, c, n, pool))
+                        busy_cold[c].append(BUSY[-1])
+                        warm[c].append(paint_ms(browser, url, c, n, pool, ctx=shared))
+                        busy_warm[c].append(BUSY[-1])
+                floor = []
+                for _ in range(a.repeats):
+                    page = shared.new_page()
+                    page.goto(f"http://127.0.0.1:{fport}/")
+                    page.wait_for_function(
+                        "() => [...document.querySelectorAll('.js-plotly-plot .legendtext')]"
+                        ".length > 0 && !!document.querySelector('[data-testid=stMetricValue]')",
+                        timeout=120_000, polling="raf")
+                    floor.append(float(page.evaluate("() => performance.now()")))
+                    page.close()
+                shared.close()
                 browser.close()
         finally:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=20)
-    big, small = statistics.median(res["big"]), statistics.median(res["small"])
-    print(f"first paint, cold server  : big {cold['big'] / 1000:.2f} s, "
-          f"small {cold['small'] / 1000:.2f} s")
-    print(f"first paint, warm (median of {a.repeats}): big ({a.obs} obs + {a.pool} pool) "
-          f"{big / 1000:.2f} s, small (10 obs) {small / 1000:.2f} s, ratio big/small "
-          f"{big / small:.2f}")
-    print(f"target < 3 s: {'met' if big < 3000 else 'NOT met'} (warm), "
-          f"{'met' if cold['big'] < 3000 else 'NOT met'} (cold)")
+            for pr in (proc, fproc):
+                os.killpg(pr.pid, signal.SIGTERM)
+                pr.wait(timeout=20)
+    load = os.getloadavg()[0]
+    print(f"machine: {os.cpu_count()} CPUs, load average {load:.1f} during the run")
+    print(f"first load after server start (cold server caches, empty browser cache): "
+          f"big {first['big'] / 1000:.2f} s, small {first['small'] / 1000:.2f} s")
+    for label, res, busy in (("empty browser cache", cold, busy_cold),
+                             ("warm browser cache", warm, busy_warm)):
+        big, small = statistics.median(res["big"]), statistics.median(res["small"])
+        bb, bs = statistics.median(busy["big"]), statistics.median(busy["small"])
+        print(f"{label:>20} (median of {a.repeats}): big ({a.obs} obs + {a.pool} pool) "
+              f"{big / 1000:.2f} s, small (10 obs, no pool) {small / 1000:.2f} s, "
+              f"ratio big/small {big / small:.2f}, target < 3 s "
+              f"{'met' if big < 3000 else 'NOT met'}")
+        print(f"{'':>20} renderer main-thread busy: big {bb / 1000:.2f} s, small "
+              f"{bs / 1000:.2f} s, ratio {bb / bs:.2f}")
+    fl = statistics.median(floor)
+    print(f"floor: a 3-element Streamlit page with one 2-point Plotly chart, warm cache: "
+          f"{fl / 1000:.2f} s; big / floor = {statistics.median(warm['big']) / fl:.2f}")
 
 
 if __name__ == "__main__":

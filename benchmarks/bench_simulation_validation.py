@@ -59,17 +59,19 @@ def main(argv=None) -> int:
     ap.add_argument("--preset", default="quick")
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--only", default="")
+    ap.add_argument("--only", default="", help="comma-separated names (run in this order)")
     ap.add_argument("--no-run", action="store_true", help="only collect finished records")
     ap.add_argument("--demo-out", default=str(REPO / "assets" / "demo" / "initial_observations.json"))
     args = ap.parse_args(argv)
 
     rows = list(csv.DictReader(open(args.csv)))
     if args.only:
-        keep = set(args.only.split(","))
-        rows = [r for r in rows if r["monomer_ID"] in keep]
-    from core.simulation.build import unit_atoms
-    rows.sort(key=lambda r: unit_atoms(r["smiles"]))  # small units first
+        order = {n: i for i, n in enumerate(args.only.split(","))}
+        rows = sorted((r for r in rows if r["monomer_ID"] in order),
+                      key=lambda r: order[r["monomer_ID"]])
+    else:
+        from core.simulation.build import unit_atoms
+        rows.sort(key=lambda r: unit_atoms(r["smiles"]))  # small units first
     root = Path(args.workroot)
     results: dict[str, dict] = {}
     if args.no_run:

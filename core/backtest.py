@@ -185,8 +185,13 @@ def quality_metric(orc: Oracle) -> QualityMetric:
 def run_campaign(orc: Oracle, *, strategy: str, cycles: int, batch: int, seed: int = 0,
                  kernel: str = DEFAULT_KERNEL, n_initial: int = 10, initial: str = "fixed",
                  acq_ref: Sequence[float] = (-5.0, -5.0), n_restarts: int = 0,
-                 metric: QualityMetric | None = None, log=print) -> dict:
-    """Replay one campaign; returns the run record (see module docstring for the metrics)."""
+                 metric: QualityMetric | None = None, believer_sigma_update: bool = True,
+                 log=print) -> dict:
+    """Replay one campaign; returns the run record (see module docstring for the metrics).
+
+    ``believer_sigma_update=False`` runs the Kriging believer with fantasies added to the front
+    only (posterior σ not conditioned on them).
+    """
     if strategy not in STRATEGIES:
         raise BacktestInputError(f"unknown strategy {strategy!r}; choose from {STRATEGIES}")
     if kernel not in KERNELS:
@@ -246,7 +251,8 @@ def run_campaign(orc: Oracle, *, strategy: str, cycles: int, batch: int, seed: i
             mu_z, sd_z = (mu - m_obs) / s_obs, sd / s_obs
             front = (Y[ok] - m_obs) / s_obs
             front = front[pareto_mask(front)]
-            cross = sur.cross_cov_fn(orc.X_pool, scale=s_obs) if strategy == "believer" else None
+            cross = (sur.cross_cov_fn(orc.X_pool, scale=s_obs)
+                     if strategy == "believer" and believer_sigma_update else None)
             sel = select_batch(mu_z, sd_z, front, acq_ref, batch, strategy=strategy,
                                candidate_keys=orc.keys_pool,
                                exclude_keys=[k for k, e in zip(orc.keys_pool, evaluated) if e],

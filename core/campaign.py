@@ -13,7 +13,8 @@
 
 Functions (typed, no printing): :func:`create_campaign`, :func:`import_observations`,
 :func:`load_observation_records`, :func:`campaign_status`, :func:`export_observations`,
-:func:`write_export`.  The database defaults to ``$OPTIPOLY_DB`` or ``var/optipoly.db``.
+:func:`write_export`.  The database defaults to ``$OPTIPOLY_DB`` or
+``<repository>/var/optipoly.db``, the dashboard's database.
 """
 from __future__ import annotations
 
@@ -40,8 +41,9 @@ class ObservationImportError(StoreError):
 
 
 def default_db_path() -> Path:
-    """``$OPTIPOLY_DB`` or ``var/optipoly.db`` (relative to the current directory)."""
-    return Path(os.environ.get("OPTIPOLY_DB", "var/optipoly.db"))
+    """``$OPTIPOLY_DB`` or ``<repository>/var/optipoly.db`` (the dashboard's default too)."""
+    repo = Path(__file__).resolve().parents[1]
+    return Path(os.environ.get("OPTIPOLY_DB", str(repo / "var" / "optipoly.db"))).expanduser()
 
 
 def load_observation_records(path: str | Path) -> list[dict]:

@@ -215,6 +215,9 @@ def propose_batch(store: Store, campaign: Any, *, q: int | None = None,
     ``q``/``strategy`` default to the campaign's batch size and acquisition strategy.  Auto-
     approves when the campaign says so (the returned dict then has ``approval``).
 
+    Pending-aware: queued/running calculations are never proposed again and their posterior
+    means join the front as fantasies (Kriging believer) before the batch is chosen.
+
     ``keep_selected_of=<batch id>`` ("re-optimise the rest"): the still-selected candidates of
     that proposed batch are kept (predictions refreshed), its deselected ones are not proposed
     again in this batch, and the remaining ``q − kept`` places are filled by the acquisition
@@ -282,6 +285,15 @@ def propose_batch(store: Store, campaign: Any, *, q: int | None = None,
                              "pred_std": {o[c]: _f(ks[j, c]) for c in range(2)},
                              "ehvi": _f(k_ehvi[j]), "p_beyond": _f(k_pb[j])})
             front_sel = np.vstack([front, km[ok]]) if ok.any() else front
+    # pending-aware: queued/running calculations enter the front as fantasies (posterior means)
+    pend = store.calculations(camp["id"], status=("queued", "running"))
+    n_fant = 0
+    if len(pend):
+        pX = _descriptors_for_psmiles(store, pool, list(pend["psmiles"]), list(pend["key"]))
+        ok = np.all(np.isfinite(pX), axis=1)
+        if ok.any():
+            front_sel = np.vstack([front_sel, sur.predict(pX[ok])[0]])
+            n_fant = int(ok.sum())
     available = np.array([c not in exclude for c in pool.psmiles], dtype=bool) & finite
     q_new = q - len(kept)
     # duplicates in the pool (same polymer twice) would break select_batch: keep the first
@@ -325,6 +337,7 @@ def propose_batch(store: Store, campaign: Any, *, q: int | None = None,
             "n_observations_without_descriptor": int((~grouped["has_descriptor"]).sum()),
             "n_available": int(available.sum()), "reference_point": cfg.reference_point,
             "n_kept": len(kept), "kept_from_batch": keep_selected_of,
+            "n_pending_fantasies": n_fant,
             "believed_gain": None if sel is None else sel.believed_gain,
             "expected_gain_se": joint_se,
             "ehvi_initial": [] if sel is None else [float(v) for v in sel.ehvi_initial],

@@ -75,7 +75,7 @@ _MU = (2 * np.arange(20) + 1) / 40.0
 _S = 0.025
 _S_MASS = 0.05
 _GAFF_VERSION = os.environ.get("OPTIPOLY_GAFF2_VERSION", "2.11")
-DESCRIPTOR_VERSION = f"ffkm-1/gaff2-{_GAFF_VERSION}/n{N_CYCLIC}"
+DESCRIPTOR_VERSION = f"ffkm-2/gaff2-{_GAFF_VERSION}/n{N_CYCLIC}"
 
 
 class DescriptorError(ValueError):

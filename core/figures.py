@@ -121,6 +121,8 @@ def pareto_figure(observations: pd.DataFrame | None = None, *,
                   show_front: bool = True,
                   show_beyond_region: bool = True,
                   selected_id: str | None = None,
+                  x_range: tuple[float, float] | None = None,
+                  y_range: tuple[float, float] | None = None,
                   height: int = 600,
                   max_discrete_cycles: int = 12) -> go.Figure:
     """n_D (y) versus ν_D (x) figure of a campaign.
@@ -132,6 +134,9 @@ def pareto_figure(observations: pd.DataFrame | None = None, *,
     colour bar when there are more than ``max_discrete_cycles`` cycles), ``Pareto front``
     (step line through observations with ``on_front``), ``proposed batch (mean ± σ)`` (error
     bars = 1 σ of the GP posterior in each objective).
+
+    ``x_range``/``y_range`` fix the axis ranges (ν_D, n_D); by default they cover every
+    observation, reference, batch point and the central 98 % of the pool cloud.
 
     ``customdata[0]`` of every observation/batch/pool point is its id (string) so a click
     selection maps back to the store; observation and batch points also carry
@@ -263,6 +268,10 @@ def pareto_figure(observations: pd.DataFrame | None = None, *,
                 marker=dict(size=20, color="rgba(0,0,0,0)",
                             line=dict(width=2.5, color="#e91e63"))))
 
+    if x_range is not None:
+        xr = (float(x_range[0]), float(x_range[1]))
+    if y_range is not None:
+        yr = (float(y_range[0]), float(y_range[1]))
     fig.update_layout(
         uirevision=UIREVISION, height=height, template="plotly_white",
         margin=dict(l=60, r=20, t=40, b=55),

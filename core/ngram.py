@@ -73,6 +73,7 @@ def tokenize(smiles: str) -> list[str]:
     return tokens
 
 
+@lru_cache(maxsize=4096)
 def _ring_label(token: str) -> int | None:
     if token.isdigit() and len(token) == 1:
         return int(token)
@@ -112,6 +113,7 @@ def relabel_rings(tokens: Sequence[str]) -> list[str]:
     return out
 
 
+@lru_cache(maxsize=4096)
 def _token_kind(tok: str) -> str:
     if tok == EOS:
         return "end"
@@ -409,7 +411,7 @@ class _Grammar:
 
 
 def _sample_one(model: NGramModel, rng: random.Random, inv_t: float, backoff: float,
-                max_tokens: int, max_open_rings: int,
+                max_tokens: int, max_open_rings: int, max_atoms: int | None = None,
                 max_backtracks: int = 20) -> tuple[str | None, str]:
     """One left-to-right draw with grammar + valence masking; (string or None, reason).
 
@@ -470,16 +472,20 @@ def _sample_one(model: NGramModel, rng: random.Random, inv_t: float, backoff: fl
             return "".join(toks_out), ""
         g.push(chosen, _token_kind(chosen))
         toks_out.append(chosen)
+        if max_atoms is not None and len(g.cap) > max_atoms:
+            return None, "too_long"
     return None, "too_long"
 
 
 def sample(model: NGramModel, n: int, *, seed: int = 0, temperature: float = 1.0,
            backoff: float = 0.0, max_tokens: int = 200, max_open_rings: int = 4,
+           max_atoms: int | None = None,
            rng: random.Random | None = None, stats: SampleStats | None = None) -> list[str]:
     """Draw ``n`` attempts from the model; returns the completed SMILES strings.
 
     Attempts that dead-end or exceed ``max_tokens`` are abandoned (counted in ``stats``),
-    so ``len(result) <= n``.  ``temperature`` > 0 (1 = the trained distribution; higher
+    so ``len(result) <= n``; ``max_atoms`` abandons a draw as soon as it has more atoms
+    (``*`` included).  ``temperature`` > 0 (1 = the trained distribution; higher
     flattens it).  ``backoff`` in [0, 1) is the per-step probability of dropping one
     context order.  Pass ``rng`` to continue a random stream across calls (then ``seed``
     is ignored).
@@ -492,7 +498,7 @@ def sample(model: NGramModel, n: int, *, seed: int = 0, temperature: float = 1.0
     inv_t = 1.0 / temperature
     out: list[str] = []
     for _ in range(n):
-        s, why = _sample_one(model, rng, inv_t, backoff, max_tokens, max_open_rings)
+        s, why = _sample_one(model, rng, inv_t, backoff, max_tokens, max_open_rings, max_atoms)
         if stats is not None:
             stats.attempts += 1
             if s is None:

@@ -84,35 +84,33 @@ def _check_and_parse(s: object, max_heavy_atoms: int) -> Chem.Mol:
         raise InvalidPolymer(f"unparsable SMILES: {text!r}")
     if mol.GetNumAtoms() == 0:
         raise InvalidPolymer("empty polymer SMILES")
-    stars = [a for a in mol.GetAtoms() if a.GetAtomicNum() == 0]
+    atoms = list(mol.GetAtoms())  # iterate once: RDKit's Python atom iterator is slow
+    nums = [a.GetAtomicNum() for a in atoms]
+    stars = [a for a, z in zip(atoms, nums) if z == 0]
     if len(stars) != 2:
         raise InvalidPolymer(
             f"a polymer SMILES needs exactly two '*' atoms, found {len(stars)} in {text!r}")
-    for a in mol.GetAtoms():
-        z = a.GetAtomicNum()
-        if z == 0:
-            continue
-        sym = a.GetSymbol()
-        if sym not in ALLOWED_ELEMENTS:
+    for a, z in zip(atoms, nums):
+        if z != 0 and a.GetSymbol() not in ALLOWED_ELEMENTS:
             raise InvalidPolymer(
-                f"element {sym} is not supported (GAFF2 elements: "
+                f"element {a.GetSymbol()} is not supported (GAFF2 elements: "
                 f"{', '.join(sorted(ALLOWED_ELEMENTS))}) in {text!r}")
-    net = sum(a.GetFormalCharge() for a in mol.GetAtoms())
+    charges = [a.GetFormalCharge() for a in atoms]
+    net = sum(charges)
     if net != 0:
         raise InvalidPolymer(
             f"charged species (net charge {net:+d}) in {text!r}: only neutral polymers "
             f"are supported")
-    for a in mol.GetAtoms():
-        q = a.GetFormalCharge()
+    for a, q in zip(atoms, charges):
         # charge-separated neutral groups (nitro [N+](=O)[O-], N-oxides) are accepted:
         # every formal charge must sit next to an opposite one; ions/zwitterions are not.
         if q != 0 and not any(nb.GetFormalCharge() * q < 0 for nb in a.GetNeighbors()):
             raise InvalidPolymer(
                 f"charged atom {a.GetSymbol()}{q:+d} (index {a.GetIdx()}) in {text!r}: only "
                 f"neutral polymers are supported")
-        if a.GetNumRadicalElectrons() != 0:
-            raise InvalidPolymer(
-                f"radical on atom {a.GetSymbol()} (index {a.GetIdx()}) in {text!r}")
+    if any(a.GetNumRadicalElectrons() for a in atoms):
+        a = next(a for a in atoms if a.GetNumRadicalElectrons())
+        raise InvalidPolymer(f"radical on atom {a.GetSymbol()} (index {a.GetIdx()}) in {text!r}")
     for st in stars:
         nbrs = list(st.GetNeighbors())
         if len(nbrs) != 1:
@@ -130,17 +128,18 @@ def _check_and_parse(s: object, max_heavy_atoms: int) -> Chem.Mol:
             raise InvalidPolymer(f"a '*' is bonded to a hydrogen atom in {text!r}")
     if len(Chem.GetMolFrags(mol)) != 1:
         raise InvalidPolymer(f"multiple fragments ('.') in {text!r}: one repeat unit expected")
-    n_heavy = sum(1 for a in mol.GetAtoms() if a.GetAtomicNum() > 1)
+    n_heavy = sum(1 for z in nums if z > 1)
     if n_heavy == 0:
         raise InvalidPolymer(f"no heavy atom in the repeat unit {text!r}")
     if n_heavy > max_heavy_atoms:
         raise InvalidPolymer(
             f"repeat unit has {n_heavy} heavy atoms, more than the limit {max_heavy_atoms}")
     # normalise labels: stars are plain '*', no atom maps anywhere
-    for a in mol.GetAtoms():
-        a.SetAtomMapNum(0)
-        if a.GetAtomicNum() == 0:
-            a.SetIsotope(0)
+    for a in stars:
+        a.SetIsotope(0)
+    if any(a.GetAtomMapNum() for a in atoms):
+        for a in atoms:
+            a.SetAtomMapNum(0)
     return mol
 
 
@@ -161,8 +160,17 @@ def validate_psmiles(s: str, *, max_heavy_atoms: int = DEFAULT_MAX_HEAVY_ATOMS) 
 # --------------------------------------------------------------------------- topology
 
 
+_STAR = Chem.MolFromSmarts("[#0]")
+
+
+def _star_list(mol: Chem.Mol) -> list[int]:
+    """Indices of the dummy atoms, ascending (C++ substructure match: iterating atoms from
+    Python is the bottleneck of canonicalisation)."""
+    return sorted(m[0] for m in mol.GetSubstructMatches(_STAR, uniquify=False))
+
+
 def _stars(mol: Chem.Mol) -> tuple[int, int]:
-    idx = [a.GetIdx() for a in mol.GetAtoms() if a.GetAtomicNum() == 0]
+    idx = _star_list(mol)
     return idx[0], idx[1]
 
 
@@ -249,21 +257,19 @@ def _smiles(mol: Chem.Mol) -> str:
 def _split_at(mol: Chem.Mol, a: int, b: int) -> tuple[Chem.Mol, Chem.Mol]:
     """Cut bond a-b of a unit; returns (head part, tail part) each with two plain stars."""
     bond = mol.GetBondBetweenAtoms(a, b)
-    frag = Chem.FragmentOnBonds(mol, [bond.GetIdx()], addDummies=True)
-    for at in frag.GetAtoms():
-        if at.GetAtomicNum() == 0:
-            at.SetIsotope(0)
-    idx_frags = Chem.GetMolFrags(frag, asMols=False, sanitizeFrags=False)
-    mols = Chem.GetMolFrags(frag, asMols=True, sanitizeFrags=True)
-    s1, _, _, _ = _ends(mol)
-    head = next(m for m, ids in zip(mols, idx_frags) if s1 in ids)
-    tail = next(m for m, ids in zip(mols, idx_frags) if s1 not in ids)
-    return head, tail
+    frag = Chem.FragmentOnBonds(mol, [bond.GetIdx()], addDummies=True, dummyLabels=[(0, 0)])
+    idx_frags: list = []
+    mols = Chem.GetMolFrags(frag, asMols=True, sanitizeFrags=True, frags=idx_frags,
+                            fragsMolAtomMapping=[])
+    s1 = _stars(mol)[0]
+    if idx_frags[s1] == 0:
+        return mols[0], mols[1]
+    return mols[1], mols[0]
 
 
 def _reduce(mol: Chem.Mol) -> Chem.Mol:
     """Shortest repeat: return the smallest unit U such that mol == U repeated m >= 2 times."""
-    n_heavy = sum(1 for at in mol.GetAtoms() if at.GetAtomicNum() > 0)
+    n_heavy = mol.GetNumAtoms() - 2
     cuts = _cut_bonds(mol)
     if not cuts:
         return mol
@@ -295,8 +301,8 @@ def _shifts(mol: Chem.Mol) -> list[Chem.Mol]:
         # in `tail`, the star that came from the original tail star is the one not created
         # by the cut; FragmentOnBonds appends new dummies at the end, so the original star
         # has the smaller index among the tail's stars.
-        t_st = sorted(at.GetIdx() for at in t_lab.GetAtoms() if at.GetAtomicNum() == 0)
-        h_st = sorted(at.GetIdx() for at in h_lab.GetAtoms() if at.GetAtomicNum() == 0)
+        t_st = _star_list(t_lab)
+        h_st = _star_list(h_lab)
         t_lab.GetAtomWithIdx(t_st[0]).SetAtomMapNum(1)
         h_lab.GetAtomWithIdx(h_st[0]).SetAtomMapNum(1)
         joined = Chem.molzip(t_lab.GetMol(), h_lab.GetMol())

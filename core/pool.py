@@ -13,9 +13,11 @@ probabilistic language model trained on known polymers.  This module rebuilds th
   (≤ ``max_heavy_atoms`` heavy atoms, ≤ ``max_rings`` rings, ring sizes 3..
   ``max_ring_size``, no peroxides/cumulenes/heteroatom–halogen bonds), deduplicate by
   :func:`core.polymer.canonical_psmiles` against each other and against the corpus.
-* **Pool directory** — ``pool.csv.gz`` (id, canonical psmiles, source),
-  ``descriptors.npz`` (``X`` float32 (n, 170) + ``ids`` + ``names``), ``manifest.json``
-  (model, corpus + sha256, seed, counts, versions, timings) and the model file.
+* **Pool directory** — ``descriptors.npz`` (the single source of truth, replaced
+  atomically: ``X`` float32 (n, 170), ``ids``, canonical ``psmiles``, ``sources``,
+  descriptor ``names``, the manifest), plus human-readable copies ``pool.csv.gz`` (id,
+  psmiles, source) and ``manifest.json`` (model, corpus + sha256, seed, counts, versions,
+  timings, file hashes) and the model file ``model.ngram.json.gz``.
 
 Regenerate the shipped pool with (see ``assets/pool/manifest.json`` for the exact line)::
 
@@ -80,8 +82,8 @@ class ModelParams:
     """How the n-gram is trained: context ``order``, randomised SMILES per polymer
     (``n_augment``), Kekulé (True) or aromatic SMILES, seed of the augmentation."""
 
-    order: int = 6
-    n_augment: int = 10
+    order: int = 10
+    n_augment: int = 20
     kekule: bool = True
     train_seed: int = 0
 
@@ -93,7 +95,7 @@ class SampleParams:
 
     temperature: float = 1.0
     backoff: float = 0.0
-    max_tokens: int = 200
+    max_tokens: int = 160
 
 
 @dataclass(frozen=True)
@@ -411,7 +413,8 @@ def generate_candidates(model: ngram.NGramModel, n: int, *, seed: int = 0,
     while len(out) < n and stats.attempts < max_attempts:
         strings = ngram.sample(model, 1, rng=rng, temperature=sample_params.temperature,
                                backoff=sample_params.backoff,
-                               max_tokens=sample_params.max_tokens, stats=sstats)
+                               max_tokens=sample_params.max_tokens, stats=sstats,
+                               max_atoms=filters.max_heavy_atoms + 2)
         stats.attempts += 1
         for s in strings:
             stats.completed += 1
@@ -764,6 +767,8 @@ def import_into_pool(path: str | os.PathLike, pool_dir: str | os.PathLike, *, n_
     """Import a candidate file into a pool directory (created from ``base_pool``, default the
     shipped pool, when it does not exist yet).  Nothing is written unless the whole import
     was computed; files are replaced atomically, the manifest records the import."""
+    if not Path(path).is_file():
+        raise CorpusError(f"no such file: {path}")
     d = Path(pool_dir)
     if (d / POOL_NPZ).exists():
         pool = read_pool(d)

@@ -22,7 +22,12 @@ The runner and the dashboard talk only through the store (SQLite, :mod:`core.sto
 - when every calculation of a batch is terminal the batch and cycle close, the cycle's
   hypervolume/beyond-line count are recorded and the next batch is proposed
   (:func:`core.cycle.propose_batch`); it waits for approval unless the campaign auto-approves;
-- a heartbeat (every ``heartbeat_s``, from its own thread) tells the dashboard the runner lives.
+- a heartbeat (every ``heartbeat_s``, from its own thread) tells the dashboard the runner lives;
+  its ``info`` holds the profile, worker count, scheduler job ids and the last cluster error
+  (e.g. ``sbatch: error: invalid partition``), which also appears on calculations waiting for
+  a worker;
+- an edited cluster profile is applied by restarting the cluster (running calculations are
+  re-queued and resume); a runner that cannot start records ``status="error"`` with the reason.
 
 Restart safety: an exclusive ``flock`` on ``<db dir>/.runner-<campaign>.lock`` allows one runner
 per campaign (released by the kernel when the process dies, even by ``kill -9``).  A starting
@@ -49,7 +54,6 @@ import threading
 import time
 import traceback
 import uuid
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
@@ -285,7 +289,7 @@ class Runner:
         self._cluster_errors.install()
         self._cluster_errors.last = None
         dask.config.set({"distributed.scheduler.allowed-failures": 0,
-                         "distributed.scheduler.worker-ttl": "5 minutes"})
+                         "distributed.scheduler.worker-ttl": "15 minutes"})
         root = str(REPO_ROOT)
         pp = os.environ.get("PYTHONPATH", "")
         if root not in pp.split(os.pathsep):  # so that workers/jobs can import core
@@ -408,11 +412,20 @@ class Runner:
         self._collect_results()
         self._update_progress()
         self._submit_queued()
+        self._sweep_batches()
         self._advance_cycle()
         calcs = self.store.calculations(self.cid, status=("queued", "running"))
         self._info = self._cluster_info(calcs)
         self._flag_stuck(calcs)
         return bool(len(calcs)) or bool(self.futures)
+
+    def _sweep_batches(self) -> None:
+        """Close approved/running batches whose calculations are all terminal (e.g. the previous
+        runner died between storing the last result and closing the batch)."""
+        b = self.store.batches(self.cid)
+        open_b = b[b["status"].isin(["approved", "running"]) & (b["n_pending"] == 0)]
+        for bid in open_b["id"]:
+            self._batch_maybe_finished(int(bid))
 
     def _flag_stuck(self, calcs) -> None:
         """Tell the user why submitted calculations do not start (no worker, scheduler error)."""
@@ -516,11 +529,12 @@ class Runner:
                               "cluster_profile": self.profile.to_dict() if self.profile else None,
                               "pipeline_provenance": result.get("provenance")}
                 oid = self.store.complete_calculation(calc_id, attempt, result,
-                                                      provenance=provenance)
-                if execution.get("job_id") or execution.get("worker"):
-                    self.store.update_progress(calc_id, attempt, worker=execution.get("worker"),
-                                               job_id=execution.get("job_id"))
-                self._log(f"calculation {calc_id} done (observation {oid})")
+                                                      provenance=provenance,
+                                                      worker=execution.get("worker"),
+                                                      job_id=execution.get("job_id"))
+                self._log(f"calculation {calc_id} done (observation {oid})" if oid is not None
+                          else f"result of calculation {calc_id} attempt {attempt} ignored: "
+                               "no longer running (cancelled or superseded)")
             except StoreError as exc:
                 self._fail(calc_id, attempt, "InvalidResult", str(exc), retryable=False)
             except Exception as exc:  # noqa: BLE001 (unpicklable / corrupt result)
@@ -691,7 +705,8 @@ def main(argv: list[str] | None = None) -> int:
     """CLI entry point (see module docstring)."""
     ap = argparse.ArgumentParser(prog="python -m core.runner", description=__doc__.split("\n")[0])
     ap.add_argument("--campaign", required=True)
-    ap.add_argument("--db", default=os.environ.get("OPTIPOLY_DB", "var/optipoly.db"))
+    ap.add_argument("--db", default=os.environ.get("OPTIPOLY_DB",
+                                                   str(REPO_ROOT / "var" / "optipoly.db")))
     ap.add_argument("--poll", type=float, default=1.0, help="seconds between passes")
     ap.add_argument("--exit-when-idle", action="store_true",
                     help="exit once nothing is queued or running")

@@ -476,6 +476,9 @@ class Store:
     def _migrate(self) -> None:
         con = self._connect()
         try:
+            if con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION and \
+                    str(con.execute("PRAGMA journal_mode").fetchone()[0]).lower() == "wal":
+                return  # up to date: no write lock needed
             mode = con.execute("PRAGMA journal_mode=WAL").fetchone()[0]
             if str(mode).lower() != "wal":  # e.g. network file systems
                 con.execute("PRAGMA journal_mode=DELETE")
@@ -1115,7 +1118,8 @@ class Store:
             return cur.rowcount > 0
 
     def complete_calculation(self, calc_id: int, attempt: int, result: Mapping[str, Any], *,
-                             provenance: Mapping | None = None) -> int | None:
+                             provenance: Mapping | None = None, worker: str | None = None,
+                             job_id: str | None = None) -> int | None:
         """Store the result and its observation in one transaction — at most once.
 
         Only a running calculation at this ``attempt`` is completed; returns the observation id,
@@ -1132,7 +1136,9 @@ class Store:
             vals = _objective_values(result, cfg["objectives"])
             con.execute("UPDATE calculations SET status='done', step='done', message=NULL, "
                         "result=?, error_type=NULL, error_message=NULL, finished_at=?, "
-                        "updated_at=? WHERE id=?", (_dumps(dict(result)), now, now, int(calc_id)))
+                        "updated_at=?, worker=COALESCE(?, worker), job_id=COALESCE(?, job_id) "
+                        "WHERE id=?", (_dumps(dict(result)), now, now, worker,
+                                       None if job_id is None else str(job_id), int(calc_id)))
             cur = con.execute(
                 'INSERT INTO observations(campaign_id, psmiles, key, name, "values", source, cycle,'
                 " calculation_id, result, provenance, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",

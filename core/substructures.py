@@ -27,7 +27,7 @@ and the two-sided Fisher exact p-value (``scipy.stats.fisher_exact``) plus the o
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -227,11 +227,13 @@ def has_substructure(psmiles: str, smarts: str) -> bool:
 
 def match_matrix(psmiles: Iterable[str],
                  library: Mapping[str, Substructure] | Sequence[Substructure] | None = None,
+                 *, progress: Callable[[float], None] | None = None,
                  ) -> pd.DataFrame:
     """Boolean DataFrame (one row per polymer, one column per substructure name).
 
     Unparsable polymers get an all-False row and are listed in ``df.attrs["invalid"]``
-    (positions), so one bad string in an imported pool never hides the rest.
+    (positions), so one bad string in an imported pool never hides the rest. ``progress``
+    (optional) is called with the fraction done (0–1) every 500 polymers and at the end.
     """
     subs = _patterns(DEFAULT_LIBRARY if library is None else library)
     queries = [_compiled(validate_smarts(s.smarts)) for s in subs]
@@ -246,6 +248,10 @@ def match_matrix(psmiles: Iterable[str],
             continue
         for j, q in enumerate(queries):
             out[i, j] = tri.HasSubstructMatch(q)
+        if progress is not None and i % 500 == 499:
+            progress((i + 1) / len(ps))
+    if progress is not None:
+        progress(1.0)
     df = pd.DataFrame(out, columns=[s.name for s in subs])
     df.attrs["invalid"] = invalid
     return df

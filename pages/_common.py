@@ -112,6 +112,12 @@ def bootstrap() -> Ctx:
             except Exception as err:  # noqa: BLE001 - shown to the user, app keeps working
                 st.error(f"Could not prepare the demo campaign: {type(err).__name__}: {err}")
     names = _campaign_names(store)
+    if not names:
+        st.title("Optical polymer discovery")
+        st.error(f"The store {path} has no campaign and the demo campaign could not be "
+                 "created (see above). Create one with `python -m core.campaign new NAME "
+                 "--initial FILE` and reload this page.")
+        st.stop()
     asked = st.query_params.get("campaign")  # shareable link: ?campaign=NAME (known names only)
     if asked in names and "campaign" not in st.session_state:
         st.session_state["campaign"] = asked

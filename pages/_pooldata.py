@@ -59,14 +59,25 @@ def pool_table(ctx: Ctx) -> pd.DataFrame:
     return base
 
 
-@st.cache_resource(show_spinner="Matching the substructure library on the pool …")
-def _pool_matches(psmiles: tuple[str, ...]) -> pd.DataFrame:
-    return match_matrix(list(psmiles), DEFAULT_LIBRARY)
+_MATCHES: dict[int, pd.DataFrame] = {}  # per server process, a few pools at most
 
 
 def pool_matches(pool: pd.DataFrame) -> pd.DataFrame:
-    """Boolean match matrix of :data:`DEFAULT_LIBRARY` aligned with ``pool`` rows."""
-    m = _pool_matches(tuple(pool["psmiles"].astype(str)))
+    """Boolean match matrix of :data:`DEFAULT_LIBRARY` aligned with ``pool`` rows (computed once
+    per server process and pool, with a progress bar: ~1 ms per polymer)."""
+    ps = tuple(pool["psmiles"].astype(str))
+    key = hash(ps)
+    m = _MATCHES.get(key)
+    if m is None:
+        bar = st.progress(0.0, text=f"Matching the substructure library on {len(ps):,} "
+                                    "polymers (once per server) …")
+        m = match_matrix(list(ps), DEFAULT_LIBRARY,
+                         progress=lambda f: bar.progress(f, text=f"Matching substructures … "
+                                                                 f"{f:.0%}"))
+        bar.empty()
+        if len(_MATCHES) >= 4:
+            _MATCHES.pop(next(iter(_MATCHES)))
+        _MATCHES[key] = m
     return m.set_axis(pool.index, axis=0)
 
 

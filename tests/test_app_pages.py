@@ -114,9 +114,12 @@ def test_overview_renders_kpis_and_chart(seeded) -> None:
     assert "Beyond line" in labels and "Hypervolume" in labels
     charts = at.get("plotly_chart")
     assert len(charts) >= 2
-    spec = charts[0].proto.spec
-    assert '"limit line"' in spec and '"proposed batch (mean \\u00b1 \\u03c3)"' in spec \
-        or "proposed batch" in spec
+    import json
+
+    names = [t.get("name") for t in json.loads(charts[0].proto.spec)["data"]]
+    for n in ("limit line", "Pareto front", "proposed batch (mean ± σ)", "pool (predicted)",
+              "reference polymers", "initial data", "cycle 1"):
+        assert n in names, n
     assert any("waits for approval" in i.value for i in at.info)
 
 
@@ -229,3 +232,15 @@ def test_pool_page_filters_and_rejects_bad_upload_rows(seeded) -> None:
     extra = store.pool_candidates("demo")
     assert len(extra) == 1 and "Cl" in extra["psmiles"].iloc[0]
     assert any("2 rows were not added" in w.value for w in at.warning)
+
+
+def test_overview_fixed_axis_ranges_reach_the_figure(seeded) -> None:
+    import json
+
+    at = _app().run()
+    at.toggle(key="fix_ranges").set_value(True).run()
+    at.slider(key="x_range").set_value((25.0, 65.0)).run()
+    assert not at.exception, [e.value for e in at.exception]
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert spec["layout"]["xaxis"]["range"] == [25.0, 65.0]
+    assert spec["layout"]["uirevision"] == "optipoly-pareto"

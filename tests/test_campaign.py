@@ -240,3 +240,35 @@ def test_reoptimise_the_rest_keeps_selected_and_refills(camp):
     k3 = list(store.batch_candidates(b3["id"])["key"])
     assert len(k3) == 4 and k3[:2] == list(new["key"])[2:]
     assert not set(k3[2:]) & set(new["key"])  # deselected ones are not re-picked
+
+
+def test_demo_campaign_on_shipped_assets(tmp_path):
+    from core.demo import DEMO_OBSERVATIONS
+    if not DEMO_OBSERVATIONS.is_file():
+        pytest.skip(f"{DEMO_OBSERVATIONS} not generated yet")
+    if not (REPO / "assets" / "pool").is_dir():
+        pytest.skip("assets/pool (the default pool) not generated yet")
+    c = ensure_demo_campaign(tmp_path / "demo.db", preset="smoke")
+    store = Store(tmp_path / "demo.db")
+    obs = store.observations("demo")
+    records = json.loads(DEMO_OBSERVATIONS.read_text())
+    assert len(obs) == len(records) >= 10
+    assert obs["provenance"].map(bool).all()  # every shipped number carries its provenance
+    b = store.current_batch("demo")
+    assert b["status"] == "proposed" and b["n_selected"] == c["config"]["batch_size"]
+    assert b["info"]["n_pool"] >= 10000
+
+
+def test_pending_calculations_are_fantasies_not_candidates(camp):
+    store, _ = camp
+    b1 = propose_batch(store, "c1", actor="t")
+    store.approve_batch(b1["id"], actor="t")
+    ids = list(store.calculations("c1")["id"])
+    for c in ids:
+        store.request_cancel(int(c), actor="t")  # cycle 1 closes
+    propose_batch(store, "c1", actor="t")  # cycle 2 proposed
+    store.request_retry(int(ids[0]), actor="t")  # a stray retry from cycle 1 is pending
+    pending = store.get_calculation(int(ids[0]))["key"]
+    b3 = propose_batch(store, "c1", actor="t")
+    assert b3["cycle"] == 2 and b3["info"]["n_pending_fantasies"] == 1
+    assert pending not in set(store.batch_candidates(b3["id"])["key"])

@@ -134,4 +134,5 @@ def test_matches_spacier_vectors_on_sample(shared_data) -> None:
     got = ff_kernel_mean_batch(Y["smiles"].iloc[idx].tolist())
     cos = np.array([_cos(g, x) for g, x in zip(got, X.values[idx])])
     assert np.mean(cos >= 0.99) >= 0.95, np.sort(cos)[:5]
-    assert np.median(cos) > 0.9999
+    assert np.mean(cos >= 0.999) >= 0.95, np.sort(cos)[:5]
+    assert np.median(cos) > 0.99999

@@ -118,12 +118,23 @@ def server(tmp_path, artifacts_dir):
         if not DEMO_OBSERVATIONS.is_file():
             pytest.skip(f"demo campaign data missing: {DEMO_OBSERVATIONS}")
     port = _free_port()
-    log = artifacts_dir / "e2e_streamlit.log"
-    proc = start_server(db, port=port, log=log)
+    state = {"db": db, "proc": start_server(db, port=port,
+                                            log=artifacts_dir / "e2e_streamlit.log"),
+             "url": f"http://127.0.0.1:{port}"}
+
+    def restart() -> str:
+        """Stop the Streamlit server and start a fresh one on the same store."""
+        stop_process_group(state["proc"])
+        p2 = _free_port()
+        state["proc"] = start_server(db, port=p2, log=artifacts_dir / "e2e_streamlit_2.log")
+        state["url"] = f"http://127.0.0.1:{p2}"
+        return state["url"]
+
+    state["restart"] = restart
     try:
-        yield {"url": f"http://127.0.0.1:{port}", "db": db, "proc": proc}
+        yield state
     finally:
-        stop_process_group(proc)
+        stop_process_group(state["proc"])
         _kill_runner(db)
         runner_log = db.parent / "runner-demo.log"
         if runner_log.exists():
@@ -232,5 +243,15 @@ def test_dashboard_end_to_end(server, artifacts_dir) -> None:
             expect(grid.locator('td[role="gridcell"]', has_text=re.compile(r"^sulfonyl$"))
                    ).to_have_count(1, timeout=30_000)
             page.screenshot(path=str(artifacts_dir / "e2e_5_substructures.png"))
+
+            # 6. Server restart: a fresh browser session opened directly on a page URL gets
+            #    everything back from the store
+            base2 = server["restart"]()
+            page2 = browser.new_context(viewport={"width": 1500, "height": 1300}).new_page()
+            _goto(page2, base2, "jobs")
+            _wait_metric(page2, "Done", lambda v: v == "2", 60)
+            _goto(page2, base2, "")
+            _wait_metric(page2, "Evaluated", lambda v: v == str(n0 + 2), 60)
+            page2.screenshot(path=str(artifacts_dir / "e2e_6_after_restart.png"))
         finally:
             browser.close()

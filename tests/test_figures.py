@@ -67,6 +67,12 @@ def test_pareto_figure_traces_and_layout() -> None:
     assert xr[0] < 30 and xr[1] > 58 and yr[0] < 1.492 and yr[1] > 1.65
 
 
+def test_fixed_axis_ranges() -> None:
+    fig = pareto_figure(_obs(), limit_line=LINE, x_range=(25, 45), y_range=(1.5, 1.7))
+    assert list(fig.layout.xaxis.range) == [25, 45]
+    assert list(fig.layout.yaxis.range) == [1.5, 1.7]
+
+
 def test_front_staircase_dominated_boundary() -> None:
     fig = pareto_figure(_obs(), limit_line=None)
     fr = fig.data[_names(fig).index(TRACE_FRONT)]

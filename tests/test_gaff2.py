@@ -159,6 +159,18 @@ def test_dihedral_lookup_order() -> None:
     assert dihedral_terms(p, "zz", "zz", "zz", "zz") is None
 
 
+def test_direction_duplicates_merged_and_c3f_torsions() -> None:
+    p = load_gaff2("2.11")
+    # gaff2.dat lists hc-c3-c3-c3 and c3-c3-c3-hc separately: both directions see both
+    assert p.dihedrals[("hc", "c3", "c3", "c3")] == p.dihedrals[("c3", "c3", "c3", "hc")]
+    assert len(p.dihedrals[("hc", "c3", "c3", "c3")]) == 2
+    # fluoroalkane torsions (J. Mol. Model. 25, 39 (2019)) override the c3 fallback
+    assert dihedral_terms(p, "f", "c3f", "c3f", "f") == ((0.1211, 0.0, 3),)
+    assert dihedral_terms(p, "f", "c3f", "c3", "hc") == ((0.1407, 0.0, 3),)
+    # ... and c3f terms without an entry fall back to c3 (here the generic X-c3-c3-X)
+    assert dihedral_terms(p, "f", "c3f", "c3", "c3f") == p.dihedrals[("X", "c3", "c3", "X")]
+
+
 def test_empirical_angle_formula() -> None:
     """Wang et al. (2004) eq.: θ0 = mean of a-b-a and c-b-c; k from Z, C and bond lengths."""
     p = Gaff2Parameters(

@@ -193,3 +193,25 @@ def test_density_fitted_alpha_close_to_exact_integrals(h2o_631g):
     np.testing.assert_allclose(np.trace(a_ri, axis1=1, axis2=2), np.trace(a_ex, axis1=1, axis2=2), rtol=1e-3)
     # and the RI response is exact for the RI Hamiltonian: static α equals its finite field
     np.testing.assert_allclose(a_ri[0], finite_field_polarizability(mf, field=1e-3), rtol=3e-5, atol=3e-5)
+
+
+def test_subspace_and_cg_solvers_agree_and_subspace_is_cheaper(h2o_631g):
+    omegas = [0.0, wavelength_to_omega_au(656.27), W_D, wavelength_to_omega_au(486.13)]
+    i_cg, i_ss = {}, {}
+    a_cg = polarizability_tensors(h2o_631g, omegas, tol=1e-9, solver="cg", info=i_cg)
+    a_ss = polarizability_tensors(h2o_631g, omegas, tol=1e-4, solver="subspace", info=i_ss)
+    np.testing.assert_allclose(a_ss, a_cg, rtol=1e-7, atol=1e-8)
+    assert i_ss["products"] < i_cg["products"]
+    assert max(i_ss["residuals"]) <= 1e-4
+    with pytest.raises(InvalidResponseInput):
+        polarizability_tensors(h2o_631g, [0.0], solver="newton")
+
+
+def test_cg_solver_also_detects_resonance_and_slow_convergence(h2o_631g):
+    td = tdscf.TDHF(h2o_631g)
+    td.nstates = 1
+    td.kernel()
+    with pytest.raises(ResponseNotConverged):
+        polarizability_tensors(h2o_631g, [float(td.e[0]) * 1.3], tol=1e-10, max_cycle=200, solver="cg")
+    with pytest.raises(ResponseNotConverged, match="not converged in 2 iterations"):
+        polarizability_tensors(h2o_631g, [W_D], tol=1e-12, max_cycle=2, solver="cg")

@@ -6,7 +6,6 @@ Polymers: polypropylene and PMMA (a few seconds each) and polystyrene, whose ``q
 """
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -222,3 +221,45 @@ def test_runner_records_a_startup_error(tmp_path):
     assert "runner_error" in set(store.audit_log("bad")["action"])
     with pytest.raises(RunnerStartError, match="WalltimeTooShort"):
         ensure_runner(store.path, "bad")  # unchanged settings: no restart loop
+
+
+def test_auto_approve_runs_cycle_after_cycle(tmp_path):
+    pool = tmp_path / "pool.csv"
+    pool.write_text("id,psmiles\n" + "\n".join(f"T{i},{s}" for i, s in enumerate(
+        ["*CC*", "*CC(*)C", "*CC(*)Cl", "*CCO*", "*CC(*)F"])))
+    store = Store(tmp_path / "a.db")
+    create_campaign(store, "auto", {
+        "pool_source": str(pool), "preset": "smoke", "batch_size": 1, "auto_approve": True,
+        "cluster": {"profile": "local", "n_workers": 1, "threads_per_worker": 1}},
+        initial=reference_records(("PMMA", "PS", "COP")), propose=True, actor="test")
+    r = start_runner(store, "auto", tmp_path / "runner.log", idle_exit=False)
+    try:
+        wait_for(lambda: (lambda c: len(c) >= 3 and c.iloc[2]["status"] == "done")(
+            store.cycles("auto").set_index("number").loc[1:]), 300, "three automatic cycles")
+        r.send_signal(signal.SIGTERM)
+        assert r.wait(60) == 0
+    finally:
+        if r.poll() is None:
+            r.kill()
+    b = store.batches("auto")
+    assert list(b["cycle"][:3]) == [1, 2, 3]
+    assert set(b["approved_by"][:3]) == {"auto-approve"}
+    sim = store.observations("auto")
+    sim = sim[sim["source"] == "simulation"]
+    assert len(sim) >= 3 and sim["key"].is_unique  # no polymer evaluated twice
+
+
+def test_restart_closes_a_batch_left_open_by_a_crash(campaign, tmp_path):
+    # the state a runner killed between storing the last result and closing the batch leaves
+    store, bid, calcs = campaign("crash", [PP])
+    cid = calcs[PP]
+    a = store.start_attempt(cid, dask_key="k", workdir=str(tmp_path / "w"),
+                            log_path=str(tmp_path / "w" / "l"))
+    # handbook values of polypropylene stand in for the stored result (state under test)
+    store.complete_calculation(cid, a, {"n_D": 1.49, "abbe_number": 56.0}, provenance={})
+    assert store.get_batch(bid)["status"] == "running"
+    r = start_runner(store, "crash", tmp_path / "runner.log")
+    assert r.wait(240) == 0
+    assert store.get_batch(bid)["status"] == "done"
+    assert store.cycles("crash").set_index("number").loc[1, "status"] == "done"
+    assert store.current_batch("crash")["cycle"] == 2  # and the loop went on

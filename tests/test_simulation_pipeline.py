@@ -176,3 +176,18 @@ def test_md_step_resumes_from_finished_lammps_job(tmp_path):
     assert any(s == "md" and "reused" in m for s, m in events)
     assert (wd / "md" / "md.log").stat().st_mtime_ns == log_mtime  # LAMMPS not rerun
     assert math.isfinite(rec["density"])
+
+
+@pytest.mark.integration
+def test_changed_qm_settings_redo_only_qm_and_optics(tmp_path):
+    from core.simulation.presets import get_preset
+
+    wd = tmp_path / "ps"
+    smoke = get_preset("smoke")
+    rec = run_pipeline(PS, smoke, wd, threads=1)
+    events = []
+    other = smoke.with_overrides(qm_basis="3-21G")
+    rec2 = run_pipeline(PS, other, wd, progress=lambda s, m: events.append((s, m)))
+    assert {s for s, m in events if m == "started"} == {"qm", "optics"}
+    assert rec2["density"] == rec["density"]
+    assert rec2["alpha_A3"]["D"] != rec["alpha_A3"]["D"]

@@ -100,6 +100,12 @@ def test_user_substructure_validated_and_named() -> None:
         user_substructure("x", "C1CC")
 
 
+def test_match_matrix_reports_progress() -> None:
+    seen: list[float] = []
+    match_matrix([PS] * 1001, {"arom": Substructure("arom", "[a]", "x")}, progress=seen.append)
+    assert seen == [500 / 1001, 1000 / 1001, 1.0]
+
+
 def test_match_matrix_marks_invalid_rows_without_failing() -> None:
     m = match_matrix([PS, "not a smiles", "*CC"], {"arom": Substructure("arom", "[a]", "x")})
     assert m["arom"].tolist() == [True, False, False]

@@ -54,6 +54,26 @@ def _canonical(psmiles: str) -> str:
         return Chem.MolToSmiles(Chem.MolFromSmiles(psmiles))
 
 
+STEP_SETTINGS = {
+    "build": ("chain_atoms", "n_chains", "min_dp"),
+    "forcefield": ("charge_oligomer_n", "sqm_maxcyc_sulfur"),
+    "cell": ("pack_density", "pack_tolerance"),
+    "md": ("timestep_fs", "shake", "lj_inner", "lj_outer", "lj_tail", "pppm_accuracy",
+           "t_damp_fs", "p_damp_fs", "minimise_steps", "heat_time_ps", "t_max",
+           "compress_stages", "equil_stages", "production_ps", "production_average_ps",
+           "thermo_every_ps", "max_extensions", "drift_tolerance"),
+    "qm": ("qm_method", "qm_basis", "qm_mode", "qm_optimise"),
+    "optics": (),
+}
+
+
+def step_fingerprint(p: Preset, step: str) -> str:
+    """Hash of the preset settings a step depends on; a changed hash makes a rerun redo it."""
+    d = p.to_dict()
+    blob = json.dumps({k: d[k] for k in STEP_SETTINGS[step]}, sort_keys=True, default=str)
+    return hashlib.sha1(blob.encode()).hexdigest()[:12]
+
+
 def _prev_done(wd: Path, step: str) -> bool:
     """True when every step before ``step`` has its done marker."""
     return all((wd / s / "done.json").is_file() for s in STEPS[:STEPS.index(step)])
@@ -257,11 +277,17 @@ def run_pipeline(psmiles: str, preset: str | Preset = "quick", workdir: str | Pa
         d = wd / step
         done = d / "done.json"
         say = (lambda msg, _s=step: progress(_s, msg)) if progress else (lambda msg: None)
+        fp = step_fingerprint(p, step)
         if done.is_file():
             rec = json.loads(done.read_text())
-            results[step], walls[step] = rec["result"], rec["wall_s"]
-            say(f"already done ({rec['wall_s']:.1f} s), skipped")
-            continue
+            if rec.get("fingerprint", fp) == fp:
+                results[step], walls[step] = rec["result"], rec["wall_s"]
+                say(f"already done ({rec['wall_s']:.1f} s), skipped")
+                continue
+            say("settings changed since this step ran: redoing it and the steps after it")
+            for later in STEPS[STEPS.index(step):]:
+                if (wd / later).exists():
+                    shutil.rmtree(wd / later)
         if step not in RESUMABLE_INSIDE or not _prev_done(wd, step):
             # redo from scratch; later steps' partial outputs depend on this one: drop them too
             for later in STEPS[STEPS.index(step):]:
@@ -279,7 +305,7 @@ def run_pipeline(psmiles: str, preset: str | Preset = "quick", workdir: str | Pa
                                               "message": str(exc)})
             raise
         wall = time.perf_counter() - t0
-        _atomic_json(done, {"result": out, "wall_s": wall})
+        _atomic_json(done, {"result": out, "wall_s": wall, "fingerprint": fp})
         results[step], walls[step] = out, wall
         say(f"done in {wall:.1f} s")
     (wd / "failed.json").unlink(missing_ok=True)

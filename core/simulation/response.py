@@ -17,16 +17,25 @@ equations (e.g. Olsen & Jørgensen, J. Chem. Phys. 82, 3235 (1985); Casida 1995)
 
 The matrix M(ω) = E2 − ω·σ_z is real symmetric, and positive definite for |ω| below the first
 excitation energy (E2 is the stable ground state's electronic Hessian and M(ω) only becomes
-singular at ω = ±ω_n).  It is therefore solved by preconditioned conjugate gradients
-(preconditioner diag(Δε ∓ ω)), all field directions and all frequencies at once, so that every
-CG step costs one call of ``mf.gen_response(hermi=0)`` on a stack of non-symmetric
-transition densities  D = 2·(C_v X C_oᵀ + C_o Yᵀ C_vᵀ)  (the DFT exchange–correlation kernel
-f_xc and range-separated exact exchange are included by PySCF's response function).
+singular at ω = ±ω_n).  Two solvers, both on one response product per trial vector, i.e. one
+call of ``mf.gen_response(hermi=0)`` on a stack of non-symmetric transition densities
+D = 2·(C_v X C_oᵀ + C_o Yᵀ C_vᵀ) (the DFT exchange–correlation kernel f_xc and range-separated
+exact exchange are included by PySCF's response function):
+
+- ``subspace`` (default): one reduced space for all frequencies and field directions in the
+  (U = X+Y, Z = X−Y) form, Galerkin solves per ω, SVD-compressed preconditioned residuals as
+  new directions.  Measured on formaldehyde/6-31+G*, 4 frequencies: 42 products at tol 1e-4
+  with α exact to 5e-10, against 102 products (α to 1e-7) for CG at tol 1e-5.
+- ``cg``: preconditioned conjugate gradients per column (preconditioner diag(Δε ∓ ω)).
+
+With a density-fitted SCF the product is evaluated by an MO-basis RI algorithm instead
+(:func:`_ri_kernel`), identical to ``gen_response`` on the same RI Hamiltonian.
 
 The induced dipole gives  α_ij(ω) = −Tr(r_i D_j) = −2 Σ_ai r^i_ai (X^j + Y^j)_ai  (bohr³).
 At ω = 0, Y = X and the equations reduce to coupled-perturbed HF/KS.  A CG breakdown
-(pᵀMp ≤ 0) means ω is at or above an excitation energy (resonance), where α(ω) has a pole;
-that, like a slow convergence, raises :class:`ResponseNotConverged`.
+(pᵀMp ≤ 0) or a failed Cholesky factorisation of the projected matrix means ω is at or above an
+excitation energy (resonance), where α(ω) has a pole; that, like a slow convergence, raises
+:class:`ResponseNotConverged`.
 
 Validation (tests/test_response.py): α(ω→0) equals the finite-field static α of
 :func:`finite_field_polarizability` and α(ω) equals the sum over all TDHF states
@@ -103,19 +112,26 @@ def polarizability_tensors(
     tol: float = 1e-6,
     max_cycle: int = 50,
     info: dict | None = None,
+    solver: str = "subspace",
 ) -> np.ndarray:
     """α(ω) tensors (bohr³), shape (len(omegas_au), 3, 3), for several frequencies in one solve.
 
     All 3·n_ω right-hand sides share each Fock-response build (one ``gen_response`` call per
-    CG iteration on a stack of densities), which for direct-SCF integrals costs far less
-    than n_ω separate solves.  Converged columns are frozen and dropped from later builds.
+    iteration on a stack of densities), which for direct-SCF integrals costs far less than
+    n_ω separate solves.
 
     ``tol`` bounds every column's relative residual ‖M x − b‖/‖b‖; α is variational in the
-    solution, so its relative error is of order tol².  ``info`` (if a dict) receives
+    solution, so its relative error is of order tol² (far smaller with the subspace solver).  ``info`` (if a dict) receives
     ``iterations`` (CG steps taken) and ``residuals`` (final relative residuals).
+    ``solver``: "subspace" (default) — one reduced space shared by all frequencies and directions
+    (:func:`_solve_subspace`), or "cg" — independent preconditioned conjugate gradients per
+    column (:func:`_solve_cg`).  Both converge to the same α; ``info["products"]`` counts the
+    response products (the cost).
     Raises :class:`ResponseNotConverged` after ``max_cycle`` steps or at a resonance.
     """
     _check_mf(mf)
+    if solver not in ("subspace", "cg"):
+        raise InvalidResponseInput(f"solver must be 'subspace' or 'cg', got {solver!r}")
     omegas = np.asarray([float(w) for w in omegas_au], dtype=float)
     if omegas.ndim != 1 or omegas.size == 0 or not np.all(np.isfinite(omegas)):
         raise InvalidResponseInput(f"omegas must be a non-empty list of finite numbers, got {omegas_au!r}")
@@ -153,10 +169,35 @@ def polarizability_tensors(
     precond = 1.0 / np.maximum(diag, 0.05)
 
     kernel = _response_kernel(mf, orbo, orbv)
+    if solver == "cg":
+        x, it, res, nprod = _solve_cg(kernel, b, diag, precond, w_col, tol, max_cycle)
+    else:
+        x, it, res, nprod = _solve_subspace(kernel, b[:3], e_ai, omegas, tol, max_cycle)
+    if info is not None:
+        info["iterations"] = it
+        info["products"] = nprod
+        info["residuals"] = res.tolist()
 
+    # α_ij = −2 Σ_ai V^i_ai (X^j + Y^j)_ai
+    u = x[:, 0] + x[:, 1]  # (ncol, nvir, nocc)
+    alpha = np.empty((nw, 3, 3))
+    for iw in range(nw):
+        uw = u[3 * iw : 3 * iw + 3]
+        a_ij = -2.0 * np.einsum("iav,jav->ij", v_ai, uw)
+        alpha[iw] = 0.5 * (a_ij + a_ij.T)
+    return alpha
+
+
+def _solve_cg(kernel, b, diag, precond, w_col, tol, max_cycle):
+    """Preconditioned conjugate gradients on M(ω_k) x_k = b_k, all columns k side by side.
+
+    M(ω) = E2 − ω σ_z is symmetric positive definite below the first excitation; a step with
+    pᵀMp ≤ 0 proves ω is at/above a resonance.  Returns (x, iterations, residuals, products).
+    """
     def matvec(xy: np.ndarray, dk: np.ndarray) -> np.ndarray:
         return kernel(xy) + dk * xy
 
+    nprod = len(b)
     bnorm = np.sqrt(np.einsum("kxai,kxai->k", b, b))
     bnorm[bnorm == 0] = 1.0
     x = b * precond  # zeroth-order (uncoupled) guess
@@ -177,14 +218,11 @@ def polarizability_tensors(
         it += 1
         idx = np.flatnonzero(active)
         ap = matvec(p[idx], diag[idx])
+        nprod += len(idx)
         pap = np.einsum("kxai,kxai->k", p[idx], ap)
         if np.any(pap <= 0):
             bad = sorted({float(w_col[i]) for i, v in zip(idx, pap) if v <= 0})
-            raise ResponseNotConverged(
-                f"response matrix not positive definite at ω = {bad} E_h: the photon energy is at "
-                "or above an electronic excitation of this molecule (resonance), so α(ω) is not "
-                "defined there"
-            )
+            raise ResponseNotConverged(_resonance_msg(bad))
         a = rz[idx] / pap
         x[idx] += a[:, None, None, None] * p[idx]
         r[idx] -= a[:, None, None, None] * ap
@@ -195,19 +233,134 @@ def polarizability_tensors(
         p[idx] = z_new + beta[:, None, None, None] * p[idx]
         rz[idx] = rz_new
         active = res > tol
+    return x, it, res, nprod
 
-    if info is not None:
-        info["iterations"] = it
-        info["residuals"] = res.tolist()
 
-    # α_ij = −2 Σ_ai V^i_ai (X^j + Y^j)_ai
-    u = x[:, 0] + x[:, 1]  # (ncol, nvir, nocc)
-    alpha = np.empty((nw, 3, 3))
-    for iw in range(nw):
-        uw = u[3 * iw : 3 * iw + 3]
-        a_ij = -2.0 * np.einsum("iav,jav->ij", v_ai, uw)
-        alpha[iw] = 0.5 * (a_ij + a_ij.T)
-    return alpha
+def _resonance_msg(bad) -> str:
+    return (
+        f"response matrix not positive definite at ω = {bad} E_h: the photon energy is at "
+        "or above an electronic excitation of this molecule (resonance), so α(ω) is not "
+        "defined there"
+    )
+
+
+def _orth_new(basis: np.ndarray, cand: np.ndarray, drop: float) -> np.ndarray:
+    """Orthonormal directions of ``cand`` (columns) outside span(basis), compressed by SVD:
+    unit-normalised candidates, projected out twice, singular values below ``drop`` discarded."""
+    if cand.shape[1] == 0:
+        return cand
+    cand = cand / np.maximum(np.linalg.norm(cand, axis=0), 1e-300)
+    for _ in range(2):
+        cand = cand - basis @ (basis.T @ cand)
+    u, sv, _ = np.linalg.svd(cand, full_matrices=False)
+    return u[:, sv > drop]
+
+
+def _solve_subspace(kernel, b3, e_ai, omegas, tol, max_cycle, drop: float = 1e-2):
+    """Multi-frequency reduced-space solver, all ω and all three directions in one space.
+
+    With U = X + Y and Z = X − Y the response equations read
+        (A+B) U − ω Z = −2V,     (A−B) Z − ω U = 0,
+    and one response product of (X, Y) = (u + z, u − z) yields both (A+B)u and (A−B)z (the half
+    sum and half difference of its two blocks).  Two orthonormal bases, 𝒰 for U and 𝒵 for Z, are
+    shared by every frequency and direction; each iteration solves the small symmetric
+    positive-definite Galerkin problems
+        [[𝒰ᵀ(A+B)𝒰, −ω𝒰ᵀ𝒵], [−ω𝒵ᵀ𝒰, 𝒵ᵀ(A−B)𝒵]] [c_u; c_z] = [−2𝒰ᵀV; 0]
+    for every ω (a failed Cholesky factorisation means ω is at/above a resonance), forms the
+    residuals, preconditions them with the inverse of [[Δε, −ω], [−ω, Δε]] and adds their
+    SVD-compressed span (residuals at neighbouring frequencies are nearly parallel, which is where
+    this beats per-column CG).  The static problem needs no Z at all.
+    The residual measure equals CG's ‖M x − b‖/‖b‖.
+    Returns (x (3·nω, 2, nvir, nocc), iterations, residuals, products).
+    """
+    nvir, nocc = e_ai.shape
+    n = nvir * nocc
+    nw = len(omegas)
+    de = e_ai.ravel()
+    v2 = -b3[:, 0].reshape(3, n).T * 2.0  # 2V, (n, 3)  (b = −[V; V])
+    vnorm = np.linalg.norm(v2, axis=0)
+    vnorm[vnorm == 0] = 1.0
+    ub = np.zeros((n, 0))
+    aub = np.zeros((n, 0))
+    zb = np.zeros((n, 0))
+    azb = np.zeros((n, 0))
+    nprod = 0
+    new_u = v2 / np.maximum(de, 0.05)[:, None]
+    new_z = np.zeros((n, 0))
+    if any(w != 0 for w in omegas):  # first-order Z for ω > 0: ω Δε⁻² (2V)
+        new_z = v2 / np.maximum(de, 0.05)[:, None] ** 2
+    res = np.full(3 * nw, np.inf)
+    sol = np.zeros((3 * nw, 2, n))
+    for it in range(1, max_cycle + 1):
+        tu = _orth_new(ub, new_u, drop)
+        tz = _orth_new(zb, new_z, drop)
+        m = max(tu.shape[1], tz.shape[1])
+        if m == 0:
+            raise ResponseNotConverged(
+                f"response subspace stagnated at iteration {it} (largest relative residual "
+                f"{res.max():.2e} > tol {tol:.1e})"
+            )
+        pu = np.zeros((n, m))
+        pz = np.zeros((n, m))
+        pu[:, : tu.shape[1]] = tu
+        pz[:, : tz.shape[1]] = tz
+        xy = np.stack([(pu + pz).T, (pu - pz).T], axis=1).reshape(m, 2, nvir, nocc)
+        out = kernel(xy).reshape(m, 2, n)
+        nprod += m
+        aub = np.hstack([aub, (0.5 * (out[:, 0] + out[:, 1])).T[:, : tu.shape[1]] + de[:, None] * tu])
+        azb = np.hstack([azb, (0.5 * (out[:, 0] - out[:, 1])).T[:, : tz.shape[1]] + de[:, None] * tz])
+        ub = np.hstack([ub, tu])
+        zb = np.hstack([zb, tz])
+        du, dz = ub.shape[1], zb.shape[1]
+        huu = ub.T @ aub
+        huu = 0.5 * (huu + huu.T)
+        hzz = zb.T @ azb
+        hzz = 0.5 * (hzz + hzz.T)
+        suz = ub.T @ zb
+        gu = -(ub.T @ v2)
+        cand_u, cand_z = [], []
+        for iw, w in enumerate(omegas):
+            if w == 0.0 or dz == 0:
+                h = huu
+                g = gu
+            else:
+                h = np.block([[huu, -w * suz], [-w * suz.T, hzz]])
+                g = np.vstack([gu, np.zeros((dz, 3))])
+            try:
+                chol = np.linalg.cholesky(h)
+            except np.linalg.LinAlgError:
+                raise ResponseNotConverged(_resonance_msg([float(w)])) from None
+            c = np.linalg.solve(chol.T, np.linalg.solve(chol, g))
+            cu, cz = c[:du], c[du:]
+            u = ub @ cu
+            z = zb @ cz if cz.size else np.zeros_like(u)
+            ru = aub @ cu + v2
+            rz = np.zeros_like(ru)
+            if cz.size:
+                ru -= w * z
+                rz = azb @ cz - w * u
+            elif w != 0.0:
+                ru -= w * z
+                rz = -w * u
+            rn = np.sqrt((ru**2).sum(0) + (rz**2).sum(0)) / vnorm
+            res[3 * iw: 3 * iw + 3] = rn
+            sol[3 * iw: 3 * iw + 3, 0] = ((u + z) / 2).T
+            sol[3 * iw: 3 * iw + 3, 1] = ((u - z) / 2).T
+            act = rn > tol
+            if np.any(act):
+                den = np.maximum(de**2 - w**2, 1e-3)[:, None]
+                cand_u.append((de[:, None] * ru[:, act] + w * rz[:, act]) / den)
+                if w != 0.0:
+                    cand_z.append((w * ru[:, act] + de[:, None] * rz[:, act]) / den)
+        if not cand_u and not cand_z:
+            return sol.reshape(3 * nw, 2, nvir, nocc), it, res, nprod
+        new_u = np.hstack(cand_u) if cand_u else np.zeros((n, 0))
+        new_z = np.hstack(cand_z) if cand_z else np.zeros((n, 0))
+    raise ResponseNotConverged(
+        f"linear-response equations not converged in {max_cycle} iterations "
+        f"(largest relative residual {res.max():.2e} > tol {tol:.1e}); raise max_cycle "
+        "or check that the wavelength is far from an electronic absorption"
+    )
 
 
 def _response_kernel(mf, orbo: np.ndarray, orbv: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
@@ -385,8 +538,8 @@ def polarizability_tensor(
 
     Full TDHF (for RHF) or TDDFT (for RKS, XC kernel included) linear response at photon energy
     ``omega_au`` (hartree; use :func:`wavelength_to_omega_au`), all three field directions at
-    once, by preconditioned conjugate gradients on ``mf.gen_response(hermi=0)``; see the module
-    docstring for the equations.  ``mf`` must be a converged closed-shell RHF/RKS object.
+    once, by a preconditioned iterative solver on ``mf.gen_response(hermi=0)`` (reduced-space
+    by default, CG with ``polarizability_tensors(..., solver="cg")``); see the module docstring.  ``mf`` must be a converged closed-shell RHF/RKS object.
     Raises :class:`ResponseNotConverged` when the solve does not reach ``tol`` within
     ``max_cycle`` iterations or ω is at/above an excitation energy.
     """
