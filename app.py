@@ -145,6 +145,8 @@ def overview() -> None:
         k[4].metric("Beyond line", f"{kpi['beyond']} ({kpi['beyond_frac']:.0%})",
                     help=f"observations above: {line.label}")
         prev = hist["hypervolume"].iloc[-2] if len(hist) > 1 else None
+        if prev is not None and abs(kpi["hypervolume"] - prev) < 5e-4:
+            prev = None  # no visible change: no delta badge
         k[5].metric("Hypervolume", f"{kpi['hypervolume']:.3f}",
                     delta=None if prev is None else f"{kpi['hypervolume'] - prev:+.3f}",
                     help=f"area dominated in (ν_D, n_D) above the reference point "

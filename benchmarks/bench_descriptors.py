@@ -96,9 +96,11 @@ def throughput(data: Path, n: int, n_serial: int, seed: int) -> None:
           f"{np.mean([parse_psmiles(s).GetNumHeavyAtoms() - 2 for s in pi]):.1f})")
     print(f"[throughput] load average before: {os.getloadavg()}")
     sub = pool[:n_serial]
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     ff_kernel_mean_batch(sub, n_jobs=1, on_error="nan")
-    t_ser = time.perf_counter() - t0
+    t_ser, c_ser = time.perf_counter() - t0, time.process_time() - c0
+    print(f"[throughput] serial CPU time {1e3 * c_ser / len(sub):.1f} ms/polymer (load-independent"
+          f"); 10,000 on 2 idle cores -> {1e4 * c_ser / len(sub) / 2 / 60:.2f} min")
     t0 = time.perf_counter()
     ff_kernel_mean_batch(sub, n_jobs=2, on_error="nan")
     t_par_sub = time.perf_counter() - t0

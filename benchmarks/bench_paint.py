@@ -195,8 +195,8 @@ def main() -> None:
                     page = shared.new_page()
                     page.goto(f"http://127.0.0.1:{fport}/")
                     page.wait_for_function(
-                        "() => [...document.querySelectorAll('.js-plotly-plot .legendtext')]"
-                        ".length > 0 && !!document.querySelector('[data-testid=stMetricValue]')",
+                        "() => !!document.querySelector('.js-plotly-plot .scatterlayer .trace')"
+                        " && !!document.querySelector('[data-testid=stMetricValue]')",
                         timeout=120_000, polling="raf")
                     floor.append(float(page.evaluate("() => performance.now()")))
                     page.close()

@@ -110,8 +110,11 @@ def report(rows, results, args) -> None:
         rdn_n, rdn_nu = float(r["radonpy_refractive_index"]), float(r["radonpy_abbe_number"])
         res = results.get(name)
         if not res or not res["ok"]:
-            print(f"{name:9s} FAILED: {res and res.get('error')}: "
-                  f"{(res or {}).get('message', '')[:150]}")
+            if res and res.get("error") == "NotRun":
+                print(f"{name:9s} not finished (no record in the work directory)")
+            else:
+                print(f"{name:9s} FAILED: {res and res.get('error')}: "
+                      f"{(res or {}).get('message', '')[:150]}")
             table.append({"name": name, "ok": False, **{k: (res or {}).get(k) for k in
                                                          ("error", "message", "step")}})
             continue
@@ -128,7 +131,7 @@ def report(rows, results, args) -> None:
         table.append({"name": name, "ok": True, "n_D": n, "abbe_number": nu, "density": rho,
                       "exp_n_D": exp_n, "exp_abbe": exp_nu, "radonpy_n_D": rdn_n,
                       "radonpy_abbe": rdn_nu, "step_wall_s": w})
-        demo.append({"name": name, "psmiles": rec["psmiles"], "record": rec, "provenance": {
+        demo.append({"name": name, "psmiles": rec["psmiles"], "result": rec, "provenance": {
             "preset": rec["preset"], "date": dt.datetime.fromtimestamp(
                 Path(rec["workdir"], "record.json").stat().st_mtime, dt.timezone.utc).isoformat(
                 timespec="seconds") if Path(rec["workdir"], "record.json").is_file() else None,

@@ -9,6 +9,7 @@
     approve NAME [--batch ID] [--deselect KEY ...] [--actor WHO]
     status NAME [--json]
     export NAME --out DIR            (observations.csv + observations.json, with provenance)
+    cancel NAME --calc ID            retry NAME --calc ID [--rerun]
     run NAME [--exit-when-idle]      (the runner in the foreground; same as python -m core.runner)
 
 Functions (typed, no printing): :func:`create_campaign`, :func:`import_observations`,
@@ -238,6 +239,15 @@ def _parser() -> argparse.ArgumentParser:
     e = sub.add_parser("export", help="write observations.csv and observations.json")
     e.add_argument("name")
     e.add_argument("--out", required=True)
+    c = sub.add_parser("cancel", help="cancel a calculation")
+    c.add_argument("name")
+    c.add_argument("--calc", type=int, required=True)
+    c.add_argument("--actor", default=os.environ.get("USER", "cli"))
+    t = sub.add_parser("retry", help="re-queue a failed or cancelled calculation")
+    t.add_argument("name")
+    t.add_argument("--calc", type=int, required=True)
+    t.add_argument("--rerun", action="store_true", help="start over in a new work dir")
+    t.add_argument("--actor", default=os.environ.get("USER", "cli"))
     r = sub.add_parser("run", help="run the runner in the foreground")
     r.add_argument("name")
     r.add_argument("--exit-when-idle", action="store_true")
@@ -315,6 +325,17 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.cmd == "export":
         paths = write_export(store, args.name, args.out)
         print(f"wrote {paths['csv']} and {paths['json']}")
+        return 0
+    if args.cmd in ("cancel", "retry"):
+        calc = store.get_calculation(args.calc)
+        if calc["campaign"] != args.name:
+            raise StoreError(f"calculation {args.calc} belongs to campaign {calc['campaign']!r}")
+        if args.cmd == "cancel":
+            new = store.request_cancel(args.calc, actor=args.actor)
+        else:
+            new = store.request_retry(args.calc, mode="rerun" if args.rerun else "resume",
+                                      actor=args.actor)
+        print(f"calculation {args.calc}: {new}")
         return 0
     if args.cmd == "run":
         from core.runner import main as runner_main  # noqa: PLC0415

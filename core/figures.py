@@ -124,7 +124,8 @@ def pareto_figure(observations: pd.DataFrame | None = None, *,
                   x_range: tuple[float, float] | None = None,
                   y_range: tuple[float, float] | None = None,
                   height: int = 600,
-                  max_discrete_cycles: int = 12) -> go.Figure:
+                  max_discrete_cycles: int = 12,
+                  webgl_above: int = 300) -> go.Figure:
     """n_D (y) versus ν_D (x) figure of a campaign.
 
     Traces (in drawing order, each omitted when its data is empty):
@@ -137,6 +138,8 @@ def pareto_figure(observations: pd.DataFrame | None = None, *,
 
     ``x_range``/``y_range`` fix the axis ranges (ν_D, n_D); by default they cover every
     observation, reference, batch point and the central 98 % of the pool cloud.
+
+    Observations are drawn with SVG markers up to ``webgl_above`` points, with WebGL above.
 
     ``customdata[0]`` of every observation/batch/pool point is its id (string) so a click
     selection maps back to the store; observation and batch points also carry
@@ -204,11 +207,13 @@ def pareto_figure(observations: pd.DataFrame | None = None, *,
         o["_label"] = o["name"] if "name" in o else o["id"]
         cols = ["id", "_label", "psmiles", "_cyc"]
         uniq = sorted(cycles.unique())
+        # SVG markers up to a few hundred points, WebGL beyond (draws 1000s in one pass)
+        scatter = go.Scatter if len(o) <= webgl_above else go.Scattergl
         if len(uniq) <= max_discrete_cycles:
             for c in uniq:
                 sub = o[cycles.to_numpy() == c]
                 colour = CYCLE_COLORS[int(c) % len(CYCLE_COLORS)]
-                fig.add_trace(go.Scatter(
+                fig.add_trace(scatter(
                     x=sub["abbe_number"], y=sub["n_D"], mode="markers",
                     name=observation_trace_name(c),
                     marker=dict(size=9, color=colour, line=dict(width=0.8, color="white"),

@@ -9,10 +9,13 @@ RDKit hybridisation + MDL aromaticity + bond orders + hydrogen count decide the 
 ``C3F_DIHEDRALS``, otherwise the ``c3`` parameters),
 ``c`` carbonyl C, ``ca`` aromatic C, ``c2`` other sp2 C, ``n``/``ns``/``nt`` amide N,
 ``nh``/``nu``/``nv`` aryl amine N, ``h1``..``h5`` H next to electron-withdrawing atoms,
-``sy``/``s6`` sulfonyl S (conjugated / not), ...  It does *not* distinguish the conjugation
-pairs ``cc/cd``, ``ce/cf``, ``cp/cq``, ``nc/nd`` (antechamber does); their parameters differ
-little and the descriptor reproduces SPACIER best without them (see benchmarks/gaff2_agreement.py
-for the agreement with ``antechamber -at gaff2``).  The molecule must carry explicit
+``sy``/``s6`` sulfonyl S (conjugated / not), ``cx``/``cy`` sp3 C in 3-/4-rings, the
+conjugation pairs ``cc/cd`` (ring, <= 14 atoms), ``ce/cf`` (chain), ``cp/cq`` (biphenyl
+heads), ``nc/nd``, ``ne/nf``, ``cg/ch``, ``pc/pd``, ``pe/pf`` (second pass,
+:func:`special_types`).  Deliberate differences from antechamber, kept for fidelity to the
+published vectors: GAFF2.11 has no ``c5``/``c6``; H on C next to sulfonyl S is ``hc`` (not
+``h1``); H on C next to 4-connected P is ``hx``.  Agreement with ``antechamber -at gaff2`` is
+measured by benchmarks/gaff2_agreement.py.  The molecule must carry explicit
 hydrogens; call :func:`prepare` first (Kekulé form + MDL aromaticity, as RadonPy does).
 
 Parameters

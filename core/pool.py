@@ -105,6 +105,9 @@ class Filters:
     max_heavy_atoms: int = 50
     max_rings: int = 7
     max_ring_size: int = 7
+    # at most this many atom environments (atom + its bonded neighbours, in the chain) that
+    # occur nowhere in the training corpus; None switches the check off
+    max_unseen_environments: int | None = 1
     # (name, SMARTS, scope): "chain" patterns are searched in the repeat unit closed on
     # itself (the bond between two units exists there: ``*O...O*`` is a peroxide), "unit"
     # patterns (ring-dependent ones) in the repeat unit.
@@ -119,6 +122,7 @@ class Filters:
         ("S-H on hypervalent S", "[#16;v4,v6;!H0]", "chain"),
         ("P(V) without P=O/P=N/P=S", "[#15;v5;!$([#15]=[#8,#7,#16])]", "chain"),
         ("cyclobutadiene", "[#6]1=[#6][#6]=[#6]1", "unit"),
+        ("cyclopropene", "[#6;r3]=[#6;r3]", "unit"),
         ("triple bond in a ring", "[R]#[R]", "unit"),
     )
 
@@ -187,6 +191,31 @@ def filter_reason(mol, filters: Filters) -> str | None:
         if target.HasSubstructMatch(_smarts(patt)):
             return name
     return None
+
+
+def atom_environments(chain) -> set[tuple]:
+    """Radius-1 atom environments of a molecule: (element, aromatic, total H, charge,
+    in ring, sorted (neighbour element, aromatic, bond type)).  Used to flag chemistry the
+    training corpus never shows (an n-gram can join fragments into unseen groups)."""
+    out = set()
+    for a in chain.GetAtoms():
+        if a.GetAtomicNum() == 0:
+            continue
+        i = a.GetIdx()
+        nb = tuple(sorted((n.GetSymbol(), n.GetIsAromatic(),
+                           str(chain.GetBondBetweenAtoms(i, n.GetIdx()).GetBondType()))
+                          for n in a.GetNeighbors()))
+        out.add((a.GetSymbol(), a.GetIsAromatic(), a.GetTotalNumHs(), a.GetFormalCharge(),
+                 a.IsInRing(), nb))
+    return out
+
+
+def corpus_environments(psmiles: Iterable[str]) -> frozenset:
+    """Union of :func:`atom_environments` over the chains of a corpus."""
+    envs: set[tuple] = set()
+    for s in psmiles:
+        envs |= atom_environments(chain_mol(parse_psmiles(s)))
+    return frozenset(envs)
 
 
 # --------------------------------------------------------------------------- reading lists
@@ -342,10 +371,16 @@ def _parse_for_pool(s: str, filters: Filters):
     return mol, None
 
 
-def _finish_check(s: str, mol, filters: Filters) -> tuple[str | None, str | None]:
+def _finish_check(s: str, mol, filters: Filters,
+                  known_envs: frozenset | None = None) -> tuple[str | None, str | None]:
     why = filter_reason(mol, filters)
     if why:
         return None, why
+    if known_envs is not None and filters.max_unseen_environments is not None:
+        unseen = len(atom_environments(chain_mol(mol)) - known_envs)
+        if unseen > filters.max_unseen_environments:
+            return None, f"more than {filters.max_unseen_environments} atom environments " \
+                         f"unseen in the corpus"
     try:
         return canonical_psmiles(s), None
     except InvalidPolymer as exc:  # pragma: no cover - parse_psmiles passed
@@ -387,13 +422,15 @@ def generate_candidates(model: ngram.NGramModel, n: int, *, seed: int = 0,
                         sample_params: SampleParams = SampleParams(),
                         filters: Filters = Filters(), exclude: Iterable[str] = (),
                         max_attempts: int | None = None,
+                        known_envs: frozenset | None = None,
                         progress: ProgressFn | None = None
                         ) -> tuple[list[str], GenerationStats]:
     """Sample until ``n`` valid, filtered, unique candidates not in ``exclude`` (canonical
     PSMILES) are found, or ``max_attempts`` (default 60·n) strings were drawn.
 
-    Returns the canonical PSMILES in the order found (deterministic for a given model,
-    seed and parameters) and the counts.
+    ``known_envs`` (:func:`corpus_environments` of the training corpus) enables the
+    ``filters.max_unseen_environments`` check.  Returns the canonical PSMILES in the order
+    found (deterministic for a given model, seed and parameters) and the counts.
     """
     if n < 0:
         raise PoolError(f"n must be >= 0, got {n}")
@@ -428,7 +465,7 @@ def generate_candidates(model: ngram.NGramModel, n: int, *, seed: int = 0,
                     if molkey in seen_mol:
                         can, why = seen_mol[molkey]
                     else:
-                        can, why = _finish_check(s, mol, filters)
+                        can, why = _finish_check(s, mol, filters, known_envs)
                         seen_mol[molkey] = (can, why)
                 seen_raw[s] = (can, why)
             if why is not None and why.startswith("invalid"):
@@ -571,6 +608,14 @@ def _atomic_write(path: Path, data: bytes) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def _descriptor_version() -> str | None:
+    try:
+        from core.descriptors import DESCRIPTOR_VERSION
+        return str(DESCRIPTOR_VERSION)
+    except ImportError:  # pragma: no cover - descriptors are part of core
+        return None
 
 
 def _descriptor_names() -> list[str]:
@@ -775,6 +820,10 @@ def import_into_pool(path: str | os.PathLike, pool_dir: str | os.PathLike, *, n_
     else:
         pool = read_pool(base_pool if base_pool is not None else DEFAULT_POOL_DIR)
         pool["manifest"] = dict(pool["manifest"], base_pool=str(base_pool or DEFAULT_POOL_DIR))
+    have = (pool["manifest"].get("descriptors") or {}).get("version")
+    if descriptor_fn is None and have is not None and have != _descriptor_version():
+        raise PoolError(f"pool {d} holds descriptors of version {have}, this code computes "
+                        f"{_descriptor_version()}: regenerate the pool before importing")
     rep = import_candidates(path, pool["psmiles"], n_jobs=n_jobs, descriptor_fn=descriptor_fn)
     if rep.n_added:
         man = pool["manifest"]
@@ -832,9 +881,10 @@ def build_pool(n: int, *, seed: int = 0, corpus_paths: Sequence[str | os.PathLik
     say(f"model: order {model.order}, {model.meta.get('n_contexts')} contexts "
         f"({t_train:.1f} s)")
     excl = set(corpus.psmiles)
-    rng_seed = seed
-    cands, gstats = generate_candidates(model, n, seed=rng_seed, sample_params=sample_params,
-                                        filters=filters, exclude=excl, progress=say)
+    envs = corpus_environments(corpus.psmiles)
+    cands, gstats = generate_candidates(model, n, seed=seed, sample_params=sample_params,
+                                        filters=filters, exclude=excl, known_envs=envs,
+                                        progress=say)
     if len(cands) < n:
         raise PoolError(f"only {len(cands)} of {n} candidates after {gstats.attempts} draws: "
                         f"raise the temperature/back-off or use a larger corpus")
@@ -850,7 +900,7 @@ def build_pool(n: int, *, seed: int = 0, corpus_paths: Sequence[str | os.PathLik
         X = X[keep]
         more, st2 = generate_candidates(model, n - len(cands), seed=seed + 1000003 * extra_rounds,
                                         sample_params=sample_params, filters=filters,
-                                        exclude=excl | set(cands))
+                                        exclude=excl | set(cands), known_envs=envs)
         Xm, failed = compute_descriptors(more, n_jobs=n_jobs, descriptor_fn=descriptor_fn)
         n_desc_failed += len(failed)
         cands += more
@@ -869,6 +919,7 @@ def build_pool(n: int, *, seed: int = 0, corpus_paths: Sequence[str | os.PathLik
         "corpus": corpus.sources,
         "corpus_unique_polymers": len(corpus.psmiles),
         "corpus_invalid_rows": len(corpus.invalid),
+        "corpus_atom_environments": len(envs),
         "model": {"type": "extended-SMILES n-gram (core.ngram)", "order": model.order,
                   **model_src, "params": model.meta.get("params"),
                   "n_training_strings": model.meta.get("n_strings"),
@@ -879,8 +930,8 @@ def build_pool(n: int, *, seed: int = 0, corpus_paths: Sequence[str | os.PathLik
         "counts": {**gstats.as_dict(), "descriptor_failures_replaced": n_desc_failed,
                    "pool": n},
         "descriptors": {"module": "core.descriptors.ff_kernel_mean_batch",
-                        "n": N_DESCRIPTORS, "stored_dtype": "float32",
-                        "flushed_below": 1e-7},
+                        "version": _descriptor_version(), "n": N_DESCRIPTORS,
+                        "stored_dtype": "float32", "flushed_below": 1e-7},
         "versions": _versions(),
         "timings_s": {"train": round(t_train, 2), "sample": round(gstats.seconds, 2),
                       "descriptors": round(t_desc, 2)},
@@ -921,6 +972,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     g.add_argument("--backoff", type=float, default=SampleParams.backoff)
     g.add_argument("--max-heavy-atoms", type=int, default=Filters.max_heavy_atoms)
     g.add_argument("--max-rings", type=int, default=Filters.max_rings)
+    g.add_argument("--max-unseen-envs", type=int, default=Filters.max_unseen_environments,
+                   help="atom environments absent from the corpus allowed per candidate "
+                        "(-1: no limit)")
     g.add_argument("--n-jobs", type=int, default=2)
     g.add_argument("--out", default=str(DEFAULT_POOL_DIR))
     im = sub.add_parser("import", help="validate a candidate file and add it to a pool directory")
@@ -939,7 +993,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 model_params=ModelParams(order=args.order, n_augment=args.augment,
                                          kekule=not args.aromatic),
                 sample_params=SampleParams(temperature=args.temperature, backoff=args.backoff),
-                filters=Filters(max_heavy_atoms=args.max_heavy_atoms, max_rings=args.max_rings),
+                filters=Filters(max_heavy_atoms=args.max_heavy_atoms, max_rings=args.max_rings,
+                                max_unseen_environments=(None if args.max_unseen_envs < 0
+                                                         else args.max_unseen_envs)),
                 out_dir=args.out, n_jobs=args.n_jobs, model_path=args.model,
                 command=cmd, progress=_progress_printer)
             print(json.dumps(man["counts"], indent=1))

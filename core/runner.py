@@ -59,7 +59,7 @@ from typing import Any, Callable
 
 from core.store import Store, StoreError, utcnow
 
-__all__ = ["Runner", "execute_calculation", "ensure_runner", "runner_lock_path", "runs_dir_for",
+__all__ = ["Runner", "execute_calculation", "kill_orphans", "calc_tag", "ensure_runner", "runner_lock_path", "runs_dir_for",
            "CalculationCancelled", "WorkdirError", "RunnerLocked", "RunnerStartError", "main",
            "STALE_AFTER_S", "JOB_ENV_VARS"]
 
@@ -130,6 +130,46 @@ def _job_id_from_env() -> str | None:
     return None
 
 
+CALC_ENV = "OPTIPOLY_CALC"
+
+
+def calc_tag(spec: dict) -> str:
+    """Environment tag of a calculation's subprocesses: ``<calc id>:<work dir>``."""
+    return f"{spec['calc_id']}:{spec['workdir']}"
+
+
+def kill_orphans(tag: str) -> list[int]:
+    """SIGKILL processes on this host whose exec environment has ``OPTIPOLY_CALC=<tag>``.
+
+    Pipeline subprocesses (LAMMPS, antechamber, sqm …) inherit the tag; when their worker dies
+    they are re-parented and keep running.  A new attempt, holding the work-dir lock, calls this
+    before it resumes so that no orphan writes into the directory it is about to reuse.
+    (``/proc/<pid>/environ`` shows the environment at exec time, so the worker process itself,
+    which sets the tag in ``os.environ`` later, is never matched.)  Returns the killed pids.
+    """
+    want = f"{CALC_ENV}={tag}".encode()
+    me, killed = os.getpid(), []
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return killed
+    for name in entries:
+        if not name.isdigit() or int(name) == me:
+            continue
+        try:
+            with open(f"/proc/{name}/environ", "rb") as fh:
+                env = fh.read().split(b"\0")
+        except OSError:
+            continue
+        if want in env:
+            try:
+                os.kill(int(name), signal.SIGKILL)
+                killed.append(int(name))
+            except OSError:
+                pass
+    return killed
+
+
 def execute_calculation(spec: dict) -> dict:
     """Dask task: run the simulation pipeline for one calculation in its work dir.
 
@@ -188,8 +228,13 @@ def _execute_locked(spec: dict, workdir: Path) -> dict:
         with open(log_path, "a", encoding="utf-8") as fh:
             fh.write(f"{rec['time']} [attempt {spec['attempt']}] {step}: {message}\n")
 
+    tag = calc_tag(spec)
+    orphans = kill_orphans(tag)
+    os.environ[CALC_ENV] = tag  # inherited by the pipeline's subprocesses
     progress("started", f"on {execution['host']} pid {execution['pid']}"
-             + (f" job {execution['job_id']}" if execution["job_id"] else ""))
+             + (f" job {execution['job_id']}" if execution["job_id"] else "")
+             + (f"; killed {len(orphans)} orphaned process(es) of an earlier attempt"
+                if orphans else ""))
     from core.simulation.pipeline import run_pipeline  # noqa: PLC0415
     result = run_pipeline(spec["psmiles"], preset=spec["preset"], workdir=workdir / "pipeline",
                           progress=progress, threads=spec.get("threads"))

@@ -1,9 +1,11 @@
 """SQLite store: the single source of truth of every campaign (WAL mode, short transactions).
 
-Every state change is one ``BEGIN IMMEDIATE … COMMIT`` transaction on a fresh connection, so the
-dashboard (any number of Streamlit threads/tabs) and the runner process can share one file without
-"database is locked" races: SQLite's WAL lets readers proceed while one writer commits, writers
-queue on ``busy_timeout`` (30 s) and no transaction is held open across user interaction.
+Every state change is one ``BEGIN IMMEDIATE … COMMIT`` transaction (one connection per thread and
+process, kept open: closing the last connection of a WAL file checkpoints and fsyncs, 7 ms), so
+the dashboard (any number of Streamlit threads/tabs) and the runner process can share one file
+without "database is locked" races: SQLite's WAL lets readers proceed while one writer commits,
+writers queue on ``busy_timeout`` (30 s) and no transaction is held open across user interaction.
+Keys: ``key`` is :func:`core.polymer.polymer_key` of the polymer SMILES everywhere.
 The schema is versioned with ``PRAGMA user_version``; :data:`MIGRATIONS` upgrades older files.
 
 State machines
@@ -40,6 +42,7 @@ Extra pool candidates (user uploads / drawn SMILES)
 Rejected candidates (excluded from future batches, restorable; rejected ≠ failed)
     ``reject(campaign, key, psmiles, *, reason="", actor)``, ``restore(campaign, key, *, actor)``
     ``rejected(campaign, *, include_restored=False) -> DataFrame``, ``rejected_keys(campaign) -> set``
+    ``pending_keys(campaign) -> set`` (queued or running calculations)
 Cycles and batches
     ``create_batch(campaign, candidates, *, strategy, joint_value=None, info=None,
     actor="system") -> dict``  candidates: dicts psmiles, key, name?, pool_id?, source?,
@@ -60,8 +63,9 @@ Cycles and batches
 Calculations
     ``calculations(campaign, *, status=None, batch_id=None) -> DataFrame``  columns id,
     batch_id, cycle, psmiles, key, name, preset, status, step, message, attempt, max_attempts,
-    worker, dask_key, job_id, log_path, workdir, result (dict), error_type, error_message,
-    cancel_requested, created_at, started_at, finished_at, updated_at, elapsed_s
+    interruptions, reruns, worker, dask_key, job_id, log_path, workdir, result (dict),
+    error_type, error_message, cancel_requested, created_at, started_at, finished_at,
+    updated_at, elapsed_s (s)
     ``get_calculation(calc_id) -> dict``
     ``request_cancel(calc_id, *, actor) -> str``  queued → cancelled now; running → flagged, the
     runner stops it at the next step boundary
@@ -71,14 +75,16 @@ Calculations
     ``fail_attempt``, ``mark_cancelled``, ``requeue_interrupted``, ``finish_batch_if_complete``
 Runner heartbeat
     ``heartbeat(campaign, *, pid, host, status="running", info=None)``
-    ``runner_status(campaign, *, stale_after_s=30.0) -> dict | None``  keys pid, host, status,
-    heartbeat_at, age_s, alive, info
+    ``runner_status(campaign, *, stale_after_s=30.0) -> dict | None``  keys pid, host, status
+    (starting | running | stopped | error), started_at, heartbeat_at, age_s, alive, info (dict:
+    profile, workers, jobs, queued, running, cluster_error, error)
 Audit log
     ``log(campaign, action, *, actor, details=None)``; ``audit_log(campaign, limit=500) -> DataFrame``
 Pool predictions of the latest proposal (for the pool page)
     ``save_predictions(campaign, cycle, frame)``; ``latest_predictions(campaign) -> DataFrame | None``
 Descriptor cache (observations/uploads outside the shipped pool)
     ``cached_descriptors(keys) -> dict[str, np.ndarray]``; ``cache_descriptors(mapping)``
+Misc: ``schema_version() -> int``; ``close()`` (this thread's connection).
 """
 from __future__ import annotations
 

@@ -52,6 +52,9 @@ def polymer_svg(psmiles: str, width: int = 220, height: int = 160,
     if transparent:
         opts.clearBackground = False
     opts.padding = 0.08
+    # cap the bond length so small repeat units are not blown up to fill the box (keeps
+    # structures in one table at a comparable scale)
+    opts.fixedBondLength = max(12.0, min(width, height) / 5.0)
     opts.bondLineWidth = 1.6
     opts.minFontSize = 9
     atoms = [i for i in highlight_atoms if 0 <= i < mol.GetNumAtoms()]

@@ -76,7 +76,7 @@ editable = batch["status"] == "proposed"
 table = pd.DataFrame({
     "select": cands["selected"] & ~cands["rejected"],
     "structure": [polymer_data_uri(p, 160, 100) for p in cands["psmiles"]],
-    "name": cands["name"].fillna(""),
+    "name": cands["name"].fillna(cands["pool_id"].fillna("")),
     "n_D": cands["pred_mean_n_D"], "σ n_D": cands["pred_std_n_D"],
     "ν_D": cands["pred_mean_abbe_number"], "σ ν_D": cands["pred_std_abbe_number"],
     "EHVI": cands["ehvi"], "P(beyond)": cands["p_beyond"],
@@ -84,6 +84,7 @@ table = pd.DataFrame({
 })
 edited = st.data_editor(
     table, key=f"cands_{batch['id']}", hide_index=True, width="stretch", row_height=90,
+    height=min(40 + 90 * len(table), 940),
     disabled=not editable or ["structure", "name", "n_D", "σ n_D", "ν_D", "σ ν_D", "EHVI",
                               "P(beyond)", "source", "psmiles", "key"],
     column_order=["select", "structure", "name", "n_D", "σ n_D", "ν_D", "σ ν_D", "EHVI",

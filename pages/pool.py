@@ -40,7 +40,8 @@ with st.form("pool_filter"):
     beyond = d1.checkbox("predicted beyond the line", disabled=not has_pred, key="pool_beyond")
     sorts = ["(pool order)"] + [c for c in ("ehvi", "p_beyond", "n_pred", "abbe_pred")
                                 if c in pool]
-    sort_by = d2.selectbox("Sort by (descending)", sorts, key="pool_sort")
+    sort_by = d2.selectbox("Sort by (descending)", sorts, key="pool_sort",
+                           index=sorts.index("ehvi") if "ehvi" in sorts else 0)
     limit = d3.slider("Rows shown", 10, 300, 60, step=10, key="pool_limit")
     st.form_submit_button("Apply")
 

@@ -244,3 +244,38 @@ def test_overview_fixed_axis_ranges_reach_the_figure(seeded) -> None:
     spec = json.loads(at.get("plotly_chart")[0].proto.spec)
     assert spec["layout"]["xaxis"]["range"] == [25.0, 65.0]
     assert spec["layout"]["uirevision"] == "optipoly-pareto"
+
+
+def test_batch_page_reject_excludes_candidate(seeded) -> None:
+    store = seeded["store"]
+    bid = seeded["batch_proposed"]
+    at = _app().run()
+    at.switch_page("pages/batch.py").run()
+    cands = store.batch_candidates(bid)
+    first = cands.iloc[0]
+    label = first["name"] or first["psmiles"]
+    at.multiselect(key="rej_pick").select(label).run()
+    at.text_input(key="rej_reason").input("contains an unstable group").run()
+    at.button(key="rej_go").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert first["key"] in store.rejected_keys("demo")
+    after = store.batch_candidates(bid).set_index("key")
+    assert not after.loc[first["key"], "selected"] and after.loc[first["key"], "rejected"]
+    assert "Approve and launch 3" in at.button(key="approve").label
+
+
+def test_jobs_page_retry_failed_calculation(seeded) -> None:
+    store = seeded["store"]
+    failed = store.calculations("demo", status="failed")
+    cid = int(failed["id"].iloc[0])
+    at = _app()
+    at.session_state["_calc"] = cid  # as if the row had been selected in the table
+    at.run()
+    at.switch_page("pages/jobs.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("density did not converge" in e.value for e in at.error)
+    assert any("no log yet" in c.value or "not readable" in c.value for c in at.code)
+    at.button(key=f"retry_{cid}").click().run()
+    assert store.get_calculation(cid)["status"] == "queued"
+    audit = store.audit_log("demo")
+    assert (audit["actor"] == "dashboard").any()

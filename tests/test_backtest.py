@@ -89,6 +89,17 @@ def test_ehvi_beats_random_on_a_learnable_oracle(oracle_dir):
     assert e["hypervolume"][-1] > r
 
 
+def test_believer_front_only_variant_runs(oracle_dir):
+    orc = load_oracle(oracle_dir, ["A", "B"])
+    a = run_campaign(orc, strategy="believer", cycles=2, batch=4, kernel="matern",
+                     believer_sigma_update=False, log=lambda s: None)
+    b = run_campaign(orc, strategy="believer", cycles=2, batch=4, kernel="matern", log=lambda s: None)
+    for r in (a, b):
+        chosen = [k for batch in r["selected"] for k in batch]
+        assert len(chosen) == len(set(chosen)) == 8
+        assert r["hypervolume"][2] >= r["hypervolume"][0]
+
+
 def test_csv_oracle_with_descriptor_columns(tmp_path):
     X, a, b = _synthetic(40, 170, 1)
     df = pd.DataFrame(X, columns=DESC_NAMES)

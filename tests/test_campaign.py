@@ -185,6 +185,11 @@ def test_cli_roundtrip(tmp_path, pool_csv, capsys):
     assert main(["--db", db, "status", "cli", "--json"]) == 0
     st = json.loads(capsys.readouterr().out)
     assert st["calculations"]["queued"] == 2 and st["current_batch"]["approved_by"] == "alice"
+    calc = int(Store(db).calculations("cli")["id"].iloc[0])
+    assert main(["--db", db, "cancel", "cli", "--calc", str(calc)]) == 0
+    assert main(["--db", db, "retry", "cli", "--calc", str(calc), "--rerun"]) == 0
+    assert "calculation %d: queued" % calc in capsys.readouterr().out
+    assert Store(db).get_calculation(calc)["reruns"] == 1
     assert main(["--db", db, "export", "cli", "--out", str(tmp_path / "exp")]) == 0
     assert (tmp_path / "exp" / "observations.csv").is_file()
     assert main(["--db", db, "new", "cli"]) == 2  # exists -> clear error, exit code 2

@@ -252,6 +252,8 @@ def test_dashboard_end_to_end(server, artifacts_dir) -> None:
             _wait_metric(page2, "Done", lambda v: v == "2", 60)
             _goto(page2, base2, "")
             _wait_metric(page2, "Evaluated", lambda v: v == str(n0 + 2), 60)
+            expect(page2.locator(".js-plotly-plot .legendtext", has_text="cycle 1")
+                   ).to_have_count(1, timeout=60_000)
             page2.screenshot(path=str(artifacts_dir / "e2e_6_after_restart.png"))
         finally:
             browser.close()

@@ -88,6 +88,10 @@ def test_many_cycles_use_single_colour_scaled_trace() -> None:
     fig = pareto_figure(obs, max_discrete_cycles=12)
     tr = fig.data[_names(fig).index("observations")]
     assert tr.marker.showscale and len(tr.x) == n
+    fig2 = pareto_figure(obs, max_discrete_cycles=100, webgl_above=100)
+    assert {t.type for t in fig2.data if t.name.startswith("cycle")} == {"scattergl"}
+    fig3 = pareto_figure(obs, max_discrete_cycles=100)
+    assert {t.type for t in fig3.data if t.name.startswith("cycle")} == {"scatter"}
 
 
 def test_empty_figure_still_has_axes_and_selected_marker() -> None:

@@ -215,6 +215,10 @@ def test_cyclic_oligomer_of_large_aromatic_unit_is_fast_enough() -> None:
     ring = cyclic_oligomer(s, 10)
     assert ring.GetNumAtoms() == 10 * (parse_psmiles(s).GetNumAtoms() - 2) + 10 * sum(
         a.GetTotalNumHs() for a in parse_psmiles(s).GetAtoms())
+    # 20 cyclohexanes in the macrocycle: 2^20 equivalent rings for full sanitisation (minutes)
+    s2 = "*NC1CCC(CC2CCC(NC(=O)CCCCCCCCCCCCC(*)=O)CC2)CC1"
+    ring2 = cyclic_oligomer(s2, 10)
+    assert len(Chem.GetMolFrags(ring2)) == 1 and ring2.GetNumAtoms() == 10 * 79
 
 
 # ----------------------------------------------------------------------------- PI1070

@@ -219,6 +219,21 @@ def test_build_pool_is_reproducible_and_model_reloads(built_pool, tmp_path):
     assert man3["files"][pool.POOL_CSV] != man["files"][pool.POOL_CSV]
 
 
+def test_cli_generate(tmp_path, capsys):
+    out = tmp_path / "p"
+    rc = pool.main(["generate", "--n", "4", "--seed", "2", "--order", "6", "--augment", "2",
+                    "--n-jobs", "1", "--out", str(out)])
+    assert rc == 0
+    assert json.loads(capsys.readouterr().out)["pool"] == 4
+    man = json.loads((out / pool.MANIFEST).read_text())
+    assert man["command"].startswith("python -m core.pool generate --n 4 --seed 2")
+    assert man["model"]["params"]["order"] == 6 and man["seed"] == 2
+    from core.descriptors import DESCRIPTOR_VERSION
+    assert man["descriptors"]["version"] == DESCRIPTOR_VERSION
+    assert pool.main(["generate", "--n", "4", "--out", str(out), "--corpus",
+                      str(tmp_path / "missing.csv")]) == 2
+
+
 def test_write_pool_rejects_inconsistent_input(tmp_path):
     X = np.zeros((2, 170))
     with pytest.raises(pool.PoolError):
@@ -346,3 +361,14 @@ def test_import_unreadable_file_changes_nothing(built_pool, tmp_path):
         pool.import_into_pool(bad, base)
     assert before == {p.name: p.read_bytes() for p in base.iterdir()}
     assert pool.main(["import", str(bad), "--out", str(base)]) == 2
+
+
+def test_import_refuses_pool_of_other_descriptor_version(tmp_path):
+    d = tmp_path / "old"
+    pool.write_pool(d, ["a"], ["*CC(*)C"], np.zeros((1, 170)),
+                    {"descriptors": {"version": "ffkm-0/old"}})
+    f = tmp_path / "x.txt"
+    f.write_text("*CC(*)Cl\n")
+    with pytest.raises(pool.PoolError, match="version"):
+        pool.import_into_pool(f, d)
+    assert len(pool.read_pool(d)["ids"]) == 1

@@ -6,6 +6,7 @@ Polymers: polypropylene and PMMA (a few seconds each) and polystyrene, whose ``q
 """
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -263,3 +264,50 @@ def test_restart_closes_a_batch_left_open_by_a_crash(campaign, tmp_path):
     assert store.get_batch(bid)["status"] == "done"
     assert store.cycles("crash").set_index("number").loc[1, "status"] == "done"
     assert store.current_batch("crash")["cycle"] == 2  # and the loop went on
+
+
+def test_kill_orphans_kills_only_the_tagged_processes():
+    from core.runner import CALC_ENV, kill_orphans
+    tag = f"999:/tmp/optipoly-test-{os.getpid()}"
+    orphan = subprocess.Popen(["sleep", "120"], env={**os.environ, CALC_ENV: tag})
+    other = subprocess.Popen(["sleep", "120"], env={**os.environ, CALC_ENV: tag + "-other"})
+    try:
+        assert kill_orphans(tag) == [orphan.pid]
+        assert orphan.wait(10) == -signal.SIGKILL
+        assert other.poll() is None
+    finally:
+        for p in (orphan, other):
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+
+
+def test_corrupt_result_fails_cleanly_and_rerun_recovers(campaign, tmp_path):
+    from core.runner import execute_calculation
+    store, bid, calcs = campaign("nan", [PP], n_workers=1)
+    cid = calcs[PP]
+    wd = store.path.parent / "runs" / "nan" / f"calc-{cid}"
+    execute_calculation({"calc_id": cid, "attempt": 0, "psmiles": PP, "preset": "smoke",
+                         "workdir": str(wd), "threads": 1})  # a finished run in the work dir
+    done = wd / "pipeline" / "optics" / "done.json"
+    rec = json.loads(done.read_text())
+    rec["result"]["n_D"] = float("nan")  # a corrupted result
+    done.write_text(json.dumps(rec))
+    (wd / "pipeline" / "record.json").unlink()
+    log = tmp_path / "runner.log"
+    r = start_runner(store, "nan", log, idle_exit=False)
+    try:
+        wait_for(lambda: store.get_calculation(cid)["status"] == "failed", 120, "failure")
+        calc = store.get_calculation(cid)
+        assert calc["error_type"] == "InvalidResult" and "n_D" in calc["error_message"]
+        assert calc["attempt"] == 1  # not retried: the same data would fail again
+        assert len(store.observations("nan").dropna(subset=["calculation_id"])) == 0
+        store.request_retry(cid, mode="rerun", actor="test")
+        wait_for(lambda: store.get_calculation(cid)["status"] == "done", 180, "rerun")
+        r.send_signal(signal.SIGTERM)
+        assert r.wait(60) == 0
+    finally:
+        if r.poll() is None:
+            r.kill()
+    obs = store.observations("nan").dropna(subset=["calculation_id"])
+    assert len(obs) == 1 and obs.iloc[0]["n_D"] > 1.0

@@ -124,3 +124,19 @@ def test_parse_smiles_lines_and_log_tail(tmp_path) -> None:
     outside = tmp_path.parent / "elsewhere.log"
     assert "outside" in log_tail(str(outside), str(tmp_path / "run"))
     assert "not readable" in log_tail(str(tmp_path / "missing.log"), str(tmp_path))
+
+
+def test_structure_svg_highlight_and_invalid_input() -> None:
+    from core.structure_images import placeholder_svg, polymer_svg, svg_data_uri
+    from core.substructures import DEFAULT_LIBRARY, match_atoms
+
+    ps = "*c1ccc(S(=O)(=O)c2ccc(*)cc2)cc1"
+    plain = polymer_svg(ps, 200, 150)
+    hl = polymer_svg(ps, 200, 150, highlight_atoms=match_atoms(
+        ps, DEFAULT_LIBRARY["sulfonyl"].smarts))
+    assert plain.startswith("<svg") and "</svg>" in plain
+    assert hl != plain and "#FF8C19" in hl.upper()  # highlight colour (1.0, 0.55, 0.1)
+    bad = polymer_svg("C1CC<script>", 200, 150)
+    assert bad == placeholder_svg("invalid SMILES", 200, 150) and "<script>" not in bad
+    assert "&lt;b&gt;" in placeholder_svg("<b>")
+    assert svg_data_uri("<svg/>", base64_encode=False) == "data:image/svg+xml;utf8,%3Csvg/%3E"

@@ -562,7 +562,8 @@ def repeat_unit_polarizability(
         label = "monomer" if n == 1 else "dimer"
         if progress:
             progress("qm", f"{label}: building H-capped {'repeat unit' if n == 1 else 'dimer'} geometry")
-        geom_file = wd / f"qm_geometry_{label}_{key}.json" if wd else None
+        gkey = _key({"psmiles": psmiles, "n_units": n, "v": _CACHE_VERSION})  # shared by all methods
+        geom_file = wd / f"qm_geometry_{label}_{gkey}.json" if wd else None
         geom = _read_cache(geom_file)
         if geom is None:
             geom = {"cache_version": _CACHE_VERSION, "atoms": capped_geometry(psmiles, n)}
