@@ -57,7 +57,7 @@ def _batch_frame(ctx: Ctx) -> tuple[dict | None, pd.DataFrame | None]:
     }).dropna(subset=["mu_n", "mu_abbe"])
 
 
-def _details(obs: pd.DataFrame, point: dict) -> None:
+def _details(obs: pd.DataFrame, point: dict, batch_df: pd.DataFrame | None = None) -> None:
     """Right-hand panel: the clicked point's structure and values."""
     cd = point.get("customdata")
     cd = list(cd) if isinstance(cd, (list, tuple)) else ([cd] if cd is not None else [])
@@ -75,7 +75,14 @@ def _details(obs: pd.DataFrame, point: dict) -> None:
     if x is not None and y is not None:
         st.markdown(f"ν<sub>D</sub> = **{float(x):.2f}** · n<sub>D</sub> = **{float(y):.4f}**",
                     unsafe_allow_html=True)
-    row = obs[obs["id"].astype(str) == pid] if len(obs) else obs
+    if batch_df is not None and len(batch_df) and pid in set(batch_df["id"].astype(str)):
+        b = batch_df[batch_df["id"].astype(str) == pid].iloc[0]
+        st.caption("proposed candidate (GP posterior, not yet simulated)")
+        st.markdown(f"n<sub>D</sub> = {b['mu_n']:.4f} ± {b['sd_n']:.4f} · "
+                    f"ν<sub>D</sub> = {b['mu_abbe']:.1f} ± {b['sd_abbe']:.1f} · "
+                    f"EHVI {b['ehvi']:.3g}", unsafe_allow_html=True)
+    row = obs[obs["id"].astype(str) == pid] if len(obs) and len(cd) > 3 and \
+        str(cd[3]).startswith(("initial", "cycle")) else obs.iloc[0:0]
     if len(row):
         r = row.iloc[0]
         st.caption(f"observation {pid} · cycle {int(r['cycle'])} · source {r['source']}"
@@ -186,7 +193,7 @@ def overview() -> None:
             pts = (event.selection.points if event is not None and hasattr(event, "selection")
                    else [])
             if pts:
-                _details(obs_a, pts[0])
+                _details(obs_a, pts[0], batch_df)
             else:
                 st.caption("Click a point in the plot to see its structure, values and "
                            "provenance. Drag to zoom, double-click to reset.")

@@ -49,7 +49,7 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 
 from core import ngram
-from core.polymer import InvalidPolymer, canonical_psmiles, parse_psmiles
+from core.polymer import InvalidPolymer, canonical_psmiles, parse_psmiles, polymer_key
 
 REPO = Path(__file__).resolve().parents[1]
 ASSETS = REPO / "assets"
@@ -762,8 +762,9 @@ def import_candidates(text_or_path: str | os.PathLike, existing_keys: Iterable[s
     """Validate a user's candidate list and compute descriptors for the new ones.
 
     ``text_or_path``: a file path or the text itself (CSV with a psmiles/smiles column, or
-    one polymer SMILES per line).  ``existing_keys``: canonical PSMILES already in the
-    campaign's pool (``load_default_pool()["psmiles"]`` plus earlier imports).  Rows that fail
+    one polymer SMILES per line).  ``existing_keys``: canonical PSMILES (or
+    :func:`core.polymer.polymer_key` keys) already in the campaign's pool
+    (``load_default_pool()["psmiles"]`` plus earlier imports).  Rows that fail
     :func:`core.polymer.parse_psmiles` (or the descriptor computation) are listed in
     ``invalid`` with the reason; repeats within the file and polymers already present are
     skipped and listed in ``duplicates``.  Descriptors of all accepted rows are computed
@@ -780,6 +781,7 @@ def import_candidates(text_or_path: str | os.PathLike, existing_keys: Iterable[s
         try:
             parse_psmiles(smi, max_heavy_atoms=max_heavy_atoms)
             can = canonical_psmiles(smi)
+            key = polymer_key(smi)  # cached together with canonical_psmiles
         except InvalidPolymer as exc:
             invalid.append((lineno, smi, str(exc)))
             continue
@@ -787,7 +789,7 @@ def import_candidates(text_or_path: str | os.PathLike, existing_keys: Iterable[s
             duplicates.append((lineno, smi, f"duplicate of line {first_line[can]}"))
             continue
         first_line[can] = lineno
-        if can in existing:
+        if can in existing or key in existing:
             duplicates.append((lineno, smi, "already in the pool"))
             continue
         acc.append((lineno, can))

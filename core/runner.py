@@ -148,13 +148,14 @@ def kill_orphans(tag: str) -> list[int]:
     which sets the tag in ``os.environ`` later, is never matched.)  Returns the killed pids.
     """
     want = f"{CALC_ENV}={tag}".encode()
-    me, killed = os.getpid(), []
+    spared = _ancestors(os.getpid())  # never this process or the ones that started it
+    killed: list[int] = []
     try:
         entries = os.listdir("/proc")
     except OSError:
         return killed
     for name in entries:
-        if not name.isdigit() or int(name) == me:
+        if not name.isdigit() or int(name) in spared:
             continue
         try:
             with open(f"/proc/{name}/environ", "rb") as fh:
@@ -168,6 +169,20 @@ def kill_orphans(tag: str) -> list[int]:
             except OSError:
                 pass
     return killed
+
+
+def _ancestors(pid: int) -> set[int]:
+    """``pid`` and its parent chain (from ``/proc/<pid>/stat``)."""
+    out = set()
+    while pid > 0 and pid not in out:
+        out.add(pid)
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as fh:
+                stat = fh.read()
+            pid = int(stat[stat.rindex(b")") + 2:].split()[1])
+        except (OSError, ValueError, IndexError):
+            break
+    return out
 
 
 def execute_calculation(spec: dict) -> dict:
@@ -230,14 +245,22 @@ def _execute_locked(spec: dict, workdir: Path) -> dict:
 
     tag = calc_tag(spec)
     orphans = kill_orphans(tag)
-    os.environ[CALC_ENV] = tag  # inherited by the pipeline's subprocesses
     progress("started", f"on {execution['host']} pid {execution['pid']}"
              + (f" job {execution['job_id']}" if execution["job_id"] else "")
              + (f"; killed {len(orphans)} orphaned process(es) of an earlier attempt"
                 if orphans else ""))
     from core.simulation.pipeline import run_pipeline  # noqa: PLC0415
-    result = run_pipeline(spec["psmiles"], preset=spec["preset"], workdir=workdir / "pipeline",
-                          progress=progress, threads=spec.get("threads"))
+    previous = os.environ.get(CALC_ENV)
+    os.environ[CALC_ENV] = tag  # inherited by the pipeline's subprocesses only
+    try:
+        result = run_pipeline(spec["psmiles"], preset=spec["preset"],
+                              workdir=workdir / "pipeline", progress=progress,
+                              threads=spec.get("threads"))
+    finally:
+        if previous is None:
+            os.environ.pop(CALC_ENV, None)
+        else:
+            os.environ[CALC_ENV] = previous
     if not isinstance(result, dict):
         raise WorkdirError(f"the pipeline returned {type(result).__name__}, not a result record")
     execution["finished_at"] = utcnow()
@@ -335,6 +358,7 @@ class Runner:
         self._cluster_errors.last = None
         dask.config.set({"distributed.scheduler.allowed-failures": 0,
                          "distributed.scheduler.worker-ttl": "15 minutes"})
+        os.environ.pop(CALC_ENV, None)  # never hand a calculation tag on to workers
         root = str(REPO_ROOT)
         pp = os.environ.get("PYTHONPATH", "")
         if root not in pp.split(os.pathsep):  # so that workers/jobs can import core

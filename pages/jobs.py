@@ -40,8 +40,20 @@ def live_jobs() -> None:
                 help=text)
     for i, s in enumerate(["queued", "running", "done", "failed", "cancelled"], start=1):
         c[i].metric(s.capitalize(), counts.get(s, 0))
+    info = (rs or {}).get("info") or {}
+    extra = []
+    if info.get("profile"):
+        extra.append(f"cluster `{info['profile']}`")
+    if info.get("workers") is not None:
+        extra.append(f"{info['workers']} dask worker(s)")
+    if info.get("jobs"):
+        extra.append(f"scheduler jobs {', '.join(str(j) for j in info['jobs'] if j)}")
+    if info.get("phase"):
+        extra.append(str(info["phase"]))
     st.caption(text + ("" if rs is None else f" · pid {rs.get('pid')} on {rs.get('host')} · "
-                       f"status {rs.get('status')}"))
+                       f"status {rs.get('status')}") + "".join(f" · {e}" for e in extra))
+    if info.get("cluster_error") or info.get("error"):
+        st.warning(f"Cluster: {info.get('cluster_error') or info.get('error')}")
     if calcs.empty:
         st.info("No calculations yet. Approve a batch to launch some.")
         return

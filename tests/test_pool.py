@@ -167,6 +167,21 @@ def test_small_model_generates_valid_unique_novel(small_model):
     assert other != out
 
 
+def test_unseen_environment_filter(small_model):
+    from core.polymer import parse_psmiles
+
+    model, corpus = small_model
+    envs = pool.corpus_environments(corpus)
+    pe = pool.atom_environments(pool.chain_mol(parse_psmiles("*CC*")))
+    assert pe == {("C", False, 2, 0, True, (("C", False, "SINGLE"), ("C", False, "SINGLE")))}
+    out, stats = pool.generate_candidates(model, 15, seed=0, exclude=corpus, known_envs=envs,
+                                          filters=pool.Filters(max_unseen_environments=0))
+    assert len(out) == 15
+    for s in out:
+        assert pool.atom_environments(pool.chain_mol(parse_psmiles(s))) <= envs
+    assert any("unseen" in k for k in stats.rejected)
+
+
 def test_generation_stops_at_max_attempts(small_model):
     model, corpus = small_model
     out, stats = pool.generate_candidates(model, 10_000, seed=0, exclude=corpus,
@@ -314,6 +329,13 @@ def test_import_report_cases():
     assert rep.X.shape == (3, 170) and np.isfinite(rep.X).all()
     assert len(set(rep.ids)) == 3 and all(i.startswith("U-") for i in rep.ids)
     assert rep.summary() == "8 rows: 3 added, 2 invalid, 3 duplicates skipped"
+
+
+def test_import_accepts_polymer_keys_as_existing():
+    from core.polymer import polymer_key
+
+    rep = pool.import_candidates("*CCO*\n*CC(*)C\n", existing_keys=[polymer_key("*OCC*")])
+    assert rep.duplicates == [(1, "*CCO*", "already in the pool")] and rep.rows == [2]
 
 
 def test_import_descriptor_failure_is_reported_not_half_imported():

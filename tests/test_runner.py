@@ -267,12 +267,19 @@ def test_restart_closes_a_batch_left_open_by_a_crash(campaign, tmp_path):
 
 
 def test_kill_orphans_kills_only_the_tagged_processes():
-    from core.runner import CALC_ENV, kill_orphans
+    from core.runner import CALC_ENV
     tag = f"999:/tmp/optipoly-test-{os.getpid()}"
     orphan = subprocess.Popen(["sleep", "120"], env={**os.environ, CALC_ENV: tag})
     other = subprocess.Popen(["sleep", "120"], env={**os.environ, CALC_ENV: tag + "-other"})
+    # a process that itself carries the tag (like a worker started from a tagged process)
+    # calls kill_orphans: it must spare itself and its ancestors, and kill the orphan
+    code = ("from core.runner import kill_orphans; import os, sys; "
+            f"print(sorted(kill_orphans({tag!r}))); print(os.getpid())")
     try:
-        assert kill_orphans(tag) == [orphan.pid]
+        out = subprocess.run([sys.executable, "-c", code], env={**os.environ, CALC_ENV: tag},
+                             cwd=REPO, capture_output=True, text=True, timeout=60)
+        killed, me = out.stdout.splitlines()
+        assert killed == str([orphan.pid]) and int(me) != orphan.pid
         assert orphan.wait(10) == -signal.SIGKILL
         assert other.poll() is None
     finally:

@@ -218,3 +218,13 @@ def test_parmchk_warnings_parsed_and_missing_bond_is_fatal(tmp_path):
     assert warnings == [
         "GAFF2 dihe parameter c3-c3-ss-c6 filled by parmchk2 (same as c3-c3-ss-c3, penalty 0.0)",
         "GAFF2 improper parameter c3-o-c-os filled by parmchk2 (same as c3-o-c-oh, penalty 8.5)"]
+
+
+def test_energy_drift_is_relative_to_kinetic_energy():
+    p = get_preset("quick")
+    t = np.arange(0, 40001, 200.0)
+    pe = -5.0 + 1e-4 * t  # rises by 3.0 kcal/mol over the 30-ps window
+    ke = np.full_like(t, 600.0)
+    s = np.column_stack([t / 2, t, 300 + 0 * t, 1 + 0 * t, pe, pe + ke, 1.0 + 0 * t])
+    r = analyse_production(s, p)
+    assert r["energy_drift_rel"] == pytest.approx(3.0 / 600.0, rel=1e-6)

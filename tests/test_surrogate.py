@@ -157,3 +157,19 @@ def test_pi1070_refractive_index_small_training(shared_data):
     r2 = 1 - np.sum((y[te] - mu) ** 2) / np.sum((y[te] - y[te].mean()) ** 2)
     assert r2 > 0.7
     assert 0.8 < np.mean(np.abs(y[te] - mu) <= 2 * sd) < 1.0
+
+
+@pytest.mark.parametrize("kernel", ["published", "matern"])
+def test_fast_isotropic_predict_matches_sklearn(kernel):
+    """The BLAS distance path in GPModel.predict equals sklearn's own predict."""
+    from core.surrogate import _predict_isotropic
+
+    rng = np.random.default_rng(3)
+    X = rng.random((40, 12))
+    y = np.sin(X @ rng.random(12)) + 0.05 * rng.standard_normal(40)
+    model = fit_gp(X, y, kernel=kernel)
+    Z = model._transform(rng.random((300, 12)))
+    m_ref, s_ref = model.gpr.predict(Z, return_std=True)
+    m, s = _predict_isotropic(model.gpr, Z)
+    np.testing.assert_allclose(m, m_ref, rtol=1e-8, atol=1e-8)
+    np.testing.assert_allclose(s, s_ref, rtol=1e-6, atol=1e-8)

@@ -4,7 +4,8 @@ Schedule (all from the Preset): minimise → NVT heat 300 K → T_max at the pac
 compression stages (NPT, high T/P) → equilibration stages (e.g. Larsen 21-step) → production NPT
 at 300 K / 1 atm. Density = mean over the last ``production_average_ps`` with a block-averaging
 standard error (Flyvbjerg & Petersen, J. Chem. Phys. 91, 461 (1989)); equilibrium checks: relative
-density drift and potential-energy drift over that window (linear fit), up to
+density drift (relative to the mean density) and potential-energy drift (relative to the mean
+kinetic energy) over that window (linear fits), up to
 ``max_extensions`` further production runs when they exceed ``drift_tolerance``.
 
 LAMMPS runs through its Python module in a *child process* (``python -m core.simulation.md``), so
@@ -276,8 +277,11 @@ def analyse_production(samples: np.ndarray, p: Preset) -> dict:
                          "did not condense or blew up.", step="md")
     tw = win[:, 1] / 1000.0
     d_drift = relative_drift(tw, rho)
-    e_drift = relative_drift(tw, win[:, 4])
-    d_unc, e_unc = drift_uncertainty(tw, rho), drift_uncertainty(tw, win[:, 4])
+    # potential-energy drift relative to the mean kinetic energy (PE itself can be near zero)
+    pe, ke = win[:, 4], win[:, 5] - win[:, 4]
+    scale = abs(float(np.mean(pe))) / max(abs(float(np.mean(ke))), 1e-12)
+    e_drift = relative_drift(tw, pe) * scale
+    d_unc, e_unc = drift_uncertainty(tw, rho), drift_uncertainty(tw, pe) * scale
     tol = p.drift_tolerance
     return {"density": mean, "density_stderr": block_standard_error(rho),
             "density_drift_rel": d_drift, "energy_drift_rel": e_drift, "n_samples": int(len(rho)),
