@@ -12,7 +12,8 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-st.set_page_config(page_title="OptiPoly · optical polymer discovery", page_icon=":material/biotech:",
+st.set_page_config(page_title="OptiPoly · optical polymer discovery",
+                   page_icon=":material/biotech:",
                    layout="wide", initial_sidebar_state="expanded")
 
 from core.figures import history_figure, pareto_figure  # noqa: E402
@@ -22,7 +23,8 @@ from core.views import (  # noqa: E402
     reference_point_from_config,
 )
 from pages._common import (  # noqa: E402
-    Ctx, bootstrap, config, esc, limit_line, live_every, reference_polymers, sidebar, svg_html,
+    Ctx, bootstrap, config, esc, limit_line, live_every, reference_polymers,
+    require_optical_objectives, sidebar, svg_html,
 )
 
 
@@ -104,6 +106,7 @@ def overview() -> None:
     ctx: Ctx = st.session_state["_ctx"]
     cfg = config(ctx)
     st.title("Optical polymer discovery")
+    require_optical_objectives(cfg)
     st.caption(f"Campaign **{esc(ctx.campaign)}** · objectives: maximise n<sub>D</sub> and "
                f"ν<sub>D</sub> · preset `{cfg.get('preset')}` · strategy "
                f"`{cfg.get('acquisition_strategy')}` · batch size {cfg.get('batch_size')}",
@@ -124,8 +127,9 @@ def overview() -> None:
 
     @st.fragment(run_every=live_every())
     def live() -> None:
-        line = limit_line(cfg)
-        ref_xy = reference_point_from_config(cfg)
+        cfg_now = config(ctx)  # re-read: the line / reference point may be edited elsewhere
+        line = limit_line(cfg_now)
+        ref_xy = reference_point_from_config(cfg_now)
         obs = ctx.store.observations(ctx.campaign)
         calcs = ctx.store.calculations(ctx.campaign)
         batch, batch_df = _batch_frame(ctx)

@@ -7,7 +7,8 @@ on PI1070 for comparison with DESIGN.md's order-8 numbers):
   (valid / completed, core.polymer validation), uniqueness (unique canonical / valid),
   novelty (not in the corpus / unique);
 * time to produce N valid, filtered, unique, novel candidates (default 10,000; no
-  descriptors) and the descriptor time per polymer (measured on a sample, extrapolated);
+  descriptors; the same procedure and filters as ``python -m core.pool generate``) and the
+  descriptor time per polymer (measured on a sample, extrapolated);
 * distributions of the candidates vs the corpus: heavy-atom count percentiles, fraction of
   polymers containing each element, mean atoms per unit, fraction with S / sulfonyl /
   thioether, and the same for the shipped pool (assets/pool) when present.
@@ -105,7 +106,9 @@ def run(label: str, corpus_paths, use_default: bool, params: pool.ModelParams, n
           f"{r['unique'] / max(r['valid'], 1):.1%} of valid; novel "
           f"{r['novel'] / max(r['unique'], 1):.1%} of unique  (sampling {r['sample_s']:.1f} s)")
     t0 = time.perf_counter()
-    cands, st = pool.generate_candidates(model, n, seed=seed, exclude=set(corpus.psmiles))
+    envs = pool.corpus_environments(corpus.psmiles)
+    cands, st = pool.generate_candidates(model, n, seed=seed, exclude=set(corpus.psmiles),
+                                         known_envs=envs)
     dt = time.perf_counter() - t0
     print(f"  {len(cands)} valid+filtered unique novel candidates in {dt:.1f} s "
           f"({st.attempts} draws, {st.completed} completed, {st.valid} valid, "

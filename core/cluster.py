@@ -305,7 +305,23 @@ _SLURM_REASONS = {
 }
 
 
-def scheduler_job_state(profile: str, job_id: str, *, timeout_s: float = 10.0) -> dict | None:
+_TRANSIENT = {"COMPLETING", "CONFIGURING", "SIGNALING", "STAGE_OUT", "RUNNING", "R", "E"}
+
+
+def scheduler_job_state(profile: str, job_id: str, *, timeout_s: float = 10.0,
+                        wait_final_s: float = 0.0) -> dict | None:
+    """As :func:`_job_state_once`, polling up to ``wait_final_s`` seconds while the job is
+    still ending (e.g. SLURM ``COMPLETING`` right after ``scancel``)."""
+    import time  # noqa: PLC0415
+    deadline = time.monotonic() + wait_final_s
+    while True:
+        st = _job_state_once(profile, job_id, timeout_s=timeout_s)
+        if st is None or st["state"] not in _TRANSIENT or time.monotonic() >= deadline:
+            return st
+        time.sleep(1.0)
+
+
+def _job_state_once(profile: str, job_id: str, *, timeout_s: float = 10.0) -> dict | None:
     """Ask the scheduler what happened to a job: ``{"state", "reason", "explanation"}``.
 
     SLURM: ``scontrol show job -o`` (jobs stay visible for MinJobAge, default 300 s), then

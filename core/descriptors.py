@@ -150,8 +150,11 @@ def ff_parameters(psmiles: str, *, n: int = N_CYCLIC,
         ring, m, head, tail = _ring(unit, n)
     except Exception as exc:  # RDKit sanitisation of the joined ring
         raise DescriptorError(f"cannot build the cyclic {n}-mer of {psmiles!r}: {exc}") from exc
-    gaff2.prepare(ring)
-    rdPartialCharges.ComputeGasteigerCharges(ring)
+    try:
+        gaff2.prepare(ring)
+        rdPartialCharges.ComputeGasteigerCharges(ring)
+    except Exception as exc:  # RDKit Kekulé / charge failures
+        raise DescriptorError(f"cannot prepare the cyclic {n}-mer of {psmiles!r}: {exc}") from exc
     nheavy = n * m
 
     # owned atoms: unit-0 heavy atoms and their hydrogens

@@ -164,6 +164,9 @@ class Gaff2Parameters:
     angles: dict[tuple[str, str, str], tuple[float, float]]  # -> (k, theta0 deg)
     dihedrals: dict[tuple[str, str, str, str], tuple[tuple[float, float, int], ...]]
     impropers: dict[tuple[str, str, str, str], tuple[float, float, int]] = field(default_factory=dict)
+    # for MD: a torsion defined in both directions keeps only its first definition
+    dihedrals_md: dict[tuple[str, str, str, str], tuple[tuple[float, float, int], ...]] = field(
+        default_factory=dict)
 
 
 def _types(field_: str) -> tuple[str, ...]:
@@ -210,7 +213,10 @@ def _parse_dat(text: str, version: str, path: str) -> Gaff2Parameters:
     # A torsion listed in both directions (5 cases in 2.11, e.g. hc-c3-c3-c3 and c3-c3-c3-hc)
     # gets the union of its terms in both directions, as in RadonPy's tables -- so lookups
     # do not depend on the direction the molecule is walked in.
+    # (Used for the descriptor.  For MD, ``dihedrals_md`` keeps the first definition only, so
+    # that no barrier is counted twice.)
     dihedrals: dict[tuple[str, str, str, str], tuple[tuple[float, float, int], ...]] = {}
+    dihedrals_md: dict[tuple[str, str, str, str], tuple[tuple[float, float, int], ...]] = {}
     pos = {k: n for n, k in enumerate(dih)}
     for k, v in dih.items():
         rev = k[::-1]
@@ -218,10 +224,13 @@ def _parse_dat(text: str, version: str, path: str) -> Gaff2Parameters:
             first, second = (k, rev) if pos[k] < pos[rev] else (rev, k)
             merged = tuple(dih[first]) + tuple(dih[second])
             dihedrals[k] = dihedrals[rev] = merged
+            dihedrals_md[k] = dihedrals_md[rev] = tuple(dih[first])
         else:
             dihedrals[k] = dihedrals[rev] = tuple(v)
+            dihedrals_md[k] = dihedrals_md[rev] = tuple(v)
     for k, v in C3F_DIHEDRALS.items():
         dihedrals[k] = dihedrals[k[::-1]] = v
+        dihedrals_md[k] = dihedrals_md[k[::-1]] = v
     i += 1
     impropers: dict[tuple[str, str, str, str], tuple[float, float, int]] = {}
     while lines[i].strip():
@@ -239,7 +248,8 @@ def _parse_dat(text: str, version: str, path: str) -> Gaff2Parameters:
         r_star, eps = float(f[1]), float(f[2])
         lj[f[0]] = (eps, 2.0 * r_star * 2.0 ** (-1.0 / 6.0))
         i += 1
-    return Gaff2Parameters(version, path, mass, lj, bonds, angles, dihedrals, impropers)
+    return Gaff2Parameters(version, path, mass, lj, bonds, angles, dihedrals, impropers,
+                           dihedrals_md)
 
 
 @lru_cache(maxsize=4)
@@ -601,39 +611,41 @@ def angle_term(p: Gaff2Parameters, t1: str, t2: str, t3: str,
     return k, th
 
 
-def _dih_lookup(p: Gaff2Parameters, key: tuple[str, str, str, str]):
-    hit = p.dihedrals.get(key)
+def _dih_lookup(table: dict, key: tuple[str, str, str, str]):
+    hit = table.get(key)
     if hit is not None:
         return hit
     a, b, c, d = key
     for k in (("X", b, c, "X"), ("X", b, c, d), (a, b, c, "X")):
-        hit = p.dihedrals.get(k)
+        hit = table.get(k)
         if hit is not None:
             return hit
-        hit = p.dihedrals.get(k[::-1])
+        hit = table.get(k[::-1])
         if hit is not None:
             return hit
     return None
 
 
-def dihedral_terms(p: Gaff2Parameters, t1: str, t2: str, t3: str,
-                   t4: str) -> tuple[tuple[float, float, int], ...] | None:
+def dihedral_terms(p: Gaff2Parameters, t1: str, t2: str, t3: str, t4: str, *,
+                   md: bool = False) -> tuple[tuple[float, float, int], ...] | None:
     """Fourier terms ((k kcal/mol, phase deg, n), ...) of dihedral t1-t2-t3-t4, or None.
 
     Lookup order: exact, ``X-b-c-X``, ``X-b-c-d``, ``a-b-c-X``; then the same with
-    similar central types (first tier, then second tier).
+    similar central types (first tier, then second tier).  ``md=True`` uses
+    ``p.dihedrals_md`` (no direction-merged duplicates) instead of ``p.dihedrals``.
     """
-    hit = _dih_lookup(p, (t1, t2, t3, t4))
+    table = p.dihedrals_md if md else p.dihedrals
+    hit = _dih_lookup(table, (t1, t2, t3, t4))
     if hit is not None:
         return hit
     a2, a3 = ALT_TYPES.get(t2), ALT_TYPES.get(t3)
     for b, c in ((a2, t3), (t2, a3), (a2, a3)):
         if b and c:
-            hit = _dih_lookup(p, (t1, b, c, t4))
+            hit = _dih_lookup(table, (t1, b, c, t4))
             if hit is not None:
                 return hit
     for b, c in product((t2,) + _ALT2.get(t2, ()), (t3,) + _ALT2.get(t3, ())):
-        hit = _dih_lookup(p, (t1, b, c, t4))
+        hit = _dih_lookup(table, (t1, b, c, t4))
         if hit is not None:
             return hit
     return None
@@ -658,7 +670,8 @@ def parameterize(mol: Chem.Mol, *, version: str = "2.11", charges: str = "gastei
     """Type a whole explicit-H molecule and collect its GAFF2 terms.
 
     ``charges``: ``"gasteiger"`` (RDKit Gasteiger–Marsili) or ``"zero"``.  Angles and
-    dihedrals are enumerated once each (i-j-k with i<k; i-j-k-l over every bond j-k).
+    dihedrals are enumerated once each (i-j-k with i<k; i-j-k-l over every bond j-k);
+    dihedral terms come from ``dihedrals_md`` (meant for simulation input).
     """
     from rdkit.Chem import rdPartialCharges
 
@@ -708,7 +721,7 @@ def parameterize(mol: Chem.Mol, *, version: str = "2.11", charges: str = "gastei
             for l in nbrs[k]:
                 if l == j or l == i:
                     continue
-                terms = dihedral_terms(p, types[i], types[j], types[k], types[l])
+                terms = dihedral_terms(p, types[i], types[j], types[k], types[l], md=True)
                 if terms is None:
                     missing.append("-".join((types[i], types[j], types[k], types[l])))
                     terms = ((0.0, 0.0, 1),)

@@ -14,7 +14,12 @@ plain n-gram usable for polymers:
   the string syntactically complete: a ring can only be closed if it is open
   and not on the atom that opened it, ``)`` only inside a branch, the end token
   only when every ring and branch is closed and both ``*`` are present, and a
-  ``*`` is always a terminal atom.
+  ``*`` is always a terminal atom.  It also counts bond orders per atom and masks
+  tokens that would exceed an atom's valence (C 4, N 3, O 2, S 6, halogens 1,
+  aromatic atoms by ring connections).  At a dead end (nothing allowed) the last
+  token is withdrawn and banned at that position (bounded backtracking).
+  Training on Kekulé SMILES (the default in ``core.pool``) lets the valence
+  bookkeeping see every double bond, so nearly every completed string parses.
 * *Polymer-aware training strings.*  Every training string starts at one of
   the two ``*`` of the repeat unit.  With ``n_augment > 0`` randomised SMILES
   (random atom order, rooted at a random ``*``; Bjerrum, arXiv:1703.07076) are
@@ -259,7 +264,8 @@ class SampleStats:
     dead_end: int = 0
 
 
-_BRACKET_RE = re.compile(r"^\[(\d+)?([A-Z][a-z]?|[a-z][a-z]?)(@*)(?:H(\d?))?([+-]+\d*)?(?::\d+)?\]$")
+_BRACKET_RE = re.compile(
+    r"^\[(\d+)?([A-Z][a-z]?|[a-z][a-z]?)(@*)(?:H(\d?))?([+-]+\d*)?(?::\d+)?\]$")
 _BASE_VALENCE = {"C": 4, "N": 3, "O": 2, "S": 6, "P": 5, "F": 1, "Cl": 1, "Br": 1, "I": 1,
                  "B": 3, "Si": 4, "Se": 6, "*": 1}
 _AROMATIC_CAPACITY = {"c": 3, "n": 3, "o": 2, "s": 2, "p": 3, "se": 2, "b": 3}

@@ -147,7 +147,13 @@ def parse_psmiles(s: str, *, max_heavy_atoms: int = DEFAULT_MAX_HEAVY_ATOMS) -> 
     """Parse and validate a polymer SMILES.
 
     Returns a sanitised RDKit molecule (implicit H) whose two stars are atomic-number-0
-    dummies.  Raises :class:`InvalidPolymer` naming the problem otherwise.
+    dummies (atom maps and star isotopes cleared).  Raises :class:`InvalidPolymer` naming the
+    problem: not a string, empty/whitespace, longer than ``MAX_PSMILES_LENGTH`` characters,
+    unparsable, not exactly two stars, a star with more or fewer than one neighbour / a
+    non-single bond / bonded to the other star or to H, an element outside
+    ``ALLOWED_ELEMENTS``, net charge or an isolated formal charge (charge-separated neutral
+    groups such as nitro ``[N+](=O)[O-]`` are accepted), radicals, several fragments, no
+    heavy atom, or more than ``max_heavy_atoms`` heavy atoms.
     """
     return _check_and_parse(s, max_heavy_atoms)
 

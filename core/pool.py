@@ -825,7 +825,8 @@ def import_into_pool(path: str | os.PathLike, pool_dir: str | os.PathLike, *, n_
     have = (pool["manifest"].get("descriptors") or {}).get("version")
     if descriptor_fn is None and have is not None and have != _descriptor_version():
         raise PoolError(f"pool {d} holds descriptors of version {have}, this code computes "
-                        f"{_descriptor_version()}: regenerate the pool before importing")
+                        f"{_descriptor_version()}: run `python -m core.pool redescribe "
+                        f"{d}` first")
     rep = import_candidates(path, pool["psmiles"], n_jobs=n_jobs, descriptor_fn=descriptor_fn)
     if rep.n_added:
         man = pool["manifest"]
@@ -838,6 +839,26 @@ def import_into_pool(path: str | os.PathLike, pool_dir: str | os.PathLike, *, n_
                    np.vstack([pool["X"], rep.X]), man,
                    sources=pool["sources"] + [f"import:{Path(path).name}"] * rep.n_added)
     return rep
+
+
+def redescribe_pool(pool_dir: str | os.PathLike, *, n_jobs: int = 1,
+                    progress: ProgressFn | None = None) -> dict:
+    """Recompute the descriptors of every candidate of a pool directory with the current
+    :mod:`core.descriptors` (after a descriptor change); ids and PSMILES are kept.  Raises
+    PoolError (writing nothing) if any descriptor fails.  Returns the new manifest."""
+    d = Path(pool_dir)
+    p = read_pool(d)
+    t0 = time.perf_counter()
+    X, failed = compute_descriptors(p["psmiles"], n_jobs=n_jobs, progress=progress)
+    if failed:
+        i, why = next(iter(failed.items()))
+        raise PoolError(f"{len(failed)} descriptors failed, e.g. {p['ids'][i]} "
+                        f"{p['psmiles'][i]}: {why}; pool unchanged")
+    man = p["manifest"]
+    man.setdefault("descriptors", {})["version"] = _descriptor_version()
+    man.setdefault("timings_s", {})["redescribe"] = round(time.perf_counter() - t0, 2)
+    man["redescribed_utc"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    return write_pool(d, p["ids"], p["psmiles"], X, man, sources=p["sources"])
 
 
 # --------------------------------------------------------------------------- build
@@ -979,6 +1000,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                         "(-1: no limit)")
     g.add_argument("--n-jobs", type=int, default=2)
     g.add_argument("--out", default=str(DEFAULT_POOL_DIR))
+    rd = sub.add_parser("redescribe", help="recompute the descriptors of a pool directory")
+    rd.add_argument("pool_dir", nargs="?", default=str(DEFAULT_POOL_DIR))
+    rd.add_argument("--n-jobs", type=int, default=2)
     im = sub.add_parser("import", help="validate a candidate file and add it to a pool directory")
     im.add_argument("file")
     im.add_argument("--out", required=True, help="pool directory to add to (created from --base)")
@@ -1001,6 +1025,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 out_dir=args.out, n_jobs=args.n_jobs, model_path=args.model,
                 command=cmd, progress=_progress_printer)
             print(json.dumps(man["counts"], indent=1))
+        elif args.cmd == "redescribe":
+            man = redescribe_pool(args.pool_dir, n_jobs=args.n_jobs, progress=_progress_printer)
+            print(f"recomputed {man['n']} descriptors (version {man['descriptors']['version']}) "
+                  f"in {man['timings_s']['redescribe']:.0f} s")
         else:
             rep = import_into_pool(args.file, args.out, n_jobs=args.n_jobs, base_pool=args.base)
             for line, text, why in rep.invalid:

@@ -637,7 +637,7 @@ class Runner:
         reason = f"the worker running it died during step '{step}'"
         if job_id and self.profile is not None and self.profile.is_jobqueue:
             from core.cluster import scheduler_job_state  # noqa: PLC0415
-            st = scheduler_job_state(self.profile.profile, job_id)
+            st = scheduler_job_state(self.profile.profile, job_id, wait_final_s=20.0)
             if st:
                 reason = (f"{self.profile.profile} job {job_id} ended {st['state']} "
                           f"({st['explanation']}; reason {st['reason'] or 'none'}) "

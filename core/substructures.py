@@ -103,7 +103,8 @@ _LIB: tuple[Substructure, ...] = (
                  "ring", "two aromatic rings sharing a bond (naphthalene, indole, ...)"),
     Substructure("biphenyl", "c1ccccc1-!@c1ccccc1", "ring", "two benzene rings joined by a bond"),
     Substructure("heteroaromatic N", "[n]", "ring", "pyridine-, imidazole-, triazine-type N"),
-    Substructure("alicyclic ring", "[CX4;R]", "ring", "sp3 ring carbon (cyclohexane, norbornane, ...)"),
+    Substructure("alicyclic ring", "[CX4;R]", "ring",
+                 "sp3 ring carbon (cyclohexane, norbornane, ...)"),
     # halogens
     Substructure("contains F", "[#9]", "element", "any fluorine atom"),
     Substructure("contains Cl", "[#17]", "element", "any chlorine atom"),
@@ -170,7 +171,8 @@ def validate_smarts(smarts: str) -> str:
     if not s:
         raise InvalidSmarts("SMARTS pattern is empty")
     if len(s) > MAX_SMARTS_LENGTH:
-        raise InvalidSmarts(f"SMARTS pattern is {len(s)} characters long (limit {MAX_SMARTS_LENGTH})")
+        raise InvalidSmarts(f"SMARTS pattern is {len(s)} characters long "
+                            f"(limit {MAX_SMARTS_LENGTH})")
     if any(ch.isspace() for ch in s):
         raise InvalidSmarts(f"SMARTS pattern contains whitespace: {s!r}")
     with _quiet():
@@ -278,22 +280,35 @@ def match_atoms(psmiles: str, smarts: str) -> tuple[int, ...]:
 
 @lru_cache(maxsize=20000)
 def _tagged_trimer(psmiles: str) -> Chem.Mol:
+    """Three copies of the unit in one RWMol; copy k's tail neighbour bonded to copy k+1's head
+    neighbour (with the bond order of the star bonds), the four inner ``*`` removed. Atom
+    props ``copy``/``orig`` record where each atom came from (for :func:`match_atoms`)."""
     unit = _parse_unit(psmiles)
-    stars = [a.GetIdx() for a in unit.GetAtoms() if a.GetAtomicNum() == 0]
-    pieces = []
+    n = unit.GetNumAtoms()
+    head, tail = [a.GetIdx() for a in unit.GetAtoms() if a.GetAtomicNum() == 0]
+    h_nb = [nb.GetIdx() for nb in unit.GetAtomWithIdx(head).GetNeighbors()]
+    t_nb = [nb.GetIdx() for nb in unit.GetAtomWithIdx(tail).GetNeighbors()]
+    if len(h_nb) != 1 or len(t_nb) != 1 or h_nb[0] == tail:
+        raise InvalidPolymerSmiles(f"each '*' of {psmiles!r} must be bonded to one real atom")
+    bond_type = unit.GetBondBetweenAtoms(tail, t_nb[0]).GetBondType()
+    rw = Chem.RWMol()
     for k in range(3):
-        m = Chem.RWMol(unit)
-        for a in m.GetAtoms():
-            a.SetIntProp("copy", k)
-            a.SetIntProp("orig", a.GetIdx())
-        head, tail = stars
-        m.GetAtomWithIdx(head).SetAtomMapNum(k if k > 0 else 0)
-        m.GetAtomWithIdx(tail).SetAtomMapNum(k + 1 if k < 2 else 0)
-        pieces.append(m.GetMol())
-    combo = Chem.CombineMols(Chem.CombineMols(pieces[0], pieces[1]), pieces[2])
+        rw.InsertMol(unit)
+    for i in range(3 * n):
+        a = rw.GetAtomWithIdx(i)
+        a.SetIntProp("copy", i // n)
+        a.SetIntProp("orig", i % n)
+    for k in range(2):
+        rw.AddBond(k * n + t_nb[0], (k + 1) * n + h_nb[0], bond_type)
+    for idx in sorted([tail, n + head, n + tail, 2 * n + head], reverse=True):
+        rw.RemoveAtom(idx)
+    tri = rw.GetMol()
     with _quiet():
-        tri = Chem.molzip(combo)
-        Chem.SanitizeMol(tri)
+        try:
+            Chem.SanitizeMol(tri)
+        except Exception as err:  # noqa: BLE001 - RDKit raises several types
+            raise InvalidPolymerSmiles(f"joined repeat units of {psmiles!r} do not sanitize: "
+                                       f"{err}") from None
     return tri
 
 
@@ -316,7 +331,8 @@ def enrichment(psmiles_all: Sequence[str],
     ``group, category, smarts, n_subset, n_subset_with, frac_subset, n_all, n_all_with,
     frac_all, frac_rest, odds_ratio, p_value, p_enriched`` sorted by ``p_enriched`` then
     ``odds_ratio`` (descending). ``frac_*`` are fractions in [0, 1]; ``odds_ratio`` is the
-    Haldane-corrected OR of subset vs rest (NaN when the subset is empty or everything); ``p_value`` is two-sided Fisher exact, ``p_enriched``
+    Haldane-corrected OR of subset vs rest (NaN when the subset is empty or everything);
+    ``p_value`` is two-sided Fisher exact, ``p_enriched``
     one-sided (subset has more). Raises ``ValueError`` if lengths differ.
     """
     ps = list(psmiles_all)

@@ -156,11 +156,12 @@ def sidebar(ctx: Ctx) -> None:
         if rs is None:
             st.caption("Runner: not started yet")
         elif rs.get("alive"):
-            st.caption(f":green[:material/circle:] Runner pid {rs.get('pid')} · heartbeat "
-                       f"{rs['age_s']:.0f} s ago")
+            st.badge("runner alive", icon=":material/check_circle:", color="green")
+            st.caption(f"pid {rs.get('pid')} · heartbeat {rs['age_s']:.0f} s ago")
         else:
-            st.caption(f":red[:material/circle:] Runner {rs.get('status')} · last heartbeat "
-                       f"{rs['age_s']:.0f} s ago")
+            st.badge(f"runner {rs.get('status') or 'silent'}", icon=":material/error:",
+                     color="red")
+            st.caption(f"last heartbeat {rs['age_s']:.0f} s ago")
         st.caption(f"Database: `{Path(ctx.db).name}`")
 
 
@@ -171,6 +172,15 @@ def live_every() -> float | None:
 
 def config(ctx: Ctx) -> dict[str, Any]:
     return dict(ctx.store.get_campaign(ctx.campaign)["config"])
+
+
+def require_optical_objectives(cfg: dict[str, Any]) -> None:
+    """Stop the page with a clear message unless the campaign optimises n_D and abbe_number."""
+    objs = set(cfg.get("objectives") or [])
+    if objs != {"n_D", "abbe_number"}:
+        st.error(f"This page plots n_D against ν_D; the campaign's objectives are "
+                 f"{sorted(objs)}.")
+        st.stop()
 
 
 def limit_line(cfg: dict[str, Any]):

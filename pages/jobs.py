@@ -109,11 +109,13 @@ def _details(cid: int) -> None:
             r1, r2 = st.columns(2)
             if r1.button("Retry (resume)", key=f"retry_{cid}",
                          help="re-queue, keeping the work directory"):
-                st.toast(f"calculation {cid}: {store.request_retry(cid, mode='resume', actor=ACTOR)}")
+                new = store.request_retry(cid, mode="resume", actor=ACTOR)
+                st.toast(f"calculation {cid}: {new}")
                 st.rerun(scope="fragment")
             if r2.button("Rerun (fresh)", key=f"rerun_{cid}",
                          help="re-queue in a new work directory"):
-                st.toast(f"calculation {cid}: {store.request_retry(cid, mode='rerun', actor=ACTOR)}")
+                new = store.request_retry(cid, mode="rerun", actor=ACTOR)
+                st.toast(f"calculation {cid}: {new}")
                 st.rerun(scope="fragment")
     with b:
         if d.get("error_message"):

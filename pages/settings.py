@@ -8,11 +8,14 @@ import streamlit as st
 
 from core.figures import pareto_figure
 from core.views import annotate_observations
-from pages._common import ACTOR, Ctx, config, limit_line, reference_polymers, page_ctx
+from pages._common import (
+    ACTOR, Ctx, config, limit_line, page_ctx, reference_polymers, require_optical_objectives,
+)
 
 ctx: Ctx = page_ctx()
 store = ctx.store
 cfg = config(ctx)
+require_optical_objectives(cfg)
 
 st.title("Settings")
 tab_line, tab_camp, tab_cluster, tab_new, tab_export = st.tabs(

@@ -12,11 +12,14 @@ from core.substructures import (
     DEFAULT_LIBRARY, InvalidSmarts, enrichment, match_atoms, match_matrix, user_substructure,
 )
 from core.views import annotate_observations, beyond_mask
-from pages._common import Ctx, config, esc, limit_line, svg_html, page_ctx
+from pages._common import (
+    Ctx, config, esc, limit_line, page_ctx, require_optical_objectives, svg_html,
+)
 
 ctx: Ctx = page_ctx()
 store = ctx.store
 cfg = config(ctx)
+require_optical_objectives(cfg)
 line = limit_line(cfg)
 
 st.title("Substructures")
@@ -69,7 +72,8 @@ def _lib_items() -> tuple[tuple[str, str], ...]:
 def _table(df: pd.DataFrame, key: str) -> None:
     show = df[["group", "n_subset_with", "frac_subset", "frac_rest", "n_all_with",
                "odds_ratio", "p_value", "p_enriched", "smarts"]]
-    st.dataframe(show, key=key, hide_index=True, width="stretch", height=520,
+    st.dataframe(show, key=key, hide_index=True, width="stretch",
+                 height=min(520, 40 + 35 * len(show)),
                  column_config={
                      "group": st.column_config.TextColumn("group", width="medium"),
                      "n_subset_with": st.column_config.NumberColumn(

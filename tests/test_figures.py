@@ -40,7 +40,8 @@ def test_pareto_figure_traces_and_layout() -> None:
     batch = pd.DataFrame({"id": ["x1", "x2"], "mu_n": [1.6, 1.62], "sd_n": [0.02, 0.01],
                           "mu_abbe": [45.0, 38.0], "sd_abbe": [3.0, 2.0], "ehvi": [0.1, 0.2]})
     pool = pd.DataFrame({"id": [str(i) for i in range(50)],
-                         "abbe_pred": np.linspace(20, 60, 50), "n_pred": np.linspace(1.7, 1.45, 50)})
+                         "abbe_pred": np.linspace(20, 60, 50),
+                         "n_pred": np.linspace(1.7, 1.45, 50)})
     fig = pareto_figure(_obs(), limit_line=LINE, references=refs, batch=batch, pool=pool)
     names = _names(fig)
     for n in (TRACE_LIMIT, TRACE_FRONT, TRACE_BATCH, TRACE_POOL, TRACE_REFERENCES,

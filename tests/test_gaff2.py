@@ -164,6 +164,10 @@ def test_direction_duplicates_merged_and_c3f_torsions() -> None:
     # gaff2.dat lists hc-c3-c3-c3 and c3-c3-c3-hc separately: both directions see both
     assert p.dihedrals[("hc", "c3", "c3", "c3")] == p.dihedrals[("c3", "c3", "c3", "hc")]
     assert len(p.dihedrals[("hc", "c3", "c3", "c3")]) == 2
+    # for MD only the first definition counts (no doubled barrier)
+    assert p.dihedrals_md[("hc", "c3", "c3", "c3")] == p.dihedrals_md[("c3", "c3", "c3", "hc")]
+    assert len(p.dihedrals_md[("hc", "c3", "c3", "c3")]) == 1
+    assert dihedral_terms(p, "c3", "c3", "c3", "hc", md=True) == p.dihedrals_md[("hc", "c3", "c3", "c3")]
     # fluoroalkane torsions (J. Mol. Model. 25, 39 (2019)) override the c3 fallback
     assert dihedral_terms(p, "f", "c3f", "c3f", "f") == ((0.1211, 0.0, 3),)
     assert dihedral_terms(p, "f", "c3f", "c3", "hc") == ((0.1407, 0.0, 3),)

@@ -224,37 +224,39 @@ def test_cyclic_oligomer_of_large_aromatic_unit_is_fast_enough() -> None:
 # ----------------------------------------------------------------------------- PI1070
 
 
-def _shift(s: str, rng: random.Random) -> str | None:
-    """Independent periodic shift: cut a random acyclic single main-chain bond, close the
-    old star bond, and write a random (non-canonical) SMILES."""
+def _all_shifts(s: str, rng: random.Random) -> list[str]:
+    """Independent periodic shifts: for every acyclic single main-chain bond, cut it, close
+    the old star bond, and write a random (non-canonical) SMILES."""
     mol = Chem.MolFromSmiles(s)
     stars = [a.GetIdx() for a in mol.GetAtoms() if a.GetAtomicNum() == 0]
     h, t = (mol.GetAtomWithIdx(i).GetNeighbors()[0].GetIdx() for i in stars)
     if h == t or mol.GetBondBetweenAtoms(h, t) is not None:
-        return None
+        return []
     path = Chem.GetShortestPath(mol, h, t)
-    cands = []
+    out = []
     for a, b in zip(path[:-1], path[1:]):
         bd = mol.GetBondBetweenAtoms(a, b)
-        if bd.GetBondType() == Chem.BondType.SINGLE and not bd.IsInRing():
-            cands.append((a, b))
-    if not cands:
-        return None
-    a, b = rng.choice(cands)
-    rw = Chem.RWMol(mol)
-    rw.RemoveBond(a, b)
-    rw.AddBond(h, t, Chem.BondType.SINGLE)
-    for star in sorted(stars, reverse=True):
-        rw.RemoveAtom(star)
-    # indices of a, b shift after removing stars
-    def new(i: int) -> int:
-        return i - sum(1 for st in stars if st < i)
-    for i in (new(a), new(b)):
-        j = rw.AddAtom(Chem.Atom(0))
-        rw.AddBond(i, j, Chem.BondType.SINGLE)
-    out = rw.GetMol()
-    Chem.SanitizeMol(out)
-    return Chem.MolToSmiles(out, doRandom=True, canonical=False)
+        if bd.GetBondType() != Chem.BondType.SINGLE or bd.IsInRing():
+            continue
+        rw = Chem.RWMol(mol)
+        rw.RemoveBond(a, b)
+        rw.AddBond(h, t, Chem.BondType.SINGLE)
+        for star in sorted(stars, reverse=True):
+            rw.RemoveAtom(star)
+        for i in (a, b):  # indices shift after removing the stars
+            i -= sum(1 for st in stars if st < i)
+            j = rw.AddAtom(Chem.Atom(0))
+            rw.AddBond(i, j, Chem.BondType.SINGLE)
+        m = rw.GetMol()
+        Chem.SanitizeMol(m)
+        out.append(Chem.MolToSmiles(m, doRandom=True, canonical=False))
+    rng.shuffle(out)
+    return out
+
+
+def _shift(s: str, rng: random.Random) -> str | None:
+    shifts = _all_shifts(s, rng)
+    return shifts[0] if shifts else None
 
 
 def test_pi1070_round_trip_and_periodic_shifts(shared_data) -> None:
@@ -274,3 +276,20 @@ def test_pi1070_round_trip_and_periodic_shifts(shared_data) -> None:
             assert canonical_psmiles(sh) == c, (s, sh)
             assert polymer_key(sh) == k, (s, sh)
     assert n_shifted > 500
+
+
+@pytest.mark.slow
+def test_pi1070_every_periodic_shift(shared_data) -> None:
+    """All 3,718 non-trivial periodic shifts of PI1070 give the same canonical form and key."""
+    import pandas as pd
+
+    df = pd.read_csv(shared_data / "PI1070.csv", usecols=["smiles"])
+    rng = random.Random(1)
+    n = 0
+    for s in df["smiles"]:
+        c, k = canonical_psmiles(s), polymer_key(s)
+        for sh in _all_shifts(s, rng):
+            n += 1
+            assert canonical_psmiles(sh) == c, (s, sh)
+            assert polymer_key(sh) == k, (s, sh)
+    assert n > 3000

@@ -394,3 +394,9 @@ def test_import_refuses_pool_of_other_descriptor_version(tmp_path):
     with pytest.raises(pool.PoolError, match="version"):
         pool.import_into_pool(f, d)
     assert len(pool.read_pool(d)["ids"]) == 1
+    assert pool.main(["redescribe", str(d), "--n-jobs", "1"]) == 0
+    p = pool.read_pool(d)
+    from core.descriptors import DESCRIPTOR_VERSION, ff_kernel_mean
+    assert p["manifest"]["descriptors"]["version"] == DESCRIPTOR_VERSION
+    assert np.allclose(p["X"][0], ff_kernel_mean("*CC(*)C"), atol=1e-6)
+    assert pool.import_into_pool(f, d).n_added == 1
