@@ -96,7 +96,7 @@ def bench(info, root: Path, name: str, over: dict, steps: int) -> dict:
         head = [f"neighbor {over['_skin']} bin" if ln.startswith("neighbor ") else ln for ln in head]
     lines = head + ["thermo 1000", f"timestep {p.timestep_fs}",
                     "velocity all create 300 7 mom yes rot yes"] + _shake(info, p) + [
-        f"fix int all npt temp 300 300 100 iso 1 1 1000", "run 100", f"run {steps}"]
+        "fix int all npt temp 300 300 100 iso 1 1 1000", "run 100", f"run {steps}"]
     d = root / "cell"
     run_lammps("\n".join(lines) + "\n", d, name=f"b_{name}", mpi_ranks=over.get("_mpi", 1),
                omp_threads=over.get("_omp", 1))

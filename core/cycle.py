@@ -18,7 +18,12 @@ core.campaign propose`` and the dashboard's "re-propose" button call:
    variances conditioned on the fantasies), probability of lying beyond the limit line
    (``core.acquisition.probability_beyond_line``);
 5. the batch, its per-candidate mean ± σ, EHVI and P(beyond), and the joint expected
-   hypervolume gain are written to the store; pool-wide predictions too (for the pool page).
+   hypervolume gain (Monte Carlo, :func:`joint_expected_gain`) are written to the store;
+   pool-wide predictions too (for the pool page).
+
+Pending calculations (a retried one still running) enter the front as fantasies; with
+``keep_selected_of=<batch id>`` the still-selected candidates of a proposed batch are kept and
+only the rest is re-optimised ("re-optimise the rest" after deselecting).
 
 EHVI is computed in original units (n_D × ν_D); the per-axis scaling SPACIER applies (z-scores)
 multiplies every hypervolume by the same constant, so the choice of candidates is identical.

@@ -20,7 +20,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from core.store import Store
+from core.store import CampaignNotFound, Store
 
 REPO = Path(__file__).resolve().parents[1]
 ACTOR = "dashboard"
@@ -105,7 +105,7 @@ def bootstrap() -> Ctx:
     camp_default = default_campaign()
     try:
         store.get_campaign(camp_default)
-    except Exception:  # noqa: BLE001 - not there yet: create the demo
+    except CampaignNotFound:  # not there yet: create the demo
         if camp_default == "demo" or not _campaign_names(store):
             try:
                 _ensure_demo(path, preset(), camp_default)

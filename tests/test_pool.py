@@ -64,9 +64,14 @@ def test_load_corpus_counts_and_hash(tmp_path):
     assert src["sha256"] == hashlib.sha256(f.read_bytes()).hexdigest()
 
 
-def test_pi1070_as_user_corpus(shared_data):
-    c = pool.load_corpus([shared_data / "PI1070.csv"])
-    assert len(c.psmiles) > 1000 and c.sources[0]["rows"] >= 1070
+def test_pi1070_as_user_corpus(shared_data, tmp_path):
+    """PI1070.csv (many columns, a ``smiles`` column) reads as a corpus; first 60 rows."""
+    lines = (shared_data / "PI1070.csv").read_text().splitlines()[:61]
+    f = tmp_path / "pi60.csv"
+    f.write_text("\n".join(lines) + "\n")
+    c = pool.load_corpus([f])
+    assert c.sources[0]["rows"] == 60 and c.sources[0]["valid"] == 60
+    assert "*C*" in c.psmiles  # PI1: polyethylene
 
 
 # --------------------------------------------------------------------------- reading lists
@@ -197,7 +202,7 @@ def built_pool(tmp_path_factory):
     d = tmp_path_factory.mktemp("pool")
     msgs: list[str] = []
     man = pool.build_pool(SMALL_N, seed=0, out_dir=d, n_jobs=1, progress=msgs.append,
-                          command="test")
+                          command="test", model_params=pool.ModelParams(order=6, n_augment=3))
     return d, man, msgs
 
 

@@ -176,3 +176,11 @@ def test_optimise_changes_geometry_and_records_it():
     xyz = np.array([row[1:] for row in r["geometry_A"]])
     r_oh = np.linalg.norm(xyz[1] - xyz[0])
     assert r_oh == pytest.approx(0.989, abs=0.01)  # HF/STO-3G O-H bond length 0.989 Å
+
+
+def test_element_missing_from_basis_gets_def2_svpd_with_warning():
+    hbr = [("H", (0.0, 0.0, 0.0)), ("Br", (0.0, 0.0, 1.414))]
+    r = molecule_polarizability(hbr, method="HF", basis="6-31+G*", wavelengths_nm={"D": 589.29})
+    assert any("lacks Br" in w for w in r["warnings"])
+    # HBr: experiment 3.61 Å³; HF with a double-zeta diffuse basis lands within ~15 %
+    assert 3.0 < r["alpha_A3"]["static"] < r["alpha_A3"]["D"] < 4.2

@@ -191,3 +191,18 @@ def test_changed_qm_settings_redo_only_qm_and_optics(tmp_path):
     assert {s for s, m in events if m == "started"} == {"qm", "optics"}
     assert rec2["density"] == rec["density"]
     assert rec2["alpha_A3"]["D"] != rec["alpha_A3"]["D"]
+
+
+def test_second_run_on_a_busy_workdir_is_refused(tmp_path):
+    from core.simulation.errors import WorkdirBusy
+    from core.simulation.pipeline import _lock_workdir
+
+    wd = tmp_path / "busy"
+    wd.mkdir()
+    held = _lock_workdir(wd)  # stands for another process running this calculation
+    try:
+        with pytest.raises(WorkdirBusy, match="already running"):
+            run_pipeline(PS, "smoke", wd)
+    finally:
+        held.close()
+    assert not (wd / "build").exists()

@@ -65,3 +65,9 @@ class StepTimeout(SimulationError):
 
 class ExternalProgramError(SimulationError):
     """An external program (antechamber, parmchk2, sqm, packmol, LAMMPS) exited with an error."""
+
+
+class WorkdirBusy(SimulationError):
+    """Another process is already running a calculation in this work directory."""
+
+    step = "pipeline"

@@ -246,13 +246,38 @@ def run_pipeline(psmiles: str, preset: str | Preset = "quick", workdir: str | Pa
     threads : OpenMP threads for LAMMPS and PySCF (default: the preset's).
     """
     from core.simulation.build import validated_psmiles  # noqa: PLC0415
-    from core.simulation.env import software_versions  # noqa: PLC0415
 
     p = get_preset(preset)
     validated_psmiles(psmiles)
     canonical = _canonical(psmiles)
     wd = Path(workdir) if workdir is not None else default_workdir(psmiles, p)
     wd.mkdir(parents=True, exist_ok=True)
+    lock = _lock_workdir(wd)
+    try:
+        return _run_locked(psmiles, p, canonical, wd, progress, threads)
+    finally:
+        lock.close()  # closing the file releases the flock
+
+
+def _lock_workdir(wd: Path):
+    """Exclusive, non-blocking lock on ``wd/.lock`` (raises WorkdirBusy when held elsewhere)."""
+    import fcntl  # noqa: PLC0415
+
+    from core.simulation.errors import WorkdirBusy  # noqa: PLC0415
+
+    fh = open(wd / ".lock", "a+")
+    try:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        fh.close()
+        raise WorkdirBusy(f"Another process is already running the calculation in {wd}; "
+                          "wait for it to finish or use another work directory.") from None
+    return fh
+
+
+def _run_locked(psmiles: str, p: Preset, canonical: str, wd: Path, progress, threads) -> dict:
+    from core.simulation.env import software_versions  # noqa: PLC0415
+
     ident = {"psmiles": psmiles, "canonical_psmiles": canonical, "preset": p.name}
     idf = wd / "input.json"
     if idf.is_file():

@@ -17,12 +17,30 @@ Two repeat-unit definitions (``mode``):
 Isotropic α = Tr(α)/3 is reported in Å³ (polarisability volume; 1 bohr³ = 0.148184711 Å³);
 Lorentz–Lorenz and the Abbe number are computed elsewhere (``core.optics``) with the MD density.
 
-Recommended settings per preset (measured; see ``benchmarks/bench_qm.py`` and the report)
----------------------------------------------------------------------------------------
-- ``smoke``:    HF / STO-3G, capped_monomer  (plumbing only; α ~50 % low, numbers meaningless)
-- ``quick``:    HF / 6-31+G*, capped_monomer  (diffuse functions are essential: 6-31G* is
-  ~20 % low in α)
-- ``standard``: CAM-B3LYP / 6-311+G(2d,p) (or aug-cc-pVDZ), dimer_minus_monomer, optimise=True
+Recommended settings per preset (measured 2026-11-25; ``benchmarks/bench_qm.py``)
+---------------------------------------------------------------------------------
+Lorentz–Lorenz with the *experimental* densities (PS 1.05, PMMA 1.18 g/cm³), capped monomer,
+6-31+G* (method ranking only; the pipeline uses the MD density):
+
+=============  ===============  ===============  =========================================
+method/basis   PS n_D / ν_D     PMMA n_D / ν_D   note
+=============  ===============  ===============  =========================================
+experiment     1.592 / 31       1.492 / 58
+HF/6-31+G*     1.590 / 31.8     1.449 / 69.9     PMMA α 8 % low, dispersion too small
+HF/6-31G*      1.496 / 39.7     –                no diffuse functions: α 13 % low
+CAM-B3LYP      1.616 / 28.3     1.491 / 55.8     n RMSE 0.017, ν MAPE 6 % (HF: 0.030, 12 %)
+=============  ===============  ===============  =========================================
+
+- ``smoke``:    HF / STO-3G, capped_monomer — plumbing only (α ≈ 50 % of the converged value).
+- ``quick``:    CAM-B3LYP / 6-31+G*, capped_monomer — best n_D and ν_D measured; ~2.5x the cost
+  of HF/6-31+G*, which is the fallback where time is short (ν of aliphatic polymers ~20 % high).
+- ``standard``: CAM-B3LYP / aug-cc-pVDZ, dimer_minus_monomer, optimise=True.  (PySCF's
+  6-311+G(2d,p) has no S, Cl, Br or I: sulfur polymers would silently need another basis.)
+
+Elements a basis lacks (e.g. Br, I in 6-31+G*) get def2-SVPD (+ ECP) with a warning.
+Cost grows ~N^3.5 with basis size: 18-atom PS unit HF/6-31+G* (164 functions) ~1 min on 2 free
+cores, a 33-atom PC unit (374 functions) ~15–20x that.  ``density_fit=True`` (RI-JK SCF and
+an MO-basis RI response kernel) is available for large units.
 
 Results are cached as JSON in ``workdir`` (one file per molecule calculation plus one per
 repeat-unit result); a rerun with the same inputs returns the cached result.
@@ -137,8 +155,12 @@ def _check_common(method, basis, wavelengths_nm, threads, max_memory_mb):
         raise InvalidQMSettings(f"basis must be a basis-set name, got {basis!r}")
     from pyscf import gto
 
+    import warnings as _w
+
     try:
-        gto.basis.load(basis.strip(), "C")
+        with _w.catch_warnings():
+            _w.simplefilter("ignore")
+            gto.basis.load(basis.strip(), "H")
     except Exception:  # noqa: BLE001
         raise InvalidQMSettings(f"unknown basis set {basis!r} (not in PySCF's basis library)") from None
     wl = _check_wavelengths(wavelengths_nm)
@@ -211,11 +233,15 @@ def _basis_for(atoms, basis: str, warnings: list[str]):
     def2-SVPD (+ its ECP for Z > 36), with a warning.  Returns (basis spec, ecp spec)."""
     from pyscf import gto
 
+    import warnings as _w
+
     elements = sorted({str(s) for s, _ in atoms})
     missing = []
     for el in elements:
         try:
-            gto.basis.load(basis, el)
+            with _w.catch_warnings():
+                _w.simplefilter("ignore")  # PySCF suggests basis-set-exchange for unknown entries
+                gto.basis.load(basis, el)
         except Exception:  # noqa: BLE001 - BasisNotFoundError / KeyError
             missing.append(el)
     if not missing:
