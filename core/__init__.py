@@ -14,6 +14,8 @@ Modules (one concept each):
 - ``store``        SQLite store, single source of truth
 - ``cluster``      dask LocalCluster / dask-jobqueue profiles
 - ``runner``       runner process that executes approved calculations
-- ``campaign``     campaign cycle logic + headless CLI
+- ``cycle``        one proposal: surrogate refit + EHVI batch over the pool (pending-aware)
+- ``campaign``     headless campaign CLI (new/propose/approve/status/export)
+- ``demo``         the demo campaign on the shipped pool and initial observations
 - ``substructures`` named SMARTS library and enrichment statistics
 """
