@@ -382,7 +382,12 @@ def _finish_check(s: str, mol, filters: Filters,
             return None, f"more than {filters.max_unseen_environments} atom environments " \
                          f"unseen in the corpus"
     try:
-        return canonical_psmiles(s), None
+        can = canonical_psmiles(s)
+        if canonical_psmiles(can) != can:
+            # RDKit re-perceives aromaticity differently on re-parsing (strained or bridged
+            # "aromatic" rings): not a structure to simulate, and not a stable id
+            return None, "unstable aromaticity (canonical form not idempotent)"
+        return can, None
     except InvalidPolymer as exc:  # pragma: no cover - parse_psmiles passed
         return None, "invalid: " + str(exc)
 
@@ -751,6 +756,17 @@ class ImportReport:
                 f"{self.n_duplicates} duplicates skipped")
 
 
+def _stable_canonical(s: str) -> str:
+    """canonical_psmiles iterated to a fixed point (RDKit may re-perceive aromaticity once)."""
+    can = canonical_psmiles(s)
+    for _ in range(3):
+        nxt = canonical_psmiles(can)
+        if nxt == can:
+            break
+        can = nxt
+    return can
+
+
 def candidate_id(canonical: str, prefix: str = "U") -> str:
     """Content-derived id of a user candidate: ``<prefix>-`` + first 10 hex of sha1."""
     return f"{prefix}-" + hashlib.sha1(canonical.encode()).hexdigest()[:10]
@@ -780,7 +796,7 @@ def import_candidates(text_or_path: str | os.PathLike, existing_keys: Iterable[s
     for lineno, smi, _name in rows:
         try:
             parse_psmiles(smi, max_heavy_atoms=max_heavy_atoms)
-            can = canonical_psmiles(smi)
+            can = _stable_canonical(smi)
             key = polymer_key(smi)  # cached together with canonical_psmiles
         except InvalidPolymer as exc:
             invalid.append((lineno, smi, str(exc)))

@@ -405,3 +405,13 @@ def test_import_refuses_pool_of_other_descriptor_version(tmp_path):
     assert p["manifest"]["descriptors"]["version"] == DESCRIPTOR_VERSION
     assert np.allclose(p["X"][0], ff_kernel_mean("*CC(*)C"), atol=1e-6)
     assert pool.import_into_pool(f, d).n_added == 1
+
+
+def test_import_stores_a_stable_canonical_form():
+    # RDKit re-perceives this bridged ring's aromaticity once: the stored form is the
+    # fixed point of canonical_psmiles
+    s = "*C=C1C(=O)c2cc(-c3ccc4cc(c3=O)C4=C*)ccc21"
+    rep = pool.import_candidates(s + "\n", descriptor_fn=lambda ps, n_jobs=1:
+                                 np.zeros((len(ps), 170)))
+    (can,) = rep.psmiles
+    assert canonical_psmiles(can) == can
