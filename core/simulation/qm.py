@@ -26,16 +26,17 @@ Lorentz–Lorenz with the *experimental* densities (PS 1.05, PMMA 1.18 g/cm³), 
 method/basis   PS n_D / ν_D     PMMA n_D / ν_D   note
 =============  ===============  ===============  =========================================
 experiment     1.592 / 31       1.492 / 58
-HF/6-31+G*     1.590 / 31.8     1.449 / 69.9     PMMA α 8 % low, dispersion too small
+HF/6-31+G*     1.590 / 31.8     1.449 / 69.9     PMMA α 7 % below CAM-B3LYP, too little dispersion
 HF/6-31G*      1.496 / 39.7     –                no diffuse functions: α 13 % low
 CAM-B3LYP      1.616 / 28.3     1.491 / 55.8     n RMSE 0.017, ν MAPE 6 % (HF: 0.030, 12 %)
 =============  ===============  ===============  =========================================
 
 - ``smoke``:    HF / STO-3G, capped_monomer — plumbing only (α ≈ 50 % of the converged value).
-- ``quick``:    CAM-B3LYP / 6-31+G*, capped_monomer — best n_D and ν_D measured; ~2.5x the cost
-  of HF/6-31+G*, which is the fallback where time is short (ν of aliphatic polymers ~20 % high).
+- ``quick``:    HF / 6-31+G*, capped_monomer — fits the time budget (PS unit 50 s, PMMA 17 s on 2
+  cores); n_D of PS right, but aliphatic units get α ~5 % low and ν ~20 % high (PMMA).
+  CAM-B3LYP / 6-31+G* is clearly better (table) at 3–7x the cost: use it where minutes allow.
 - ``standard``: CAM-B3LYP / aug-cc-pVDZ, dimer_minus_monomer, optimise=True.  (PySCF's
-  6-311+G(2d,p) has no S, Cl, Br or I: sulfur polymers would silently need another basis.)
+  6-311+G(2d,p) has no S, Cl, Br or I: those elements would fall back to def2-SVPD.)
 
 Elements a basis lacks (e.g. Br, I in 6-31+G*) get def2-SVPD (+ ECP) with a warning.
 Cost grows ~N^3.5 with basis size: 18-atom PS unit HF/6-31+G* (164 functions) ~1 min on 2 free
