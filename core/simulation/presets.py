@@ -93,7 +93,7 @@ class Preset:
     drift_tolerance: float = 0.01             # |Δρ|/ρ over the averaging window for "converged"
     # --- QM ---
     qm_method: str = "CAM-B3LYP"
-    qm_basis: str = "6-311+G(2d,p)"
+    qm_basis: str = "aug-cc-pVDZ"
     qm_mode: str = "dimer_minus_monomer"
     qm_optimise: bool = True
     # --- parallelism (overridden by configuration / run_pipeline(threads=...)) ---
@@ -157,7 +157,11 @@ STANDARD = Preset(
     equil_stages=larsen_21_step(t_max=600.0, p_max=50000.0, scale=1.0),
     production_ps=5000.0, production_average_ps=2000.0, thermo_every_ps=1.0, max_extensions=4,
     drift_tolerance=0.01,
-    qm_method="CAM-B3LYP", qm_basis="6-311+G(2d,p)", qm_mode="dimer_minus_monomer",
+    # RadonPy used ωB97M-D3BJ/6-311+G(2d,p); PySCF's 6-311+G(2d,p) has no S, Cl, Br, I, so the
+    # standard preset uses aug-cc-pVDZ (diffuse, defined for H–Ar and Br; I falls back to
+    # def2-SVPD with a warning in core.simulation.qm).  CAM-B3LYP beat HF on n_D and ν_D for
+    # PS/PMMA (benchmarks/bench_qm.py).
+    qm_method="CAM-B3LYP", qm_basis="aug-cc-pVDZ", qm_mode="dimer_minus_monomer",
     qm_optimise=True,
 )
 
