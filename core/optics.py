@@ -38,13 +38,18 @@ class OpticsInputError(ValueError):
     """Non-physical or malformed input to an optics function."""
 
 
-def _positive_finite(x, name: str) -> np.ndarray:
+def _finite(x, name: str) -> np.ndarray:
     try:
         arr = np.asarray(x, dtype=float)
     except (TypeError, ValueError) as exc:
         raise OpticsInputError(f"{name} must be numeric, got {x!r}") from exc
     if not np.all(np.isfinite(arr)):
         raise OpticsInputError(f"{name} contains NaN or inf")
+    return arr
+
+
+def _positive_finite(x, name: str) -> np.ndarray:
+    arr = _finite(x, name)
     if np.any(arr <= 0):
         raise OpticsInputError(f"{name} must be > 0, got {x!r}")
     return arr
@@ -95,12 +100,7 @@ def abbe_number(n_D, n_F, n_C) -> float | np.ndarray:
     """
     arrs = []
     for v, name in ((n_D, "n_D"), (n_F, "n_F"), (n_C, "n_C")):
-        try:
-            a = np.asarray(v, dtype=float)
-        except (TypeError, ValueError) as exc:
-            raise OpticsInputError(f"{name} must be numeric") from exc
-        if not np.all(np.isfinite(a)):
-            raise OpticsInputError(f"{name} contains NaN or inf")
+        a = _finite(v, name)
         if np.any(a < 1.0):
             raise OpticsInputError(f"{name} must be ≥ 1 (refractive index), got {v!r}")
         arrs.append(a)
