@@ -4,8 +4,10 @@ Run:  streamlit run app.py     (binds to 127.0.0.1, see .streamlit/config.toml)
 
 The page is thin: it reads the store, calls ``core.views`` for the numbers and
 ``core.figures`` for the Plotly figures. Live panels poll the store in an ``st.fragment``
-with ``run_every``; the figure is rebuilt only when the data signature changes, and it keeps a
-constant ``uirevision`` so zoom/pan survive updates.
+with ``run_every``; the figure is rebuilt only when the data signature changes. The Pareto chart
+is a small custom component (``pages/_pareto_chart.py``): it redraws with Plotly.react and a
+constant ``uirevision`` so zoom/pan survive new results, and hovering a point shows its
+structure picture.
 """
 from __future__ import annotations
 
@@ -21,6 +23,9 @@ from core.structure_images import polymer_svg  # noqa: E402
 from core.views import (  # noqa: E402
     annotate_observations, compute_kpis, cycle_history, data_signature,
     reference_point_from_config,
+)
+from pages._pareto_chart import (  # noqa: E402
+    ensure_images, ensure_images_background, figure_payload, pareto_chart,
 )
 from pages._common import (  # noqa: E402
     Ctx, bootstrap, config, esc, limit_line, live_every, reference_polymers,
@@ -60,15 +65,26 @@ def _batch_frame(ctx: Ctx) -> tuple[dict | None, pd.DataFrame | None]:
 
 
 def _details(obs: pd.DataFrame, point: dict, batch_df: pd.DataFrame | None = None) -> None:
-    """Right-hand panel: the clicked point's structure and values."""
+    """Right-hand panel: the clicked point's structure and values.
+
+    ``point``: {curve, customdata, x, y} from the chart component; customdata layouts are those
+    of ``core.figures.pareto_figure`` (observations/batch ``[id, label, psmiles, extra, key]``,
+    references ``[name, abbreviation, key]``, pool ``[id, key]``).
+    """
     cd = point.get("customdata")
     cd = list(cd) if isinstance(cd, (list, tuple)) else ([cd] if cd is not None else [])
+    curve = str(point.get("curve") or "")
     pid = str(cd[0]) if cd else ""
     label = str(cd[1]) if len(cd) > 1 else pid
     psmiles = str(cd[2]) if len(cd) > 2 else ""
-    if len(cd) == 1:  # a pool point: look its structure up
+    if curve.startswith("pool"):  # a pool point: look its structure up
         label = f"pool candidate {pid} (predicted)"
         psmiles = st.session_state.get("_pool_psmiles", {}).get(pid, "")
+    elif curve.startswith("reference"):
+        refs = reference_polymers()
+        hit = refs[refs["name"].astype(str) == pid]
+        label = f"{pid} (reference, measured)"
+        psmiles = str(hit["psmiles"].iloc[0]) if len(hit) else ""
     st.markdown(f"**{esc(label)}**")
     if psmiles:
         st.markdown(svg_html(polymer_svg(psmiles, 280, 200)), unsafe_allow_html=True)
@@ -174,7 +190,8 @@ def overview() -> None:
             if pool is not None:
                 st.session_state["_pool_psmiles"] = dict(zip(pool["id"].astype(str),
                                                              pool["psmiles"].astype(str)))
-            fig = pareto_figure(obs_a, limit_line=line, references=reference_polymers(),
+            refs = reference_polymers()
+            fig = pareto_figure(obs_a, limit_line=line, references=refs,
                                 batch=batch_df if st.session_state.get("show_batch", True)
                                 else None,
                                 pool=pool,
@@ -183,23 +200,26 @@ def overview() -> None:
                                 x_range=st.session_state.get("x_range")
                                 if st.session_state.get("fix_ranges") else None,
                                 y_range=st.session_state.get("y_range")
-                                if st.session_state.get("fix_ranges") else None)
-            st.session_state["_pareto_fig"] = (sig, fig)
-        else:
-            fig = cached[1]
+                                if st.session_state.get("fix_ranges") else None,
+                                image_keys=True)
+            # hover pictures: the few points now, a pool's thousands in the background
+            ensure_images(list(obs_a.get("psmiles", [])) + list(refs["psmiles"])
+                          + ([] if batch_df is None else list(batch_df["psmiles"])))
+            if pool is not None and len(pool):
+                ensure_images_background(sorted(set(pool["psmiles"].astype(str))))
+            st.session_state["_pareto_fig"] = (sig, figure_payload(fig))
+        payload = st.session_state["_pareto_fig"][1]
         left, right = st.columns([3, 1])
         with left:
-            event = st.plotly_chart(fig, key="pareto", on_select="rerun",
-                                    selection_mode="points",
-                                    config={"displaylogo": False, "scrollZoom": True})
+            clicked = pareto_chart(payload, sig=sig, key="pareto", height=600,
+                                   keep_zoom=not st.session_state.get("fix_ranges"),
+                                   config={"scrollZoom": True})
         with right:
             st.subheader("Details")
-            pts = (event.selection.points if event is not None and hasattr(event, "selection")
-                   else [])
-            if pts:
-                _details(obs_a, pts[0], batch_df)
+            if isinstance(clicked, dict) and clicked.get("customdata"):
+                _details(obs_a, clicked, batch_df)
             else:
-                st.caption("Click a point in the plot to see its structure, values and "
+                st.caption("Hover a point to see its structure; click it for its values and "
                            "provenance. Drag to zoom, double-click to reset.")
                 front = obs_a[obs_a["on_front"]].sort_values("abbe_number") if len(obs_a) \
                     else obs_a

@@ -125,7 +125,8 @@ def pareto_figure(observations: pd.DataFrame | None = None, *,
                   y_range: tuple[float, float] | None = None,
                   height: int = 600,
                   max_discrete_cycles: int = 12,
-                  webgl_above: int = 300) -> go.Figure:
+                  webgl_above: int = 300,
+                  image_keys: bool = False) -> go.Figure:
     """n_D (y) versus ν_D (x) figure of a campaign.
 
     Traces (in drawing order, each omitted when its data is empty):
@@ -144,8 +145,21 @@ def pareto_figure(observations: pd.DataFrame | None = None, *,
     ``customdata[0]`` of every observation/batch/pool point is its id (string) so a click
     selection maps back to the store; observation and batch points also carry
     ``[id, label, psmiles, extra]`` for the hover text (pool points only the id, to keep the
-    10k-point payload small).
+    10k-point payload small). With ``image_keys`` every point's customdata gets one more, last
+    element: :func:`core.structure_images.image_key` of its SMILES (the file name of its hover
+    picture); pool points are then ``[id, key]``.
     """
+    if image_keys:
+        from core.structure_images import image_key  # noqa: PLC0415
+
+        def _with_key(df: pd.DataFrame | None) -> pd.DataFrame | None:
+            if df is None or not len(df) or "psmiles" not in df:
+                return df
+            return df.assign(_img=[image_key(p) if isinstance(p, str) and p else ""
+                                   for p in df["psmiles"]])
+        observations, references, batch, pool = (_with_key(observations), _with_key(references),
+                                                 _with_key(batch), _with_key(pool))
+    key_col = ["_img"] if image_keys else []
     obs = observations if observations is not None else pd.DataFrame()
     fig = go.Figure()
     xr, yr = _axis_ranges([(obs, "abbe_number", "n_D"), (references, "abbe_number", "n_D"),
@@ -164,7 +178,8 @@ def pareto_figure(observations: pd.DataFrame | None = None, *,
         fig.add_trace(go.Scattergl(
             x=px.astype(np.float32), y=py.astype(np.float32), mode="markers", name=TRACE_POOL,
             marker=dict(size=4, color="rgba(120,120,140,0.25)"),
-            customdata=pool["id"].astype(str).to_numpy()[:, None],
+            customdata=_custom(pool, ["id", *key_col]) if image_keys
+            else pool["id"].astype(str).to_numpy()[:, None],
             hovertemplate="pool %{customdata[0]}<br>ν<sub>D</sub> ≈ %{x:.1f}<br>"
                           "n<sub>D</sub> ≈ %{y:.4f}<extra>predicted</extra>",
             visible=True))
@@ -192,7 +207,7 @@ def pareto_figure(observations: pd.DataFrame | None = None, *,
             name=TRACE_REFERENCES, text=lab.astype(str), textposition="top center",
             textfont=dict(size=10, color="#555"),
             marker=dict(symbol="diamond-open", size=9, color="#555", line=dict(width=1.5)),
-            customdata=_custom(references, ["name", "abbreviation"]),
+            customdata=_custom(references, ["name", "abbreviation", *key_col]),
             hovertemplate="<b>%{customdata[0]}</b> (reference)<br>ν<sub>D</sub> = %{x:.1f}<br>"
                           "n<sub>D</sub> = %{y:.4f}<extra></extra>"))
 
@@ -205,7 +220,7 @@ def pareto_figure(observations: pd.DataFrame | None = None, *,
         o = obs.copy()
         o["_cyc"] = [observation_trace_name(c) for c in cycles]
         o["_label"] = o["name"] if "name" in o else o["id"]
-        cols = ["id", "_label", "psmiles", "_cyc"]
+        cols = ["id", "_label", "psmiles", "_cyc", *key_col]
         uniq = sorted(cycles.unique())
         # SVG markers up to a few hundred points, WebGL beyond (draws 1000s in one pass)
         scatter = go.Scatter if len(o) <= webgl_above else go.Scattergl
@@ -258,7 +273,7 @@ def pareto_figure(observations: pd.DataFrame | None = None, *,
                          thickness=1.2, width=3),
             error_y=dict(type="data", array=b["sd_n"], color="rgba(213,94,0,0.45)",
                          thickness=1.2, width=3),
-            customdata=_custom(b, ["id", "_label", "psmiles", "_ehvi"]),
+            customdata=_custom(b, ["id", "_label", "psmiles", "_ehvi", *key_col]),
             hovertemplate="<b>proposed: %{customdata[1]}</b><br>id %{customdata[0]}<br>"
                           "ν<sub>D</sub> = %{x:.1f} ± %{error_x.array:.1f}<br>"
                           "n<sub>D</sub> = %{y:.4f} ± %{error_y.array:.4f}<br>"

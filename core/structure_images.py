@@ -7,7 +7,11 @@ hundreds of rows costs one depiction per distinct polymer per process.
 from __future__ import annotations
 
 import base64
+import hashlib
+import os
+from collections.abc import Iterable
 from functools import lru_cache
+from pathlib import Path
 from urllib.parse import quote
 
 from rdkit import Chem
@@ -16,7 +20,10 @@ from rdkit.Chem.Draw import rdMolDraw2D
 from rdkit.rdBase import BlockLogs
 
 __all__ = ["polymer_svg", "svg_data_uri", "polymer_data_uri", "placeholder_svg",
-           "highlight_color"]
+           "highlight_color", "image_key", "write_structure_images", "HOVER_SIZE"]
+
+#: width × height (px) of the hover images of the Pareto chart
+HOVER_SIZE: tuple[int, int] = (200, 140)
 
 #: RGBA of highlighted atoms/bonds (a warm orange that reads on white and dark themes).
 highlight_color: tuple[float, float, float, float] = (1.0, 0.55, 0.1, 0.55)
@@ -92,9 +99,61 @@ def polymer_data_uri(psmiles: str, width: int = 160, height: int = 110,
     return svg_data_uri(polymer_svg(psmiles, width, height, highlight_atoms))
 
 
+def image_key(psmiles: str) -> str:
+    """File-name key of a structure image: the first 16 hex digits of sha1(psmiles)."""
+    return hashlib.sha1(str(psmiles).encode("utf-8")).hexdigest()[:16]
+
+
+def write_structure_images(psmiles: Iterable[str], directory: str | Path, *,
+                           width: int = HOVER_SIZE[0], height: int = HOVER_SIZE[1]) -> int:
+    """Write ``<directory>/<image_key(p)>.svg`` for every polymer that has no file yet.
+
+    Files appear atomically (written under a temporary name, then renamed), so a browser never
+    reads half an image. Unparsable SMILES get the placeholder picture. Returns the number of
+    files written.
+    """
+    d = Path(directory)
+    d.mkdir(parents=True, exist_ok=True)
+    n = 0
+    for p in dict.fromkeys(str(x) for x in psmiles if isinstance(x, str) and x):
+        f = d / f"{image_key(p)}.svg"
+        if f.is_file():
+            continue
+        tmp = f.with_name(f".{f.name}.{os.getpid()}.tmp")
+        tmp.write_text(_svg_uncached(p, width, height), encoding="utf-8")
+        os.replace(tmp, f)
+        n += 1
+    return n
+
+
+def _svg_uncached(psmiles: str, width: int, height: int) -> str:
+    # bypass the LRU cache: a 10k-polymer pool would evict the tables' depictions
+    return polymer_svg.__wrapped__(psmiles, width, height, (), True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m core.structure_images --out DIR FILE``: write the hover images of the
+    polymer SMILES listed one per line in FILE (used to draw a pool in the background)."""
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="python -m core.structure_images",
+                                 description=main.__doc__.split("\n")[0])
+    ap.add_argument("--out", required=True, help="image directory")
+    ap.add_argument("smiles_file", help="text file with one polymer SMILES per line")
+    args = ap.parse_args(argv)
+    lines = Path(args.smiles_file).read_text(encoding="utf-8").splitlines()
+    n = write_structure_images((ln.strip() for ln in lines), args.out)
+    print(f"{n} structure images written to {args.out}")
+    return 0
+
+
 class _Quiet:
     def __enter__(self) -> None:
         self._b = BlockLogs()
 
     def __exit__(self, *exc: object) -> None:
         del self._b
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

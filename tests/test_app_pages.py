@@ -92,12 +92,23 @@ def seeded(tmp_path, monkeypatch):
     monkeypatch.setenv("OPTIPOLY_RUNNER", "0")
     monkeypatch.setenv("OPTIPOLY_CAMPAIGN", "demo")
     monkeypatch.setenv("OPTIPOLY_PRESET", "smoke")
+    monkeypatch.setenv("OPTIPOLY_CACHE", str(tmp_path / "cache"))
     monkeypatch.chdir(REPO)
-    return info
+    return {**info, "cache": tmp_path / "cache"}
 
 
 def _app() -> AppTest:
     return AppTest.from_file(str(REPO / "app.py"), default_timeout=90)
+
+
+def _pareto_spec(at: AppTest) -> dict:
+    """Plotly JSON the Pareto chart component was given (figure, sig, image_keys, ...)."""
+    import json
+
+    comps = [c for c in at.get("component_instance")
+             if c.proto.component_name.endswith("pareto_chart")]
+    assert len(comps) == 1
+    return json.loads(comps[0].proto.json_args)
 
 
 def _errors(at: AppTest) -> list[str]:
@@ -112,11 +123,21 @@ def test_overview_renders_kpis_and_chart(seeded) -> None:
     assert labels["Failed"] == "1"
     assert labels["Cycle"] == "2"
     assert "Beyond line" in labels and "Hypervolume" in labels
-    charts = at.get("plotly_chart")
-    assert len(charts) >= 2
-    import json
+    assert len(at.get("plotly_chart")) == 1  # the per-cycle history
+    args = _pareto_spec(at)
+    assert args["image_keys"] is True and args["sig"]
+    names = [t.get("name") for t in args["figure"]["data"]]
+    # every observation point carries its picture key, and the picture file is there to serve
+    from core.structure_images import image_key
 
-    names = [t.get("name") for t in json.loads(charts[0].proto.spec)["data"]]
+    obs = seeded["store"].observations("demo")
+    img = seeded["cache"] / "components" / "pareto_chart" / "img"
+    for p in obs["psmiles"]:
+        assert (img / f"{image_key(p)}.svg").read_text().lstrip().startswith("<svg")
+    traces = {t["name"]: t for t in args["figure"]["data"]}
+    assert traces["initial data"]["customdata"][0][-1] in {image_key(p) for p in obs["psmiles"]}
+    assert (seeded["cache"] / "components" / "pareto_chart" / "plotly.min.js").stat().st_size \
+        > 1_000_000
     for n in ("limit line", "Pareto front", "proposed batch (mean ± σ)", "pool (predicted)",
               "reference polymers", "initial data", "cycle 1"):
         assert n in names, n
@@ -241,7 +262,7 @@ def test_overview_fixed_axis_ranges_reach_the_figure(seeded) -> None:
     at.toggle(key="fix_ranges").set_value(True).run()
     at.slider(key="x_range").set_value((25.0, 65.0)).run()
     assert not at.exception, [e.value for e in at.exception]
-    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    spec = _pareto_spec(at)["figure"]
     assert spec["layout"]["xaxis"]["range"] == [25.0, 65.0]
     assert spec["layout"]["uirevision"] == "optipoly-pareto"
 

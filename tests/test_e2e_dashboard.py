@@ -57,7 +57,7 @@ def start_server(db: Path, *, port: int, env_extra: dict | None = None,
     """``streamlit run app.py`` bound to 127.0.0.1:port in its own process group."""
     env = dict(os.environ)
     env.update({"OPTIPOLY_DB": str(db), "OPTIPOLY_PRESET": "smoke",
-                "OPTIPOLY_CAMPAIGN": "demo", "OPTIPOLY_LIVE_S": "1.5",
+                "OPTIPOLY_CAMPAIGN": "demo", "OPTIPOLY_LIVE_S": "1.5", "OPTIPOLY_RUNNER": "1",
                 "PYTHONPATH": str(REPO)})
     env.update(env_extra or {})
     cmd = [sys.executable, "-m", "streamlit", "run", str(REPO / "app.py"),
@@ -161,15 +161,29 @@ def _wait_metric(page, label: str, pred, timeout_s: float) -> str:
     raise AssertionError(f"metric {label!r} stayed at {last!r} for {timeout_s} s")
 
 
-def _click_first_marker(page) -> None:
-    """Click the centre of the first observation marker (Plotly picks by coordinates)."""
-    pts = page.locator(".js-plotly-plot .scatterlayer .trace .points path")
+CHART_IFRAME = 'iframe[title$="pareto_chart"]'
+
+
+def _chart(page, timeout_ms: int = 120_000):
+    """The Pareto chart component's frame, once Plotly has drawn its legend."""
+    page.wait_for_selector(CHART_IFRAME, timeout=timeout_ms)
+    frame = page.locator(CHART_IFRAME).first.element_handle().content_frame()
+    frame.wait_for_selector(".js-plotly-plot .legendtext", timeout=timeout_ms)
+    return frame
+
+
+def _first_marker_centre(frame) -> tuple[float, float]:
+    """Page coordinates of the centre of the first visible SVG marker in the chart."""
+    pts = frame.locator(".js-plotly-plot .scatterlayer .trace .points path")
     for i in range(pts.count()):
         bb = pts.nth(i).bounding_box()
         if bb and bb["width"] > 5:
-            page.mouse.click(bb["x"] + bb["width"] / 2, bb["y"] + bb["height"] / 2)
-            return
-    raise AssertionError("no observation marker found")
+            return bb["x"] + bb["width"] / 2, bb["y"] + bb["height"] / 2
+    raise AssertionError("no marker found in the Pareto chart")
+
+
+def _x_range(frame) -> list[float]:
+    return frame.evaluate("() => document.getElementById('chart').layout.xaxis.range.slice()")
 
 
 def _goto(page, base: str, path: str) -> None:
@@ -188,19 +202,30 @@ def test_dashboard_end_to_end(server, artifacts_dir) -> None:
         try:
             # 1. Overview: Pareto chart with the limit line
             _goto(page, base, "")
-            page.wait_for_selector(".js-plotly-plot .legendtext", timeout=120_000)
-            expect(page.locator(".js-plotly-plot .legendtext", has_text="limit line")
+            chart = _chart(page)
+            expect(chart.locator(".js-plotly-plot .legendtext", has_text="limit line")
                    ).to_have_count(1, timeout=30_000)
             n0 = int(_wait_metric(page, "Evaluated", lambda v: v.isdigit() and int(v) > 0, 120))
             page.screenshot(path=str(artifacts_dir / "e2e_1_overview.png"))
             # live polling with unchanged data does not redraw (no re-mount, no flicker)
-            page.evaluate("() => { document.querySelector('.js-plotly-plot').__e2e_mark = 42; }")
+            chart.evaluate("() => { document.getElementById('chart').__e2e_mark = 42; }")
+            renders = chart.evaluate("() => document.getElementById('chart').dataset.renders")
             time.sleep(6)  # four polling periods (OPTIPOLY_LIVE_S=1.5)
-            assert page.evaluate(
-                "() => document.querySelector('.js-plotly-plot').__e2e_mark") == 42
-            # clicking an observation opens its details (structure, values, provenance)
-            _click_first_marker(page)
-            page.get_by_text("provenance").first.wait_for(timeout=60_000)
+            assert chart.evaluate("() => document.getElementById('chart').__e2e_mark") == 42
+            assert chart.evaluate(
+                "() => document.getElementById('chart').dataset.renders") == renders
+            # hovering a point shows its structure picture
+            x, y = _first_marker_centre(chart)
+            page.mouse.move(x, y)
+            chart.wait_for_function(
+                "() => getComputedStyle(document.getElementById('tip')).display === 'block'"
+                " && document.getElementById('tipimg').complete"
+                " && document.getElementById('tipimg').naturalWidth > 0", timeout=30_000)
+            page.screenshot(path=str(artifacts_dir / "e2e_1b_hover_structure.png"))
+            # clicking it opens its details (structure, values, provenance or reference)
+            page.mouse.click(x, y)
+            page.get_by_text(re.compile(r"provenance|reference, measured")).first.wait_for(
+                timeout=60_000)
             assert page.locator('[data-testid="stMainBlockContainer"] svg').count() > 0
 
             # 2. Batch page: propose a batch of 2 and approve it
@@ -217,14 +242,33 @@ def test_dashboard_end_to_end(server, artifacts_dir) -> None:
             page.get_by_text("calculations queued").wait_for(timeout=60_000)
 
             # 3. Overview while the jobs run: the live fragment brings in the new points and
-            #    KPIs without a reload
+            #    KPIs without a reload, and a zoom the user set survives the new data
             _goto(page, base, "")
-            page.wait_for_selector(".js-plotly-plot .legendtext", timeout=60_000)
+            chart = _chart(page, 60_000)
+            # drag a zoom box over the middle of the plot area, as a user would
+            box = chart.locator(".js-plotly-plot .nsewdrag").first.bounding_box()
+            page.mouse.move(box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.3)
+            page.mouse.down()
+            page.mouse.move(box["x"] + box["width"] * 0.6, box["y"] + box["height"] * 0.7,
+                            steps=8)
+            page.mouse.up()
+            chart.wait_for_function("() => !!document.getElementById('chart').dataset.userRange")
+            zoomed = _x_range(chart)
+            chart.evaluate("() => { document.getElementById('chart').__e2e_mark = 7; }")
+            # new figure data (here: the shaded region switched off) redraws in place, zoom kept
+            renders = int(chart.evaluate("() => document.getElementById('chart').dataset.renders"))
+            page.get_by_text("Shade beyond-line region").click()
+            chart.wait_for_function(
+                f"() => Number(document.getElementById('chart').dataset.renders) > {renders}")
+            assert _x_range(chart) == pytest.approx(zoomed)
+            assert chart.evaluate("() => document.getElementById('chart').__e2e_mark") == 7
             n1 = int(_wait_metric(page, "Evaluated", lambda v: v.isdigit() and int(v) >= n0 + 2,
                                   300))
             assert n1 == n0 + 2
-            expect(page.locator(".js-plotly-plot .legendtext", has_text="cycle 1")
+            expect(chart.locator(".js-plotly-plot .legendtext", has_text="cycle 1")
                    ).to_have_count(1, timeout=30_000)
+            assert chart.evaluate("() => document.getElementById('chart').__e2e_mark") == 7
+            assert _x_range(chart) == pytest.approx(zoomed)
             _wait_metric(page, "Running", lambda v: v == "0", 60)
             page.screenshot(path=str(artifacts_dir / "e2e_3_overview_after.png"))
 
@@ -252,8 +296,9 @@ def test_dashboard_end_to_end(server, artifacts_dir) -> None:
             _wait_metric(page2, "Done", lambda v: v == "2", 60)
             _goto(page2, base2, "")
             _wait_metric(page2, "Evaluated", lambda v: v == str(n0 + 2), 60)
-            expect(page2.locator(".js-plotly-plot .legendtext", has_text="cycle 1")
-                   ).to_have_count(1, timeout=60_000)
+            expect(_chart(page2, 60_000).locator(".js-plotly-plot .legendtext",
+                                                 has_text="cycle 1")).to_have_count(1,
+                                                                                    timeout=60_000)
             page2.screenshot(path=str(artifacts_dir / "e2e_6_after_restart.png"))
         finally:
             browser.close()

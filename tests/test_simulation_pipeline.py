@@ -206,3 +206,40 @@ def test_second_run_on_a_busy_workdir_is_refused(tmp_path):
     finally:
         held.close()
     assert not (wd / "build").exists()
+
+
+def test_step_dependencies_keep_qm_apart_from_the_md_chain():
+    from core.simulation.pipeline import dependents
+
+    assert dependents("build") == ["build", "forcefield", "cell", "md", "optics"]
+    assert dependents("md") == ["md", "optics"]
+    assert dependents("qm") == ["qm", "optics"]
+    assert dependents("optics") == ["optics"]
+
+
+@pytest.mark.integration
+def test_two_threads_run_qm_beside_md_with_the_same_result(tmp_path):
+    """threads=2: the QM step runs in a thread beside build → md; numbers equal a serial run."""
+    import threading
+
+    serial = run_pipeline(PS, "smoke", tmp_path / "serial", threads=1)
+    seen_threads: dict[str, set[str]] = {}
+
+    def progress(step, msg):
+        if msg != "started" and not msg.startswith("done in"):
+            return
+        seen_threads.setdefault(step, set()).add(threading.current_thread().name)
+
+    rec = run_pipeline(PS, "smoke", tmp_path / "par", progress=progress, threads=2)
+    assert rec["details"]["qm"]["concurrent_with_md"] is True
+    assert rec["details"]["qm"]["threads"] == 1
+    assert serial["details"]["qm"]["concurrent_with_md"] is False
+    assert all(name.startswith("qm") for name in seen_threads["qm"])
+    assert all(not name.startswith("qm") for name in seen_threads["md"])
+    # same polymer, same protocol, same seeds: identical α; density within MD noise of 1 rank
+    for k in ("static", "F", "D", "C"):
+        assert rec["alpha_A3"][k] == pytest.approx(serial["alpha_A3"][k], rel=1e-6)
+    assert rec["density"] == pytest.approx(serial["density"], rel=1e-6)
+    # a rerun skips everything, also the concurrent QM
+    again = run_pipeline(PS, "smoke", tmp_path / "par", threads=2)
+    assert again == rec

@@ -1,8 +1,10 @@
 """The simulation oracle: polymer SMILES → MD density + QM polarisabilities → n_F, n_D, n_C, ν_D.
 
-``run_pipeline`` runs the six STEPS in order, each writing its outputs into ``workdir/<step>/``
-and, last, an atomic ``workdir/<step>/done.json``. A rerun on the same work directory resumes
-after the last finished step (a step without ``done.json`` is cleared and redone). Failures raise
+``run_pipeline`` runs the six STEPS, each writing its outputs into ``workdir/<step>/`` and, last,
+an atomic ``workdir/<step>/done.json``. A rerun on the same work directory resumes after the last
+finished step (a step without ``done.json`` is cleared and redone, with the steps that use its
+outputs, ``DEPENDS_ON``). The QM step needs only the SMILES: with ``threads >= 2`` it runs in a
+thread beside build → forcefield → cell → md, the cores split between PySCF and LAMMPS. Failures raise
 the classes of ``core.simulation.errors``; no number is produced for a failed step.
 
 Optics (step ``optics``): Lorentz–Lorenz per wavelength, (n²−1)/(n²+2) = (4π/3) N_A ρ α / M with
@@ -15,7 +17,9 @@ import hashlib
 import json
 import os
 import shutil
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable
 
@@ -62,7 +66,7 @@ STEP_SETTINGS = {
            "t_damp_fs", "p_damp_fs", "minimise_steps", "heat_time_ps", "t_max",
            "compress_stages", "equil_stages", "production_ps", "production_average_ps",
            "thermo_every_ps", "max_extensions", "drift_tolerance"),
-    "qm": ("qm_method", "qm_basis", "qm_mode", "qm_optimise"),
+    "qm": ("qm_method", "qm_basis", "qm_mode", "qm_optimise", "qm_density_fit"),
     "optics": (),
 }
 
@@ -74,9 +78,41 @@ def step_fingerprint(p: Preset, step: str) -> str:
     return hashlib.sha1(blob.encode()).hexdigest()[:12]
 
 
+DEPENDS_ON: dict[str, tuple[str, ...]] = {
+    "build": (), "forcefield": ("build",), "cell": ("build", "forcefield"), "md": ("cell",),
+    "qm": (),  # the repeat unit's polarisability needs only the SMILES
+    "optics": ("build", "md", "qm"),
+}
+
+
+def dependents(step: str) -> list[str]:
+    """``step`` and every step that uses its outputs, directly or indirectly (in STEPS order)."""
+    out = {step}
+    changed = True
+    while changed:
+        changed = False
+        for s, deps in DEPENDS_ON.items():
+            if s not in out and out.intersection(deps):
+                out.add(s)
+                changed = True
+    return [s for s in STEPS if s in out]
+
+
+def _clear(wd: Path, steps: list[str]) -> None:
+    for s in steps:
+        if (wd / s).exists():
+            shutil.rmtree(wd / s)
+
+
 def _prev_done(wd: Path, step: str) -> bool:
-    """True when every step before ``step`` has its done marker."""
-    return all((wd / s / "done.json").is_file() for s in STEPS[:STEPS.index(step)])
+    """True when every step that ``step`` depends on (transitively) has its done marker."""
+    need, todo = set(), list(DEPENDS_ON[step])
+    while todo:
+        s = todo.pop()
+        if s not in need:
+            need.add(s)
+            todo.extend(DEPENDS_ON[s])
+    return all((wd / s / "done.json").is_file() for s in need)
 
 
 def default_workdir(psmiles: str, preset: str | Preset = "quick") -> Path:
@@ -193,12 +229,13 @@ def _step_md(psmiles: str, p: Preset, d: Path, say, wd: Path, threads) -> dict:
 def _step_qm(psmiles: str, p: Preset, d: Path, say, wd: Path, threads) -> dict:
     from core.simulation.qm import repeat_unit_polarizability  # noqa: PLC0415
 
-    say(f"{p.qm_method}/{p.qm_basis} linear-response α(ω) ({p.qm_mode}) at "
+    say(f"{p.qm_method}/{p.qm_basis}{' (RI)' if p.qm_density_fit else ''} linear-response α(ω) "
+        f"({p.qm_mode}) at "
         + ", ".join(f"{k} {v} nm" for k, v in WAVELENGTHS_NM.items()))
     res = repeat_unit_polarizability(
         psmiles, method=p.qm_method, basis=p.qm_basis, wavelengths_nm=dict(WAVELENGTHS_NM),
         mode=p.qm_mode, optimise=p.qm_optimise, threads=int(threads or p.omp_threads),
-        workdir=d, progress=lambda *a: say(str(a[-1]) if a else ""))
+        workdir=d, progress=lambda *a: say(str(a[-1]) if a else ""), density_fit=p.qm_density_fit)
     a = res["alpha_A3"]
     say("α = " + ", ".join(f"{k} {a[k]:.3f}" for k in ("static", "F", "D", "C")) + " Å³")
     return json.loads(json.dumps(res, default=_json_default))
@@ -290,39 +327,46 @@ def _run_locked(psmiles: str, p: Preset, canonical: str, wd: Path, progress, thr
         _atomic_json(idf, {**ident, "preset_settings": p.to_dict()})
 
     runners = {
-        "build": lambda d, say: _step_build(psmiles, p, d, say),
-        "forcefield": lambda d, say: _step_forcefield(psmiles, p, d, say, wd),
-        "cell": lambda d, say: _step_cell(psmiles, p, d, say, wd),
-        "md": lambda d, say: _step_md(psmiles, p, d, say, wd, threads),
-        "qm": lambda d, say: _step_qm(psmiles, p, d, say, wd, threads),
-        "optics": lambda d, say: _step_optics(psmiles, p, d, say, wd),
+        "build": lambda d, say, n: _step_build(psmiles, p, d, say),
+        "forcefield": lambda d, say, n: _step_forcefield(psmiles, p, d, say, wd),
+        "cell": lambda d, say, n: _step_cell(psmiles, p, d, say, wd),
+        "md": lambda d, say, n: _step_md(psmiles, p, d, say, wd, n),
+        "qm": lambda d, say, n: _step_qm(psmiles, p, d, say, wd, n),
+        "optics": lambda d, say, n: _step_optics(psmiles, p, d, say, wd),
     }
-    results, walls = {}, {}
-    for step in STEPS:
-        d = wd / step
-        done = d / "done.json"
-        say = (lambda msg, _s=step: progress(_s, msg)) if progress else (lambda msg: None)
-        fp = step_fingerprint(p, step)
-        if done.is_file():
-            rec = json.loads(done.read_text())
-            if rec.get("fingerprint", fp) == fp:
-                results[step], walls[step] = rec["result"], rec["wall_s"]
-                say(f"already done ({rec['wall_s']:.1f} s), skipped")
-                continue
-            say("settings changed since this step ran: redoing it and the steps after it")
-            for later in STEPS[STEPS.index(step):]:
-                if (wd / later).exists():
-                    shutil.rmtree(wd / later)
-        if step not in RESUMABLE_INSIDE or not _prev_done(wd, step):
-            # redo from scratch; later steps' partial outputs depend on this one: drop them too
-            for later in STEPS[STEPS.index(step):]:
-                if (wd / later).exists():
-                    shutil.rmtree(wd / later)
+    say_lock = threading.Lock()  # progress callbacks may come from the QM thread too
+
+    def sayer(step: str):
+        if not progress:
+            return lambda msg: None
+
+        def say(msg, _s=step):
+            with say_lock:
+                progress(_s, msg)
+        return say
+
+    def current(step: str) -> dict | None:
+        """The done record of ``step`` if it finished with today's settings, else None."""
+        done = wd / step / "done.json"
+        if not done.is_file():
+            return None
+        rec = json.loads(done.read_text())
+        return rec if rec.get("fingerprint", step_fingerprint(p, step)) == step_fingerprint(
+            p, step) else None
+
+    def execute(step: str, n_threads: int | None, note: dict | None = None) -> tuple[dict, float]:
+        d, say = wd / step, sayer(step)
+        if (d / "done.json").is_file():  # finished with other settings
+            say("settings changed since this step ran: redoing it and the steps that use it")
+            _clear(wd, dependents(step))
+        elif step not in RESUMABLE_INSIDE or not _prev_done(wd, step):
+            # redo from scratch; steps that use its outputs are stale too
+            _clear(wd, dependents(step))
         d.mkdir(parents=True, exist_ok=True)
         say("started")
         t0 = time.perf_counter()
         try:
-            out = runners[step](d, say)
+            out = {**runners[step](d, say, n_threads), **(note or {})}
         except SimulationError as exc:
             if exc.step in ("unknown", None) or type(exc).step == "unknown":
                 exc.step = step
@@ -330,9 +374,37 @@ def _run_locked(psmiles: str, p: Preset, canonical: str, wd: Path, progress, thr
                                               "message": str(exc)})
             raise
         wall = time.perf_counter() - t0
-        _atomic_json(done, {"result": out, "wall_s": wall, "fingerprint": fp})
-        results[step], walls[step] = out, wall
+        _atomic_json(d / "done.json", {"result": out, "wall_s": wall,
+                                       "fingerprint": step_fingerprint(p, step)})
         say(f"done in {wall:.1f} s")
+        return out, wall
+
+    n_threads = int(threads) if threads else int(p.omp_threads)
+    qm_future, pool = None, None
+    if n_threads >= 2 and current("qm") is None and current("md") is None:
+        # QM needs only the SMILES: run it beside build → md, splitting the cores
+        md_threads = max(1, n_threads // 2)
+        qm_threads = n_threads - md_threads
+        sayer("qm")(f"runs concurrently with the MD ({qm_threads} of {n_threads} threads)")
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="qm")
+        qm_future = pool.submit(execute, "qm", qm_threads, {"concurrent_with_md": True})
+    else:
+        md_threads = n_threads
+    results, walls = {}, {}
+    try:
+        for step in STEPS:
+            if step == "qm" and qm_future is not None:
+                results[step], walls[step] = qm_future.result()
+                continue
+            rec = current(step)
+            if rec is not None:
+                results[step], walls[step] = rec["result"], rec["wall_s"]
+                sayer(step)(f"already done ({rec['wall_s']:.1f} s), skipped")
+                continue
+            results[step], walls[step] = execute(step, md_threads if step == "md" else n_threads)
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True)  # never leave the QM thread writing into an unlocked dir
     (wd / "failed.json").unlink(missing_ok=True)
 
     md, qm, opt, b = results["md"], results["qm"], results["optics"], results["build"]
@@ -356,8 +428,9 @@ def _run_locked(psmiles: str, p: Preset, canonical: str, wd: Path, progress, thr
                       "energy_drift_rel": md["energy_drift_rel"], "md_extensions": md["extensions"]},
         "warnings": warnings, "workdir": str(wd.resolve()),
         "details": {"md": {k: md[k] for k in ("n_atoms", "n_samples", "window_ps", "ns_per_day")},
-                    "build": b, "qm": {k: qm.get(k) for k in ("method", "basis", "mode", "n_atoms",
-                                                              "wall_s")},
+                    "build": b, "qm": {k: qm.get(k) for k in ("method", "basis", "mode", "density_fit",
+                                                              "n_atoms", "wall_s", "threads")}
+                    | {"concurrent_with_md": bool(qm.get("concurrent_with_md", False))},
                     "wavelengths_nm": dict(WAVELENGTHS_NM)},
     }
     _atomic_json(wd / "record.json", record)

@@ -1,0 +1,109 @@
+"""The Pareto chart as a custom Streamlit component (hover pictures, zoom kept across updates).
+
+The frontend is one static file, ``pages/components/pareto_chart/index.html`` (no build step).
+At first use it is copied, with the ``plotly.min.js`` that ships inside the plotly Python
+package, into a served runtime directory (``$OPTIPOLY_CACHE`` or ``var/cache`` under the
+repository, ``components/pareto_chart/``); structure pictures for the hover box are written
+there too, as ``img/<image_key>.svg`` (``core.structure_images``). Observations, the proposed
+batch and the reference polymers are drawn before the chart is sent; a pool's 10,000 pictures
+are drawn by a background process (``python -m core.structure_images``), niced, once.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+
+import plotly
+import plotly.graph_objects as go
+import streamlit.components.v1 as components
+
+from core.structure_images import write_structure_images
+
+REPO = Path(__file__).resolve().parents[1]
+_SOURCE = Path(__file__).resolve().parent / "components" / "pareto_chart"
+_component_func = None
+_pool_jobs: dict[str, subprocess.Popen | None] = {}
+
+
+def cache_root() -> Path:
+    """``$OPTIPOLY_CACHE`` or ``<repository>/var/cache``."""
+    return Path(os.environ.get("OPTIPOLY_CACHE", str(REPO / "var" / "cache"))).expanduser()
+
+
+def component_dir() -> Path:
+    """The served directory of the component (created/refreshed on first call)."""
+    d = cache_root() / "components" / "pareto_chart"
+    (d / "img").mkdir(parents=True, exist_ok=True)
+    plotly_js = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+    for src in (_SOURCE / "index.html", plotly_js):
+        dst = d / src.name
+        if not dst.is_file() or dst.stat().st_size != src.stat().st_size or \
+                dst.stat().st_mtime < src.stat().st_mtime:
+            tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp")
+            shutil.copyfile(src, tmp)
+            os.replace(tmp, dst)
+    return d
+
+
+def _component():
+    global _component_func
+    if _component_func is None:
+        _component_func = components.declare_component("pareto_chart", path=str(component_dir()))
+    return _component_func
+
+
+def ensure_images(psmiles: Iterable[str]) -> int:
+    """Draw the hover pictures of these polymers now (skips those already drawn)."""
+    return write_structure_images(psmiles, component_dir() / "img")
+
+
+def ensure_images_background(psmiles: list[str]) -> None:
+    """Draw many pictures (a pool) in a niced child process, once per distinct list."""
+    key = hashlib.sha1("\n".join(psmiles).encode()).hexdigest()[:16]
+    if key in _pool_jobs:
+        return
+    d = component_dir()
+    marker = d / f".pool-{key}.done"
+    if marker.is_file():
+        _pool_jobs[key] = None
+        return
+    lst = Path(tempfile.gettempdir()) / f"optipoly-pool-{key}.smi"
+    lst.write_text("\n".join(psmiles), encoding="utf-8")
+    cmd = [sys.executable, "-m", "core.structure_images", "--out", str(d / "img"), str(lst)]
+    env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    script = f"{' '.join(map(_q, cmd))} && touch {_q(str(marker))}"
+    _pool_jobs[key] = subprocess.Popen(
+        ["nice", "-n", "10", "sh", "-c", script], cwd=str(REPO), env=env,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
+        start_new_session=True)
+
+
+def _q(s: str) -> str:
+    import shlex
+
+    return shlex.quote(s)
+
+
+def figure_payload(fig: go.Figure) -> dict:
+    """Plotly JSON of a figure (numpy arrays as typed-array specs, decoded by plotly.js)."""
+    return json.loads(fig.to_json())
+
+
+def pareto_chart(payload: dict, *, sig: str, key: str, height: int = 600,
+                 image_keys: bool = True, keep_zoom: bool = True,
+                 config: dict | None = None) -> dict | None:
+    """Render the chart; returns the last clicked point as {curve, customdata, x, y, t} or None.
+
+    ``sig`` identifies the data: the browser redraws (Plotly.react) only when it changes, and
+    with ``keep_zoom`` the user's zoom/pan survives the redraw (until a double click).
+    """
+    return _component()(figure=payload, sig=str(sig), height=int(height),
+                        image_keys=bool(image_keys), keep_zoom=bool(keep_zoom),
+                        config=config or {}, key=key, default=None)
