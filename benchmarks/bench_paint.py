@@ -94,7 +94,7 @@ st.plotly_chart(go.Figure(go.Scatter(x=[1, 2], y=[1, 2], name="limit line")))
 
 def start_server(db: Path, port: int, log: Path, script: Path | None = None) -> subprocess.Popen:
     env = dict(os.environ, OPTIPOLY_DB=str(db), OPTIPOLY_RUNNER="0", PYTHONPATH=str(REPO),
-               OPTIPOLY_CAMPAIGN="big")
+               OPTIPOLY_CAMPAIGN="big", OPTIPOLY_CACHE=str(db.parent / "cache"))
     fh = open(log, "wb")  # noqa: SIM115
     proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run",
                              str(script or REPO / "app.py"),
@@ -124,11 +124,15 @@ def paint_ms(browser, url: str, campaign: str, n_obs: int, pool: bool, ctx=None)
     cdp = ctx.new_cdp_session(page)
     cdp.send("Performance.enable")
     want = ["limit line", "cycle 1"] + (["pool (predicted)"] if pool else [])
+    # the Pareto chart is a custom component: its Plotly document is the iframe's
     js = """([want, n, pool]) => {
-        const legend = [...document.querySelectorAll('.js-plotly-plot .legendtext')]
+        const f = document.querySelector('iframe[title$="pareto_chart"]');
+        const d = f && f.contentDocument;
+        if (!d) return false;
+        const legend = [...d.querySelectorAll('.js-plotly-plot .legendtext')]
             .map(e => e.textContent);
         if (!want.every(w => legend.includes(w))) return false;
-        if (pool && !document.querySelector('.js-plotly-plot canvas.gl-canvas-context'))
+        if (pool && !d.querySelector('.js-plotly-plot canvas.gl-canvas-context'))
             return false;
         const m = [...document.querySelectorAll('[data-testid="stMetric"]')]
             .find(e => e.innerText.startsWith('Evaluated'));
@@ -165,6 +169,16 @@ def main() -> None:
         seed(db, "small", 10, 0, cycles=2)
         print(f"seeded {a.obs} observations + {a.pool} pool predictions in "
               f"{time.time() - t0:.1f} s")
+        # the pool's hover pictures are drawn once per pool (a background process in the app);
+        # draw them here first so they do not compete with the timed page loads
+        from core.store import Store
+        from core.structure_images import write_structure_images
+
+        t0 = time.time()
+        preds = Store(db).latest_predictions("big")
+        n_img = write_structure_images(preds["psmiles"],
+                                       Path(tmp) / "cache" / "components" / "pareto_chart" / "img")
+        print(f"drew {n_img} pool hover pictures in {time.time() - t0:.1f} s (once per pool)")
         port = _free_port()
         proc = start_server(db, port, Path(tmp) / "streamlit.log")
         floor_script = Path(tmp) / "floor" / "floor_app.py"

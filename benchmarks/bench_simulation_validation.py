@@ -62,6 +62,8 @@ def main(argv=None) -> int:
     ap.add_argument("--only", default="", help="comma-separated names (run in this order)")
     ap.add_argument("--no-run", action="store_true", help="only collect finished records")
     ap.add_argument("--demo-out", default=str(REPO / "assets" / "demo" / "initial_observations.json"))
+    ap.add_argument("--calibration-out", default=str(REPO / "assets" / "calibration_quick.json"),
+                    help="where to write the labelled linear calibration ('' = do not write)")
     args = ap.parse_args(argv)
 
     rows = list(csv.DictReader(open(args.csv)))
@@ -174,6 +176,34 @@ def report(rows, results, args) -> None:
             print(f"  density {name:5s} {rho:.4f} ± {res['record']['density_stderr']:.4f} vs exp "
                   f"{lo}–{hi} g/cm³ ({(rho - ref) / ref:+.1%})")
     summary["density"] = dens
+    # separate, clearly labelled output: a linear calibration to experiment (LOO-validated)
+    from core.calibration import CalibrationError, fit_linear
+
+    ok_rows = [t for t in table if t.get("ok")]
+    lines = {}
+    for prop, sim_k, exp_k in (("n_D", "n_D", "exp_n_D"), ("abbe_number", "abbe_number",
+                                                           "exp_abbe")):
+        try:
+            lines[prop] = fit_linear(prop, [t[sim_k] for t in ok_rows],
+                                     [t[exp_k] for t in ok_rows],
+                                     label=f"linear calibration of the {args.preset} preset to "
+                                           f"experiment ({len(ok_rows)} polymers)")
+        except CalibrationError as exc:
+            print(f"  calibration {prop}: not fitted ({exc})")
+    if lines:
+        print("\nCALIBRATED (separate output; y_exp ≈ a + b·y_sim, errors leave-one-out):")
+        for prop, c in lines.items():
+            print(f"  {prop:12s} a {c.intercept:+.4f} b {c.slope:.4f} | raw RMSE {c.raw_rmse:.4f}"
+                  f" MAPE {c.raw_mape:.1%} → LOO RMSE {c.rmse_loo:.4f} MAPE {c.mape_loo:.1%}")
+        summary["calibration"] = {k: c.to_dict() for k, c in lines.items()}
+        if args.calibration_out and len(lines) == 2:
+            Path(args.calibration_out).write_text(json.dumps({
+                "preset": args.preset, "polymers": [t["name"] for t in ok_rows],
+                "source": "benchmarks/bench_simulation_validation.py on "
+                          "optical_calibration_dev.csv",
+                "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+                "lines": {k: c.to_dict() for k, c in lines.items()}}, indent=1))
+            print(f"  wrote {args.calibration_out}")
     out = Path(args.workroot) / "validation_summary.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"summary": summary, "per_polymer": table}, indent=1))

@@ -3,7 +3,8 @@
 - ``smoke``    end to end in well under a minute on 2 cores (CI): tiny cell, a few hundred steps,
                minimal basis. Numbers are *not* meaningful, only the plumbing is exercised.
 - ``quick``    minutes on 2 cores for repeat units up to ~40 atoms (demo / laptop default): a
-               ~600-atom cell, a time-compressed Larsen-style schedule, HF/6-31+G* response α(ω).
+               ~600-atom cell, a time-compressed Larsen-style schedule, CAM-B3LYP/6-31+G*
+               (density-fitted) response α(ω) of the capped repeat unit.
 - ``standard`` RadonPy's protocol (Hayashi et al., npj Comput. Mater. 8, 222 (2022)): 10 chains of
                ~1000 atoms packed at 0.05 g/cm³, 1 fs, PPPM 1e-6, the 21-step compression/
                decompression of Larsen et al. (Macromolecules 44, 6944 (2011)) with T_max 600 K and

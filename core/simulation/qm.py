@@ -32,9 +32,9 @@ CAM-B3LYP      1.616 / 28.3     1.491 / 55.8     n RMSE 0.017, ν MAPE 6 % (HF: 
 =============  ===============  ===============  =========================================
 
 - ``smoke``:    HF / STO-3G, capped_monomer — plumbing only (α ≈ 50 % of the converged value).
-- ``quick``:    HF / 6-31+G*, capped_monomer — fits the time budget (PS unit 50 s, PMMA 17 s on 2
-  cores); n_D of PS right, but aliphatic units get α ~5 % low and ν ~20 % high (PMMA).
-  CAM-B3LYP / 6-31+G* is clearly better (table) at 3–7x the cost: use it where minutes allow.
+- ``quick``:    CAM-B3LYP / 6-31+G*, capped_monomer, density fitting (RI) — the PS unit takes 39 s
+  on 2 idle cores (RI: α within 2e-5 relative of the exact integrals, 2.7x faster). HF was the
+  quick method until 2026-11-25: cheaper, but aliphatic units got α ~5 % low and ν ~20 % high.
 - ``standard``: CAM-B3LYP / aug-cc-pVDZ, dimer_minus_monomer, optimise=True.  (PySCF's
   6-311+G(2d,p) has no S, Cl, Br or I: those elements would fall back to def2-SVPD.)
 
