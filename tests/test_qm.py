@@ -184,3 +184,11 @@ def test_element_missing_from_basis_gets_def2_svpd_with_warning():
     assert any("lacks Br" in w for w in r["warnings"])
     # HBr: experiment 3.61 Å³; HF with a double-zeta diffuse basis lands within ~15 %
     assert 3.0 < r["alpha_A3"]["static"] < r["alpha_A3"]["D"] < 4.2
+
+
+@pytest.mark.parametrize("level", [-1, 10, 2.5, True, "1"])
+def test_bad_grid_level_is_refused_before_any_work(level):
+    from core.simulation.qm import InvalidQMSettings, repeat_unit_polarizability
+
+    with pytest.raises(InvalidQMSettings, match="grid_level"):
+        repeat_unit_polarizability("*CC(*)C", method="B3LYP", basis="STO-3G", grid_level=level)

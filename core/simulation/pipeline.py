@@ -66,7 +66,8 @@ STEP_SETTINGS = {
            "t_damp_fs", "p_damp_fs", "minimise_steps", "heat_time_ps", "t_max",
            "compress_stages", "equil_stages", "production_ps", "production_average_ps",
            "thermo_every_ps", "max_extensions", "drift_tolerance"),
-    "qm": ("qm_method", "qm_basis", "qm_mode", "qm_optimise", "qm_density_fit"),
+    "qm": ("qm_method", "qm_basis", "qm_mode", "qm_optimise", "qm_density_fit",
+           "qm_grid_level"),
     "optics": (),
 }
 
@@ -235,7 +236,8 @@ def _step_qm(psmiles: str, p: Preset, d: Path, say, wd: Path, threads) -> dict:
     res = repeat_unit_polarizability(
         psmiles, method=p.qm_method, basis=p.qm_basis, wavelengths_nm=dict(WAVELENGTHS_NM),
         mode=p.qm_mode, optimise=p.qm_optimise, threads=int(threads or p.omp_threads),
-        workdir=d, progress=lambda *a: say(str(a[-1]) if a else ""), density_fit=p.qm_density_fit)
+        workdir=d, progress=lambda *a: say(str(a[-1]) if a else ""), density_fit=p.qm_density_fit,
+        grid_level=p.qm_grid_level)
     a = res["alpha_A3"]
     say("α = " + ", ".join(f"{k} {a[k]:.3f}" for k in ("static", "F", "D", "C")) + " Å³")
     return json.loads(json.dumps(res, default=_json_default))
@@ -429,7 +431,8 @@ def _run_locked(psmiles: str, p: Preset, canonical: str, wd: Path, progress, thr
         "warnings": warnings, "workdir": str(wd.resolve()),
         "details": {"md": {k: md[k] for k in ("n_atoms", "n_samples", "window_ps", "ns_per_day")},
                     "build": b, "qm": {k: qm.get(k) for k in ("method", "basis", "mode", "density_fit",
-                                                              "n_atoms", "wall_s", "threads")}
+                                                              "grid_level", "n_atoms", "wall_s",
+                                                              "threads")}
                     | {"concurrent_with_md": bool(qm.get("concurrent_with_md", False))},
                     "wavelengths_nm": dict(WAVELENGTHS_NM)},
     }

@@ -99,6 +99,8 @@ class Preset:
     qm_optimise: bool = True
     qm_density_fit: bool = False      # RI-JK SCF + RI response kernel: α within 2e-5 relative of
                                       # the exact integrals, 2.7x faster (PS unit, 6-31+G*)
+    qm_grid_level: int | None = None  # DFT grid (PySCF level 0-9; None = 3). Level 1: α within
+                                      # 1.5e-5 relative of level 3, 1.8-2x faster (qm.py)
     # --- parallelism (overridden by configuration / run_pipeline(threads=...)) ---
     mpi_ranks: int = 1
     omp_threads: int = 1
@@ -150,7 +152,7 @@ QUICK = Preset(
     # CAM-B3LYP, not HF: HF misses dispersion (PMMA ν_D 70 vs 58 exp at the experimental density);
     # with density fitting the PS unit takes 39 s on 2 idle cores (HF without RI: 50 s).
     qm_method="CAM-B3LYP", qm_basis="6-31+G*", qm_mode="capped_monomer", qm_optimise=False,
-    qm_density_fit=True,
+    qm_density_fit=True, qm_grid_level=1,
     timeouts={"build": 300, "forcefield": 900, "cell": 300, "md": 1800, "qm": 3600},
 )
 
