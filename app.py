@@ -18,6 +18,7 @@ st.set_page_config(page_title="OptiPoly · optical polymer discovery",
                    page_icon=":material/biotech:",
                    layout="wide", initial_sidebar_state="expanded")
 
+from core.calibration import calibrated_values  # noqa: E402
 from core.figures import history_figure, pareto_figure  # noqa: E402
 from core.structure_images import polymer_svg  # noqa: E402
 from core.views import (  # noqa: E402
@@ -112,10 +113,26 @@ def _details(obs: pd.DataFrame, point: dict, batch_df: pd.DataFrame | None = Non
                     if k in res]
             if keys:
                 st.json({k: res[k] for k in keys}, expanded=False)
+            cal = calibrated_values(res, _calibration())
+            if cal is not None:  # a separate, labelled output; the optimiser uses raw values
+                st.markdown(
+                    f"calibrated: n<sub>D</sub> ≈ {cal['n_D']:.3f} · ν<sub>D</sub> ≈ "
+                    f"{cal['abbe_number']:.1f}", unsafe_allow_html=True,
+                    help=f"{cal['label']}; leave-one-out error n_D ±"
+                         f"{cal['rmse_loo']['n_D']:.3f}, ν_D ±"
+                         f"{cal['mape_loo']['abbe_number']:.0%}. Shown for orientation only: "
+                         "the Pareto plot and the optimiser use the raw simulated values.")
         prov = r.get("provenance")
         if isinstance(prov, dict) and prov:
             with st.expander("provenance"):
                 st.json(prov, expanded=True)
+
+
+@st.cache_resource(show_spinner=False)
+def _calibration() -> dict:
+    from core.calibration import load_calibration
+
+    return load_calibration()
 
 
 def overview() -> None:

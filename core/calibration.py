@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 __all__ = ["LinearCalibration", "fit_linear", "CalibrationError", "load_calibration",
-           "DEFAULT_CALIBRATION"]
+           "calibrated_values", "DEFAULT_CALIBRATION"]
 
 DEFAULT_CALIBRATION = Path(__file__).resolve().parents[1] / "assets" / "calibration_quick.json"
 
@@ -85,10 +85,31 @@ def fit_linear(prop: str, y_sim, y_exp, *, label: str = "") -> LinearCalibration
         label=label)
 
 
-def load_calibration(path: str | Path = DEFAULT_CALIBRATION) -> dict[str, LinearCalibration]:
-    """The shipped calibration lines ({"n_D": ..., "abbe_number": ...}); {} if the file is absent."""
+def load_calibration(path: str | Path = DEFAULT_CALIBRATION) -> dict:
+    """The shipped calibration: {"preset", "polymers", "source", "date", "lines": {"n_D":
+    LinearCalibration, "abbe_number": LinearCalibration}}; {} if the file is absent."""
     p = Path(path)
     if not p.is_file():
         return {}
     data = json.loads(p.read_text())
-    return {k: LinearCalibration(**v) for k, v in data.get("lines", {}).items()}
+    data["lines"] = {k: LinearCalibration(**v) for k, v in data.get("lines", {}).items()}
+    return data
+
+
+def calibrated_values(result: dict, calibration: dict) -> dict | None:
+    """Calibrated n_D and ν_D of one simulation record, or None when the calibration does not
+    apply (no calibration, another preset, missing values). Keys: ``n_D``, ``abbe_number``,
+    ``rmse_loo`` / ``mape_loo`` (per property), ``label``."""
+    lines = calibration.get("lines") if calibration else None
+    if not lines or not isinstance(result, dict) or result.get("preset") != calibration.get(
+            "preset"):
+        return None
+    out: dict = {"label": next(iter(lines.values())).label, "rmse_loo": {}, "mape_loo": {}}
+    for prop, line in lines.items():
+        v = result.get(prop)
+        if not isinstance(v, (int, float)) or not np.isfinite(v):
+            return None
+        out[prop] = float(line.apply(float(v)))
+        out["rmse_loo"][prop] = line.rmse_loo
+        out["mape_loo"][prop] = line.mape_loo
+    return out

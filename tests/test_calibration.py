@@ -37,3 +37,22 @@ def test_leave_one_out_matches_explicit_refits():
 def test_unusable_input_is_refused(x, y):
     with pytest.raises(CalibrationError):
         fit_linear("n_D", x, y)
+
+
+def test_calibrated_values_only_for_the_calibrated_preset(tmp_path):
+    import json
+
+    from core.calibration import calibrated_values, load_calibration
+
+    n = fit_linear("n_D", [1.40, 1.50, 1.60], [1.45, 1.56, 1.67], label="test line")
+    nu = fit_linear("abbe_number", [30.0, 50.0, 70.0], [28.0, 44.0, 60.0], label="test line")
+    f = tmp_path / "cal.json"
+    f.write_text(json.dumps({"preset": "quick", "lines": {"n_D": n.to_dict(),
+                                                           "abbe_number": nu.to_dict()}}))
+    cal = load_calibration(f)
+    got = calibrated_values({"preset": "quick", "n_D": 1.55, "abbe_number": 40.0}, cal)
+    assert got["n_D"] == pytest.approx(1.615) and got["abbe_number"] == pytest.approx(36.0)
+    assert got["label"] == "test line"
+    assert calibrated_values({"preset": "smoke", "n_D": 1.55, "abbe_number": 40.0}, cal) is None
+    assert calibrated_values({"preset": "quick", "n_D": 1.55}, cal) is None
+    assert load_calibration(tmp_path / "absent.json") == {}
