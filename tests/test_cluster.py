@@ -50,11 +50,11 @@ def test_profile_validation(bad, match):
 
 def test_walltime_too_short_for_preset():
     need = required_walltime_s("quick")
-    assert need == 1800  # the longest step timeout of the quick preset (md / qm: 1800 s)
-    with pytest.raises(WalltimeTooShort, match="'md' step of preset 'quick'") as ei:
+    assert need == 3600  # the longest step timeout of the quick preset (qm: 3600 s)
+    with pytest.raises(WalltimeTooShort, match="'qm' step of preset 'quick'") as ei:
         validate_profile({"profile": "slurm", "walltime": "00:20:00"}, "quick")
-    assert "at least" in str(ei.value)
-    validate_profile({"profile": "slurm", "walltime": "01:00:00"}, "quick")
+    assert "at least 01:11:00" in str(ei.value)
+    validate_profile({"profile": "slurm", "walltime": "01:11:00"}, "quick")
     with pytest.raises(WalltimeTooShort):
         validate_profile({"profile": "pbs", "walltime": "48:00:00"}, "standard")  # md 72 h
     with pytest.raises(WalltimeTooShort, match="at least 80:06:00"):

@@ -218,7 +218,7 @@ def test_runner_records_a_startup_error(tmp_path):
     assert res.returncode == 1
     st = store.runner_status("bad")
     assert st["status"] == "error" and not st["alive"]
-    assert "WalltimeTooShort" in st["info"]["error"] and "'md' step" in st["info"]["error"]
+    assert "WalltimeTooShort" in st["info"]["error"] and "'qm' step" in st["info"]["error"]
     assert "runner_error" in set(store.audit_log("bad")["action"])
     with pytest.raises(RunnerStartError, match="WalltimeTooShort"):
         ensure_runner(store.path, "bad")  # unchanged settings: no restart loop
