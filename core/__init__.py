@@ -11,6 +11,7 @@ Modules (one concept each):
 - ``backtest``     replay of a campaign against an oracle table (CLI)
 - ``pool``         candidate pool: n-gram language model, generation, default pool, imports
 - ``simulation``   MD (LAMMPS) + QM (PySCF) oracle: polymer SMILES -> n_D, n_F, n_C, ν_D
+- ``calibration``  labelled linear calibration of simulated n_D / ν_D to experiment (LOO errors)
 - ``store``        SQLite store, single source of truth
 - ``cluster``      dask LocalCluster / dask-jobqueue profiles
 - ``runner``       runner process that executes approved calculations
@@ -18,4 +19,5 @@ Modules (one concept each):
 - ``campaign``     headless campaign CLI (new/propose/approve/status/export)
 - ``demo``         the demo campaign on the shipped pool and initial observations
 - ``substructures`` named SMARTS library and enrichment statistics
+- ``figures``, ``views``, ``structure_images``  Plotly figures, page numbers, RDKit pictures
 """

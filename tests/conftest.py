@@ -45,6 +45,9 @@ def _no_stray_runner():
                 os.kill(pid, signal.SIGTERM)
             except OSError:
                 pass
+    import shutil
+
+    shutil.rmtree(_GUARD_DIR, ignore_errors=True)  # incl. the servers' chart cache
 
 
 @pytest.fixture(scope="session")

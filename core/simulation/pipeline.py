@@ -4,8 +4,8 @@
 an atomic ``workdir/<step>/done.json``. A rerun on the same work directory resumes after the last
 finished step (a step without ``done.json`` is cleared and redone, with the steps that use its
 outputs, ``DEPENDS_ON``). The QM step needs only the SMILES: with ``threads >= 2`` it runs in a
-thread beside build → forcefield → cell → md, the cores split between PySCF and LAMMPS. Failures raise
-the classes of ``core.simulation.errors``; no number is produced for a failed step.
+thread beside build → forcefield → cell → md, the cores split between PySCF and LAMMPS.
+Failures raise the classes of ``core.simulation.errors``; no number is produced for a failed step.
 
 Optics (step ``optics``): Lorentz–Lorenz per wavelength, (n²−1)/(n²+2) = (4π/3) N_A ρ α / M with
 α in Å³ (×1e-24 cm³), ρ the MD density (g/cm³) and M the repeat-unit molar mass (g/mol, no end
@@ -101,8 +101,10 @@ def dependents(step: str) -> list[str]:
 
 def _clear(wd: Path, steps: list[str]) -> None:
     for s in steps:
-        if (wd / s).exists():
+        try:
             shutil.rmtree(wd / s)
+        except FileNotFoundError:  # absent, or removed meanwhile by the concurrent QM thread
+            pass
 
 
 def _prev_done(wd: Path, step: str) -> bool:
