@@ -243,3 +243,18 @@ def test_two_threads_run_qm_beside_md_with_the_same_result(tmp_path):
     # a rerun skips everything, also the concurrent QM
     again = run_pipeline(PS, "smoke", tmp_path / "par", threads=2)
     assert again == rec
+
+
+@pytest.mark.integration
+def test_step_without_settings_fingerprint_is_redone(tmp_path):
+    """A done marker from an old version (no settings fingerprint) is not trusted."""
+    wd = tmp_path / "ps"
+    run_pipeline(PS, "smoke", wd, threads=1)
+    f = wd / "qm" / "done.json"
+    rec = json.loads(f.read_text())
+    del rec["fingerprint"]
+    f.write_text(json.dumps(rec))
+    events = []
+    run_pipeline(PS, "smoke", wd, progress=lambda s, m: events.append((s, m)))
+    assert {s for s, m in events if m == "started"} == {"qm", "optics"}
+    assert "fingerprint" in json.loads(f.read_text())

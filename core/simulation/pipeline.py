@@ -355,8 +355,8 @@ def _run_locked(psmiles: str, p: Preset, canonical: str, wd: Path, progress, thr
         if not done.is_file():
             return None
         rec = json.loads(done.read_text())
-        return rec if rec.get("fingerprint", step_fingerprint(p, step)) == step_fingerprint(
-            p, step) else None
+        # no fingerprint (written by an old version): the settings are unknown, so redo
+        return rec if rec.get("fingerprint") == step_fingerprint(p, step) else None
 
     def execute(step: str, n_threads: int | None, note: dict | None = None) -> tuple[dict, float]:
         d, say = wd / step, sayer(step)
