@@ -115,13 +115,14 @@ def _details(obs: pd.DataFrame, point: dict, batch_df: pd.DataFrame | None = Non
                 st.json({k: res[k] for k in keys}, expanded=False)
             cal = calibrated_values(res, _calibration())
             if cal is not None:  # a separate, labelled output; the optimiser uses raw values
-                st.markdown(
-                    f"calibrated: n<sub>D</sub> ≈ {cal['n_D']:.3f} · ν<sub>D</sub> ≈ "
-                    f"{cal['abbe_number']:.1f}", unsafe_allow_html=True,
-                    help=f"{cal['label']}; leave-one-out error n_D ±"
-                         f"{cal['rmse_loo']['n_D']:.3f}, ν_D ±"
-                         f"{cal['mape_loo']['abbe_number']:.0%}. Shown for orientation only: "
-                         "the Pareto plot and the optimiser use the raw simulated values.")
+                parts = [f"{lab} ≈ {cal[k]:{fmt}} (±{cal['rmse_loo'][k]:{fmt}})"
+                         for k, lab, fmt in (("n_D", "n<sub>D</sub>", ".3f"),
+                                             ("abbe_number", "ν<sub>D</sub>", ".1f"))
+                         if k in cal]
+                st.markdown("calibrated: " + " · ".join(parts), unsafe_allow_html=True,
+                            help=f"{cal['label']}; ± is the leave-one-out RMSE. Shown for "
+                                 "orientation only: the Pareto plot and the optimiser use the "
+                                 "raw simulated values.")
         prov = r.get("provenance")
         if isinstance(prov, dict) and prov:
             with st.expander("provenance"):

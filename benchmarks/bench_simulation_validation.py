@@ -177,7 +177,7 @@ def report(rows, results, args) -> None:
                   f"{lo}–{hi} g/cm³ ({(rho - ref) / ref:+.1%})")
     summary["density"] = dens
     # separate, clearly labelled output: a linear calibration to experiment (LOO-validated)
-    from core.calibration import CalibrationError, fit_linear
+    from core.calibration import CalibrationError, fit_linear, worth_shipping
 
     ok_rows = [t for t in table if t.get("ok")]
     lines = {}
@@ -196,13 +196,18 @@ def report(rows, results, args) -> None:
             print(f"  {prop:12s} a {c.intercept:+.4f} b {c.slope:.4f} | raw RMSE {c.raw_rmse:.4f}"
                   f" MAPE {c.raw_mape:.1%} → LOO RMSE {c.rmse_loo:.4f} MAPE {c.mape_loo:.1%}")
         summary["calibration"] = {k: c.to_dict() for k, c in lines.items()}
-        if args.calibration_out and len(lines) == 2:
+        ship = {k: c for k, c in lines.items() if worth_shipping(c)}
+        for k in set(lines) - set(ship):
+            print(f"  {k}: not shipped — the raw values are better out of sample")
+        if args.calibration_out and ship:
             Path(args.calibration_out).write_text(json.dumps({
                 "preset": args.preset, "polymers": [t["name"] for t in ok_rows],
                 "source": "benchmarks/bench_simulation_validation.py on "
                           "optical_calibration_dev.csv",
                 "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-                "lines": {k: c.to_dict() for k, c in lines.items()}}, indent=1))
+                "lines": {k: c.to_dict() for k, c in ship.items()},
+                "not_shipped": {k: c.to_dict() for k, c in lines.items() if k not in ship}},
+                indent=1))
             print(f"  wrote {args.calibration_out}")
     out = Path(args.workroot) / "validation_summary.json"
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 __all__ = ["LinearCalibration", "fit_linear", "CalibrationError", "load_calibration",
-           "calibrated_values", "DEFAULT_CALIBRATION"]
+           "calibrated_values", "worth_shipping", "DEFAULT_CALIBRATION"]
 
 DEFAULT_CALIBRATION = Path(__file__).resolve().parents[1] / "assets" / "calibration_quick.json"
 
@@ -97,9 +97,9 @@ def load_calibration(path: str | Path = DEFAULT_CALIBRATION) -> dict:
 
 
 def calibrated_values(result: dict, calibration: dict) -> dict | None:
-    """Calibrated n_D and ν_D of one simulation record, or None when the calibration does not
-    apply (no calibration, another preset, missing values). Keys: ``n_D``, ``abbe_number``,
-    ``rmse_loo`` / ``mape_loo`` (per property), ``label``."""
+    """Calibrated values of one simulation record for every property the calibration has a line
+    for (``n_D`` and/or ``abbe_number``), or None when it does not apply (no calibration, another
+    preset, a missing value). Also ``rmse_loo`` / ``mape_loo`` (per property) and ``label``."""
     lines = calibration.get("lines") if calibration else None
     if not lines or not isinstance(result, dict) or result.get("preset") != calibration.get(
             "preset"):
@@ -113,3 +113,8 @@ def calibrated_values(result: dict, calibration: dict) -> dict | None:
         out["rmse_loo"][prop] = line.rmse_loo
         out["mape_loo"][prop] = line.mape_loo
     return out
+
+
+def worth_shipping(line: LinearCalibration) -> bool:
+    """A line is offered only when it beats the raw values out of sample (LOO RMSE < raw RMSE)."""
+    return line.rmse_loo < line.raw_rmse

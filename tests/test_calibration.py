@@ -56,3 +56,16 @@ def test_calibrated_values_only_for_the_calibrated_preset(tmp_path):
     assert calibrated_values({"preset": "smoke", "n_D": 1.55, "abbe_number": 40.0}, cal) is None
     assert calibrated_values({"preset": "quick", "n_D": 1.55}, cal) is None
     assert load_calibration(tmp_path / "absent.json") == {}
+
+
+def test_a_line_worse_than_raw_out_of_sample_is_not_shipped():
+    from core.calibration import worth_shipping
+
+    good = fit_linear("n_D", [1.40, 1.45, 1.50, 1.60], [1.47, 1.515, 1.58, 1.67])  # biased raw
+    assert worth_shipping(good)
+    # raw already right, noise only: a fitted line does worse out of sample
+    noisy = fit_linear("abbe_number", [30.0, 40.0, 50.0, 60.0], [31.0, 39.0, 51.0, 59.0])
+    assert noisy.raw_rmse == pytest.approx(1.0)
+    # hand LOO residuals 0.4/0.3, 1.2/0.7, 1.2/0.7, 0.4/0.3 -> RMSE 1.535 > 1.0
+    assert noisy.rmse_loo == pytest.approx(1.5353, abs=1e-4)
+    assert not worth_shipping(noisy)
