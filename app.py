@@ -176,7 +176,7 @@ def overview() -> None:
                              st.session_state.get("show_region"),
                              st.session_state.get("fix_ranges"), st.session_state.get("x_range"),
                              st.session_state.get("y_range"),
-                             st.session_state.get("_selected_id"))
+                             st.session_state.get("_selected_id"), list(ref_xy))
         obs_a = annotate_observations(obs, line)
         kpi = compute_kpis(obs_a, calcs["status"] if len(calcs) else [], ref_xy, line,
                            current_cycle=None if batch is None else int(batch["cycle"]))
@@ -225,13 +225,18 @@ def overview() -> None:
                           + ([] if batch_df is None else list(batch_df["psmiles"])))
             if pool is not None and len(pool):
                 ensure_images_background(sorted(set(pool["psmiles"].astype(str))))
-            st.session_state["_pareto_fig"] = (sig, figure_payload(fig))
-        payload = st.session_state["_pareto_fig"][1]
+            hist_fig = history_figure(hist)
+            hist_fig.update_layout(title=dict(text="Progress per cycle", x=0, font=dict(size=16)),
+                                   margin=dict(t=60))
+            st.session_state["_pareto_fig"] = (sig, figure_payload(fig),
+                                               figure_payload(hist_fig))
+        payload, hist_payload = st.session_state["_pareto_fig"][1:]
         left, right = st.columns([3, 1])
         with left:
             clicked = pareto_chart(payload, sig=sig, key="pareto", height=600,
                                    keep_zoom=not st.session_state.get("fix_ranges"),
-                                   config={"scrollZoom": True})
+                                   config={"scrollZoom": True}, history=hist_payload,
+                                   history_height=320)
         with right:
             st.subheader("Details")
             if isinstance(clicked, dict) and clicked.get("customdata"):
@@ -249,9 +254,6 @@ def overview() -> None:
                             unsafe_allow_html=True)
                         st.caption(f"{esc(r['name'] or r['psmiles'])} · n_D {r['n_D']:.4f} · "
                                    f"ν_D {r['abbe_number']:.1f}")
-        st.subheader("Progress per cycle")
-        st.plotly_chart(history_figure(hist), key="history",
-                        config={"displaylogo": False})
 
     live()
 

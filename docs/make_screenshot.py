@@ -41,7 +41,8 @@ def main() -> None:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
         env = dict(os.environ, OPTIPOLY_DB=str(db), OPTIPOLY_RUNNER="0",
-                   OPTIPOLY_CAMPAIGN=a.campaign, PYTHONPATH=str(REPO))
+                   OPTIPOLY_CAMPAIGN=a.campaign, PYTHONPATH=str(REPO),
+                   OPTIPOLY_CACHE=str(Path(tmp) / "cache"))
         log = open(Path(tmp) / "streamlit.log", "wb")  # noqa: SIM115
         proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(REPO / "app.py"),
                                  "--server.port", str(port), "--server.headless", "true"],
@@ -58,8 +59,20 @@ def main() -> None:
                 b = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
                 page = b.new_page(viewport={"width": 1500, "height": 1250})
                 page.goto(f"http://127.0.0.1:{port}/?campaign={a.campaign}")
-                page.wait_for_selector(".js-plotly-plot .legendtext", timeout=300_000)
+                # the Pareto chart is a custom component: wait for its frame's legend, then
+                # hover the first observation so the picture shows a structure tooltip
+                page.wait_for_selector('iframe[title$="pareto_chart"]', timeout=300_000)
+                frame = page.locator('iframe[title$="pareto_chart"]').first.element_handle() \
+                    .content_frame()
+                frame.wait_for_selector(".js-plotly-plot .legendtext", timeout=300_000)
                 time.sleep(3)
+                pts = frame.locator(".js-plotly-plot .scatterlayer .trace .points path")
+                for i in range(pts.count()):
+                    bb = pts.nth(i).bounding_box()
+                    if bb and bb["width"] > 5 and i > 0:
+                        page.mouse.move(bb["x"] + bb["width"] / 2, bb["y"] + bb["height"] / 2)
+                        time.sleep(1.5)
+                        break
                 page.screenshot(path=a.out)
                 b.close()
         finally:

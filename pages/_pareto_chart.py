@@ -98,12 +98,16 @@ def figure_payload(fig: go.Figure) -> dict:
 
 def pareto_chart(payload: dict, *, sig: str, key: str, height: int = 600,
                  image_keys: bool = True, keep_zoom: bool = True,
-                 config: dict | None = None) -> dict | None:
+                 config: dict | None = None, history: dict | None = None,
+                 history_height: int = 300) -> dict | None:
     """Render the chart; returns the last clicked point as {curve, customdata, x, y, t} or None.
 
     ``sig`` identifies the data: the browser redraws (Plotly.react) only when it changes, and
     with ``keep_zoom`` the user's zoom/pan survives the redraw (until a double click).
+    ``history`` (a figure payload) is drawn below the chart in the same frame, so the page
+    loads and parses one Plotly bundle instead of two.
     """
     return _component()(figure=payload, sig=str(sig), height=int(height),
                         image_keys=bool(image_keys), keep_zoom=bool(keep_zoom),
-                        config=config or {}, key=key, default=None)
+                        config=config or {}, history=history,
+                        history_height=int(history_height), key=key, default=None)

@@ -123,8 +123,10 @@ def test_overview_renders_kpis_and_chart(seeded) -> None:
     assert labels["Failed"] == "1"
     assert labels["Cycle"] == "2"
     assert "Beyond line" in labels and "Hypervolume" in labels
-    assert len(at.get("plotly_chart")) == 1  # the per-cycle history
+    assert len(at.get("plotly_chart")) == 0  # one frame draws the Pareto chart and the history
     args = _pareto_spec(at)
+    hist_names = {t.get("name") for t in args["history"]["data"]}
+    assert {"hypervolume", "beyond the line"} <= hist_names
     assert args["image_keys"] is True and args["sig"]
     names = [t.get("name") for t in args["figure"]["data"]]
     # every observation point carries its picture key, and the picture file is there to serve
