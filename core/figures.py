@@ -178,8 +178,7 @@ def pareto_figure(observations: pd.DataFrame | None = None, *,
         fig.add_trace(go.Scattergl(
             x=px.astype(np.float32), y=py.astype(np.float32), mode="markers", name=TRACE_POOL,
             marker=dict(size=4, color="rgba(120,120,140,0.25)"),
-            customdata=_custom(pool, ["id", *key_col]) if image_keys
-            else pool["id"].astype(str).to_numpy()[:, None],
+            customdata=_custom(pool, ["id", *key_col]),
             hovertemplate="pool %{customdata[0]}<br>ν<sub>D</sub> ≈ %{x:.1f}<br>"
                           "n<sub>D</sub> ≈ %{y:.4f}<extra>predicted</extra>",
             visible=True))

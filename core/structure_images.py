@@ -139,10 +139,14 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m core.structure_images",
                                  description=main.__doc__.split("\n")[0])
     ap.add_argument("--out", required=True, help="image directory")
+    ap.add_argument("--done", default=None,
+                    help="file to create once every picture is written (a completion marker)")
     ap.add_argument("smiles_file", help="text file with one polymer SMILES per line")
     args = ap.parse_args(argv)
     lines = Path(args.smiles_file).read_text(encoding="utf-8").splitlines()
     n = write_structure_images((ln.strip() for ln in lines), args.out)
+    if args.done:
+        Path(args.done).touch()
     print(f"{n} structure images written to {args.out}")
     return 0
 

@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Iterable
+from functools import lru_cache
 from pathlib import Path
 
 import plotly
@@ -29,7 +30,7 @@ from core.structure_images import write_structure_images
 REPO = Path(__file__).resolve().parents[1]
 _SOURCE = Path(__file__).resolve().parent / "components" / "pareto_chart"
 _component_func = None
-_pool_jobs: dict[str, subprocess.Popen | None] = {}
+_pool_started: set[str] = set()  # picture lists handed to a background process (this server)
 
 
 def cache_root() -> Path:
@@ -38,8 +39,14 @@ def cache_root() -> Path:
 
 
 def component_dir() -> Path:
-    """The served directory of the component (created/refreshed on first call)."""
-    d = cache_root() / "components" / "pareto_chart"
+    """The served directory of the component (prepared once per cache root and process)."""
+    return _prepared(cache_root())
+
+
+@lru_cache(maxsize=8)
+def _prepared(root: Path) -> Path:
+    """Create ``root/components/pareto_chart`` and refresh its index.html and plotly.min.js."""
+    d = root / "components" / "pareto_chart"
     (d / "img").mkdir(parents=True, exist_ok=True)
     plotly_js = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
     for src in (_SOURCE / "index.html", plotly_js):
@@ -67,28 +74,21 @@ def ensure_images(psmiles: Iterable[str]) -> int:
 def ensure_images_background(psmiles: list[str]) -> None:
     """Draw many pictures (a pool) in a niced child process, once per distinct list."""
     key = hashlib.sha1("\n".join(psmiles).encode()).hexdigest()[:16]
-    if key in _pool_jobs:
+    if key in _pool_started:
         return
+    _pool_started.add(key)
     d = component_dir()
     marker = d / f".pool-{key}.done"
     if marker.is_file():
-        _pool_jobs[key] = None
         return
     lst = Path(tempfile.gettempdir()) / f"optipoly-pool-{key}.smi"
     lst.write_text("\n".join(psmiles), encoding="utf-8")
-    cmd = [sys.executable, "-m", "core.structure_images", "--out", str(d / "img"), str(lst)]
     env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    script = f"{' '.join(map(_q, cmd))} && touch {_q(str(marker))}"
-    _pool_jobs[key] = subprocess.Popen(
-        ["nice", "-n", "10", "sh", "-c", script], cwd=str(REPO), env=env,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
-        start_new_session=True)
-
-
-def _q(s: str) -> str:
-    import shlex
-
-    return shlex.quote(s)
+    subprocess.Popen(
+        ["nice", "-n", "10", sys.executable, "-m", "core.structure_images",
+         "--out", str(d / "img"), "--done", str(marker), str(lst)],
+        cwd=str(REPO), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL, start_new_session=True)
 
 
 def figure_payload(fig: go.Figure) -> dict:

@@ -20,6 +20,7 @@ def test_pictures_are_written_once_per_polymer_and_named_by_key(tmp_path):
 def test_cli_draws_a_list_file(tmp_path, capsys):
     lst = tmp_path / "pool.smi"
     lst.write_text("*CC(*)C#N\n\n*CC(*)Cl\n")
-    assert main(["--out", str(tmp_path / "img"), str(lst)]) == 0
+    assert main(["--out", str(tmp_path / "img"), "--done", str(tmp_path / "ok"), str(lst)]) == 0
     assert "2 structure images written" in capsys.readouterr().out
+    assert (tmp_path / "ok").is_file()
     assert (tmp_path / "img" / f"{image_key('*CC(*)Cl')}.svg").is_file()

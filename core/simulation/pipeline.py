@@ -360,10 +360,10 @@ def _run_locked(psmiles: str, p: Preset, canonical: str, wd: Path, progress, thr
 
     def execute(step: str, n_threads: int | None, note: dict | None = None) -> tuple[dict, float]:
         d, say = wd / step, sayer(step)
-        if (d / "done.json").is_file():  # finished with other settings
+        changed = (d / "done.json").is_file()  # finished, but with other settings
+        if changed:
             say("settings changed since this step ran: redoing it and the steps that use it")
-            _clear(wd, dependents(step))
-        elif step not in RESUMABLE_INSIDE or not _prev_done(wd, step):
+        if changed or step not in RESUMABLE_INSIDE or not _prev_done(wd, step):
             # redo from scratch; steps that use its outputs are stale too
             _clear(wd, dependents(step))
         d.mkdir(parents=True, exist_ok=True)

@@ -181,6 +181,13 @@ def _check_grid(grid_level) -> int | None:
     return grid_level
 
 
+def _solver_tags(density_fit: bool, grid_level: int | None) -> dict:
+    """Cache-key entries of the non-default solver options (absent at their defaults, so the
+    keys of results computed before these options existed stay valid)."""
+    return {**({"df": True} if density_fit else {}),
+            **({"grid": int(grid_level)} if grid_level is not None else {})}
+
+
 # --------------------------------------------------------------------------- geometry
 
 def _conformer_atoms(mol, seed: int = 0) -> list[tuple[str, tuple[float, float, float]]]:
@@ -539,8 +546,7 @@ def molecule_polarizability(
         raise InvalidQMSettings("atoms is empty")
     payload = {"atoms": [[s, [round(float(c), 6) for c in xyz]] for s, xyz in atoms], "method": method,
                "basis": basis, "wl": wl, "charge": charge, "spin": spin, "optimise": bool(optimise),
-               "v": _CACHE_VERSION, **({"df": True} if density_fit else {}),
-               **({"grid": int(grid_level)} if grid_level is not None else {})}
+               "v": _CACHE_VERSION, **_solver_tags(density_fit, grid_level)}
     cache_file = Path(workdir) / f"qm_molecule_{_key(payload)}.json" if workdir else None
     return _molecule_calc(
         atoms, method=method, basis=basis, wavelengths_nm=wl, charge=charge, spin=spin, threads=threads,
@@ -593,8 +599,8 @@ def repeat_unit_polarizability(
 
     polymer.validate_psmiles(psmiles)
     payload = {"psmiles": psmiles, "method": method, "basis": basis, "wl": wl, "mode": mode,
-               "optimise": bool(optimise), "v": _CACHE_VERSION, **({"df": True} if density_fit else {}),
-               **({"grid": int(grid_level)} if grid_level is not None else {})}
+               "optimise": bool(optimise), "v": _CACHE_VERSION,
+               **_solver_tags(density_fit, grid_level)}
     key = _key(payload)
     wd = Path(workdir) if workdir is not None else None
     final_file = wd / f"qm_result_{key}.json" if wd else None
