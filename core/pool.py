@@ -38,7 +38,6 @@ import os
 import platform
 import random
 import sys
-import tempfile
 import time
 import zipfile
 from dataclasses import asdict, dataclass, field
@@ -49,6 +48,7 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 
 from core import ngram
+from core.atomic_io import atomic_write_bytes
 from core.polymer import InvalidPolymer, canonical_psmiles, parse_psmiles, polymer_key
 
 REPO = Path(__file__).resolve().parents[1]
@@ -602,17 +602,6 @@ def _csv_gz_bytes(ids: Sequence[str], psmiles: Sequence[str], sources: Sequence[
     return buf.getvalue()
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def _descriptor_version() -> str | None:
@@ -667,9 +656,9 @@ def write_pool(out_dir: str | os.PathLike, ids: Sequence[str], psmiles: Sequence
     outer = dict(manifest, files={POOL_NPZ: hashlib.sha256(npz_bytes).hexdigest(),
                                   POOL_CSV: hashlib.sha256(csv_bytes).hexdigest()})
     out.mkdir(parents=True, exist_ok=True)
-    _atomic_write(out / POOL_CSV, csv_bytes)
-    _atomic_write(out / MANIFEST, (json.dumps(outer, indent=1) + "\n").encode())
-    _atomic_write(out / POOL_NPZ, npz_bytes)
+    atomic_write_bytes(out / POOL_CSV, csv_bytes)
+    atomic_write_bytes(out / MANIFEST, (json.dumps(outer, indent=1) + "\n").encode())
+    atomic_write_bytes(out / POOL_NPZ, npz_bytes)
     return outer
 
 

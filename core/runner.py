@@ -57,6 +57,7 @@ import uuid
 from pathlib import Path
 from typing import Any, Callable
 
+from core.atomic_io import atomic_write_json
 from core.store import Store, StoreError, utcnow
 
 __all__ = ["Runner", "execute_calculation", "kill_orphans", "calc_tag", "ensure_runner", "runner_lock_path", "runs_dir_for",
@@ -117,12 +118,6 @@ class RunnerStartError(StoreError):
 
 
 # --------------------------------------------------------------------------- worker side
-def _atomic_write_json(path: Path, data: dict) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, default=str))
-    os.replace(tmp, path)
-
-
 def _job_id_from_env() -> str | None:
     for var in JOB_ENV_VARS:
         if os.environ.get(var):
@@ -239,7 +234,7 @@ def _execute_locked(spec: dict, workdir: Path) -> dict:
         if (workdir / CANCEL_FILE).exists():
             raise CalculationCancelled(f"cancelled on request before step {step!r}")
         rec = {**execution, "step": str(step), "message": str(message)[:500], "time": utcnow()}
-        _atomic_write_json(progress_path, rec)
+        atomic_write_json(progress_path, rec, default=str)
         with open(log_path, "a", encoding="utf-8") as fh:
             fh.write(f"{rec['time']} [attempt {spec['attempt']}] {step}: {message}\n")
 

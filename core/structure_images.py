@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import os
 from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
@@ -18,6 +17,8 @@ from rdkit import Chem
 from rdkit.Chem import rdDepictor
 from rdkit.Chem.Draw import rdMolDraw2D
 from rdkit.rdBase import BlockLogs
+
+from core.atomic_io import atomic_write_text
 
 __all__ = ["polymer_svg", "svg_data_uri", "polymer_data_uri", "placeholder_svg",
            "highlight_color", "image_key", "write_structure_images", "HOVER_SIZE"]
@@ -119,9 +120,7 @@ def write_structure_images(psmiles: Iterable[str], directory: str | Path, *,
         f = d / f"{image_key(p)}.svg"
         if f.is_file():
             continue
-        tmp = f.with_name(f".{f.name}.{os.getpid()}.tmp")
-        tmp.write_text(_svg_uncached(p, width, height), encoding="utf-8")
-        os.replace(tmp, f)
+        atomic_write_text(f, _svg_uncached(p, width, height))
         n += 1
     return n
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -25,6 +24,7 @@ import plotly
 import plotly.graph_objects as go
 import streamlit.components.v1 as components
 
+from core.atomic_io import atomic_copy
 from core.structure_images import write_structure_images
 
 REPO = Path(__file__).resolve().parents[1]
@@ -53,9 +53,7 @@ def _prepared(root: Path) -> Path:
         dst = d / src.name
         if not dst.is_file() or dst.stat().st_size != src.stat().st_size or \
                 dst.stat().st_mtime < src.stat().st_mtime:
-            tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp")
-            shutil.copyfile(src, tmp)
-            os.replace(tmp, dst)
+            atomic_copy(src, dst)
     return d
 
 

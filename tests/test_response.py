@@ -215,3 +215,39 @@ def test_cg_solver_also_detects_resonance_and_slow_convergence(h2o_631g):
         polarizability_tensors(h2o_631g, [float(td.e[0]) * 1.3], tol=1e-10, max_cycle=200, solver="cg")
     with pytest.raises(ResponseNotConverged, match="not converged in 2 iterations"):
         polarizability_tensors(h2o_631g, [W_D], tol=1e-12, max_cycle=2, solver="cg")
+
+
+def test_ri_factors_on_scratch_file_give_the_same_products_and_are_removed():
+    """When the MO-basis RI factors do not fit in memory they are written once to a scratch
+    file; the products are identical and the file is deleted with the kernel."""
+    import gc
+    import os
+    import glob
+
+    from pyscf import lib
+
+    from core.simulation import response as R
+
+    mol = gto.M(atom=H2O, basis="6-31+g*", verbose=0)
+    mf = dft.RKS(mol, xc="camb3lyp").density_fit()
+    mf.grids.level = 1
+    mf.kernel()
+    occ = mf.mo_occ > 0
+    orbo, orbv = mf.mo_coeff[:, occ], mf.mo_coeff[:, ~occ]
+    rng = np.random.default_rng(1)
+    xy = rng.normal(size=(2, 2, orbv.shape[1], orbo.shape[1]))
+    before = set(glob.glob(f"{lib.param.TMPDIR}/optipoly_ri_*"))
+    k_disk = R._ri_kernel(mf, orbo, orbv, in_memory=False)
+    made = set(glob.glob(f"{lib.param.TMPDIR}/optipoly_ri_*")) - before
+    assert len(made) == 2  # full-range and long-range factor sets
+    ref = R._ri_kernel(mf, orbo, orbv, in_memory=True)(xy)
+    np.testing.assert_allclose(k_disk(xy), ref, rtol=1e-12, atol=1e-14)
+    # the (U, Z) form equals the (X, Y) form: X = u + z, Y = u − z
+    u, z = rng.normal(size=(3, *xy.shape[2:])), rng.normal(size=(1, *xy.shape[2:]))
+    pu, qz = k_disk.uz(u, z)
+    gen = R._uz_from_xy(k_disk)(u, z)
+    np.testing.assert_allclose(pu, gen[0], atol=1e-12)
+    np.testing.assert_allclose(qz, gen[1], atol=1e-12)
+    del k_disk
+    gc.collect()
+    assert not any(os.path.exists(d) for d in made)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import threading
 import time
@@ -25,8 +24,8 @@ from typing import Callable
 
 from rdkit import Chem
 
+from core.atomic_io import atomic_write_json
 from core.simulation.errors import SimulationError
-
 from core.simulation.presets import Preset, get_preset
 
 __all__ = ["STEPS", "WAVELENGTHS_NM", "run_pipeline", "default_workdir", "WorkdirMismatch",
@@ -40,14 +39,12 @@ RESUMABLE_INSIDE = ("md", "qm")
 OURS_VERSION = "0.1.0"
 
 
+def _write_json(path: Path, obj) -> None:
+    atomic_write_json(path, obj, indent=1, sort_keys=True)
+
+
 class WorkdirMismatch(ValueError):
     """The work directory already holds a calculation for another polymer or preset."""
-
-
-def _atomic_json(path: Path, obj) -> None:
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps(obj, indent=1, sort_keys=True))
-    os.replace(tmp, path)
 
 
 def _canonical(psmiles: str) -> str:
@@ -151,7 +148,7 @@ def _step_build(psmiles: str, p: Preset, d: Path, say) -> dict:
             from core.simulation.errors import BuildError  # noqa: PLC0415
             raise BuildError("Chains of the same length came out with different atom orders.")
         (d / f"chain_{i}.mol").write_text(Chem.MolToMolBlock(ch.mol))
-    _atomic_json(d / "atom_keys.json", keys)
+    _write_json(d / "atom_keys.json", keys)
     n_atoms = len(keys)
     say(f"{p.n_chains} chains × DP {dp} ({n_atoms} atoms each, CH3 ends, atactic)")
     return {"dp": dp, "n_chains": p.n_chains, "atoms_per_chain": n_atoms,
@@ -190,7 +187,7 @@ def _step_forcefield(psmiles: str, p: Preset, d: Path, say, wd: Path) -> dict:
     ff = F.parametrise_chain(chain, types, charges, d / "chain",
                              frcmod_source=d / "oligomer" / "oligomer.mol2",
                              timeout=p.timeouts.get("forcefield", 900))
-    _atomic_json(d / "forcefield.json", ff.to_dict())
+    _write_json(d / "forcefield.json", ff.to_dict())
     for w in ff.warnings:
         say("warning: " + w)
     return {"warnings": ff.warnings, "sqm_maxcyc": maxcyc, "charge_residual_e": residual,
@@ -328,7 +325,7 @@ def _run_locked(psmiles: str, p: Preset, canonical: str, wd: Path, progress, thr
                 f"{wd} already holds a calculation of {old.get('psmiles')!r} with preset "
                 f"{old.get('preset')!r}; use another work directory.")
     else:
-        _atomic_json(idf, {**ident, "preset_settings": p.to_dict()})
+        _write_json(idf, {**ident, "preset_settings": p.to_dict()})
 
     runners = {
         "build": lambda d, say, n: _step_build(psmiles, p, d, say),
@@ -374,11 +371,11 @@ def _run_locked(psmiles: str, p: Preset, canonical: str, wd: Path, progress, thr
         except SimulationError as exc:
             if exc.step in ("unknown", None) or type(exc).step == "unknown":
                 exc.step = step
-            _atomic_json(wd / "failed.json", {"step": step, "error": type(exc).__name__,
+            _write_json(wd / "failed.json", {"step": step, "error": type(exc).__name__,
                                               "message": str(exc)})
             raise
         wall = time.perf_counter() - t0
-        _atomic_json(d / "done.json", {"result": out, "wall_s": wall,
+        _write_json(d / "done.json", {"result": out, "wall_s": wall,
                                        "fingerprint": step_fingerprint(p, step)})
         say(f"done in {wall:.1f} s")
         return out, wall
@@ -438,5 +435,5 @@ def _run_locked(psmiles: str, p: Preset, canonical: str, wd: Path, progress, thr
                     | {"concurrent_with_md": bool(qm.get("concurrent_with_md", False))},
                     "wavelengths_nm": dict(WAVELENGTHS_NM)},
     }
-    _atomic_json(wd / "record.json", record)
+    _write_json(wd / "record.json", record)
     return record
