@@ -92,6 +92,8 @@ def test_cache_and_restart(tmp_path, monkeypatch):
                                     progress=lambda s, m: msgs.append((s, m)))
     assert not r1["from_cache"]
     assert msgs and all(s == "qm" for s, _ in msgs)
+    iters = [m for _, m in msgs if "response iteration" in m]
+    assert iters and "largest residual" in iters[-1]  # the long response solve reports progress
     files = sorted(p.name for p in tmp_path.iterdir())
     assert any(f.startswith("qm_result_") for f in files)
     assert any(f.startswith("qm_monomer_") for f in files)

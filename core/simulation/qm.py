@@ -476,9 +476,17 @@ def _molecule_calc(
             progress("qm", f"{label}: linear response at {len(omegas)} frequencies ({', '.join(names)})")
         info: dict = {}
         t_resp = time.perf_counter()
+
+        def on_iteration(it: int, res: float) -> None:
+            if progress:
+                progress("qm", f"{label}: response iteration {it}, largest residual {res:.1e} "
+                               f"(converged below {_RESPONSE_TOL:.0e}), "
+                               f"{time.perf_counter() - t_resp:.0f} s")
+
         try:
             tensors = polarizability_tensors(
-                mf, omegas, tol=_RESPONSE_TOL, max_cycle=_RESPONSE_MAX_CYCLE, info=info
+                mf, omegas, tol=_RESPONSE_TOL, max_cycle=_RESPONSE_MAX_CYCLE, info=info,
+                on_iteration=on_iteration,
             )
         except ResponseNotConverged as exc:
             raise ResponseNotConverged(f"{label} ({method}/{basis}): {exc}") from None

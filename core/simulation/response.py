@@ -113,6 +113,7 @@ def polarizability_tensors(
     max_cycle: int = 50,
     info: dict | None = None,
     solver: str = "subspace",
+    on_iteration: Callable[[int, float], None] | None = None,
 ) -> np.ndarray:
     """α(ω) tensors (bohr³), shape (len(omegas_au), 3, 3), for several frequencies in one solve.
 
@@ -127,6 +128,8 @@ def polarizability_tensors(
     (:func:`_solve_subspace`), or "cg" — independent preconditioned conjugate gradients per
     column (:func:`_solve_cg`).  Both converge to the same α; ``info["products"]`` counts the
     response products (the cost).
+    ``on_iteration(iteration, largest_relative_residual)`` (subspace solver) is called after every
+    iteration, for progress reports.
     Raises :class:`ResponseNotConverged` after ``max_cycle`` steps or at a resonance.
     """
     _check_mf(mf)
@@ -172,7 +175,8 @@ def polarizability_tensors(
     if solver == "cg":
         x, it, res, nprod = _solve_cg(kernel, b, diag, precond, w_col, tol, max_cycle)
     else:
-        x, it, res, nprod = _solve_subspace(kernel, b[:3], e_ai, omegas, tol, max_cycle)
+        x, it, res, nprod = _solve_subspace(kernel, b[:3], e_ai, omegas, tol, max_cycle,
+                                            on_iteration=on_iteration)
     if info is not None:
         info["iterations"] = it
         info["products"] = nprod
@@ -256,13 +260,15 @@ def _orth_new(basis: np.ndarray, cand: np.ndarray, drop: float) -> np.ndarray:
     return u[:, sv > drop]
 
 
-def _solve_subspace(kernel, b3, e_ai, omegas, tol, max_cycle, drop: float = 1e-2):
+def _solve_subspace(kernel, b3, e_ai, omegas, tol, max_cycle, drop: float = 1e-2,
+                    on_iteration: Callable[[int, float], None] | None = None):
     """Multi-frequency reduced-space solver, all ω and all three directions in one space.
 
     With U = X + Y and Z = X − Y the response equations read
         (A+B) U − ω Z = −2V,     (A−B) Z − ω U = 0,
-    and one response product of (X, Y) = (u + z, u − z) yields both (A+B)u and (A−B)z (the half
-    sum and half difference of its two blocks).  Two orthonormal bases, 𝒰 for U and 𝒵 for Z, are
+    and the kernel's ``uz`` products give (A+B)u and (A−B)z for the new U and Z directions only
+    (Coulomb and f_xc act on U alone; one (X, Y) = (u + z, u − z) product counts as one, so
+    ``products`` is half the number of new directions).  Two orthonormal bases, 𝒰 for U and 𝒵 for Z, are
     shared by every frequency and direction; each iteration solves the small symmetric
     positive-definite Galerkin problems
         [[𝒰ᵀ(A+B)𝒰, −ω𝒰ᵀ𝒵], [−ω𝒵ᵀ𝒰, 𝒵ᵀ(A−B)𝒵]] [c_u; c_z] = [−2𝒰ᵀV; 0]
@@ -347,6 +353,8 @@ def _solve_subspace(kernel, b3, e_ai, omegas, tol, max_cycle, drop: float = 1e-2
                 cand_u.append((de[:, None] * ru[:, act] + w * rz[:, act]) / den)
                 if w != 0.0:
                     cand_z.append((w * ru[:, act] + de[:, None] * rz[:, act]) / den)
+        if on_iteration is not None:
+            on_iteration(it, float(res.max()))
         if not cand_u and not cand_z:
             return sol.reshape(3 * nw, 2, nvir, nocc), it, res, nprod
         new_u = np.hstack(cand_u) if cand_u else np.zeros((n, 0))
