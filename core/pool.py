@@ -602,8 +602,6 @@ def _csv_gz_bytes(ids: Sequence[str], psmiles: Sequence[str], sources: Sequence[
     return buf.getvalue()
 
 
-
-
 def _descriptor_version() -> str | None:
     try:
         from core.descriptors import DESCRIPTOR_VERSION

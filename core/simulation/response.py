@@ -268,8 +268,8 @@ def _solve_subspace(kernel, b3, e_ai, omegas, tol, max_cycle, drop: float = 1e-2
         (A+B) U − ω Z = −2V,     (A−B) Z − ω U = 0,
     and the kernel's ``uz`` products give (A+B)u and (A−B)z for the new U and Z directions only
     (Coulomb and f_xc act on U alone; one (X, Y) = (u + z, u − z) product counts as one, so
-    ``products`` is half the number of new directions).  Two orthonormal bases, 𝒰 for U and 𝒵 for Z, are
-    shared by every frequency and direction; each iteration solves the small symmetric
+    ``products`` is half the number of new directions).  Two orthonormal bases, 𝒰 for U and 𝒵
+    for Z, are shared by every frequency and direction; each iteration solves the small symmetric
     positive-definite Galerkin problems
         [[𝒰ᵀ(A+B)𝒰, −ω𝒰ᵀ𝒵], [−ω𝒵ᵀ𝒰, 𝒵ᵀ(A−B)𝒵]] [c_u; c_z] = [−2𝒰ᵀV; 0]
     for every ω (a failed Cholesky factorisation means ω is at/above a resonance), forms the
@@ -426,11 +426,11 @@ def _mo_blocks(dfobj, orbo: np.ndarray, orbv: np.ndarray, blksize: int):
 class _Factors:
     """One set of MO-basis RI factors (B_oo, B_vo, B_vv), computed once and then reused.
 
-    Held in memory when they fit in ``budget_mb``; otherwise written once to a scratch file
-    (``numpy.memmap`` under PySCF's TMPDIR, deleted with this object), which the page cache
-    serves far faster than recomputing the 3-index transformation every iteration (measured on
-    a 35-atom unit, 374 functions, 2002 auxiliary functions: 8 s per full-range pass and 3 s per
-    long-range pass, i.e. ~25 % of a CAM-B3LYP response iteration).
+    Held in memory (``in_memory=True``) or written once to a scratch file (``numpy.memmap``
+    under PySCF's TMPDIR, deleted with this object).  Recomputing them every iteration instead
+    costs 8 s (full range) + 3 s (long range) per iteration on a 35-atom unit (374 functions,
+    2002 auxiliary, 2 threads), ~25 % of a CAM-B3LYP iteration; memory and scratch file gave the
+    same response time there (166 s vs 168 s, benchmarks/bench_response.py).
     """
 
     def __init__(self, dfobj, orbo: np.ndarray, orbv: np.ndarray, blksize: int,
