@@ -426,8 +426,9 @@ def _mo_blocks(dfobj, orbo: np.ndarray, orbv: np.ndarray, blksize: int):
 class _Factors:
     """One set of MO-basis RI factors (B_oo, B_vo, B_vv), computed once and then reused.
 
-    Held in memory (``in_memory=True``) or written once to a scratch file (``numpy.memmap``
-    under PySCF's TMPDIR, deleted with this object).  Recomputing them every iteration instead
+    Held in memory (``in_memory=True``) or written once to scratch files (``numpy.memmap`` under
+    PySCF's TMPDIR, unlinked as soon as they are mapped, so nothing is left on disk even when the
+    process is killed; the kernel frees the space when the mapping goes).  Recomputing them every iteration instead
     costs 8 s (full range) + 3 s (long range) per iteration on a 35-atom unit (374 functions,
     2002 auxiliary, 2 threads), ~25 % of a CAM-B3LYP iteration; memory and scratch file gave the
     same response time there (166 s vs 168 s, benchmarks/bench_response.py).
@@ -435,8 +436,8 @@ class _Factors:
 
     def __init__(self, dfobj, orbo: np.ndarray, orbv: np.ndarray, blksize: int,
                  in_memory: bool) -> None:
+        import os
         import tempfile
-        import weakref
 
         from pyscf import lib
 
@@ -446,11 +447,16 @@ class _Factors:
         if in_memory:
             self.arrays = {k: np.empty(v) for k, v in shapes.items()}
         else:
-            self._dir = tempfile.TemporaryDirectory(prefix="optipoly_ri_", dir=lib.param.TMPDIR)
-            weakref.finalize(self, self._dir.cleanup)
-            self.arrays = {k: np.lib.format.open_memmap(f"{self._dir.name}/b_{k}.npy", mode="w+",
-                                                        dtype=float, shape=v)
-                           for k, v in shapes.items()}
+            tmpdir = tempfile.mkdtemp(prefix="optipoly_ri_", dir=lib.param.TMPDIR)
+            try:
+                self.arrays = {k: np.memmap(os.path.join(tmpdir, f"b_{k}"), mode="w+",
+                                            dtype=float, shape=v) for k, v in shapes.items()}
+            finally:  # the mappings keep the data; the names go at once
+                for k in shapes:
+                    path = os.path.join(tmpdir, f"b_{k}")
+                    if os.path.exists(path):
+                        os.unlink(path)
+                os.rmdir(tmpdir)
         p0 = 0
         for b_oo, b_vo, b_vv in _mo_blocks(dfobj, orbo, orbv, blksize):
             p1 = p0 + b_oo.shape[0]
@@ -579,6 +585,7 @@ def _ri_kernel(mf, orbo: np.ndarray, orbv: np.ndarray,
         return np.stack([pu + qz, pu - qz], axis=1)
 
     kernel.uz = uz
+    kernel.in_memory = in_memory
     return kernel
 
 
