@@ -49,7 +49,9 @@ def _scf(atoms, basis: str, xc: str, grid: int, max_memory: float):
 
 
 def _old_style_kernel(mf, orbo, orbv):
-    """The pre-cache behaviour: factors rebuilt on every product call, padded (X, Y) products."""
+    """The pre-cache behaviour: factors rebuilt on every product call, padded (X, Y) products.
+    (It also rebuilds the f_xc cache each call, which the old code did once: ~0.2 s of the
+    11.6 s per rebuild measured on the PC unit.)"""
     def kernel(xy):
         return R._ri_kernel(mf, orbo, orbv, in_memory=True)(xy)
 
