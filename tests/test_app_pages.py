@@ -258,8 +258,6 @@ def test_pool_page_filters_and_rejects_bad_upload_rows(seeded) -> None:
 
 
 def test_overview_fixed_axis_ranges_reach_the_figure(seeded) -> None:
-    import json
-
     at = _app().run()
     at.toggle(key="fix_ranges").set_value(True).run()
     at.slider(key="x_range").set_value((25.0, 65.0)).run()
