@@ -428,8 +428,8 @@ class _Factors:
 
     Held in memory (``in_memory=True``) or written once to scratch files (``numpy.memmap`` under
     PySCF's TMPDIR, unlinked as soon as they are mapped, so nothing is left on disk even when the
-    process is killed; the kernel frees the space when the mapping goes).  Recomputing them every iteration instead
-    costs 8 s (full range) + 3 s (long range) per iteration on a 35-atom unit (374 functions,
+    process is killed; the kernel frees the space when the mapping goes).  Recomputing them every
+    iteration instead costs 8 s (full range) + 3 s (long range) per iteration on a 35-atom unit (374 functions,
     2002 auxiliary, 2 threads), ~25 % of a CAM-B3LYP iteration; memory and scratch file gave the
     same response time there (166 s vs 168 s, benchmarks/bench_response.py).
     """
@@ -448,12 +448,12 @@ class _Factors:
             self.arrays = {k: np.empty(v) for k, v in shapes.items()}
         else:
             tmpdir = tempfile.mkdtemp(prefix="optipoly_ri_", dir=lib.param.TMPDIR)
+            paths = {k: os.path.join(tmpdir, f"b_{k}") for k in shapes}
             try:
-                self.arrays = {k: np.memmap(os.path.join(tmpdir, f"b_{k}"), mode="w+",
-                                            dtype=float, shape=v) for k, v in shapes.items()}
+                self.arrays = {k: np.memmap(paths[k], mode="w+", dtype=float, shape=v)
+                               for k, v in shapes.items()}
             finally:  # the mappings keep the data; the names go at once
-                for k in shapes:
-                    path = os.path.join(tmpdir, f"b_{k}")
+                for path in paths.values():
                     if os.path.exists(path):
                         os.unlink(path)
                 os.rmdir(tmpdir)
