@@ -7,10 +7,16 @@
              [--initial FILE] [--propose]
     propose NAME [--q Q] [--strategy S]
     approve NAME [--batch ID] [--deselect KEY ...] [--actor WHO]
+                                     (exit code 2 when the batch was not approved, e.g.
+                                     another approval won)
     status NAME [--json]
     export NAME --out DIR            (observations.csv + observations.json, with provenance)
     cancel NAME --calc ID            retry NAME --calc ID [--rerun]
     run NAME [--exit-when-idle]      (the runner in the foreground; same as python -m core.runner)
+
+Exit codes: 0 done; 2 bad input or a database that cannot be used (one line on stderr naming
+the problem: not an SQLite file, damaged, a directory, read-only for a change, disk full).
+Read-only commands (status, export) work on a database this user may not write.
 
 Functions (typed, no printing): :func:`create_campaign`, :func:`import_observations`,
 :func:`load_observation_records`, :func:`campaign_status`, :func:`export_observations`,
@@ -71,17 +77,18 @@ def import_observations(store: Store, campaign: Any, records: Iterable[Mapping[s
     Every record is checked first (psmiles valid, objectives finite); a bad record raises
     :class:`ObservationImportError` naming it and nothing is imported.
     """
-    from core.polymer import polymer_key  # noqa: PLC0415
+    from core.polymer import check_psmiles_characters, polymer_key  # noqa: PLC0415
 
     cfg = store.campaign_config(campaign)
     rows = []
     for i, rec in enumerate(records):
-        label = rec.get("name") or rec.get("psmiles") or f"record {i}"
+        label = _record_label(rec, i)
         ps = rec.get("psmiles")
         if not ps:
             raise ObservationImportError(f"{label}: no psmiles")
         try:
-            key = polymer_key(str(ps))
+            ps = check_psmiles_characters(str(ps))
+            key = polymer_key(ps)
         except ValueError as exc:
             raise ObservationImportError(f"{label}: invalid polymer SMILES: {exc}") from exc
         vals_src = rec.get("result") or rec.get("values") or rec
@@ -109,27 +116,44 @@ def import_observations(store: Store, campaign: Any, records: Iterable[Mapping[s
     return ids
 
 
+def _record_label(rec: Mapping[str, Any], i: int) -> str:
+    """How a record is named in messages: its name or polymer SMILES, escaped and cut to
+    ~80 characters (never megabytes or invisible characters), else ``record <i>``."""
+    from core.polymer import preview  # noqa: PLC0415
+
+    for k in ("name", "psmiles"):
+        v = rec.get(k)
+        if v:
+            v = str(v)
+            return v if v.isascii() and v.isprintable() and len(v) <= 80 else preview(v)
+    return f"record {i}"
+
+
 def create_campaign(store: Store, name: str, config: Mapping[str, Any] | None = None, *,
                     initial: Iterable[Mapping[str, Any]] | None = None, propose: bool = False,
                     actor: str = "cli") -> dict:
     """Create a campaign, import its initial observations, record cycle-0 metrics and
-    (``propose=True``) propose the first batch.  Returns the campaign dict (plus ``batch``)."""
+    (``propose=True``) propose the first batch.  Returns the campaign dict (plus ``batch``).
+
+    All or nothing: everything is one store transaction (:meth:`Store.transaction`), so a
+    failure at any step (bad record, failed proposal, disk full) leaves no campaign behind
+    and the same command can simply be run again.  The write lock is held meanwhile, so
+    other writers of the file wait during the first proposal (seconds).
+    """
     from core.cluster import validate_profile  # noqa: PLC0415
     from core.cycle import propose_batch, record_cycle_metrics  # noqa: PLC0415
 
     cfg = CampaignConfig.from_dict(config)
     validate_profile(cfg.cluster, cfg.preset)
     records = list(initial or [])
-    camp = store.create_campaign(name, cfg, actor=actor)
-    try:
+    with store.transaction():
+        camp = store.create_campaign(name, cfg, actor=actor)
         if records:
             import_observations(store, camp["id"], records, actor=actor)
-    except StoreError:
-        raise
-    record_cycle_metrics(store, camp["id"], 0)
-    out = store.get_campaign(camp["id"])
-    if propose:
-        out["batch"] = propose_batch(store, camp["id"], actor=actor)
+        record_cycle_metrics(store, camp["id"], 0)
+        out = store.get_campaign(camp["id"])
+        if propose:
+            out["batch"] = propose_batch(store, camp["id"], actor=actor)
     return out
 
 
@@ -199,7 +223,8 @@ def write_export(store: Store, campaign: Any, out_dir: str | Path) -> dict[str, 
                                      "cycles": store.cycles(camp["id"]).to_dict("records"),
                                      "observations": full}, indent=1, default=str,
                                     allow_nan=True), encoding="utf-8")
-    store.log(camp["id"], "export", actor="cli", details={"dir": str(out)})
+    if not store.read_only:  # a read-only store can be exported, not audited
+        store.log(camp["id"], "export", actor="cli", details={"dir": str(out)})
     return {"csv": csv_path, "json": json_path}
 
 
@@ -255,11 +280,13 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """CLI entry point; returns the exit code (2 on bad input, with a one-line message)."""
+    """CLI entry point; returns the exit code: 0 done, 2 bad input, a database that cannot be
+    used (:class:`StoreUnavailable`) or a batch that was not approved, with a one-line message
+    on stderr."""
     args = _parser().parse_args(argv)
     try:
         return _dispatch(args)
-    except (StoreError, ValueError, FileNotFoundError) as exc:
+    except (StoreError, ValueError, OSError) as exc:  # StoreUnavailable is a StoreError
         print(f"error: {exc}", file=sys.stderr)
         return 2
 
@@ -298,8 +325,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         for key in args.deselect:
             store.set_candidate_selected(bid, key, False, actor=args.actor)
         res = store.approve_batch(bid, actor=args.actor)
-        print(f"batch {bid}: " + (f"approved, {res['n_calculations']} calculation(s) queued"
-                                  if res["approved"] else f"not approved ({res['reason']})"))
+        if not res["approved"]:  # e.g. a concurrent approval won: nothing was queued by us
+            print(f"batch {bid}: not approved ({res['reason']})", file=sys.stderr)
+            return 2
+        print(f"batch {bid}: approved, {res['n_calculations']} calculation(s) queued")
         return 0
     if args.cmd == "status":
         st = campaign_status(store, args.name)

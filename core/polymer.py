@@ -20,6 +20,7 @@ Masses are IUPAC average atomic masses from RDKit's periodic table (g/mol).
 """
 from __future__ import annotations
 
+import unicodedata
 from functools import lru_cache
 
 from rdkit import Chem, RDLogger
@@ -32,6 +33,8 @@ __all__ = [
     "ALLOWED_ELEMENTS",
     "parse_psmiles",
     "validate_psmiles",
+    "check_psmiles_characters",
+    "preview",
     "canonical_psmiles",
     "polymer_key",
     "repeat_unit_mass",
@@ -54,6 +57,49 @@ class InvalidPolymer(ValueError):
     """A polymer SMILES that cannot be used; the message names the problem."""
 
 
+# ASCII control characters have no Unicode name: their usual abbreviations
+_C0_NAMES = ("NUL SOH STX ETX EOT ENQ ACK BEL BS TAB LF VT FF CR SO SI DLE DC1 DC2 DC3 DC4 "
+             "NAK SYN ETB CAN EM SUB ESC FS GS RS US").split()
+_BLANKS = " \t\r\n"  # trimmed around a polymer SMILES (line ends, padding), nowhere else
+
+
+def preview(text: str, limit: int = 80) -> str:
+    """``repr`` of at most ``limit`` characters of ``text`` (invisible characters escaped),
+    followed by the full length when cut: error messages never echo megabytes."""
+    if len(text) <= limit:
+        return repr(text)
+    return f"{text[:limit]!r}… ({len(text):,} characters)"
+
+
+def check_psmiles_characters(s: str) -> str:
+    """Return ``s`` without surrounding blanks (space, tab, CR, LF), or raise
+    :class:`InvalidPolymer` naming the first character that has no place in a SMILES.
+
+    SMILES are plain ASCII.  Refused: Unicode control characters (category Cc: NUL, U+0001,
+    DEL, …) and format characters (Cf: the bidi override U+202E, zero-width space U+200B,
+    byte-order mark U+FEFF, …), which are invisible on screen and which RDKit drops or stops
+    at, so a different polymer would be stored, and every other non-ASCII character
+    (look-alike letters, no-break spaces).  The message gives the code point, its name and
+    the 1-based position in ``s``; the character itself is not echoed.
+    """
+    text = s.strip(_BLANKS)
+    offset = len(s) - len(s.lstrip(_BLANKS))
+    for i, c in enumerate(text):
+        o = ord(c)
+        if 32 <= o < 127:
+            continue
+        cat = unicodedata.category(c)
+        kind = ("an invisible control character" if cat == "Cc" else
+                "an invisible formatting character" if cat == "Cf" else
+                "a non-ASCII character")
+        name = _C0_NAMES[o] if o < 32 else ("DEL" if o == 127 else unicodedata.name(c, ""))
+        label = f"U+{o:04X}" + (f" ({name})" if name else "")
+        raise InvalidPolymer(
+            f"polymer SMILES contains {kind}, {label}, at position {offset + i + 1}: SMILES "
+            f"are plain ASCII; retype the SMILES or delete that character")
+    return text
+
+
 # --------------------------------------------------------------------------- parsing
 
 
@@ -71,17 +117,17 @@ def _parse_smiles_quiet(s: str) -> Chem.Mol | None:
 def _check_and_parse(s: object, max_heavy_atoms: int) -> Chem.Mol:
     if not isinstance(s, str):
         raise InvalidPolymer(f"polymer SMILES must be a str, got {type(s).__name__}")
-    if not s.strip():
-        raise InvalidPolymer("empty polymer SMILES")
     if len(s) > MAX_PSMILES_LENGTH:
         raise InvalidPolymer(
             f"polymer SMILES too long: {len(s)} characters (limit {MAX_PSMILES_LENGTH})")
-    text = s.strip()
-    if any(c.isspace() for c in text):
-        raise InvalidPolymer(f"polymer SMILES contains whitespace: {text!r}")
+    text = check_psmiles_characters(s)
+    if not text:
+        raise InvalidPolymer("empty polymer SMILES")
+    if " " in text:
+        raise InvalidPolymer(f"polymer SMILES contains whitespace: {preview(text)}")
     mol = _parse_smiles_quiet(text)
     if mol is None:
-        raise InvalidPolymer(f"unparsable SMILES: {text!r}")
+        raise InvalidPolymer(f"unparsable SMILES: {preview(text)}")
     if mol.GetNumAtoms() == 0:
         raise InvalidPolymer("empty polymer SMILES")
     atoms = list(mol.GetAtoms())  # iterate once: RDKit's Python atom iterator is slow
@@ -89,48 +135,50 @@ def _check_and_parse(s: object, max_heavy_atoms: int) -> Chem.Mol:
     stars = [a for a, z in zip(atoms, nums) if z == 0]
     if len(stars) != 2:
         raise InvalidPolymer(
-            f"a polymer SMILES needs exactly two '*' atoms, found {len(stars)} in {text!r}")
+            f"a polymer SMILES needs exactly two '*' atoms, found {len(stars)} in {preview(text)}")
     for a, z in zip(atoms, nums):
         if z != 0 and a.GetSymbol() not in ALLOWED_ELEMENTS:
             raise InvalidPolymer(
                 f"element {a.GetSymbol()} is not supported (GAFF2 elements: "
-                f"{', '.join(sorted(ALLOWED_ELEMENTS))}) in {text!r}")
+                f"{', '.join(sorted(ALLOWED_ELEMENTS))}) in {preview(text)}")
     charges = [a.GetFormalCharge() for a in atoms]
     net = sum(charges)
     if net != 0:
         raise InvalidPolymer(
-            f"charged species (net charge {net:+d}) in {text!r}: only neutral polymers "
+            f"charged species (net charge {net:+d}) in {preview(text)}: only neutral polymers "
             f"are supported")
     for a, q in zip(atoms, charges):
         # charge-separated neutral groups (nitro [N+](=O)[O-], N-oxides) are accepted:
         # every formal charge must sit next to an opposite one; ions/zwitterions are not.
         if q != 0 and not any(nb.GetFormalCharge() * q < 0 for nb in a.GetNeighbors()):
             raise InvalidPolymer(
-                f"charged atom {a.GetSymbol()}{q:+d} (index {a.GetIdx()}) in {text!r}: only "
+                f"charged atom {a.GetSymbol()}{q:+d} (index {a.GetIdx()}) in {preview(text)}: only "
                 f"neutral polymers are supported")
     if any(a.GetNumRadicalElectrons() for a in atoms):
         a = next(a for a in atoms if a.GetNumRadicalElectrons())
-        raise InvalidPolymer(f"radical on atom {a.GetSymbol()} (index {a.GetIdx()}) in {text!r}")
+        raise InvalidPolymer(
+            f"radical on atom {a.GetSymbol()} (index {a.GetIdx()}) in {preview(text)}")
     for st in stars:
         nbrs = list(st.GetNeighbors())
         if len(nbrs) != 1:
             raise InvalidPolymer(
                 f"each '*' must be bonded to exactly one atom; a '*' has {len(nbrs)} "
-                f"neighbours in {text!r}")
+                f"neighbours in {preview(text)}")
         bond = st.GetBonds()[0]
         if bond.GetBondType() != Chem.BondType.SINGLE:
             raise InvalidPolymer(
                 f"each '*' must be attached by a single bond; found a "
-                f"{str(bond.GetBondType()).lower()} bond in {text!r}")
+                f"{str(bond.GetBondType()).lower()} bond in {preview(text)}")
         if nbrs[0].GetAtomicNum() == 0:
-            raise InvalidPolymer(f"the two '*' atoms are bonded to each other in {text!r}")
+            raise InvalidPolymer(f"the two '*' atoms are bonded to each other in {preview(text)}")
         if nbrs[0].GetAtomicNum() == 1:
-            raise InvalidPolymer(f"a '*' is bonded to a hydrogen atom in {text!r}")
+            raise InvalidPolymer(f"a '*' is bonded to a hydrogen atom in {preview(text)}")
     if len(Chem.GetMolFrags(mol)) != 1:
-        raise InvalidPolymer(f"multiple fragments ('.') in {text!r}: one repeat unit expected")
+        raise InvalidPolymer(
+            f"multiple fragments ('.') in {preview(text)}: one repeat unit expected")
     n_heavy = sum(1 for z in nums if z > 1)
     if n_heavy == 0:
-        raise InvalidPolymer(f"no heavy atom in the repeat unit {text!r}")
+        raise InvalidPolymer(f"no heavy atom in the repeat unit {preview(text)}")
     if n_heavy > max_heavy_atoms:
         raise InvalidPolymer(
             f"repeat unit has {n_heavy} heavy atoms, more than the limit {max_heavy_atoms}")
@@ -149,7 +197,8 @@ def parse_psmiles(s: str, *, max_heavy_atoms: int = DEFAULT_MAX_HEAVY_ATOMS) -> 
     Returns a sanitised RDKit molecule (implicit H) whose two stars are atomic-number-0
     dummies (atom maps and star isotopes cleared).  Raises :class:`InvalidPolymer` naming the
     problem: not a string, empty/whitespace, longer than ``MAX_PSMILES_LENGTH`` characters,
-    unparsable, not exactly two stars, a star with more or fewer than one neighbour / a
+    a control, invisible formatting or other non-ASCII character
+    (:func:`check_psmiles_characters`: code point and position named), unparsable, not exactly two stars, a star with more or fewer than one neighbour / a
     non-single bond / bonded to the other star or to H, an element outside
     ``ALLOWED_ELEMENTS``, net charge or an isolated formal charge (charge-separated neutral
     groups such as nitro ``[N+](=O)[O-]`` are accepted), radicals, several fragments, no

@@ -37,6 +37,7 @@ import json
 import os
 import platform
 import random
+import re
 import sys
 import time
 import zipfile
@@ -49,7 +50,8 @@ import numpy as np
 
 from core import ngram
 from core.atomic_io import atomic_write_bytes
-from core.polymer import InvalidPolymer, canonical_psmiles, parse_psmiles, polymer_key
+from core.polymer import (MAX_PSMILES_LENGTH, InvalidPolymer, canonical_psmiles, parse_psmiles,
+                          polymer_key, preview)
 
 REPO = Path(__file__).resolve().parents[1]
 ASSETS = REPO / "assets"
@@ -62,6 +64,19 @@ MANIFEST = "manifest.json"
 MODEL_FILE = "model.ngram.json.gz"
 N_DESCRIPTORS = 170
 _SMILES_COLUMNS = ("psmiles", "smiles", "polymer_smiles", "p_smiles")
+#: longest row (line) of a polymer list that is read; longer ones are reported as invalid rows.
+#: Far above any real row (a polymer SMILES has at most MAX_PSMILES_LENGTH characters; a pool
+#: CSV with 170 descriptor columns ~4,000) and below the csv module's 131,072-character field
+#: limit, so csv never raises on a long field.
+MAX_ROW_CHARS = 65_536
+#: how much of a user's row is shown back in reports and messages
+ECHO_CHARS = 80
+# Lines end at LF, CRLF or CR only, and fields of a plain list are separated by ASCII blanks
+# only: str.splitlines()/str.split() would also break at U+2028, U+0085, no-break spaces …,
+# silently turning "*CC*<NBSP>c1ccccc1" into "*CC*"; kept, such characters are reported.
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+_BLANKS = " \t"
+_FIELD_SEP = re.compile(r"[ \t]+")
 
 ProgressFn = Callable[[str], None]
 
@@ -72,6 +87,24 @@ class PoolError(ValueError):
 
 class CorpusError(PoolError):
     """A corpus/candidate file that cannot be read (no SMILES column, empty, not text)."""
+
+
+class RowTooLong(CorpusError):
+    """A row of a polymer list longer than :data:`MAX_ROW_CHARS` (a 10 MB line, binary data):
+    named by its line number, its start shown (never the whole row).  :func:`import_candidates`
+    and :func:`load_corpus` list such rows as invalid and read the rest of the file."""
+
+    def __init__(self, source: str, line: int, n_chars: int, start: str) -> None:
+        self.source, self.line, self.n_chars, self.start = source, line, n_chars, start
+        #: the reason without the file and line (for per-row reports)
+        self.reason = (f"{n_chars:,} characters, more than the {MAX_ROW_CHARS:,} allowed in one "
+                       f"row (a polymer SMILES has at most {MAX_PSMILES_LENGTH:,})")
+        super().__init__(f"{source}: line {line}: {self.reason}; it starts {start}")
+
+
+def clip(text: str, limit: int = ECHO_CHARS) -> str:
+    """``text`` cut to ``limit`` characters (with "…") for reports that show user input."""
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 # --------------------------------------------------------------------------- parameters
@@ -242,18 +275,31 @@ def _read_text(text_or_path: str | os.PathLike) -> tuple[str, str]:
     return text_or_path, "<text>"
 
 
-def read_polymer_list(text_or_path: str | os.PathLike) -> list[tuple[int, str, str]]:
+def read_polymer_list(text_or_path: str | os.PathLike,
+                      problems: list[tuple[int, str, str]] | None = None
+                      ) -> list[tuple[int, str, str]]:
     """Rows of a polymer list as (line number, polymer SMILES, name).
 
     Accepted formats: a CSV/TSV whose header has a ``psmiles`` or ``smiles`` column
     (case-insensitive; a ``name`` column is used when present), or plain text with one
     polymer SMILES per line (first whitespace-separated field; blank lines and lines
     starting with ``#`` are skipped).  Line numbers are 1-based lines of the file.
-    Raises CorpusError when a CSV has no SMILES column or nothing is listed.
+    Lines longer than :data:`MAX_ROW_CHARS` are left out: with a ``problems`` list each is
+    appended to it as (line number, its start clipped to ~80 characters, reason); without one
+    the first raises :class:`RowTooLong`.
+    Raises CorpusError when a CSV has no SMILES column, is not valid CSV, or nothing is listed.
     """
     text, label = _read_text(text_or_path)
-    lines = text.splitlines()
-    first = next((ln for ln in lines if ln.strip() and not ln.lstrip().startswith("#")), None)
+    lines = _LINE_BREAK.split(text)
+    for i, ln in enumerate(lines):
+        if len(ln) > MAX_ROW_CHARS:
+            err = RowTooLong(label, i + 1, len(ln), preview(ln, ECHO_CHARS))
+            if problems is None:
+                raise err
+            problems.append((i + 1, clip(ln), err.reason))
+            lines[i] = ""  # skipped like a blank line; the numbering of the others is kept
+    first = next((ln for ln in lines if ln.strip(_BLANKS) and
+                  not ln.lstrip(_BLANKS).startswith("#")), None)
     if first is None:
         raise CorpusError(f"{label}: no polymer SMILES listed")
     delim = "\t" if "\t" in first else ","
@@ -268,19 +314,24 @@ def read_polymer_list(text_or_path: str | os.PathLike) -> list[tuple[int, str, s
         name_col = header.index("name") if "name" in header else None
         start = lines.index(first)
         reader = csv.reader(io.StringIO("\n".join(lines[start + 1:])), delimiter=delim)
-        for rec in reader:
-            lineno = start + 1 + reader.line_num
-            if not rec or all(not f.strip() for f in rec):
-                continue
-            smi = rec[col].strip() if col < len(rec) else ""
-            name = rec[name_col].strip() if name_col is not None and name_col < len(rec) else ""
-            rows.append((lineno, smi, name))
+        try:
+            for rec in reader:
+                lineno = start + 1 + reader.line_num
+                if not rec or all(not f.strip() for f in rec):
+                    continue
+                smi = rec[col].strip() if col < len(rec) else ""
+                name = (rec[name_col].strip() if name_col is not None and name_col < len(rec)
+                        else "")
+                rows.append((lineno, smi, name))
+        except csv.Error as exc:  # e.g. a quote opened and never closed
+            raise CorpusError(f"{label}: line {start + 1 + reader.line_num}: not valid CSV "
+                              f"({exc})") from None
     else:
         for i, ln in enumerate(lines, start=1):
-            s = ln.strip()
+            s = ln.strip(_BLANKS)
             if not s or s.startswith("#"):
                 continue
-            parts = s.split(None, 1)
+            parts = _FIELD_SEP.split(s, maxsplit=1)
             rows.append((i, parts[0], parts[1].strip() if len(parts) > 1 else ""))
     if not rows:
         raise CorpusError(f"{label}: no polymer SMILES listed")
@@ -319,7 +370,9 @@ def load_corpus(paths: Sequence[str | os.PathLike]) -> Corpus:
     invalid: list[tuple[str, int, str]] = []
     for p in paths:
         path = Path(p)
-        rows = read_polymer_list(path)
+        too_long: list[tuple[int, str, str]] = []
+        rows = read_polymer_list(path, too_long)
+        invalid += [(str(path), lineno, why) for lineno, _, why in too_long]
         n_valid = 0
         n_new = 0
         for lineno, smi, _name in rows:
@@ -772,12 +825,15 @@ def import_candidates(text_or_path: str | os.PathLike, existing_keys: Iterable[s
     ``invalid`` with the reason; repeats within the file and polymers already present are
     skipped and listed in ``duplicates``.  Descriptors of all accepted rows are computed
     before returning — the report is complete or the call raises; nothing is written.
+    Rows longer than :data:`MAX_ROW_CHARS` are invalid rows too; every text in ``invalid``
+    and ``duplicates`` is clipped to ~80 characters.
     Raises CorpusError when the input cannot be read at all.
     """
-    rows = read_polymer_list(text_or_path)
+    invalid: list[tuple[int, str, str]] = []
+    rows = read_polymer_list(text_or_path, invalid)
+    n_rows = len(rows) + len(invalid)  # over-long rows count as (invalid) rows
     existing = set(existing_keys)
     first_line: dict[str, int] = {}
-    invalid: list[tuple[int, str, str]] = []
     duplicates: list[tuple[int, str, str]] = []
     acc: list[tuple[int, str]] = []
     for lineno, smi, _name in rows:
@@ -786,14 +842,14 @@ def import_candidates(text_or_path: str | os.PathLike, existing_keys: Iterable[s
             can = _stable_canonical(smi)
             key = polymer_key(smi)  # cached together with canonical_psmiles
         except InvalidPolymer as exc:
-            invalid.append((lineno, smi, str(exc)))
+            invalid.append((lineno, clip(smi), str(exc)))
             continue
         if can in first_line:
-            duplicates.append((lineno, smi, f"duplicate of line {first_line[can]}"))
+            duplicates.append((lineno, clip(smi), f"duplicate of line {first_line[can]}"))
             continue
         first_line[can] = lineno
         if can in existing or key in existing:
-            duplicates.append((lineno, smi, "already in the pool"))
+            duplicates.append((lineno, clip(smi), "already in the pool"))
             continue
         acc.append((lineno, can))
     X, failed = compute_descriptors([c for _, c in acc], n_jobs=n_jobs,
@@ -802,13 +858,13 @@ def import_candidates(text_or_path: str | os.PathLike, existing_keys: Iterable[s
     keep = [i for i in range(len(acc)) if i not in failed]
     text_of = {ln: s for ln, s, _ in rows}
     for i, why in sorted(failed.items()):
-        invalid.append((acc[i][0], text_of[acc[i][0]], why))
+        invalid.append((acc[i][0], clip(text_of[acc[i][0]]), why))
     invalid.sort()
     return ImportReport(psmiles=[acc[i][1] for i in keep],
                         ids=[candidate_id(acc[i][1]) for i in keep],
                         X=X[keep] if keep else np.zeros((0, N_DESCRIPTORS)),
                         rows=[acc[i][0] for i in keep], invalid=invalid,
-                        duplicates=duplicates, n_rows=len(rows))
+                        duplicates=duplicates, n_rows=n_rows)
 
 
 def import_into_pool(path: str | os.PathLike, pool_dir: str | os.PathLike, *, n_jobs: int = 1,

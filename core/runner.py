@@ -58,7 +58,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from core.atomic_io import atomic_write_json
-from core.store import Store, StoreError, utcnow
+from core.store import Store, StoreError, StoreUnavailable, utcnow
 
 __all__ = ["Runner", "execute_calculation", "kill_orphans", "calc_tag", "ensure_runner", "runner_lock_path", "runs_dir_for",
            "CalculationCancelled", "WorkdirError", "RunnerLocked", "RunnerStartError", "main",
@@ -599,6 +599,9 @@ class Runner:
                 self._log(f"calculation {calc_id} done (observation {oid})" if oid is not None
                           else f"result of calculation {calc_id} attempt {attempt} ignored: "
                                "no longer running (cancelled or superseded)")
+            except StoreUnavailable:  # disk full, database locked …: not the result's fault;
+                self.futures[calc_id] = (fut, attempt)  # keep it, store it at the next pass
+                raise
             except StoreError as exc:
                 self._fail(calc_id, attempt, "InvalidResult", str(exc), retryable=False)
             except Exception as exc:  # noqa: BLE001 (unpicklable / corrupt result)

@@ -84,7 +84,18 @@ Pool predictions of the latest proposal (for the pool page)
     ``save_predictions(campaign, cycle, frame)``; ``latest_predictions(campaign) -> DataFrame | None``
 Descriptor cache (observations/uploads outside the shipped pool)
     ``cached_descriptors(keys) -> dict[str, np.ndarray]``; ``cache_descriptors(mapping)``
-Misc: ``schema_version() -> int``; ``close()`` (this thread's connection).
+Misc: ``schema_version() -> int``; ``close()`` (this thread's connection);
+``transaction()`` (context manager: the calls of this thread inside it are one all-or-nothing
+transaction, nested writes become savepoints); ``read_only`` (bool).
+
+Errors
+------
+Every error is a :class:`StoreError` (a ``ValueError``) with a one-line message.  A database that
+cannot be used — not an SQLite file, damaged, a directory, read-only for a change, disk full,
+locked for longer than ``timeout_s`` — raises :class:`StoreUnavailable` naming the file, from
+the constructor or from the failing call (whose transaction is rolled back).  A file this
+process may not write (or in a directory it may not write) is opened read-only: reads work,
+changes raise :class:`StoreUnavailable`.
 """
 from __future__ import annotations
 
@@ -105,7 +116,8 @@ import numpy as np
 import pandas as pd
 
 __all__ = [
-    "Store", "CampaignConfig", "StoreError", "CampaignNotFound", "CampaignExists",
+    "Store", "CampaignConfig", "StoreError", "StoreUnavailable", "CampaignNotFound",
+    "CampaignExists",
     "BatchNotFound", "CalculationNotFound", "InvalidConfig", "InvalidState", "SCHEMA_VERSION",
     "BATCH_STATES", "CALC_STATES", "TERMINAL_CALC_STATES", "utcnow",
 ]
@@ -119,6 +131,12 @@ CLUSTER_PROFILES = ("local", "slurm", "pbs", "sge", "lsf")
 
 class StoreError(ValueError):
     """Base class of every store error (bad input or an impossible state change)."""
+
+
+class StoreUnavailable(StoreError):
+    """The database file cannot be opened, read or written: not an SQLite file, damaged, a
+    directory, read-only, or the disk is full.  The message names the file and says what to
+    do; nothing was changed by the failed operation (its transaction was rolled back)."""
 
 
 class CampaignNotFound(StoreError):
@@ -428,22 +446,105 @@ CampaignRef = "str | int | Mapping[str, Any]"
 class Store:
     """Typed access to one SQLite database file (created and migrated on first use)."""
 
-    def __init__(self, path: str | Path, *, timeout_s: float = 30.0) -> None:
+    def __init__(self, path: str | Path, *, timeout_s: float = 30.0,
+                 read_only: bool | None = None) -> None:
+        """Open (create and migrate when needed) the database file ``path``.
+
+        ``read_only=None`` (default) opens read-only when this process may not write the file
+        or its directory: then reads work (``mode=ro``; ``immutable=1`` as well when the
+        directory is not writable and no write-ahead log is pending, since WAL's ``-shm``
+        index cannot be created there) and every change raises :class:`StoreUnavailable`.
+        Raises :class:`StoreUnavailable` (one line naming the file) when the path is a
+        directory, not an SQLite database, damaged, or cannot be created.
+        """
         self.path = Path(path).expanduser().resolve()
         self.timeout_s = float(timeout_s)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
+        if self.path.is_dir():
+            raise StoreUnavailable(
+                f"database {self.path} is a directory, not a file: point OPTIPOLY_DB / --db at "
+                f"a database file such as {self.path / 'optipoly.db'}")
+        if not read_only:
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreUnavailable(
+                    f"cannot create directory {exc.filename or self.path.parent} for database "
+                    f"{self.path}: {exc.strerror or exc}") from exc
+        if read_only is None:
+            read_only = not _writable(self.path)
+        self.read_only = bool(read_only)
+        if self.read_only and not self.path.is_file():
+            raise StoreUnavailable(
+                f"database {self.path} does not exist and cannot be created there: "
+                f"{self.path.parent} is read-only")
         self._migrate()
 
     # ------------------------------------------------------------------ plumbing
     def _connect(self) -> sqlite3.Connection:
-        con = sqlite3.connect(str(self.path), timeout=self.timeout_s, isolation_level=None,
-                              check_same_thread=False)
-        con.row_factory = sqlite3.Row
-        con.execute(f"PRAGMA busy_timeout={int(self.timeout_s * 1000)}")
-        con.execute("PRAGMA foreign_keys=ON")
-        con.execute("PRAGMA synchronous=NORMAL")
+        """A new connection; read-only stores use ``mode=ro`` (+ ``immutable=1``, see
+        :meth:`__init__`).  The schema is read at once, so a file that is not an SQLite
+        database or is damaged fails here with :class:`StoreUnavailable`."""
+        con = None
+        try:
+            if self.read_only:
+                uri = self.path.as_uri() + "?mode=ro"
+                if not _writable_dir(self.path.parent) and not _wal_pending(self.path):
+                    uri += "&immutable=1"
+                con = sqlite3.connect(uri, uri=True, timeout=self.timeout_s,
+                                      isolation_level=None, check_same_thread=False)
+            else:
+                con = sqlite3.connect(str(self.path), timeout=self.timeout_s,
+                                      isolation_level=None, check_same_thread=False)
+            con.row_factory = sqlite3.Row
+            con.execute(f"PRAGMA busy_timeout={int(self.timeout_s * 1000)}")
+            con.execute("PRAGMA foreign_keys=ON")
+            if not self.read_only:
+                con.execute("PRAGMA synchronous=NORMAL")
+            con.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        except sqlite3.Error as exc:
+            if con is not None:
+                con.close()
+            raise self._unavailable(exc) from exc
         return con
+
+    def _unavailable(self, exc: BaseException) -> StoreUnavailable:
+        """A one-line :class:`StoreUnavailable` naming the file for an SQLite error."""
+        msg = " ".join(str(exc).split())
+        low = msg.lower()
+        p = self.path
+        if "not a database" in low:
+            text = (f"{p} is not an SQLite database (wrong file, or damaged): point "
+                    "OPTIPOLY_DB / --db at the campaign database, or move this file away")
+        elif "malformed" in low or "corrupt" in low:
+            text = (f"database {p} is damaged ({msg}): restore it from a backup, or point "
+                    "OPTIPOLY_DB / --db at another file")
+        elif "full" in low or "disk i/o" in low:
+            text = (f"cannot write database {p}: {msg} (the disk is full or a file-size limit "
+                    "was reached?); nothing was changed, free some space and retry")
+        elif "readonly" in low or "read-only" in low:
+            text = (f"database {p} is read-only (no write permission on it or on "
+                    f"{p.parent}): read commands work, changes need write access")
+        elif "locked" in low or "busy" in low:
+            text = (f"database {p} stayed locked by another process for {self.timeout_s:.0f} s "
+                    f"({msg}); retry")
+        elif "unable to open" in low:
+            text = (f"cannot open database {p} ({msg}): check that the file and its directory "
+                    "exist and are readable")
+        else:
+            text = f"database {p}: {msg}"
+        return StoreUnavailable(text)
+
+    def _translate(self, exc: BaseException) -> StoreUnavailable | None:
+        """:class:`StoreUnavailable` for a storage failure (file unreadable, damaged, full,
+        read-only, locked), else None (constraint violations and programming errors stay)."""
+        cause = exc
+        if isinstance(exc, pd.errors.DatabaseError) and isinstance(exc.__cause__, sqlite3.Error):
+            cause = exc.__cause__  # pandas.read_sql wraps the sqlite3 error
+        if isinstance(cause, sqlite3.DatabaseError) and not isinstance(
+                cause, (sqlite3.IntegrityError, sqlite3.ProgrammingError)):
+            return self._unavailable(cause)
+        return None
 
     def _conn(self) -> sqlite3.Connection:
         """This thread's connection (one per thread and process; closing the last connection
@@ -451,7 +552,7 @@ class Store:
         con = getattr(self._local, "con", None)
         if con is None or self._local.pid != os.getpid():
             con = self._connect()
-            self._local.con, self._local.pid = con, os.getpid()
+            self._local.con, self._local.pid, self._local.depth = con, os.getpid(), 0
         return con
 
     def close(self) -> None:
@@ -462,27 +563,84 @@ class Store:
         self._local.con = None
 
     @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Make every store call of this thread inside the block one all-or-nothing
+        transaction (e.g. a campaign, its initial observations and its first batch).
+
+        Nested writes become savepoints: a step that raises is undone alone (and the caller
+        may carry on); an exception leaving the block undoes everything.  The write lock is
+        held for the whole block (other writers wait up to ``timeout_s``), so keep it short.
+        """
+        with self._tx():
+            yield
+
+    @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
-        """One short write transaction (``BEGIN IMMEDIATE``: the write lock is taken up front)."""
+        """One short write transaction (``BEGIN IMMEDIATE``: the write lock is taken up front);
+        inside :meth:`transaction` a savepoint.  Storage failures (disk full, read-only,
+        locked too long …) are rolled back and raised as :class:`StoreUnavailable`."""
+        if self.read_only:
+            raise StoreUnavailable(
+                f"database {self.path} is read-only (no write permission on it or on "
+                f"{self.path.parent}): read commands work, changes need write access")
         con = self._conn()
-        if con.in_transaction:  # left open by an interrupted commit: start clean
-            con.execute("ROLLBACK")
-        con.execute("BEGIN IMMEDIATE")
+        depth = self._local.depth
+        try:
+            if depth == 0:
+                if con.in_transaction:  # left open by an interrupted commit: start clean
+                    con.execute("ROLLBACK")
+                con.execute("BEGIN IMMEDIATE")
+            else:
+                con.execute(f"SAVEPOINT sp{depth}")
+        except sqlite3.Error as exc:
+            raise self._unavailable(exc) from exc
+        self._local.depth = depth + 1
         try:
             yield con
-        except BaseException:
-            con.execute("ROLLBACK")
+            con.execute("COMMIT" if depth == 0 else f"RELEASE sp{depth}")
+        except BaseException as exc:
+            try:
+                if con.in_transaction:  # SQLite may have rolled back itself (disk full)
+                    if depth == 0:
+                        con.execute("ROLLBACK")
+                    else:
+                        con.execute(f"ROLLBACK TO sp{depth}")
+                        con.execute(f"RELEASE sp{depth}")
+            except sqlite3.Error:
+                pass  # the whole transaction is gone already: the outer level raises
+            new = self._translate(exc)
+            if new is not None:
+                raise new from exc
             raise
-        con.execute("COMMIT")
+        finally:
+            self._local.depth = depth
 
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
-        yield self._conn()
+        con = self._conn()
+        try:
+            yield con
+        except Exception as exc:
+            new = self._translate(exc)
+            if new is not None:
+                raise new from exc
+            raise
 
     def _migrate(self) -> None:
         con = self._connect()
         try:
-            if con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION and \
+            version = con.execute("PRAGMA user_version").fetchone()[0]
+            if self.read_only:
+                if version > SCHEMA_VERSION:
+                    raise StoreError(f"{self.path} has schema version {version}, newer than "
+                                     f"this program's {SCHEMA_VERSION}; upgrade the program.")
+                if version != SCHEMA_VERSION:
+                    raise StoreUnavailable(
+                        f"database {self.path} has schema version {version}, this program "
+                        f"uses {SCHEMA_VERSION}, and it is read-only so it cannot be "
+                        "upgraded: open it once with write access")
+                return
+            if version == SCHEMA_VERSION and \
                     str(con.execute("PRAGMA journal_mode").fetchone()[0]).lower() == "wal":
                 return  # up to date: no write lock needed
             mode = con.execute("PRAGMA journal_mode=WAL").fetchone()[0]
@@ -499,6 +657,8 @@ class Store:
                     con.execute(stmt)
                 con.execute(f"PRAGMA user_version={v + 1}")
             con.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise self._unavailable(exc) from exc
         finally:
             con.close()
 
@@ -1381,6 +1541,27 @@ def _check_name(name: str) -> str:
         raise StoreError(f"campaign name must be 1-64 characters of letters, digits, '_', '.', "
                          f"'-' (starting with a letter or digit), got {name!r}")
     return name
+
+
+def _writable_dir(d: Path) -> bool:
+    """Whether files can be created in directory ``d`` (SQLite puts -wal/-shm beside the
+    database)."""
+    return os.access(d, os.W_OK | os.X_OK)
+
+
+def _writable(path: Path) -> bool:
+    """Whether this process may change database ``path``: its directory is writable and the
+    file, if it exists, too."""
+    return _writable_dir(path.parent) and (not path.exists() or os.access(path, os.W_OK))
+
+
+def _wal_pending(path: Path) -> bool:
+    """Whether a non-empty write-ahead log lies beside ``path`` (its pages are newer than the
+    main file, so the database must not be opened ``immutable``)."""
+    try:
+        return Path(f"{path}-wal").stat().st_size > 0
+    except OSError:
+        return False
 
 
 def _polymer_key(psmiles: str) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -240,14 +241,18 @@ def filter_pool(pool: pd.DataFrame, *, text: str = "", groups: Sequence[str] = (
 
 
 def parse_smiles_lines(text: str, max_rows: int = MAX_UPLOAD_ROWS) -> list[str]:
-    """Non-empty, non-comment lines of pasted text (first whitespace-separated token of each),
-    at most ``max_rows``; raises ValueError when there are more."""
+    """Non-empty, non-comment lines of pasted text (first token of each, up to a space, tab
+    or comma), at most ``max_rows``; raises ValueError when there are more.
+
+    Only LF/CR end a line and only ASCII blanks separate: a no-break space or U+2028 stays in
+    the token, so :func:`core.polymer.check_psmiles_characters` names it instead of the
+    SMILES being cut silently."""
     out = []
-    for line in (text or "").splitlines():
-        s = line.strip()
+    for line in re.split(r"\r\n|\r|\n", text or ""):
+        s = line.strip(" \t")
         if not s or s.startswith("#"):
             continue
-        out.append(s.split()[0].split(",")[0])
+        out.append(re.split(r"[ \t,]", s, maxsplit=1)[0])
     if len(out) > max_rows:
         raise ValueError(f"{len(out)} rows given; the limit is {max_rows}")
     return out

@@ -11,6 +11,7 @@ Environment:
 from __future__ import annotations
 
 import html
+import logging
 import os
 import time
 from dataclasses import dataclass
@@ -20,10 +21,18 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from core.store import CampaignNotFound, Store
+from core.store import CampaignNotFound, Store, StoreUnavailable
 
 REPO = Path(__file__).resolve().parents[1]
 ACTOR = "dashboard"
+_LOG = logging.getLogger("optipoly.dashboard")
+
+
+def show_error(what: str, err: BaseException) -> None:
+    """Tell the user ``what`` failed and why in one line (no traceback in the browser) and
+    write the full traceback to the server's log."""
+    _LOG.error("%s: %s: %s", what, type(err).__name__, err, exc_info=err)
+    st.error(f"{what}: {type(err).__name__}: {err}")
 
 
 def page_ctx() -> Ctx:
@@ -101,7 +110,13 @@ def bootstrap() -> Ctx:
     """Open the store, make sure the demo campaign exists and the runner of the selected
     campaign runs (started if its heartbeat is stale), pick the campaign from the sidebar."""
     path = str(db_path())
-    store = get_store(path)
+    try:
+        store = get_store(path)
+    except StoreUnavailable as err:  # not a database, damaged, a directory …: say which file
+        _LOG.error("store unavailable: %s", err)
+        st.title("Optical polymer discovery")
+        st.error(str(err))
+        st.stop()
     camp_default = default_campaign()
     try:
         store.get_campaign(camp_default)
@@ -110,7 +125,7 @@ def bootstrap() -> Ctx:
             try:
                 _ensure_demo(path, preset(), camp_default)
             except Exception as err:  # noqa: BLE001 - shown to the user, app keeps working
-                st.error(f"Could not prepare the demo campaign: {type(err).__name__}: {err}")
+                show_error("Could not prepare the demo campaign", err)
     names = _campaign_names(store)
     if not names:
         st.title("Optical polymer discovery")

@@ -7,7 +7,8 @@ import pandas as pd
 import streamlit as st
 
 from core.structure_images import polymer_data_uri, polymer_svg
-from pages._common import ACTOR, Ctx, config, esc, structure_column, svg_html, page_ctx
+from pages._common import (ACTOR, Ctx, config, esc, page_ctx, show_error, structure_column,
+                           svg_html)
 
 ctx: Ctx = page_ctx()
 store = ctx.store
@@ -52,7 +53,7 @@ with st.expander("Propose a new batch", expanded=batch is None or
                 _propose(int(bs), strat)
                 st.rerun()
             except Exception as err:  # noqa: BLE001 - reported to the user
-                st.error(f"Proposal failed: {type(err).__name__}: {err}")
+                show_error("Proposal failed", err)
 
 if batch is None:
     st.info("No batch has been proposed yet. The runner proposes one automatically after the "
@@ -127,7 +128,7 @@ if editable:
             else:
                 st.session_state["_flash"] = f"Not approved again: {res.get('reason')}"
         except Exception as err:  # noqa: BLE001
-            st.error(f"Approval failed: {type(err).__name__}: {err}")
+            show_error("Approval failed", err)
         else:
             st.rerun()
     with a2.popover("Reject candidates…"):
@@ -172,7 +173,7 @@ if editable:
                                                             "source": "manual"}, actor=ACTOR)
                     st.rerun()
                 except Exception as err:  # noqa: BLE001
-                    st.error(f"{type(err).__name__}: {err}")
+                    show_error("Could not add the candidate", err)
     with t2:
         q = st.text_input("Substring of the polymer SMILES (e.g. S(=O)(=O))", max_chars=100,
                           key="pool_q")
@@ -198,7 +199,7 @@ if editable:
                             "source": "manual"}, actor=ACTOR)
                         st.rerun()
                     except Exception as err:  # noqa: BLE001
-                        st.error(f"{type(err).__name__}: {err}")
+                        show_error("Could not add the candidate", err)
 
 with st.expander("All batches"):
     st.dataframe(store.batches(ctx.campaign), hide_index=True, width="stretch")

@@ -3,6 +3,7 @@ EHVI), view structures, upload extra candidates (validated, per-row errors)."""
 from __future__ import annotations
 
 import io
+import re
 
 import numpy as np
 
@@ -113,9 +114,11 @@ def _validate(rows: list[dict]) -> tuple[list[dict], list[dict], dict]:
     names = {}
     lines = []
     for r in rows:
-        s = str(r["psmiles"]).strip()
-        if "," in s or "\n" in s:
-            s = s.replace(",", " ").split()[0] if s.strip() else s
+        s = str(r["psmiles"]).strip(" \t\r\n")
+        # one row = one line; first token, cut at ASCII separators only (a no-break space is
+        # kept and reported by the validation, not used to cut the SMILES)
+        if any(c in s for c in ",\r\n"):
+            s = next((t for t in re.split(r"[ \t\r\n,]+", s) if t), s)
         lines.append(s)
         if r.get("name"):
             names[s] = r["name"]

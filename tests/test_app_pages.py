@@ -257,6 +257,29 @@ def test_pool_page_filters_and_rejects_bad_upload_rows(seeded) -> None:
     assert any("2 rows were not added" in w.value for w in at.warning)
 
 
+def test_pool_page_paste_with_huge_line_and_invisible_character(seeded) -> None:
+    """A 150,000-character pasted line used to raise _csv.Error on the page; a no-break space
+    used to cut the SMILES short.  Now they and a bidi override are rows "not added", each
+    named with a short echo."""
+    store = seeded["store"]
+    at = _app().run()
+    at.switch_page("pages/pool.py").run()
+    huge = "*CC(*)" + "C" * 150_000
+    at.text_area(key="pool_paste").input(
+        f"{huge}\n*CC(*)c1ccc(Br)cc1\n*CC(*)\u202ec1ccccc1\n*CC(*)Cl\u00a0c1ccccc1\n").run()
+    at.button(key="pool_add").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+    extra = store.pool_candidates("demo")
+    assert len(extra) == 1 and "Br" in extra["psmiles"].iloc[0]
+    assert any("3 rows were not added" in w.value for w in at.warning)
+    bad = at.dataframe[-1].value.set_index("row")
+    assert set(bad.index) == {1, 3, 4}
+    assert bad["input"].str.len().max() <= 120 and bad["problem"].str.len().max() <= 300
+    assert "U+202E" in bad.loc[3, "problem"] and "characters" in bad.loc[1, "problem"]
+    assert "U+00A0" in bad.loc[4, "problem"]  # not cut to "*CC(*)Cl" at the no-break space
+
+
 def test_overview_fixed_axis_ranges_reach_the_figure(seeded) -> None:
     at = _app().run()
     at.toggle(key="fix_ranges").set_value(True).run()

@@ -179,9 +179,11 @@ def test_cli_roundtrip(tmp_path, pool_csv, capsys):
                  "--pool", str(pool_csv), "--initial", str(init), "--ref", "1.3", "10"]) == 0
     assert main(["--db", db, "propose", "cli", "--q", "2"]) == 0
     assert main(["--db", db, "approve", "cli", "--actor", "alice"]) == 0
-    assert main(["--db", db, "approve", "cli", "--actor", "bob"]) == 0
-    out = capsys.readouterr().out
-    assert "approved, 2 calculation(s) queued" in out and "not approved" in out
+    # the losing (second) approval changes nothing and says so with exit code 2
+    assert main(["--db", db, "approve", "cli", "--actor", "bob"]) == 2
+    cap = capsys.readouterr()
+    assert "approved, 2 calculation(s) queued" in cap.out
+    assert "not approved (batch 1 is already approved)" in cap.err
     assert main(["--db", db, "status", "cli", "--json"]) == 0
     st = json.loads(capsys.readouterr().out)
     assert st["calculations"]["queued"] == 2 and st["current_batch"]["approved_by"] == "alice"
@@ -198,6 +200,29 @@ def test_cli_roundtrip(tmp_path, pool_csv, capsys):
     res = subprocess.run([sys.executable, "-m", "core.campaign", "--db", db, "status", "cli"],
                          capture_output=True, text=True, cwd=REPO, timeout=120)
     assert res.returncode == 0 and "calculations: queued 2" in res.stdout
+
+
+def test_concurrent_cli_approvals_one_wins_the_other_exits_2(camp):
+    store, _ = camp
+    b = propose_batch(store, "c1", actor="t")
+    cmd = [sys.executable, "-m", "core.campaign", "--db", str(store.path), "approve", "c1",
+           "--batch", str(b["id"]), "--actor"]
+    procs = [subprocess.Popen(cmd + [who], cwd=REPO, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for who in ("ann", "ben")]
+    outs = [(p.wait(timeout=120), *p.communicate()) for p in procs]
+    assert sorted(rc for rc, _, _ in outs) == [0, 2], outs
+    loser = next(o for o in outs if o[0] == 2)
+    assert "not approved" in loser[2] and "Traceback" not in loser[2]
+    assert len(store.calculations("c1")) == 3  # one approval's calculations, not two
+
+
+def test_initial_observation_with_invisible_character_is_refused(camp):
+    store, _ = camp
+    bad = [{"name": "PVC?", "psmiles": "*CC(*)\u202eCl", "values": {"n_D": 1.54,
+                                                                   "abbe_number": 50}}]
+    with pytest.raises(ObservationImportError, match=r"PVC\?.*U\+202E.*position 7"):
+        import_observations(store, "c1", bad)
+    assert len(store.observations("c1")) == 6
 
 
 def test_pool_rows_without_descriptor_are_never_proposed(tmp_path):

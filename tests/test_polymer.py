@@ -52,6 +52,36 @@ def test_rejects_bad_input_with_named_problem(smi: str, fragment: str) -> None:
     assert isinstance(exc.value, ValueError)
 
 
+@pytest.mark.parametrize("smi,code,pos", [
+    ("*CC(*)\x00c1ccccc1", "U+0000", 7),       # NUL: RDKit stops reading at it
+    ("*CC(*)C\x01l", "U+0001", 8),
+    ("*CC(*)\u202eCl", "U+202E", 7),          # right-to-left override (bidi)
+    ("*CC(*)C\u200bl", "U+200B", 8),          # zero-width space (format character)
+    ("\ufeff*CC*", "U+FEFF", 1),              # byte-order mark pasted in front
+    ("*CC(*)\u00a0C", "U+00A0", 7),           # no-break space
+    ("*CC(*)c1ccccc1\x7f", "U+007F", 15),     # DEL
+    ("*CC(*)\u0421", "U+0421", 7),            # Cyrillic ES, looks like C
+])
+def test_rejects_invisible_control_and_non_ascii_characters(smi: str, code: str,
+                                                            pos: int) -> None:
+    """Such characters are dropped or misread by RDKit (another polymer would be stored):
+    the message names the code point and the 1-based position; every entry point that
+    computes a key (canonical form, dedup key) refuses them too."""
+    for fn in (validate_psmiles, parse_psmiles, canonical_psmiles, polymer_key):
+        with pytest.raises(InvalidPolymer) as exc:
+            fn(smi)
+        msg = str(exc.value)
+        assert code in msg and f"position {pos}" in msg, msg
+        assert smi not in msg  # the invisible character is not echoed back
+    from core.polymer import check_psmiles_characters
+
+    with pytest.raises(InvalidPolymer, match=code.replace("+", r"\+")):
+        check_psmiles_characters(smi)
+    check_psmiles_characters("*CC(*)c1ccccc1")
+    check_psmiles_characters("  *CC*\n")  # surrounding blanks are trimmed, as before
+    assert canonical_psmiles(" *CC(*)Cl\n") == canonical_psmiles("*CC(*)Cl")
+
+
 def test_rejects_non_string() -> None:
     with pytest.raises(InvalidPolymer, match="str"):
         parse_psmiles(None)  # type: ignore[arg-type]

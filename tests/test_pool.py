@@ -194,6 +194,57 @@ def test_generation_stops_at_max_attempts(small_model):
     assert stats.attempts == 50 and len(out) < 10_000
 
 
+def _long_line_text(n: int = 10 * 1024 * 1024) -> str:
+    return "psmiles,name\n*CC(*)Cl,PVC\n*CC(*)" + "C" * n + ",huge\n*CCO*,PEO\n"
+
+
+@pytest.mark.parametrize("text", [
+    _long_line_text(),                                      # CSV, huge row in the middle
+    "*CC(*)Cl\n*CC(*)" + "C" * (10 * 1024 * 1024) + "\n*CCO*\n",   # plain list
+    "x" * 200_000 + "\n*CC(*)Cl\n*CCO*\n",                 # huge first line (header guess)
+])
+def test_import_reports_overlong_rows_by_number_without_echo(text):
+    """A 10 MB line used to raise _csv.Error ("field larger than field limit") out of the
+    dashboard's upload and the CLI; now it is one invalid row, named by its line number,
+    with at most ~80 characters of it echoed."""
+    rep = pool.import_candidates(text, descriptor_fn=lambda ps, n_jobs=1:
+                                 np.zeros((len(ps), 170)))
+    assert rep.n_added == 2 and rep.n_invalid == 1
+    (line, shown, why), = rep.invalid
+    assert line in (1, 2, 3) and text.splitlines()[line - 1].startswith(shown[:20])
+    assert len(shown) <= 100 and len(why) <= 300, (len(shown), len(why))
+    assert "characters" in why and f"{pool.MAX_ROW_CHARS:,}" in why
+    with pytest.raises(pool.RowTooLong, match=f"line {line}:") as exc:
+        pool.read_polymer_list(text)
+    assert len(str(exc.value)) <= 300 and isinstance(exc.value, pool.CorpusError)
+
+
+def test_import_cli_long_line_is_one_short_row(tmp_path, capsys):
+    d = tmp_path / "base"
+    pool.write_pool(d, ["a"], ["*CC(*)C"], np.zeros((1, 170)), {})
+    f = tmp_path / "huge.csv"
+    f.write_text(_long_line_text())
+    assert pool.main(["import", str(f), "--out", str(d)]) == 0
+    cap = capsys.readouterr()
+    assert len(cap.out) + len(cap.err) < 2000, (len(cap.out), len(cap.err))
+    assert "line 3: invalid" in cap.out and "3 rows: 2 added, 1 invalid" in cap.out
+
+
+def test_import_rejects_invisible_characters_row_by_row():
+    # a no-break space or a Unicode line separator is neither a field separator nor a line
+    # break of a polymer list: "*CC*<NBSP>c1ccccc1" must not become polyethylene named
+    # "c1ccccc1"
+    text = ("*CC(*)Cl\n*CC(*)\u202eCl\n*CC(*)\x00C\n*CCO*\n*CC*\u00a0c1ccccc1\n"
+            "*CC*\u2028c1ccccc1\n*CC(*)Br\tname with\u00a0nbsp\n")
+    rep = pool.import_candidates(text, descriptor_fn=lambda ps, n_jobs=1:
+                                 np.zeros((len(ps), 170)))
+    assert rep.rows == [1, 4, 7]
+    why = {ln: w for ln, _, w in rep.invalid}
+    assert "U+202E" in why[2] and "U+0000" in why[3]
+    assert "U+00A0" in why[5] and "U+2028" in why[6]
+    assert pool.read_polymer_list("*CC*\u00a0c1ccccc1\n") == [(1, "*CC*\u00a0c1ccccc1", "")]
+
+
 # --------------------------------------------------------------------------- pool files
 
 

@@ -115,6 +115,10 @@ def test_filter_pool_and_images() -> None:
 
 def test_parse_smiles_lines_and_log_tail(tmp_path) -> None:
     assert parse_smiles_lines("# c\n*CC*  name\n\n*CCO*,x\n") == ["*CC*", "*CCO*"]
+    # only ASCII blanks separate: a no-break space / line separator stays in the SMILES (and
+    # validation names it) instead of silently cutting "*CC*<NBSP>c1ccccc1" to "*CC*"
+    assert parse_smiles_lines("*CC*\u00a0c1ccccc1\n*CC*\u2028C\r\n*CCO*\tPEO\n") == [
+        "*CC*\u00a0c1ccccc1", "*CC*\u2028C", "*CCO*"]
     with pytest.raises(ValueError):
         parse_smiles_lines("*CC*\n" * 3, max_rows=2)
     log = tmp_path / "run" / "calc.log"
