@@ -14,7 +14,8 @@ from core.simulation.pipeline import STEPS, WorkdirMismatch, run_pipeline
 PS = "*C(C*)c1ccccc1"
 RECORD_KEYS = {"n_D", "n_F", "n_C", "abbe_number", "density", "density_stderr", "alpha_A3",
                "molar_mass", "psmiles", "canonical_psmiles", "preset", "versions", "step_wall_s",
-               "converged", "warnings", "workdir"}
+               "converged", "warnings", "workdir", "forcefield", "protocol", "tg_sim_K",
+               "density_direct", "density_method", "density_packing_estimate"}
 
 
 def test_unsupported_polymer_is_rejected_before_any_work(tmp_path):
@@ -258,3 +259,111 @@ def test_step_without_settings_fingerprint_is_redone(tmp_path):
     run_pipeline(PS, "smoke", wd, progress=lambda s, m: events.append((s, m)))
     assert {s for s, m in events if m == "started"} == {"qm", "optics"}
     assert "fingerprint" in json.loads(f.read_text())
+
+
+@pytest.mark.integration
+def test_until_md_prints_a_density_record_with_provenance(tmp_path, capsys):
+    """Issue 11: ``--until md`` stops after the density step; the record names force field and
+    protocol and carries Tg_sim from the (smoke) cooling ladder; no QM was run."""
+    from core.simulation.__main__ import main
+
+    wd = tmp_path / "ps"
+    assert main(["run", PS, "--preset", "smoke", "--workdir", str(wd), "--until", "md",
+                 "--threads", "1"]) == 0
+    rec = json.loads(capsys.readouterr().out)
+    assert rec["forcefield"] == "gaff2" and rec["protocol"] == "smoke-md2-direct"
+    assert rec["density"] > 0 and rec["density_stderr"] >= 0
+    assert rec["density"] == rec["density_direct"]          # smoke reports the direct density
+    # the token smoke ladder ran; its 0.1-ps points may be too noisy for a melt line, in which
+    # case the record says why instead of a Tg
+    assert (wd / "md" / "ladder.done.json").is_file()
+    ml = rec["melt_line"]
+    if "error" in ml:
+        assert rec["tg_sim_K"] is None and "ladder" in ml["error"]
+    else:
+        assert 300 <= rec["tg_sim_K"] <= 600
+        assert [r["T_K"] for r in ml["ladder"]] == [600.0, 500.0, 400.0, 300.0]
+    assert rec["density_packing_estimate"] == pytest.approx(1.06, rel=0.06)
+    assert "n_D" not in rec and not (wd / "qm").exists() and not (wd / "optics").exists()
+    assert json.loads((wd / "density_record.json").read_text())["density"] == rec["density"]
+
+
+@pytest.mark.integration
+def test_sage_force_field_runs_through_the_same_pipeline(tmp_path):
+    pytest.importorskip("openff.toolkit")
+    from core.simulation.presets import get_preset
+
+    rec = run_pipeline(PS, get_preset("smoke").with_overrides(forcefield="sage"),
+                       tmp_path / "sage", until="md", threads=1)
+    assert rec["forcefield"] == "sage" and math.isfinite(rec["density"])
+    ff = json.loads((tmp_path / "sage" / "forcefield" / "forcefield.json").read_text())
+    assert any(t.startswith("n") for t in ff["types"])      # Sage vdW ids (n1, n16, ...)
+
+
+def _md_children(parent_pid: int) -> list[int]:
+    """PIDs of LAMMPS children launched by ``parent_pid`` (tagged in their environment)."""
+    import os
+
+    out = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            env = open(f"/proc/{d}/environ", "rb").read().split(b"\0")
+        except OSError:
+            continue
+        if f"OPTIPOLY_MD_PARENT_PID={parent_pid}".encode() in env:
+            out.append(int(d))
+    return out
+
+
+@pytest.mark.integration
+def test_killed_pipeline_leaves_no_lammps_and_rerun_starts_clean(tmp_path):
+    """Issue 13 (2): ``kill -9`` of the pipeline during MD must take LAMMPS with it, and the
+    rerun must not append to the dead attempt's samples."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    wd = tmp_path / "ps"
+    script = (
+        "import sys; sys.path.insert(0, %r)\n"
+        "from core.simulation.presets import get_preset\n"
+        "from core.simulation.pipeline import run_pipeline\n"
+        "p = get_preset('smoke').with_overrides(production_ps=float(sys.argv[1]), ladder_temps=())\n"
+        "run_pipeline(%r, p, %r, until='md', threads=1)\n"
+    ) % (str(Path(__file__).resolve().parents[1]), PS, str(wd))
+    proc = subprocess.Popen([sys.executable, "-c", script, "400"])
+    deadline = time.time() + 240
+    prod = wd / "md" / "production.dat"
+    while time.time() < deadline:
+        if prod.is_file() and len(prod.read_text().splitlines()) > 3:
+            break
+        time.sleep(0.5)
+    else:
+        proc.kill()
+        pytest.fail("the MD never started producing samples")
+    children = _md_children(proc.pid)
+    assert children, "no LAMMPS child found"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    deadline = time.time() + 15
+    while time.time() < deadline and any(os.path.exists(f"/proc/{c}") and
+                                         open(f"/proc/{c}/stat").read().split()[2] != "Z"
+                                         for c in children):
+        time.sleep(0.3)
+    alive = [c for c in children if os.path.exists(f"/proc/{c}")
+             and open(f"/proc/{c}/stat").read().split()[2] != "Z"]
+    assert not alive, f"LAMMPS survived its parent: {alive}"
+    # the rerun (same settings) starts the sample file afresh: one header, monotonic times
+    done = subprocess.run([sys.executable, "-c", script.replace(
+        "float(sys.argv[1])", "0.3"), "0.3"], timeout=300)
+    assert done.returncode == 0
+    lines = prod.read_text().splitlines()
+    assert sum(ln.startswith("# step") for ln in lines) == 1
+    assert sum(ln.startswith("# Fix print") for ln in lines) <= 1
+    times = [float(ln.split()[1]) for ln in lines if not ln.startswith("#")]
+    assert times == sorted(times) and len(times) == len(set(times))

@@ -191,11 +191,22 @@ def test_random_walk_growth_keeps_bonds_and_avoids_clashes():
     assert long.mol.GetNumConformers() == 1 and long.mol.GetNumAtoms() == 30 * 16 + 8
 
 
+@pytest.mark.parametrize("name", ["smoke", "quick", "standard"])
+def test_every_preset_has_long_range_dispersion(name):
+    """Issue 11: no preset may drop the LJ tail (a cut-off without it loses 0.6–1.5 % density)."""
+    info = DataFileInfo(n_atoms=100, n_atom_types=2, shake_bond_types=(), total_charge=0.0,
+                        total_mass=1e4, box=30.0)
+    text = input_script(get_preset(name), info)
+    assert "pair_modify mix arithmetic tail yes" in text
+    assert "lj/charmm" not in text
+
+
 def test_standard_script_is_radonpy_protocol():
     info = DataFileInfo(n_atoms=10000, n_atom_types=4, shake_bond_types=(2,), total_charge=0.0,
                         total_mass=1e5, box=60.0)
     text = input_script(get_preset("standard"), info)
-    assert "pair_style lj/charmm/coul/long 8.0 12.0" in text
+    assert "pair_style lj/cut/coul/long 12.0" in text
+    assert "pair_modify mix arithmetic tail yes" in text
     assert "kspace_style pppm 1e-06" in text and "timestep 1.0" in text
     assert text.count("STAGE equil") == 21
     assert "iso 50000.0 50000.0" in text

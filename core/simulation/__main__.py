@@ -1,7 +1,9 @@
 """CLI: ``python -m core.simulation run "<psmiles>" --preset quick --workdir DIR [--threads N]``.
 
 Prints one progress line per event to stderr (``[step] message``) and the result record as JSON
-on stdout. Rerunning with the same DIR resumes after the last finished step. Exit codes: 0 ok,
+on stdout. ``--until md`` stops after the density step and prints a density record (density, its
+error, Tg_sim where the preset measures V(T), force field, protocol); ``--forcefield sage`` uses
+OpenFF Sage instead of GAFF2. Rerunning with the same DIR resumes after the last finished step. Exit codes: 0 ok,
 2 simulation failure (error class and chemist-readable message on stderr), 3 bad input.
 """
 from __future__ import annotations
@@ -22,6 +24,10 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--workdir", default=None, help="calculation directory (default ./sim_runs/…)")
     r.add_argument("--threads", type=int, default=None, help="OpenMP threads for LAMMPS/PySCF")
     r.add_argument("--mpi-ranks", type=int, default=None, help="MPI ranks for LAMMPS")
+    r.add_argument("--until", default=None, choices=["build", "forcefield", "cell", "md", "qm"],
+                   help="stop after this step (md: density-only record, no QM)")
+    r.add_argument("--forcefield", default=None, choices=["gaff2", "sage"],
+                   help="force field (default: the preset's, gaff2)")
     args = ap.parse_args(argv)
 
     from core.simulation.errors import SimulationError  # noqa: PLC0415
@@ -37,8 +43,10 @@ def main(argv: list[str] | None = None) -> int:
         preset = get_preset(args.preset)
         if args.mpi_ranks:
             preset = preset.with_overrides(mpi_ranks=args.mpi_ranks)
+        if args.forcefield:
+            preset = preset.with_overrides(forcefield=args.forcefield)
         rec = run_pipeline(args.psmiles, preset, args.workdir, progress=progress,
-                           threads=args.threads)
+                           threads=args.threads, until=args.until)
     except ValueError as exc:  # bad input (UnsupportedPolymer is also a SimulationError)
         print(f"INVALID INPUT: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 3

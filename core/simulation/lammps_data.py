@@ -63,14 +63,14 @@ def write_data_file(ff: ForceField, coords: list[np.ndarray], box: float, path: 
             ids.append(types[k])
         return types, ids
 
-    btypes, bids = table(ff.bonds, lambda b: (_canon((t[b[0]], t[b[1]])), round(b[2], 4),
-                                               round(b[3], 4)))
+    btypes, bids = table(ff.bonds, lambda b: (_canon((t[b[0]], t[b[1]])), round(b[2], 6),
+                                               round(b[3], 6)))
     atypes, aids = table(ff.angles, lambda a: (_canon((t[a[0]], t[a[1]], t[a[2]])),
-                                               round(a[3], 4), round(a[4], 3)))
+                                               round(a[3], 6), round(a[4], 5)))
     dtypes, dids = table(ff.dihedrals, lambda d: (
         _canon((t[d[0]], t[d[1]], t[d[2]], t[d[3]])),
-        tuple((round(K, 4), int(nn), round(ph, 2)) for K, nn, ph in d[4])))
-    itypes, iids = table(ff.impropers, lambda d: (round(d[4], 4), int(d[5]), int(d[6])))
+        tuple((round(K, 6), int(nn), round(ph, 2)) for K, nn, ph in d[4])))
+    itypes, iids = table(ff.impropers, lambda d: (round(d[4], 6), int(d[5]), int(d[6])))
 
     shake = tuple(sorted({bid for (names, _, _), bid in btypes.items()
                           if any(mass_of[nm] < 1.2 for nm in names)}))
@@ -92,19 +92,19 @@ def write_data_file(ff: ForceField, coords: list[np.ndarray], box: float, path: 
             eps, sig = 0.0, 1.0   # no LJ site (e.g. hydroxyl H): ε = 0 zeroes every mixed pair
         out.append(f"{atype[nm]} {eps:.6f} {sig:.6f} # {nm}")
     out += ["", "Bond Coeffs # harmonic", ""]
-    out += [f"{i} {k:.4f} {r0:.4f} # {'-'.join(nm)}" for (nm, k, r0), i in btypes.items()] or [
+    out += [f"{i} {k:.6f} {r0:.6f} # {'-'.join(nm)}" for (nm, k, r0), i in btypes.items()] or [
         "1 0.0 1.0"]
     out += ["", "Angle Coeffs # harmonic", ""]
-    out += [f"{i} {k:.4f} {th:.3f} # {'-'.join(nm)}" for (nm, k, th), i in atypes.items()] or [
+    out += [f"{i} {k:.6f} {th:.5f} # {'-'.join(nm)}" for (nm, k, th), i in atypes.items()] or [
         "1 0.0 109.5"]
     out += ["", "Dihedral Coeffs # fourier", ""]
     for (nm, terms), i in dtypes.items():
-        s = " ".join(f"{K:.4f} {nn} {ph:.2f}" for K, nn, ph in terms)
+        s = " ".join(f"{K:.6f} {nn} {ph:.2f}" for K, nn, ph in terms)
         out.append(f"{i} {len(terms)} {s} # {'-'.join(nm)}")
     if not dtypes:
         out.append("1 1 0.0 1 0.0")
     out += ["", "Improper Coeffs # cvff", ""]
-    out += [f"{i} {K:.4f} {d} {nn}" for (K, d, nn), i in itypes.items()] or ["1 0.0 1 2"]
+    out += [f"{i} {K:.6f} {d} {nn}" for (K, d, nn), i in itypes.items()] or ["1 0.0 1 2"]
     out += ["", "Atoms # full", ""]
     aid = 0
     for c, xyz in enumerate(coords):

@@ -30,9 +30,10 @@ from core.simulation.lammps_data import DataFileInfo
 from core.simulation.presets import Preset, Stage
 
 __all__ = ["MDResult", "input_script", "run_lammps", "run_md", "block_standard_error",
-           "relative_drift", "analyse_production"]
+           "relative_drift", "analyse_production", "analyse_ladder"]
 
 SAMPLE_HEADER = "# step time temp press pe etotal density"
+LADDER_HEADER = "# T_set step time temp press pe etotal density"
 UNSTABLE_PATTERNS = ("Lost atoms", "Out of range atoms", "Bond atoms missing", "Angle atoms missing",
                      "Dihedral atoms missing", "Non-numeric", "nan", "Shake atoms missing",
                      "Shake determinant", "Too many neighbor bins", "Bond/angle/dihedral extent")
@@ -54,6 +55,9 @@ class MDResult:
     extensions: int
     n_atoms: int
     ns_per_day: float
+    density_direct: float = float("nan")      # production mean at 300 K (the fast-quench glass)
+    density_method: str = "direct"            # "direct" | "melt_line" (which one ``density`` is)
+    melt_line: dict | None = None             # core.simulation.dilatometry.melt_line_from_ladder
 
 
 def _steps(ps: float, dt_fs: float) -> int:
@@ -96,6 +100,23 @@ def _stage_lines(st: Stage, p: Preset, tag: str) -> list[str]:
             f"steps={n}'", fix, f"run {n}", "unfix int"]
 
 
+def _ladder_lines(p: Preset, sample_every: int) -> list[str]:
+    """NPT cooling ladder at 1 atm: equilibrate, then sample into ``ladder.dat`` at each T (K)."""
+    out = []
+    for k, t in enumerate(p.ladder_temps):
+        n_eq, n_s = _steps(p.ladder_equil_ps, p.timestep_fs), _steps(p.ladder_sample_ps,
+                                                                       p.timestep_fs)
+        out += [f"print 'STAGE ladder{k + 1} npt T={t} P=1 steps={n_eq + n_s}'",
+                f"fix int all npt temp {t} {t} {p.t_damp_fs} iso 1.0 1.0 {p.p_damp_fs}",
+                f"run {n_eq}",
+                "variable tm equal time", "variable tp equal temp", "variable pr equal press",
+                "variable ep equal pe", "variable et equal etotal",
+                f"fix lad all print {sample_every} \"{t} $(step) ${{tm}} ${{tp}} ${{pr}} ${{ep}} "
+                f"${{et}} ${{rho}}\" append ladder.dat screen no",
+                f"run {n_s}", "unfix lad", "unfix int"]
+    return out
+
+
 def _production_lines(p: Preset, ps: float, sample_every: int, seq: int) -> list[str]:
     n = _steps(ps, p.timestep_fs)
     return [
@@ -130,6 +151,18 @@ def input_script(p: Preset, info: DataFileInfo, *, seed: int = 4928459) -> str:
     return "\n".join(lines) + "\n"
 
 
+def ladder_script(p: Preset, info: DataFileInfo) -> str:
+    """Input for the cooling ladder after production (from ``final.data``): NPT heating 300 K →
+    the first ladder temperature over ``ladder_heat_ps``, then the ladder (``_ladder_lines``)."""
+    thermo = max(1, _steps(p.thermo_every_ps, p.timestep_fs))
+    lines = _header(p, "final.data", info) + [
+        f"thermo {thermo}", f"timestep {p.timestep_fs}"] + _shake(info, p)
+    lines += _stage_lines(Stage("npt", 300.0, p.ladder_temps[0], 1.0, p.ladder_heat_ps,
+                                "ladder-heat"), p, "ladder0")
+    lines += _ladder_lines(p, thermo)
+    return "\n".join(lines) + "\n"
+
+
 def extension_script(p: Preset, info: DataFileInfo, seq: int) -> str:
     """Input continuing production from ``final.data`` (with velocities) for another production_ps."""
     thermo = max(1, _steps(p.thermo_every_ps, p.timestep_fs))
@@ -160,14 +193,27 @@ def run_lammps(script: str, workdir: Path, *, name: str = "md", mpi_ranks: int =
     env["OMP_NUM_THREADS"] = str(omp_threads)
     repo = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = repo + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    env[WATCH_ENV] = str(os.getpid())
+    lock = _exclusive_lammps_lock(workdir)
     t0 = time.perf_counter()
-    with open(workdir / f"{name}.out", "w") as fh:
-        try:
-            rc = subprocess.run(cmd, cwd=workdir, env=env, stdout=fh, stderr=subprocess.STDOUT,
-                                timeout=timeout).returncode
-        except subprocess.TimeoutExpired as exc:
-            raise StepTimeout(f"The MD run '{name}' exceeded its wall-time limit of "
-                              f"{timeout:.0f} s.", step="md") from exc
+    try:
+        with open(workdir / f"{name}.out", "w") as fh:
+            # own process group (killed as a whole), the lock fd inherited: a rerun waits until
+            # this LAMMPS is really gone; the child also exits when this process dies (_watch)
+            proc = subprocess.Popen(cmd, cwd=workdir, env=env, stdout=fh,
+                                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                    start_new_session=True, pass_fds=(lock.fileno(),))
+            try:
+                rc = proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired as exc:
+                _kill_group(proc)
+                raise StepTimeout(f"The MD run '{name}' exceeded its wall-time limit of "
+                                  f"{timeout:.0f} s.", step="md") from exc
+            finally:
+                if proc.poll() is None:  # interrupted (cancel, KeyboardInterrupt, error)
+                    _kill_group(proc)
+    finally:
+        lock.close()
     wall = time.perf_counter() - t0
     if rc != 0:
         text = ""
@@ -188,9 +234,67 @@ def run_lammps(script: str, workdir: Path, *, name: str = "md", mpi_ranks: int =
     return wall
 
 
+WATCH_ENV = "OPTIPOLY_MD_PARENT_PID"
+
+
+def _exclusive_lammps_lock(workdir: Path, wait_s: float = 30.0):
+    """Exclusive lock on ``workdir/.lammps.lock``, waiting up to ``wait_s`` for a LAMMPS of an
+    earlier, killed attempt to exit (it holds the lock until it is gone)."""
+    import fcntl  # noqa: PLC0415
+    import time  # noqa: PLC0415
+
+    from core.simulation.errors import WorkdirBusy  # noqa: PLC0415
+
+    fh = open(workdir / ".lammps.lock", "a+")
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return fh
+        except OSError:
+            if time.monotonic() > deadline:
+                fh.close()
+                raise WorkdirBusy(f"A LAMMPS process of an earlier attempt still runs in {workdir}"
+                                  "; it was not started twice.", step="md") from None
+            time.sleep(0.5)
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    """SIGKILL the child's whole process group (mpirun and its ranks included) and reap it."""
+    import signal  # noqa: PLC0415
+
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait()
+
+
+def _watch_parent(pid: int, every_s: float = 1.0) -> None:
+    """Daemon thread in the LAMMPS child: exit at once when the launching process is gone, so a
+    ``kill -9`` of the pipeline (or a cancelled calculation) never leaves LAMMPS running."""
+    import threading  # noqa: PLC0415
+    import time  # noqa: PLC0415
+
+    def loop():
+        while True:
+            time.sleep(every_s)
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                os._exit(137)
+            except PermissionError:
+                pass
+
+    threading.Thread(target=loop, daemon=True, name="parent-watch").start()
+
+
 def _worker(argv: list[str]) -> int:
     """Child-process entry: run one LAMMPS input file through the Python module."""
     from core.simulation.env import import_lammps  # noqa: PLC0415
+
+    if os.environ.get(WATCH_ENV, "").isdigit():
+        _watch_parent(int(os.environ[WATCH_ENV]))
 
     infile, logfile, omp = argv[0], argv[1], int(argv[2]) if len(argv) > 2 else 1
     lammps = import_lammps()
@@ -247,7 +351,7 @@ def drift_uncertainty(t: np.ndarray, y: np.ndarray) -> float:
     return float(se_slope * (t[-1] - t[0]) / abs(np.mean(y)))
 
 
-def _read_samples(path: Path) -> np.ndarray:
+def _read_samples(path: Path, ncol: int = 7) -> np.ndarray:
     rows = []
     if path.is_file():
         for ln in path.read_text().splitlines():
@@ -256,7 +360,7 @@ def _read_samples(path: Path) -> np.ndarray:
                     rows.append([float(v) for v in ln.split()])
                 except ValueError:
                     continue
-    return np.array(rows).reshape(-1, 7)
+    return np.array([r for r in rows if len(r) == ncol]).reshape(-1, ncol)
 
 
 def analyse_production(samples: np.ndarray, p: Preset) -> dict:
@@ -311,16 +415,28 @@ def run_md(info: DataFileInfo, workdir: Path, p: Preset, *, threads: int | None 
         if marker.is_file() and snap.is_file():
             shutil.copy(snap, workdir / "production.dat")
             say(f"{name}: finished earlier, reused")
+            last_snap[0] = snap
             return float(json.loads(marker.read_text())["wall_s"])
+        if last_snap[0] is not None:
+            # never append to the output of a dead attempt: start from the last finished job's
+            shutil.copy(last_snap[0], workdir / "production.dat")
         w = run_lammps(script_fn(), workdir, name=name, mpi_ranks=ranks, omp_threads=omp,
                        timeout=timeout)
         shutil.copy(workdir / "production.dat", snap)
         marker.write_text(json.dumps({"wall_s": w}))
+        last_snap[0] = snap
         return w
 
+    last_snap: list[Path | None] = [None]
+
     def fresh_main() -> str:
+        # a rerun of the main job starts its sample file afresh: never append to a dead attempt's
         (workdir / "production.dat").write_text(SAMPLE_HEADER + "\n")
         return input_script(p, info, seed=seed)
+
+    def fresh_ladder() -> str:
+        (workdir / "ladder.dat").write_text(LADDER_HEADER + "\n")
+        return ladder_script(p, info)
 
     wall = stage("md", fresh_main)
     total_steps = _total_steps(p)
@@ -333,10 +449,51 @@ def run_md(info: DataFileInfo, workdir: Path, p: Preset, *, threads: int | None 
         wall += stage(f"md_ext{ext}", lambda k=ext: extension_script(p, info, k))
         total_steps += _steps(p.production_ps, p.timestep_fs)
         stats = analyse_production(_read_samples(workdir / "production.dat"), p)
+    say(f"300 K production density {stats['density']:.4f} ± {stats['density_stderr']:.4f} g/cm³ "
+        f"({'converged' if stats['converged'] else 'NOT converged'})")
+    melt = None
+    if p.ladder_temps:
+        say(f"cooling ladder {p.ladder_temps[0]:.0f} → {p.ladder_temps[-1]:.0f} K in "
+            f"{len(p.ladder_temps)} NPT steps (Tg and the melt line)")
+        wall += stage("ladder", fresh_ladder)
+        total_steps += _ladder_steps(p)
+        try:
+            melt = analyse_ladder(_read_samples(workdir / "ladder.dat", 8), p)
+        except MDUnstable as exc:
+            if p.density_method == "melt_line":
+                raise
+            # the ladder only adds Tg_sim / the melt line beside the direct density here
+            melt = {"error": str(exc), "tg_sim_K": None}
+            say(f"warning: {exc}")
+        else:
+            say(f"cooling ladder: Tg_sim {melt['tg_sim_K']:.0f} ± {melt['tg_sim_stderr_K']:.0f} "
+                f"K; melt-line density at 300 K {melt['density']:.4f} ± "
+                f"{melt['density_stderr']:.4f} g/cm³ (α_l {melt['alpha_melt_per_K']:.2e}/K from "
+                f"{melt['n_melt_points']} points)")
     ns_day = total_steps * p.timestep_fs * 1e-6 / wall * 86400.0 if wall > 0 else float("nan")
-    say(f"density {stats['density']:.4f} ± {stats['density_stderr']:.4f} g/cm³ "
-        f"({'converged' if stats['converged'] else 'NOT converged'}), {ns_day:.1f} ns/day")
-    return MDResult(extensions=ext, n_atoms=info.n_atoms, ns_per_day=float(ns_day), **stats)
+    say(f"{ns_day:.1f} ns/day over {total_steps * p.timestep_fs * 1e-3:.0f} ps of MD")
+    direct = stats["density"]
+    if p.density_method == "melt_line":
+        stats = {**stats, "density": melt["density"], "density_stderr": melt["density_stderr"]}
+    return MDResult(extensions=ext, n_atoms=info.n_atoms, ns_per_day=float(ns_day),
+                    density_direct=float(direct), density_method=p.density_method,
+                    melt_line=melt, **stats)
+
+
+def analyse_ladder(rows: np.ndarray, p: Preset) -> dict:
+    """Tg_sim and the melt-line density at 300 K from the cooling-ladder samples (dilatometry)."""
+    from core.simulation.dilatometry import ladder_means, melt_line_from_ladder  # noqa: PLC0415
+
+    if len(rows) == 0 or not np.all(np.isfinite(rows)):
+        raise MDUnstable("The cooling ladder produced no usable samples.", step="md")
+    t_set, v, se = ladder_means(rows)
+    if len(t_set) != len(p.ladder_temps):
+        raise MDUnstable(f"The cooling ladder sampled {len(t_set)} of {len(p.ladder_temps)} "
+                         "temperatures.", step="md")
+    try:
+        return melt_line_from_ladder(t_set, v, se, tg_shift_k=p.tg_shift_k)
+    except ValueError as exc:
+        raise MDUnstable(f"The cooling ladder could not be analysed: {exc}", step="md") from None
 
 
 def _total_steps(p: Preset) -> int:
@@ -344,6 +501,13 @@ def _total_steps(p: Preset) -> int:
         p.equil_stages)
     return sum(_steps(s.time_ps, p.timestep_fs) for s in stages) + _steps(p.production_ps,
                                                                            p.timestep_fs)
+
+
+def _ladder_steps(p: Preset) -> int:
+    if not p.ladder_temps:
+        return 0
+    return _steps(p.ladder_heat_ps, p.timestep_fs) + len(p.ladder_temps) * (
+        _steps(p.ladder_equil_ps, p.timestep_fs) + _steps(p.ladder_sample_ps, p.timestep_fs))
 
 
 if __name__ == "__main__":

@@ -57,12 +57,13 @@ def _canonical(psmiles: str) -> str:
 
 STEP_SETTINGS = {
     "build": ("chain_atoms", "n_chains", "min_dp"),
-    "forcefield": ("charge_oligomer_n", "sqm_maxcyc_sulfur"),
+    "forcefield": ("forcefield", "charge_oligomer_n", "sqm_maxcyc_sulfur"),
     "cell": ("pack_density", "pack_tolerance"),
     "md": ("timestep_fs", "shake", "lj_inner", "lj_outer", "lj_tail", "pppm_accuracy",
            "t_damp_fs", "p_damp_fs", "minimise_steps", "heat_time_ps", "t_max",
            "compress_stages", "equil_stages", "production_ps", "production_average_ps",
-           "thermo_every_ps", "max_extensions", "drift_tolerance"),
+           "thermo_every_ps", "max_extensions", "drift_tolerance", "ladder_temps",
+           "ladder_heat_ps", "ladder_equil_ps", "ladder_sample_ps", "density_method", "tg_shift_k"),
     "qm": ("qm_method", "qm_basis", "qm_mode", "qm_optimise", "qm_density_fit",
            "qm_grid_level"),
     "optics": (),
@@ -116,10 +117,12 @@ def _prev_done(wd: Path, step: str) -> bool:
 
 
 def default_workdir(psmiles: str, preset: str | Preset = "quick") -> Path:
-    """``./sim_runs/<sha1(canonical psmiles)[:12]>-<preset>`` (deterministic per polymer)."""
+    """``./sim_runs/<sha1(canonical psmiles)[:12]>-<preset>[-<force field>]`` (deterministic per
+    polymer; GAFF2, the default force field, adds no suffix)."""
     p = get_preset(preset)
     key = hashlib.sha1(_canonical(psmiles).encode()).hexdigest()[:12]
-    return Path.cwd() / "sim_runs" / f"{key}-{p.name}"
+    ff = "" if p.forcefield == "gaff2" else f"-{p.forcefield}"
+    return Path.cwd() / "sim_runs" / f"{key}-{p.name}{ff}"
 
 
 def read_record(workdir: str | Path) -> dict | None:
@@ -151,8 +154,13 @@ def _step_build(psmiles: str, p: Preset, d: Path, say) -> dict:
     _write_json(d / "atom_keys.json", keys)
     n_atoms = len(keys)
     say(f"{p.n_chains} chains × DP {dp} ({n_atoms} atoms each, CH3 ends, atactic)")
+    from core.simulation.packing import packing_density_estimate  # noqa: PLC0415
+    try:
+        est = packing_density_estimate(psmiles)
+    except Exception as exc:  # noqa: BLE001 - a cross-check must never stop the calculation
+        est = {"density": None, "error": f"{type(exc).__name__}: {exc}"}
     return {"dp": dp, "n_chains": p.n_chains, "atoms_per_chain": n_atoms,
-            "molar_mass": repeat_unit_mass(psmiles)}
+            "molar_mass": repeat_unit_mass(psmiles), "packing_estimate": est}
 
 
 def _load_chain(d: Path, i: int, dp: int):
@@ -182,11 +190,19 @@ def _step_forcefield(psmiles: str, p: Preset, d: Path, say, wd: Path) -> dict:
                                     olig_dp=p.charge_oligomer_n)
     residual = sum(raw)
     charges = F.neutralise(raw)
-    say(f"charges transferred to the chains (residual {residual:+.4f} e spread evenly); "
-        "GAFF2 parameters via parmchk2 + tleap")
-    ff = F.parametrise_chain(chain, types, charges, d / "chain",
-                             frcmod_source=d / "oligomer" / "oligomer.mol2",
-                             timeout=p.timeouts.get("forcefield", 900))
+    if p.forcefield == "sage":
+        from core.simulation.openff_sage import DEFAULT_OFFXML, parametrise_chain_sage  # noqa
+        say(f"charges transferred to the chains (residual {residual:+.4f} e spread evenly); "
+            f"OpenFF Sage valence + LJ parameters ({DEFAULT_OFFXML})")
+        ff = parametrise_chain_sage(chain.mol, charges)
+    elif p.forcefield == "gaff2":
+        say(f"charges transferred to the chains (residual {residual:+.4f} e spread evenly); "
+            "GAFF2 parameters via parmchk2 + tleap")
+        ff = F.parametrise_chain(chain, types, charges, d / "chain",
+                                 frcmod_source=d / "oligomer" / "oligomer.mol2",
+                                 timeout=p.timeouts.get("forcefield", 900))
+    else:
+        raise ValueError(f"Unknown force field {p.forcefield!r}; choose gaff2 or sage.")
     _write_json(d / "forcefield.json", ff.to_dict())
     for w in ff.warnings:
         say("warning: " + w)
@@ -269,10 +285,63 @@ def _step_optics(psmiles: str, p: Preset, d: Path, say, wd: Path) -> dict:
     return {"n_F": n["F"], "n_D": n["D"], "n_C": n["C"], "abbe_number": nu}
 
 
+# ----------------------------------------------------------------------------- records
+def _md_fields(md: dict, p: Preset, build: dict) -> dict:
+    """Record fields of the MD step: density and its provenance (force field, protocol), Tg_sim,
+    the direct 300 K (fast-quench) density and the packing-coefficient cross-check."""
+    melt = md.get("melt_line") or {}
+    est = build.get("packing_estimate") or {}
+    return {
+        "density": md["density"], "density_stderr": md["density_stderr"],
+        "density_method": md.get("density_method", "direct"),
+        "density_direct": md.get("density_direct", md["density"]),
+        "tg_sim_K": melt.get("tg_sim_K"), "tg_sim_stderr_K": melt.get("tg_sim_stderr_K"),
+        "forcefield": p.forcefield, "protocol": p.protocol,
+        "density_packing_estimate": est.get("density"),
+    }
+
+
+def _md_warnings(md: dict, build: dict, psmiles: str) -> list[str]:
+    from core.simulation.packing import cross_check_warning  # noqa: PLC0415
+
+    out = []
+    if not md["converged"]:
+        out.append(
+            f"MD density not converged: drift {md['density_drift_rel']:+.2%} (density) and "
+            f"{md['energy_drift_rel']:+.2%} (energy) over the last {md['window_ps']:.0f} ps.")
+    w = cross_check_warning(md["density"], (build.get("packing_estimate") or {}).get("density"))
+    if w:
+        out.append(w)
+    return out
+
+
+def _density_record(psmiles: str, canonical: str, p: Preset, wd: Path, results: dict,
+                    walls: dict) -> dict:
+    """The ``--until md`` record: density, its error, Tg_sim, force field and protocol."""
+    from core.simulation.env import software_versions  # noqa: PLC0415
+
+    md, b = results["md"], results["build"]
+    versions = dict(software_versions())
+    versions["ours"] = OURS_VERSION
+    return {
+        **_md_fields(md, p, b), "psmiles": psmiles, "canonical_psmiles": canonical,
+        "preset": p.name, "molar_mass": b["molar_mass"],
+        "converged": {"md": bool(md["converged"]), "density_drift_rel": md["density_drift_rel"],
+                      "energy_drift_rel": md["energy_drift_rel"],
+                      "md_extensions": md["extensions"]},
+        "melt_line": md.get("melt_line"),
+        "warnings": list(results["forcefield"].get("warnings", [])) + _md_warnings(md, b,
+                                                                                  psmiles),
+        "details": {"md": {k: md.get(k) for k in ("n_atoms", "n_samples", "window_ps",
+                                                  "ns_per_day")}, "build": b},
+        "versions": versions, "step_wall_s": walls, "workdir": str(wd.resolve()),
+    }
+
+
 # ----------------------------------------------------------------------------- driver
 def run_pipeline(psmiles: str, preset: str | Preset = "quick", workdir: str | Path | None = None,
                  *, progress: Callable[[str, str], None] | None = None,
-                 threads: int | None = None) -> dict:
+                 threads: int | None = None, until: str | None = None) -> dict:
     """Run (or resume) the simulation of one polymer; returns the JSON-serialisable record.
 
     Parameters
@@ -282,17 +351,22 @@ def run_pipeline(psmiles: str, preset: str | Preset = "quick", workdir: str | Pa
     workdir : calculation directory (default ``default_workdir``); reused → resume.
     progress : called as ``progress(step, message)``.
     threads : OpenMP threads for LAMMPS and PySCF (default: the preset's).
+    until : stop after this step (and the steps it needs); ``"md"`` gives a density-only
+        record (density, its error, Tg_sim, force field, protocol) without QM or optics.
     """
     from core.simulation.build import validated_psmiles  # noqa: PLC0415
 
     p = get_preset(preset)
+    if until is not None and until not in STEPS:
+        raise ValueError(f"Unknown step {until!r} for --until; choose one of {', '.join(STEPS)}.")
     validated_psmiles(psmiles)
     canonical = _canonical(psmiles)
-    wd = Path(workdir) if workdir is not None else default_workdir(psmiles, p)
+    # absolute: external programs (parmchk2, tleap, packmol) run in sub-directories
+    wd = (Path(workdir) if workdir is not None else default_workdir(psmiles, p)).resolve()
     wd.mkdir(parents=True, exist_ok=True)
     lock = _lock_workdir(wd)
     try:
-        return _run_locked(psmiles, p, canonical, wd, progress, threads)
+        return _run_locked(psmiles, p, canonical, wd, progress, threads, until)
     finally:
         lock.close()  # closing the file releases the flock
 
@@ -313,7 +387,21 @@ def _lock_workdir(wd: Path):
     return fh
 
 
-def _run_locked(psmiles: str, p: Preset, canonical: str, wd: Path, progress, threads) -> dict:
+def _needed(until: str | None) -> list[str]:
+    """The steps to run for ``until`` (itself and what it depends on), in STEPS order."""
+    if until is None:
+        return list(STEPS)
+    need, todo = {until}, [until]
+    while todo:
+        for d in DEPENDS_ON[todo.pop()]:
+            if d not in need:
+                need.add(d)
+                todo.append(d)
+    return [s for s in STEPS if s in need]
+
+
+def _run_locked(psmiles: str, p: Preset, canonical: str, wd: Path, progress, threads,
+                until: str | None = None) -> dict:
     from core.simulation.env import software_versions  # noqa: PLC0415
 
     ident = {"psmiles": psmiles, "canonical_psmiles": canonical, "preset": p.name}
@@ -381,8 +469,10 @@ def _run_locked(psmiles: str, p: Preset, canonical: str, wd: Path, progress, thr
         return out, wall
 
     n_threads = int(threads) if threads else int(p.omp_threads)
+    steps = _needed(until)
     qm_future, pool = None, None
-    if n_threads >= 2 and current("qm") is None and current("md") is None:
+    if (n_threads >= 2 and "qm" in steps and "md" in steps and current("qm") is None
+            and current("md") is None):
         # QM needs only the SMILES: run it beside build → md, splitting the cores
         md_threads = max(1, n_threads // 2)
         qm_threads = n_threads - md_threads
@@ -393,7 +483,7 @@ def _run_locked(psmiles: str, p: Preset, canonical: str, wd: Path, progress, thr
         md_threads = n_threads
     results, walls = {}, {}
     try:
-        for step in STEPS:
+        for step in steps:
             if step == "qm" and qm_future is not None:
                 results[step], walls[step] = qm_future.result()
                 continue
@@ -407,20 +497,24 @@ def _run_locked(psmiles: str, p: Preset, canonical: str, wd: Path, progress, thr
         if pool is not None:
             pool.shutdown(wait=True)  # never leave the QM thread writing into an unlocked dir
     (wd / "failed.json").unlink(missing_ok=True)
+    if "md" in steps and "optics" not in steps:
+        record = _density_record(psmiles, canonical, p, wd, results, walls)
+        _write_json(wd / "density_record.json", record)
+        return record
+    if "optics" not in steps:
+        return {"psmiles": psmiles, "canonical_psmiles": canonical, "preset": p.name,
+                "until": until, "steps": {s: results[s] for s in steps},
+                "step_wall_s": walls, "workdir": str(wd.resolve())}
 
     md, qm, opt, b = results["md"], results["qm"], results["optics"], results["build"]
-    warnings = list(results["forcefield"].get("warnings", []))
-    if not md["converged"]:
-        warnings.append(
-            f"MD density not converged: drift {md['density_drift_rel']:+.2%} (density) and "
-            f"{md['energy_drift_rel']:+.2%} (energy) over the last {md['window_ps']:.0f} ps.")
+    warnings = list(results["forcefield"].get("warnings", [])) + _md_warnings(md, b, psmiles)
     warnings += [str(w) for w in qm.get("warnings", [])]
     versions = dict(software_versions())
     versions["ours"] = OURS_VERSION
     record = {
         "n_D": opt["n_D"], "n_F": opt["n_F"], "n_C": opt["n_C"],
         "abbe_number": opt["abbe_number"],
-        "density": md["density"], "density_stderr": md["density_stderr"],
+        **_md_fields(md, p, b),
         "alpha_A3": {k: float(qm["alpha_A3"][k]) for k in ("static", "F", "D", "C")},
         "molar_mass": b["molar_mass"], "psmiles": psmiles, "canonical_psmiles": canonical,
         "preset": p.name, "versions": versions, "step_wall_s": walls,
@@ -428,7 +522,8 @@ def _run_locked(psmiles: str, p: Preset, canonical: str, wd: Path, progress, thr
                       "density_drift_rel": md["density_drift_rel"],
                       "energy_drift_rel": md["energy_drift_rel"], "md_extensions": md["extensions"]},
         "warnings": warnings, "workdir": str(wd.resolve()),
-        "details": {"md": {k: md[k] for k in ("n_atoms", "n_samples", "window_ps", "ns_per_day")},
+        "details": {"md": {k: md[k] for k in ("n_atoms", "n_samples", "window_ps", "ns_per_day")}
+                    | {"melt_line": md.get("melt_line")},
                     "build": b, "qm": {k: qm.get(k) for k in ("method", "basis", "mode", "density_fit",
                                                               "grid_level", "n_atoms", "wall_s",
                                                               "threads")}

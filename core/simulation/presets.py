@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
+
 __all__ = ["Stage", "Preset", "larsen_21_step", "get_preset", "PRESETS"]
 
 
@@ -56,6 +57,10 @@ def larsen_21_step(*, t_max: float = 600.0, t_final: float = 300.0, p_max: float
     return tuple(out)
 
 
+FORCEFIELDS = ("gaff2", "sage")
+DENSITY_METHODS = ("direct", "melt_line")
+
+
 @dataclass(frozen=True)
 class Preset:
     """All knobs of one simulation protocol (see module docstring for the three presets)."""
@@ -66,6 +71,8 @@ class Preset:
     n_chains: int = 4
     min_dp: int = 3
     # --- force field / charges ---
+    forcefield: str = "gaff2"         # "gaff2" (antechamber/parmchk2/tleap) or "sage" (OpenFF
+                                      # Sage 2.x valence + LJ); AM1-BCC charges in both
     charge_oligomer_n: int = 3        # AM1-BCC on an H-capped n-mer, charges copied to the chains
     sqm_maxcyc_sulfur: int = 200      # limited sqm optimisation for S-containing units (DESIGN)
     # --- cell ---
@@ -92,6 +99,18 @@ class Preset:
     thermo_every_ps: float = 1.0
     max_extensions: int = 4
     drift_tolerance: float = 0.01             # |Δρ|/ρ over the averaging window for "converged"
+    # --- cooling ladder and melt-line density (core.simulation.dilatometry) ---
+    ladder_temps: tuple[float, ...] = ()      # NPT 1 atm temperatures (K), hottest first; run
+                                              # as its own LAMMPS job after the production
+    ladder_heat_ps: float = 20.0              # NPT heating 300 K → ladder_temps[0] first
+    ladder_equil_ps: float = 10.0             # per temperature: equilibration (discarded) ...
+    ladder_sample_ps: float = 10.0            # ... then sampling of the specific volume
+    density_method: str = "direct"            # "direct": 300 K production mean (fast-quench
+                                              # glass); "melt_line": equilibrium melt line
+                                              # extrapolated to Tg, Simha–Boyer glass to 300 K
+    tg_shift_k: float = 0.0                   # melt line extrapolated to Tg_sim − shift (K)
+    # bumped whenever this preset's MD schedule or density estimator changes meaning
+    protocol_version: int = 1
     # --- QM ---
     qm_method: str = "CAM-B3LYP"
     qm_basis: str = "aug-cc-pVDZ"
@@ -107,6 +126,28 @@ class Preset:
     # --- wall-time limits per step (s) ---
     timeouts: dict = field(default_factory=lambda: {
         "build": 600, "forcefield": 3600, "cell": 1800, "md": 72 * 3600, "qm": 24 * 3600})
+
+    def __post_init__(self) -> None:
+        if self.forcefield not in FORCEFIELDS:
+            raise ValueError(f"Unknown force field {self.forcefield!r}; choose one of "
+                             f"{', '.join(FORCEFIELDS)}.")
+        if self.density_method not in DENSITY_METHODS:
+            raise ValueError(f"Unknown density method {self.density_method!r}; choose one of "
+                             f"{', '.join(DENSITY_METHODS)}.")
+        temps = tuple(self.ladder_temps)
+        if temps and (len(temps) < 4 or any(b >= a for a, b in zip(temps, temps[1:]))
+                      or min(temps) <= 0):
+            raise ValueError("ladder_temps must be at least 4 positive temperatures (K), hottest "
+                             f"first and strictly decreasing; got {temps}.")
+        if self.density_method == "melt_line" and not temps:
+            raise ValueError("density_method 'melt_line' needs a cooling ladder (ladder_temps).")
+
+    @property
+    def protocol(self) -> str:
+        """Version tag of the MD protocol, stored in every record beside the force field (records
+        of different protocols are never mixed silently): ``<name>-md<version>-<density method>``.
+        """
+        return f"{self.name}-md{self.protocol_version}-{self.density_method}"
 
     def with_overrides(self, **kw) -> "Preset":
         """A copy with some fields replaced (unknown names raise TypeError)."""
@@ -131,6 +172,9 @@ SMOKE = Preset(
     equil_stages=(),
     production_ps=0.3, production_average_ps=0.2, thermo_every_ps=0.02, max_extensions=0,
     drift_tolerance=0.05,
+    # a token ladder so CI runs the cooling-ladder code path (its Tg means nothing)
+    ladder_temps=(600.0, 500.0, 400.0, 300.0), ladder_heat_ps=0.1, ladder_equil_ps=0.04,
+    ladder_sample_ps=0.1, protocol_version=2,
     qm_method="HF", qm_basis="STO-3G", qm_mode="capped_monomer", qm_optimise=False,
     timeouts={"build": 120, "forcefield": 300, "cell": 120, "md": 600, "qm": 600},
 )
@@ -159,12 +203,20 @@ QUICK = Preset(
 STANDARD = Preset(
     name="standard", chain_atoms=1000, n_chains=10, min_dp=5,
     charge_oligomer_n=3, sqm_maxcyc_sulfur=500, pack_density=0.05, pack_tolerance=2.0,
-    timestep_fs=1.0, shake=True, lj_inner=8.0, lj_outer=12.0, pppm_accuracy=1e-6,
+    # RadonPy's lj/charmm/coul/long 8/12 has no long-range dispersion (~200–500 atm missing for
+    # PS/PMMA, +0.6–1.5 % density): a plain 12 Å LJ cut-off with the analytic tail correction
+    timestep_fs=1.0, shake=True, lj_inner=8.0, lj_outer=12.0, lj_tail=True, pppm_accuracy=1e-6,
     minimise_steps=20000, heat_time_ps=100.0, t_max=700.0,
     compress_stages=_stages(("npt", 700.0, 700.0, 1000.0, 1000.0, "compress-0.8")),
     equil_stages=larsen_21_step(t_max=600.0, p_max=50000.0, scale=1.0),
     production_ps=5000.0, production_average_ps=2000.0, thermo_every_ps=1.0, max_extensions=4,
     drift_tolerance=0.01,
+    # dilatometry after the production: 700 → 250 K in 25 K steps, 0.1 ns equilibration + 0.2 ns
+    # sampling each (0.083 K/ps, 5.9 ns); gives Tg_sim and the melt-line density beside the
+    # RadonPy-style 300 K density (which stays the record's density: the melt line is not yet
+    # validated at this scale, see benchmarks/bench_density.py)
+    ladder_temps=tuple(float(t) for t in range(700, 249, -25)), ladder_heat_ps=200.0,
+    ladder_equil_ps=100.0, ladder_sample_ps=200.0, protocol_version=2,
     # RadonPy used ωB97M-D3BJ/6-311+G(2d,p); PySCF's 6-311+G(2d,p) has no S, Cl, Br, I, so the
     # standard preset uses aug-cc-pVDZ (diffuse, defined for H–Ar and Br; I falls back to
     # def2-SVPD with a warning in core.simulation.qm).  CAM-B3LYP beat HF on n_D and ν_D for
