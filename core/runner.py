@@ -6,8 +6,8 @@ The runner and the dashboard talk only through the store (SQLite, :mod:`core.sto
 
 - every ``poll_s`` it submits the campaign's ``queued`` calculations, one dask task each
   (:func:`execute_calculation` → ``core.simulation.pipeline.run_pipeline`` in the work dir
-  ``<runs_dir>/calc-<id>``), asking for the worker resource ``calc=1`` so that one worker runs
-  one calculation at a time;
+  ``<runs root>/<store key>/campaign-<campaign id>/calc-<id>``, see :func:`runs_dir_for`),
+  asking for the worker resource ``calc=1`` so that one worker runs one calculation at a time;
 - a task writes ``progress.json`` in its work dir at every pipeline step (step, worker, pid,
   scheduler job id from ``SLURM_JOB_ID``/``PBS_JOBID``/…); the runner copies it to the store;
 - a finished task's result is written at once: ``Store.complete_calculation`` sets the
@@ -29,7 +29,8 @@ The runner and the dashboard talk only through the store (SQLite, :mod:`core.sto
 - an edited cluster profile is applied by restarting the cluster (running calculations are
   re-queued and resume); a runner that cannot start records ``status="error"`` with the reason.
 
-Restart safety: an exclusive ``flock`` on ``<db dir>/.runner-<campaign>.lock`` allows one runner
+Restart safety: an exclusive ``flock`` on ``<db dir>/.runner-<store key>-c<campaign id>.lock``
+(:func:`runner_lock_path`; the store key holds the database's own random id) allows one runner
 per campaign (released by the kernel when the process dies, even by ``kill -9``).  A starting
 runner re-queues calculations left ``running`` by its predecessor (the interrupted attempt does
 not count), cancels their orphaned scheduler jobs, and resubmits; the pipeline resumes from its
@@ -46,6 +47,7 @@ import fcntl
 import json
 import logging
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -60,7 +62,8 @@ from typing import Any, Callable
 from core.atomic_io import atomic_write_json
 from core.store import Store, StoreError, StoreUnavailable, utcnow
 
-__all__ = ["Runner", "execute_calculation", "kill_orphans", "calc_tag", "ensure_runner", "runner_lock_path", "runs_dir_for",
+__all__ = ["Runner", "execute_calculation", "kill_orphans", "calc_tag", "ensure_runner",
+           "runner_lock_path", "runs_dir_for", "store_key",
            "CalculationCancelled", "WorkdirError", "RunnerLocked", "RunnerStartError", "main",
            "STALE_AFTER_S", "JOB_ENV_VARS"]
 
@@ -272,16 +275,24 @@ def read_progress(workdir: str | Path) -> dict | None:
 
 
 # --------------------------------------------------------------------------- runner side
-def runner_lock_path(db_path: str | Path, campaign: str) -> Path:
-    """``<db dir>/.runner-<campaign>.lock``."""
-    db = Path(db_path).expanduser().resolve()
-    return db.parent / f".runner-{campaign}.lock"
+def store_key(store: Store) -> str:
+    """``<db file stem>-<store id>``: names what belongs to one store file (its runner locks and
+    work dirs), so two databases in one folder, or a database deleted and recreated at the same
+    path, never share them (:attr:`core.store.Store.store_id` is random per database)."""
+    stem = re.sub(r"[^A-Za-z0-9_.-]", "_", store.path.stem)[:40] or "store"
+    return f"{stem}-{store.store_id}"
 
 
-def runs_dir_for(store: Store, campaign: str, runs_dir: str | None) -> Path:
-    """Work-dir root of a campaign: its ``runs_dir`` setting or ``<db dir>/runs/<campaign>``."""
-    return Path(runs_dir).expanduser().resolve() if runs_dir else \
-        store.path.parent / "runs" / campaign
+def runner_lock_path(store: Store, campaign_id: int) -> Path:
+    """``<db dir>/.runner-<store key>-c<campaign id>.lock`` (see :func:`store_key`)."""
+    return store.path.parent / f".runner-{store_key(store)}-c{int(campaign_id)}.lock"
+
+
+def runs_dir_for(store: Store, campaign_id: int, runs_dir: str | None) -> Path:
+    """Work-dir root of a campaign: ``<root>/<store key>/campaign-<campaign id>`` where root is
+    the campaign's ``runs_dir`` setting or ``<db dir>/runs`` (see :func:`store_key`)."""
+    root = Path(runs_dir).expanduser().resolve() if runs_dir else store.path.parent / "runs"
+    return root / store_key(store) / f"campaign-{int(campaign_id)}"
 
 
 def _retryable(exc: BaseException) -> bool:
@@ -328,7 +339,7 @@ class Runner:
     # ------------------------------------------------------------------ lifecycle
     def acquire_lock(self) -> None:
         """Take the campaign's runner lock or raise :class:`RunnerLocked`."""
-        path = runner_lock_path(self.store.path, self.campaign)
+        path = runner_lock_path(self.store, self.cid)
         fh = open(path, "a+")  # noqa: SIM115
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -358,7 +369,7 @@ class Runner:
         pp = os.environ.get("PYTHONPATH", "")
         if root not in pp.split(os.pathsep):  # so that workers/jobs can import core
             os.environ["PYTHONPATH"] = root + (os.pathsep + pp if pp else "")
-        runs = runs_dir_for(self.store, self.campaign, cfg.runs_dir)
+        runs = runs_dir_for(self.store, self.cid, cfg.runs_dir)
         runs.mkdir(parents=True, exist_ok=True)
         self.cluster = make_cluster(self.profile, preset=cfg.preset,
                                     local_directory=str(runs / ".dask"))
@@ -668,7 +679,7 @@ class Runner:
 
     def _submit_queued(self) -> None:
         cfg = self.store.campaign_config(self.cid)
-        runs = runs_dir_for(self.store, self.campaign, cfg.runs_dir)
+        runs = runs_dir_for(self.store, self.cid, cfg.runs_dir)
         threads = cfg.threads or (self.profile.calc_threads if self.profile else None)
         queued = self.store.calculations(self.cid, status="queued")
         for row in queued.itertuples():

@@ -84,7 +84,7 @@ Pool predictions of the latest proposal (for the pool page)
     ``save_predictions(campaign, cycle, frame)``; ``latest_predictions(campaign) -> DataFrame | None``
 Descriptor cache (observations/uploads outside the shipped pool)
     ``cached_descriptors(keys) -> dict[str, np.ndarray]``; ``cache_descriptors(mapping)``
-Misc: ``schema_version() -> int``; ``close()`` (this thread's connection);
+Misc: ``schema_version() -> int``; ``store_id`` (the database's persistent random id); ``close()`` (this thread's connection);
 ``transaction()`` (context manager: the calls of this thread inside it are one all-or-nothing
 transaction, nested writes become savepoints); ``read_only`` (bool).
 
@@ -208,7 +208,8 @@ class CampaignConfig:
     max_attempts      attempts per calculation before it is failed (worker/job deaths)
     cluster           cluster profile dict, see ``core.cluster`` (``{"profile": "local", ...}``)
     auto_approve      approve each new proposal without a person
-    runs_dir          directory for calculation work dirs (None = ``<db dir>/runs/<campaign>``)
+    runs_dir          root for calculation work dirs (None = ``<db dir>/runs``); each store file
+                      and campaign gets its own sub-directory (``core.runner.runs_dir_for``)
     """
 
     objectives: list[str] = field(default_factory=lambda: ["n_D", "abbe_number"])
@@ -436,6 +437,15 @@ MIGRATIONS: list[str] = [
         key TEXT PRIMARY KEY,
         vector BLOB NOT NULL
     );
+    """,
+    # v2: the store's own persistent random id (keys runner locks and work dirs, so two
+    # databases in one folder, or one deleted and recreated at the same path, never share them)
+    """
+    CREATE TABLE store_meta (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+    INSERT INTO store_meta(key, value) VALUES ('store_id', lower(hex(randomblob(8))));
     """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -666,6 +676,20 @@ class Store:
         """The schema version of the open file."""
         with self._read() as con:
             return int(con.execute("PRAGMA user_version").fetchone()[0])
+
+    @property
+    def store_id(self) -> str:
+        """This database's persistent random id (16 hex digits, made when the file was created
+        or upgraded to schema v2): it tells apart two stores in one folder and a store deleted
+        and recreated at the same path."""
+        cached = getattr(self, "_store_id", None)
+        if cached is None:
+            with self._read() as con:
+                row = con.execute("SELECT value FROM store_meta WHERE key='store_id'").fetchone()
+            if row is None:
+                raise StoreUnavailable(f"database {self.path} has no store id (damaged?)")
+            cached = self._store_id = str(row[0])
+        return cached
 
     def _cid(self, con: sqlite3.Connection, campaign: Any) -> int:
         if isinstance(campaign, Mapping):

@@ -18,7 +18,7 @@ import pytest
 
 from core.campaign import create_campaign
 from core.polymer import polymer_key
-from core.runner import RunnerStartError, ensure_runner, read_progress
+from core.runner import RunnerStartError, ensure_runner, read_progress, runs_dir_for
 from core.store import Store
 
 from tests.test_campaign import POOL, reference_records  # noqa: F401 (shared test data)
@@ -171,7 +171,7 @@ def test_worker_killed_retried_then_failed_and_cycle_goes_on(campaign, tmp_path)
 
 def test_cancel_corrupt_workdir_and_retry(campaign, tmp_path):
     store, bid, calcs = campaign("cc", [PS, PP, PMMA], n_workers=2, max_attempts=3)
-    runs = store.path.parent / "runs" / "cc"
+    runs = runs_dir_for(store, store.get_campaign("cc")["id"], None)
     runs.mkdir(parents=True)
     (runs / f"calc-{calcs[PP]}").write_text("not a directory")  # unusable work dir
     bad = runs / f"calc-{calcs[PMMA]}" / "pipeline" / "build"
@@ -293,7 +293,7 @@ def test_corrupt_result_fails_cleanly_and_rerun_recovers(campaign, tmp_path):
     from core.runner import execute_calculation
     store, bid, calcs = campaign("nan", [PP], n_workers=1)
     cid = calcs[PP]
-    wd = store.path.parent / "runs" / "nan" / f"calc-{cid}"
+    wd = runs_dir_for(store, store.get_campaign("nan")["id"], None) / f"calc-{cid}"
     execute_calculation({"calc_id": cid, "attempt": 0, "psmiles": PP, "preset": "smoke",
                          "workdir": str(wd), "threads": 1})  # a finished run in the work dir
     done = wd / "pipeline" / "optics" / "done.json"
