@@ -23,7 +23,7 @@ from core.figures import history_figure, pareto_figure  # noqa: E402
 from core.structure_images import polymer_svg  # noqa: E402
 from core.views import (  # noqa: E402
     annotate_observations, compute_kpis, cycle_history, data_signature,
-    reference_point_from_config,
+    reference_point_from_config, simulation_summary,
 )
 from pages._pareto_chart import (  # noqa: E402
     ensure_images, ensure_images_background, figure_payload, pareto_chart,
@@ -109,6 +109,13 @@ def _details(obs: pd.DataFrame, point: dict, batch_df: pd.DataFrame | None = Non
                    + (" · on the Pareto front" if bool(r.get("on_front")) else ""))
         res = r.get("result")
         if isinstance(res, dict) and res:
+            summ = simulation_summary(res)
+            lines = [f"ρ = {summ['density']}" if summ["density"] else None, summ["made_with"],
+                     summ["tg_sim"], summ["cross_check"]]
+            if any(lines):
+                st.caption(" · ".join(esc(x) for x in lines if x))
+            for w in summ["warnings"][:4]:
+                st.warning(w, icon=":material/warning:")
             keys = [k for k in ("n_F", "n_C", "density", "alpha_D", "preset", "method")
                     if k in res]
             if keys:

@@ -280,3 +280,37 @@ def log_tail(path: str | None, allowed_root: str | None = None, n_lines: int = 4
     except OSError as err:
         return f"(log not readable: {err.strerror})"
     return "\n".join(data.splitlines()[-n_lines:])
+
+
+def simulation_summary(result: dict) -> dict:
+    """What a point's details say about how its numbers were made (issue 11 provenance).
+
+    Returns ``{"density": "1.037 ± 0.002 g/cm³", "made_with": "GAFF2 · quick-md1-direct",
+    "tg_sim": "Tg_sim 412 ± 15 K" | None, "cross_check": "packing-coefficient estimate …" | None,
+    "warnings": [...]}`` from a simulation record (older records without force field or
+    protocol say so rather than guessing).
+    """
+    out: dict = {"density": None, "made_with": None, "tg_sim": None, "cross_check": None,
+                 "warnings": [str(w) for w in (result.get("warnings") or [])]}
+    rho = result.get("density")
+    if isinstance(rho, (int, float)):
+        err = result.get("density_stderr")
+        out["density"] = f"{rho:.3f}" + (f" ± {err:.3f}" if isinstance(err, (int, float)) else
+                                         "") + " g/cm³"
+    ff = result.get("forcefield")
+    proto = result.get("protocol")
+    if ff or proto:
+        out["made_with"] = f"{'OpenFF Sage' if ff == 'sage' else (ff or '?').upper()} · " \
+                           f"{proto or 'protocol not recorded'}"
+    elif rho is not None:
+        out["made_with"] = "force field and protocol not recorded (older record)"
+    tg = result.get("tg_sim_K")
+    if isinstance(tg, (int, float)):
+        se = result.get("tg_sim_stderr_K")
+        out["tg_sim"] = f"Tg_sim {tg:.0f}" + (f" ± {se:.0f}" if isinstance(se, (int, float))
+                                               else "") + " K (MD dilatometry, fast cooling)"
+    est = result.get("density_packing_estimate")
+    if isinstance(est, (int, float)) and isinstance(rho, (int, float)):
+        out["cross_check"] = (f"packing-coefficient estimate {est:.3f} g/cm³ "
+                              f"(MD {100 * (rho / est - 1):+.1f} %)")
+    return out

@@ -367,3 +367,20 @@ def test_killed_pipeline_leaves_no_lammps_and_rerun_starts_clean(tmp_path):
     assert sum(ln.startswith("# Fix print") for ln in lines) <= 1
     times = [float(ln.split()[1]) for ln in lines if not ln.startswith("#")]
     assert times == sorted(times) and len(times) == len(set(times))
+
+
+@pytest.mark.integration
+def test_small_qm_unit_runs_first_and_md_gets_every_core(tmp_path):
+    """Issue 11 (cost): a small unit's QM takes seconds; beside the MD one core would idle, so
+    it runs first on all threads and LAMMPS then gets all threads too."""
+    from core.simulation.presets import get_preset
+
+    order: list[tuple[str, str]] = []
+    p = get_preset("smoke").with_overrides(qm_concurrent_min_atoms=100)
+    rec = run_pipeline(PS, p, tmp_path / "ps", threads=2,
+                       progress=lambda s, m: order.append((s, m)))
+    started = [s for s, m in order if m == "started"]
+    assert started[0] == "qm" and started.index("qm") < started.index("build")
+    assert rec["details"]["qm"]["threads"] == 2
+    assert rec["details"]["qm"]["concurrent_with_md"] is False
+    assert any("2 rank(s)" in m or "× 2 thread(s)" in m for s, m in order if s == "md")

@@ -239,3 +239,30 @@ def test_energy_drift_is_relative_to_kinetic_energy():
     s = np.column_stack([t / 2, t, 300 + 0 * t, 1 + 0 * t, pe, pe + ke, 1.0 + 0 * t])
     r = analyse_production(s, p)
     assert r["energy_drift_rel"] == pytest.approx(3.0 / 600.0, rel=1e-6)
+
+
+def test_standard_runs_a_cooling_ladder_after_the_production():
+    from core.simulation.md import ladder_script
+
+    p = get_preset("standard")
+    info = DataFileInfo(n_atoms=10000, n_atom_types=4, shake_bond_types=(2,), total_charge=0.0,
+                        total_mass=1e5, box=60.0)
+    main = input_script(p, info)
+    assert "STAGE ladder" not in main                    # the production is RadonPy's, untouched
+    text = ladder_script(p, info)
+    assert "read_data final.data" in text
+    assert text.count("STAGE ladder") == 1 + len(p.ladder_temps) == 20
+    assert text.index("fix shk") < text.index("fix int")
+    # 0.1 ns equilibration + 0.2 ns sampling at each of 700, 675, …, 250 K, at 1 fs
+    assert "fix int all npt temp 250.0 250.0" in text and "run 100000" in text
+    assert "append ladder.dat" in text and p.protocol == "standard-md2-direct"
+
+
+def test_preset_rejects_bad_density_settings():
+    q = get_preset("quick")
+    with pytest.raises(ValueError, match="force field"):
+        q.with_overrides(forcefield="opls")
+    with pytest.raises(ValueError, match="needs a cooling ladder"):
+        q.with_overrides(density_method="melt_line")
+    with pytest.raises(ValueError, match="strictly decreasing"):
+        q.with_overrides(ladder_temps=(300.0, 400.0, 500.0, 600.0))

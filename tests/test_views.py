@@ -144,3 +144,18 @@ def test_structure_svg_highlight_and_invalid_input() -> None:
     assert bad == placeholder_svg("invalid SMILES", 200, 150) and "<script>" not in bad
     assert "&lt;b&gt;" in placeholder_svg("<b>")
     assert svg_data_uri("<svg/>", base64_encode=False) == "data:image/svg+xml;utf8,%3Csvg/%3E"
+
+
+def test_simulation_summary_names_force_field_protocol_and_cross_check() -> None:
+    from core.views import simulation_summary
+
+    s = simulation_summary({"density": 1.05, "density_stderr": 0.003, "forcefield": "sage",
+                            "protocol": "quick-md1-direct", "tg_sim_K": 401.6,
+                            "tg_sim_stderr_K": 12.0, "density_packing_estimate": 1.10,
+                            "warnings": ["w1"]})
+    assert s["density"] == "1.050 ± 0.003 g/cm³"
+    assert s["made_with"] == "OpenFF Sage · quick-md1-direct"
+    assert s["tg_sim"].startswith("Tg_sim 402 ± 12 K")
+    assert "−4.5" in s["cross_check"].replace("-", "−") and s["warnings"] == ["w1"]
+    old = simulation_summary({"density": 1.0})
+    assert "not recorded" in old["made_with"] and old["tg_sim"] is None

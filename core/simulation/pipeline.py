@@ -387,6 +387,14 @@ def _lock_workdir(wd: Path):
     return fh
 
 
+def _qm_atoms(psmiles: str, p: Preset) -> int:
+    """Atoms of the QM molecule: the H-capped repeat unit (×2 for dimer-minus-monomer)."""
+    from core.simulation.build import unit_atoms  # noqa: PLC0415
+
+    n = unit_atoms(psmiles) + 2
+    return 2 * n if p.qm_mode == "dimer_minus_monomer" else n
+
+
 def _needed(until: str | None) -> list[str]:
     """The steps to run for ``until`` (itself and what it depends on), in STEPS order."""
     if until is None:
@@ -471,8 +479,15 @@ def _run_locked(psmiles: str, p: Preset, canonical: str, wd: Path, progress, thr
     n_threads = int(threads) if threads else int(p.omp_threads)
     steps = _needed(until)
     qm_future, pool = None, None
-    if (n_threads >= 2 and "qm" in steps and "md" in steps and current("qm") is None
-            and current("md") is None):
+    small_qm = _qm_atoms(psmiles, p) < p.qm_concurrent_min_atoms
+    if small_qm and n_threads >= 2 and "qm" in steps and current("qm") is None:
+        # a small QM unit finishes in well under a minute: run it first on every core, then
+        # give LAMMPS every core too (beside it, one core would idle for minutes)
+        sayer("qm")(f"small QM unit ({_qm_atoms(psmiles, p)} atoms): runs before the MD on all "
+                    f"{n_threads} threads")
+        steps = ["qm"] + [s for s in steps if s != "qm"]
+    if (n_threads >= 2 and not small_qm and "qm" in steps and "md" in steps
+            and current("qm") is None and current("md") is None):
         # QM needs only the SMILES: run it beside build → md, splitting the cores
         md_threads = max(1, n_threads // 2)
         qm_threads = n_threads - md_threads
