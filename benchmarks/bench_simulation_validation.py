@@ -134,7 +134,8 @@ def report(rows, results, args) -> None:
                       "exp_n_D": exp_n, "exp_abbe": exp_nu, "radonpy_n_D": rdn_n,
                       "radonpy_abbe": rdn_nu, "step_wall_s": w})
         demo.append({"name": name, "psmiles": rec["psmiles"], "result": rec, "provenance": {
-            "preset": rec["preset"], "date": dt.datetime.fromtimestamp(
+            "preset": rec["preset"], "forcefield": rec.get("forcefield"),
+            "protocol": rec.get("protocol"), "date": dt.datetime.fromtimestamp(
                 Path(rec["workdir"], "record.json").stat().st_mtime, dt.timezone.utc).isoformat(
                 timespec="seconds") if Path(rec["workdir"], "record.json").is_file() else None,
             "software_versions": rec["versions"],
