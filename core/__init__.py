@@ -14,6 +14,7 @@ Modules (one concept each):
 - ``calibration``  labelled linear calibration of simulated n_D / ν_D to experiment (LOO errors)
 - ``store``        SQLite store, single source of truth
 - ``cluster``      dask LocalCluster / dask-jobqueue profiles
+- ``cluster_preview`` job-script preview in a subprocess (thread-safe), per-kind profile templates
 - ``runner``       runner process that executes approved calculations
 - ``cycle``        one proposal: surrogate refit + EHVI batch over the pool (pending-aware)
 - ``campaign``     headless campaign CLI (new/propose/approve/status/export)

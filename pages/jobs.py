@@ -142,10 +142,10 @@ with st.expander("Cluster"):
         st.json(rs["info"], expanded=False)
     if cl.get("profile", "local") != "local":
         try:
-            from core.cluster import job_script
+            from core.cluster_preview import preview_job_script
 
             st.markdown("Job script the runner submits")
-            st.code(job_script(cl), language="bash")
+            st.code(preview_job_script(cl), language="bash")
         except Exception as err:  # noqa: BLE001
             st.caption(f"job script preview unavailable: {type(err).__name__}: {err}")
 

@@ -97,25 +97,37 @@ with tab_camp:
 
 # ---------------------------------------------------------------- cluster
 with tab_cluster:
-    from core.cluster import PROFILES, job_script, validate_profile
+    from core.cluster import PROFILES, validate_profile
+    from core.cluster_preview import (QUEUE_PLACEHOLDER, JobScriptPreviewError,
+                                      preview_job_script, profile_for_kind)
 
     cl = dict(cfg.get("cluster") or {"profile": "local"})
     prof = st.selectbox("Profile", list(PROFILES), index=list(PROFILES).index(
         cl.get("profile", "local")), key="cl_profile")
     st.caption("Edit the profile as JSON (keys: n_workers, threads_per_worker for local; cores, "
                "memory, walltime, queue, account, job_extra_directives, job_script_prologue, "
-               "worker_lifetime, adapt_minimum, adapt_maximum for schedulers).")
-    text = st.text_area("Profile JSON", value=json.dumps({**cl, "profile": prof}, indent=2),
-                        height=240, max_chars=20_000, key=f"cl_json_{prof}")
+               "worker_lifetime, adapt_minimum, adapt_maximum, python for schedulers). "
+               "Another kind than the saved one starts from a template for the campaign's "
+               "preset.")
+    shown = profile_for_kind(cl, prof, preset=cfg["preset"])
+    text = st.text_area("Profile JSON", value=json.dumps(shown, indent=2),
+                        height=240, max_chars=20_000, key=f"cl_json_{ctx.campaign}_{prof}")
     try:
         new_cl = json.loads(text)
         if not isinstance(new_cl, dict):
             raise ValueError("the profile must be a JSON object")
         new_cl["profile"] = prof
         validate_profile(new_cl, preset=cfg["preset"])
+        if prof in QUEUE_PLACEHOLDER and new_cl.get("queue") == QUEUE_PLACEHOLDER[prof]:
+            st.warning(f"Replace the placeholder queue `{new_cl['queue']}` with your "
+                       f"{'partition' if prof == 'slurm' else 'queue'} name.")
         if prof != "local":
             st.markdown("Job script preview")
-            st.code(job_script(new_cl), language="bash")
+            try:
+                with st.spinner("Building the job script …"):
+                    st.code(preview_job_script(new_cl), language="bash")
+            except JobScriptPreviewError as err:
+                st.error(f"Job script preview failed: {err}")
         if st.button("Save cluster profile", type="primary", key="cl_save"):
             store.update_config(ctx.campaign, {"cluster": new_cl}, actor=ACTOR)
             st.success("Saved; the runner uses it from its next start.")

@@ -323,3 +323,58 @@ def test_jobs_page_retry_failed_calculation(seeded) -> None:
     assert store.get_calculation(cid)["status"] == "queued"
     audit = store.audit_log("demo")
     assert (audit["actor"] == "dashboard").any()
+
+
+# ---------------------------------------------------------------- dashboard issue fixes
+_SCRIPT_MARK = {"slurm": "#SBATCH", "pbs": "#PBS", "sge": "#$", "lsf": "#BSUB"}
+
+
+def _forget_dask_jobqueue(monkeypatch) -> None:
+    """Make ``import dask_jobqueue`` happen afresh (as in a new server process): its import
+    installs a SIGINT handler, which fails off the main thread."""
+    import sys
+
+    for name in [m for m in sys.modules if m == "dask_jobqueue" or
+                 m.startswith("dask_jobqueue.")]:
+        monkeypatch.delitem(sys.modules, name)
+
+
+def test_settings_cluster_preview_of_every_jobqueue_profile(seeded, monkeypatch) -> None:
+    """Settings -> Cluster -> slurm/pbs/sge/lsf: the job script is shown (Streamlit runs the
+    script in a thread; importing dask_jobqueue there raised 'signal only works in main
+    thread'), and each kind starts from its own template, not the local settings."""
+    import json
+    import sys
+
+    _forget_dask_jobqueue(monkeypatch)
+    at = _app().run()
+    at.switch_page("pages/settings.py").run()
+    for kind, mark in _SCRIPT_MARK.items():
+        at.selectbox(key="cl_profile").select(kind).run()
+        assert not at.exception, [e.value for e in at.exception]
+        assert not at.error, (kind, [e.value for e in at.error])
+        prof = json.loads(at.text_area(key=f"cl_json_demo_{kind}").value)
+        assert prof["profile"] == kind
+        assert "n_workers" not in prof and "threads_per_worker" not in prof
+        assert prof["cores"] >= 1 and prof["memory"].endswith("GB") and prof["walltime"]
+        assert prof["queue"].startswith("YOUR_")
+        assert prof["python"] == sys.executable
+        scripts = [c.value for c in at.code if mark in c.value]
+        assert scripts, (kind, [c.value[:200] for c in at.code])
+        assert prof["python"] in scripts[0] and prof["queue"] in scripts[0]
+        assert any(prof["queue"] in w.value for w in at.warning)  # replace the placeholder
+
+
+def test_jobs_page_previews_the_saved_jobqueue_script(seeded, monkeypatch) -> None:
+    from core.cluster_preview import profile_template
+
+    _forget_dask_jobqueue(monkeypatch)
+    store = seeded["store"]
+    for kind, mark in _SCRIPT_MARK.items():
+        store.update_config("demo", {"cluster": profile_template(kind, preset="smoke")},
+                            actor="test")
+        at = _app().run()
+        at.switch_page("pages/jobs.py").run()
+        assert not at.exception, [e.value for e in at.exception]
+        assert not [c.value for c in at.caption if "unavailable" in c.value], kind
+        assert any(mark in c.value for c in at.code), kind
