@@ -78,8 +78,16 @@ def test_ladder_analysis_end_to_end_on_samples():
     expect = 1.0 / (v_tg * (1 - (a_l - SIMHA_BOYER / 420.0) * 120.0))
     assert abs(res["tg_sim_K"] - 420.0) < 15.0
     assert res["density"] == pytest.approx(expect, rel=4e-3)
-    assert 0 < res["density_stderr"] < 0.01
+    assert 0 < res["density_stderr"] < 0.01 and res["reliable"]
     # a cooling-rate shift moves the reference temperature down by exactly that much
     shifted = melt_line_from_ladder(t_set, vm, se, tg_shift_k=40.0, n_boot=0)
     assert shifted["t_ref_K"] == pytest.approx(res["tg_sim_K"] - 40.0)
     assert shifted["density"] > res["density"]
+
+
+def test_noisy_ladder_is_flagged_unreliable():
+    t, v = _synthetic(tg=420.0)
+    rng = np.random.default_rng(5)
+    se = np.full(len(t), 0.012)                     # ±1.2 % per point: the quick-scale probe
+    res = melt_line_from_ladder(t, v + rng.normal(0, 0.012, len(t)), se, n_boot=100)
+    assert not res["reliable"]

@@ -281,8 +281,9 @@ def test_until_md_prints_a_density_record_with_provenance(tmp_path, capsys):
     if "error" in ml:
         assert rec["tg_sim_K"] is None and "ladder" in ml["error"]
     else:
-        assert 300 <= rec["tg_sim_K"] <= 600
         assert [r["T_K"] for r in ml["ladder"]] == [600.0, 500.0, 400.0, 300.0]
+        # Tg_sim is only reported where the ladder was precise enough
+        assert (rec["tg_sim_K"] is not None) == ml["reliable"]
     assert rec["density_packing_estimate"] == pytest.approx(1.06, rel=0.06)
     assert "n_D" not in rec and not (wd / "qm").exists() and not (wd / "optics").exists()
     assert json.loads((wd / "density_record.json").read_text())["density"] == rec["density"]

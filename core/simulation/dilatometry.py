@@ -32,6 +32,8 @@ __all__ = ["HingeFit", "fit_hinge", "MeltLineDensity", "melt_line_density",
 
 SIMHA_BOYER = 0.113        # (α_l − α_g)·Tg, dimensionless (Simha & Boyer 1962)
 ALPHA_G_MIN = 1.0e-4       # 1/K: floor for the glass expansivity (typical polymer glasses 1.5–3e-4)
+RELIABLE_DENSITY_SE = 0.01  # relative bootstrap error above which a melt-line density is unreliable
+RELIABLE_TG_SE_K = 25.0     # K: bootstrap error above which Tg_sim is unreliable
 
 
 @dataclass(frozen=True)
@@ -182,11 +184,14 @@ def melt_line_from_ladder(t_set: np.ndarray, v: np.ndarray, v_se: np.ndarray, *,
             continue
         tgs.append(tb)
         rhos.append(rb.density)
+    tg_se = float(np.std(tgs, ddof=1)) if len(tgs) > 2 else float("nan")
+    rho_se = float(np.std(rhos, ddof=1)) if len(rhos) > 2 else float("nan")
     return {
-        "tg_sim_K": float(tg), "tg_sim_stderr_K": float(np.std(tgs, ddof=1)) if len(tgs) > 2
-        else float("nan"),
-        "density": res.density, "density_stderr": float(np.std(rhos, ddof=1)) if len(rhos) > 2
-        else float("nan"),
+        "tg_sim_K": float(tg), "tg_sim_stderr_K": tg_se,
+        "density": res.density, "density_stderr": rho_se,
+        # a ladder too short or too noisy for its own conclusions says so
+        "reliable": bool(rho_se <= RELIABLE_DENSITY_SE * res.density
+                         and tg_se <= RELIABLE_TG_SE_K),
         "t_ref_K": res.t_ref, "alpha_melt_per_K": res.alpha_melt,
         "alpha_glass_per_K": res.alpha_glass, "n_melt_points": res.n_melt_points,
         "tg_shift_K": float(tg_shift_k),

@@ -474,6 +474,11 @@ def run_md(info: DataFileInfo, workdir: Path, p: Preset, *, threads: int | None 
     say(f"{ns_day:.1f} ns/day over {total_steps * p.timestep_fs * 1e-3:.0f} ps of MD")
     direct = stats["density"]
     if p.density_method == "melt_line":
+        if not melt.get("reliable"):
+            raise MDUnstable(
+                f"The cooling ladder is too noisy for a melt-line density (±"
+                f"{melt['density_stderr']:.3f} g/cm³, Tg_sim ±{melt['tg_sim_stderr_K']:.0f} K); "
+                "use a larger cell or longer ladder steps.", step="md")
         stats = {**stats, "density": melt["density"], "density_stderr": melt["density_stderr"]}
     return MDResult(extensions=ext, n_atoms=info.n_atoms, ns_per_day=float(ns_day),
                     density_direct=float(direct), density_method=p.density_method,

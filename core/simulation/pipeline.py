@@ -295,7 +295,9 @@ def _md_fields(md: dict, p: Preset, build: dict) -> dict:
         "density": md["density"], "density_stderr": md["density_stderr"],
         "density_method": md.get("density_method", "direct"),
         "density_direct": md.get("density_direct", md["density"]),
-        "tg_sim_K": melt.get("tg_sim_K"), "tg_sim_stderr_K": melt.get("tg_sim_stderr_K"),
+        # Tg_sim only where the ladder was precise enough to mean something
+        "tg_sim_K": melt.get("tg_sim_K") if melt.get("reliable") else None,
+        "tg_sim_stderr_K": melt.get("tg_sim_stderr_K") if melt.get("reliable") else None,
         "forcefield": p.forcefield, "protocol": p.protocol,
         "density_packing_estimate": est.get("density"),
     }
