@@ -67,21 +67,28 @@ with tab_line:
 with tab_camp:
     objs = cfg["objectives"]
     ref = dict(zip(objs, cfg["reference_point"]))
+    # Keyed widgets: an unkeyed widget's identity includes its default, so after a save (new
+    # default from the store) the next submit created new widgets and dropped the user's input.
+    k = f"cs_{ctx.campaign}_"
     with st.form("camp_settings"):
         c1, c2, c3 = st.columns(3)
-        bs = c1.number_input("Batch size", 1, 100, int(cfg["batch_size"]))
+        bs = c1.number_input("Batch size", 1, 100, int(cfg["batch_size"]), key=k + "bs")
         strategies = ["believer", "ehvi"]
         strat = c2.selectbox("Strategy", strategies,
-                             index=strategies.index(cfg["acquisition_strategy"]))
+                             index=strategies.index(cfg["acquisition_strategy"]),
+                             key=k + "strat")
         presets = ["smoke", "quick", "standard"]
-        pre = c3.selectbox("Simulation preset", presets, index=presets.index(cfg["preset"]))
+        pre = c3.selectbox("Simulation preset", presets, index=presets.index(cfg["preset"]),
+                           key=k + "preset")
         d1, d2, d3 = st.columns(3)
         rn = d1.number_input("Reference point n_D", value=float(ref.get("n_D", 1.30)),
-                             step=0.01, format="%.3f")
+                             step=0.01, format="%.3f", key=k + "ref_n")
         ra = d2.number_input("Reference point ν_D", value=float(ref.get("abbe_number", 10.0)),
-                             step=1.0)
-        ma = d3.number_input("Max attempts", 1, 100, int(cfg["max_attempts"]))
-        auto = st.checkbox("Auto-approve new proposals", value=bool(cfg["auto_approve"]))
+                             step=1.0, key=k + "ref_abbe")
+        ma = d3.number_input("Max attempts", 1, 100, int(cfg["max_attempts"]),
+                             key=k + "max_attempts")
+        auto = st.checkbox("Auto-approve new proposals", value=bool(cfg["auto_approve"]),
+                           key=k + "auto")
         save = st.form_submit_button("Save settings", type="primary")
     if save:
         vals = {"n_D": rn, "abbe_number": ra}
@@ -90,9 +97,15 @@ with tab_camp:
                 "batch_size": int(bs), "acquisition_strategy": strat, "preset": pre,
                 "reference_point": [float(vals[o]) for o in objs], "max_attempts": int(ma),
                 "auto_approve": bool(auto)}, actor=ACTOR)
-            st.success("Saved (applies to the next proposal / calculation).")
         except ValueError as err:
             st.error(str(err))
+        else:  # rerun so that everything below shows the stored config
+            st.session_state["_settings_saved"] = ("Saved (applies to the next proposal / "
+                                                   "calculation).")
+            st.rerun()
+    saved_msg = st.session_state.pop("_settings_saved", None)
+    if saved_msg:
+        st.success(saved_msg)
     st.json(cfg, expanded=False)
 
 # ---------------------------------------------------------------- cluster

@@ -378,3 +378,31 @@ def test_jobs_page_previews_the_saved_jobqueue_script(seeded, monkeypatch) -> No
         assert not at.exception, [e.value for e in at.exception]
         assert not [c.value for c in at.caption if "unavailable" in c.value], kind
         assert any(mark in c.value for c in at.code), kind
+
+
+def test_settings_second_save_in_the_same_page_view_is_kept(seeded) -> None:
+    """Change a campaign setting, save, change it again, save again: the store holds the
+    second value and the widgets show it (the second save used to be silently lost: the
+    widgets were re-created with the first saved value as their default)."""
+    store = seeded["store"]
+    at = _app().run()
+    at.switch_page("pages/settings.py").run()
+
+    def widget(label):
+        return [n for n in at.number_input if n.label == label][0]
+
+    def save():
+        [b for b in at.get("button") if getattr(b, "label", "") == "Save settings"][0] \
+            .click().run()
+        assert not at.exception, [e.value for e in at.exception]
+        assert any("Saved" in s.value for s in at.success)
+
+    for bs, ma in ((5, 4), (7, 6), (2, 9)):
+        widget("Batch size").set_value(bs)
+        widget("Max attempts").set_value(ma)
+        save()
+        cfg = store.get_campaign("demo")["config"]
+        assert (cfg["batch_size"], cfg["max_attempts"]) == (bs, ma)
+        assert (widget("Batch size").value, widget("Max attempts").value) == (bs, ma)
+    audit = store.audit_log("demo")
+    assert (audit["action"] == "update_config").sum() == 3
