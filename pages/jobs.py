@@ -6,10 +6,13 @@ import os
 
 import pandas as pd
 import streamlit as st
+from streamlit.errors import StreamlitAPIException
 
 from core.structure_images import polymer_data_uri
 from core.views import format_elapsed, heartbeat_state, log_tail
-from pages._common import ACTOR, Ctx, config, live_every, structure_column, page_ctx
+from pages._common import (ACTOR, Ctx, config, live_every, page_ctx, show_error,
+                           structure_column)
+from pages._jobdetails import AUDIT_SCAN_LIMIT, attempt_history, last_requeue, retry_calculation
 
 ctx: Ctx = page_ctx()
 store = ctx.store
@@ -92,8 +95,31 @@ def live_jobs() -> None:
         st.caption("Select a row to see its log, error and actions.")
 
 
+def _rerun_fragment() -> None:
+    """Rerun the fragment (a click inside it), or the page when this run is a full one."""
+    try:
+        st.rerun(scope="fragment")
+    except StreamlitAPIException:
+        st.rerun()
+
+
+def _retry(cid: int, mode: str) -> None:
+    try:
+        out = retry_calculation(store, cid, mode=mode, actor=ACTOR)
+    except Exception as err:  # noqa: BLE001 - e.g. retried meanwhile from another tab
+        show_error(f"Could not re-queue calculation {cid}", err)
+        return
+    st.session_state["_jobs_toast"] = out.message  # shown after the rerun
+    _rerun_fragment()
+
+
 def _details(cid: int) -> None:
     d = store.get_calculation(cid)
+    toast = st.session_state.pop("_jobs_toast", None)
+    if toast:
+        st.toast(toast, icon=":material/replay:")
+    audit = store.audit_log(ctx.campaign, limit=AUDIT_SCAN_LIMIT)
+    history = attempt_history(audit, cid, max_attempts=int(d["max_attempts"]))
     st.markdown(f"#### Calculation {cid} · {STATUS_ICON.get(d['status'], d['status'])}")
     a, b = st.columns([1, 2])
     with a:
@@ -104,22 +130,32 @@ def _details(cid: int) -> None:
         if d["status"] in ("queued", "running"):
             if st.button("Cancel", key=f"cancel_{cid}"):
                 st.toast(f"calculation {cid}: {store.request_cancel(cid, actor=ACTOR)}")
-                st.rerun(scope="fragment")
+                _rerun_fragment()
         if d["status"] in ("failed", "cancelled"):
             r1, r2 = st.columns(2)
             if r1.button("Retry (resume)", key=f"retry_{cid}",
                          help="re-queue, keeping the work directory"):
-                new = store.request_retry(cid, mode="resume", actor=ACTOR)
-                st.toast(f"calculation {cid}: {new}")
-                st.rerun(scope="fragment")
+                _retry(cid, "resume")
             if r2.button("Rerun (fresh)", key=f"rerun_{cid}",
                          help="re-queue in a new work directory"):
-                new = store.request_retry(cid, mode="rerun", actor=ACTOR)
-                st.toast(f"calculation {cid}: {new}")
-                st.rerun(scope="fragment")
+                _retry(cid, "rerun")
     with b:
         if d.get("error_message"):
             st.error(f"{d.get('error_type') or 'error'}: {d['error_message']}")
+        req = last_requeue(audit, cid) if d["status"] in ("queued", "running") else None
+        if req is not None:
+            k = int(d["attempt"] or 0) + (1 if d["status"] == "queued" else 0)
+            st.info(f"Calculation {cid} re-queued ({req['mode']}) by {req['actor']} at "
+                    f"{req['ts']} UTC: attempt {max(k, 1)} of {d['max_attempts']} "
+                    f"{'waits for a worker' if d['status'] == 'queued' else 'is running'}.")
+        if len(history):
+            last = history.iloc[-1]
+            if not d.get("error_message"):
+                st.warning(f"Last failed attempt ({last['attempt']}): {last['error']}")
+            st.markdown("**Failed attempts**")
+            st.dataframe(history, hide_index=True, width="stretch",
+                         column_config={"error": st.column_config.TextColumn("error",
+                                                                            width="large")})
         if d.get("message"):
             st.caption(d["message"])
         if isinstance(d.get("result"), dict) and d["result"]:

@@ -406,3 +406,40 @@ def test_settings_second_save_in_the_same_page_view_is_kept(seeded) -> None:
         assert (widget("Batch size").value, widget("Max attempts").value) == (bs, ma)
     audit = store.audit_log("demo")
     assert (audit["action"] == "update_config").sum() == 3
+
+
+def _texts(at: AppTest) -> list[str]:
+    """Text of every message-like element (toasts, alerts, markdown, captions, tables)."""
+    out = [e.value for kind in ("toast", "success", "info", "warning", "error", "markdown",
+                                "caption") for e in getattr(at, kind)]
+    for df in at.dataframe:
+        out += [str(v) for v in df.value.astype(str).to_numpy().ravel()]
+    return out
+
+
+def test_jobs_page_retry_says_requeued_and_keeps_the_failed_attempts_error(seeded) -> None:
+    store = seeded["store"]
+    cid = int(store.calculations("demo", status="failed")["id"].iloc[0])
+    at = _app()
+    at.session_state["_calc"] = cid
+    at.run()
+    at.switch_page("pages/jobs.py").run()
+    at.button(key=f"retry_{cid}").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert store.get_calculation(cid)["status"] == "queued"
+    texts = _texts(at)
+    assert any(f"Calculation {cid} re-queued" in t and "attempt 1 of 3" in t
+               for t in [x.value for x in at.toast]), [x.value for x in at.toast]
+    assert any("re-queued" in t and "attempt 1 of 3" in t
+               for t in [x.value for x in at.info]), [x.value for x in at.info]
+    # the failed attempt's error (type + message) is still shown in the details
+    assert any("ConvergenceError" in t and "density did not converge" in t for t in texts), \
+        texts
+    # and still after a fresh page load (it comes from the store, not the session)
+    at2 = _app()
+    at2.session_state["_calc"] = cid
+    at2.run()
+    at2.switch_page("pages/jobs.py").run()
+    texts2 = _texts(at2)
+    assert any("ConvergenceError" in t and "density did not converge" in t for t in texts2)
+    assert any("re-queued" in x.value and "attempt 1 of 3" in x.value for x in at2.info)
