@@ -16,6 +16,7 @@ Modules (one concept each):
 - ``cluster``      dask LocalCluster / dask-jobqueue profiles
 - ``cluster_preview`` job-script preview in a subprocess (thread-safe), per-kind profile templates
 - ``runner``       runner process that executes approved calculations
+- ``calc_process`` one calculation's pipeline in its own supervised, killable process group
 - ``cycle``        one proposal: surrogate refit + EHVI batch over the pool (pending-aware)
 - ``campaign``     headless campaign CLI (new/propose/approve/status/export)
 - ``demo``         the demo campaign on the shipped pool and initial observations

@@ -17,8 +17,11 @@ The runner and the dashboard talk only through the store (SQLite, :mod:`core.sto
   ``attempt < max_attempts``, else fails with the reason — for SLURM/PBS the scheduler's verdict
   (``CANCELLED``, ``TIMEOUT``, ``OUT_OF_MEMORY``, ``NODE_FAIL`` …) is part of the message;
   a simulation error (``core.simulation.errors``) or an unusable work dir/result fails at once;
-- cancel and retry requests made in the store are honoured (a running task stops at its next
-  step boundary: the runner drops a ``CANCEL`` file the task's progress callback checks);
+- cancel and retry requests made in the store are honoured: each pipeline runs in its own
+  process group supervised by its task (:mod:`core.calc_process`); for a cancel the runner drops
+  a ``CANCEL`` file and the task kills that group and the calculation's tagged processes within
+  a second (the runner kills them at once itself for the local profile), marks the calculation
+  cancelled and writes "cancelled" in its log; failures are written in the log too;
 - when every calculation of a batch is terminal the batch and cycle close, the cycle's
   hypervolume/beyond-line count are recorded and the next batch is proposed
   (:func:`core.cycle.propose_batch`); it waits for approval unless the campaign auto-approves;
@@ -59,7 +62,6 @@ import uuid
 from pathlib import Path
 from typing import Any, Callable
 
-from core.atomic_io import atomic_write_json
 from core.store import Store, StoreError, StoreUnavailable, utcnow
 
 __all__ = ["Runner", "execute_calculation", "kill_orphans", "calc_tag", "ensure_runner",
@@ -139,11 +141,11 @@ def calc_tag(spec: dict) -> str:
 def kill_orphans(tag: str) -> list[int]:
     """SIGKILL processes on this host whose exec environment has ``OPTIPOLY_CALC=<tag>``.
 
-    Pipeline subprocesses (LAMMPS, antechamber, sqm …) inherit the tag; when their worker dies
-    they are re-parented and keep running.  A new attempt, holding the work-dir lock, calls this
-    before it resumes so that no orphan writes into the directory it is about to reuse.
-    (``/proc/<pid>/environ`` shows the environment at exec time, so the worker process itself,
-    which sets the tag in ``os.environ`` later, is never matched.)  Returns the killed pids.
+    The pipeline process (:mod:`core.calc_process`) is started with the tag and its
+    subprocesses (LAMMPS, antechamber, sqm …) inherit it.  A new attempt, holding the work-dir
+    lock, calls this before it resumes so that no orphan writes into the directory it is about
+    to reuse; a cancel calls it to stop the calculation.  (``/proc/<pid>/environ`` shows the
+    environment at exec time; the worker processes never carry a tag.)  Returns the killed pids.
     """
     want = f"{CALC_ENV}={tag}".encode()
     spared = _ancestors(os.getpid())  # never this process or the ones that started it
@@ -187,10 +189,12 @@ def execute_calculation(spec: dict) -> dict:
     """Dask task: run the simulation pipeline for one calculation in its work dir.
 
     ``spec`` keys: calc_id, attempt, psmiles, preset, workdir, threads (or None),
-    lock_timeout_s (default 24 h).  Returns ``{"result": <pipeline record>, "execution": {...}}``
-    where execution records host, pid, worker address, scheduler job id and environment, start
-    and end time.  Raises :class:`WorkdirError`, :class:`CalculationCancelled` or the pipeline's
-    ``SimulationError`` subclasses.
+    preset_overrides (or None), lock_timeout_s (default 24 h).  The pipeline runs in a child
+    process group this task supervises and kills on a cancel (:mod:`core.calc_process`).
+    Returns ``{"result": <pipeline record>, "execution": {...}}`` where execution records host,
+    pid (of the worker) and pipeline_pid, worker address, scheduler job id and environment,
+    start and end time.  Raises :class:`WorkdirError`, :class:`CalculationCancelled`,
+    ``core.calc_process.PipelineProcessDied`` or the pipeline's ``SimulationError`` subclasses.
     """
     workdir = Path(spec["workdir"])
     if workdir.exists() and not workdir.is_dir():
@@ -212,12 +216,15 @@ def execute_calculation(spec: dict) -> dict:
                 if (workdir / CANCEL_FILE).exists():
                     raise CalculationCancelled("cancelled while waiting for the work dir")
                 time.sleep(0.5)
-        return _execute_locked(spec, workdir)
+        return _execute_locked(spec, workdir, lock_fh)
     finally:
         lock_fh.close()
 
 
-def _execute_locked(spec: dict, workdir: Path) -> dict:
+def _execute_locked(spec: dict, workdir: Path, lock_fh) -> dict:
+    """Run the pipeline in its own supervised process group (:mod:`core.calc_process`) while
+    holding the work-dir lock ``lock_fh``; returns ``{"result", "execution"}``."""
+    from core.calc_process import progress_writer, run_supervised  # noqa: PLC0415
     try:
         from distributed import get_worker  # noqa: PLC0415
         worker = get_worker().address
@@ -228,42 +235,32 @@ def _execute_locked(spec: dict, workdir: Path) -> dict:
         "pid": os.getpid(), "worker": worker, "job_id": _job_id_from_env(),
         "job_env": {v: os.environ[v] for v in JOB_ENV_VARS if os.environ.get(v)},
         "started_at": utcnow(), "preset": spec["preset"], "threads": spec.get("threads"),
-        "workdir": str(workdir),
+        "preset_overrides": spec.get("preset_overrides"), "workdir": str(workdir),
     }
-    progress_path = workdir / PROGRESS_FILE
-    log_path = workdir / LOG_FILE
-
-    def progress(step: str, message: str = "") -> None:
-        if (workdir / CANCEL_FILE).exists():
-            raise CalculationCancelled(f"cancelled on request before step {step!r}")
-        rec = {**execution, "step": str(step), "message": str(message)[:500], "time": utcnow()}
-        atomic_write_json(progress_path, rec, default=str)
-        with open(log_path, "a", encoding="utf-8") as fh:
-            fh.write(f"{rec['time']} [attempt {spec['attempt']}] {step}: {message}\n")
-
-    tag = calc_tag(spec)
-    orphans = kill_orphans(tag)
+    progress = progress_writer(spec, execution, workdir)
+    orphans = kill_orphans(calc_tag(spec))
     progress("started", f"on {execution['host']} pid {execution['pid']}"
              + (f" job {execution['job_id']}" if execution["job_id"] else "")
              + (f"; killed {len(orphans)} orphaned process(es) of an earlier attempt"
                 if orphans else ""))
-    from core.simulation.pipeline import run_pipeline  # noqa: PLC0415
-    previous = os.environ.get(CALC_ENV)
-    os.environ[CALC_ENV] = tag  # inherited by the pipeline's subprocesses only
-    try:
-        result = run_pipeline(spec["psmiles"], preset=spec["preset"],
-                              workdir=workdir / "pipeline", progress=progress,
-                              threads=spec.get("threads"))
-    finally:
-        if previous is None:
-            os.environ.pop(CALC_ENV, None)
-        else:
-            os.environ[CALC_ENV] = previous
+    result = run_supervised(spec, workdir, execution, lock_fh)
     if not isinstance(result, dict):
         raise WorkdirError(f"the pipeline returned {type(result).__name__}, not a result record")
     execution["finished_at"] = utcnow()
     progress("finished", "result ready")
     return {"result": result, "execution": execution}
+
+
+def append_calc_log(path: str | Path | None, attempt: int, step: str, message: str) -> None:
+    """Append ``<time> [attempt N] <step>: <message>`` to a calculation log (best effort: a
+    missing directory or a full disk never fails the caller)."""
+    if not path:
+        return
+    try:
+        with open(path, "a", encoding="utf-8") as fh:
+            fh.write(f"{utcnow()} [attempt {attempt}] {step}: {message}\n")
+    except OSError:
+        pass
 
 
 def read_progress(workdir: str | Path) -> dict | None:
@@ -301,7 +298,14 @@ def _retryable(exc: BaseException) -> bool:
         from distributed.comm.core import CommClosedError  # noqa: PLC0415
     except ImportError:  # pragma: no cover
         CommClosedError = ()  # type: ignore[assignment]  # noqa: N806
-    return isinstance(exc, (KilledWorker, CommClosedError, ConnectionError, TimeoutError))
+    from core.calc_process import PipelineProcessDied  # noqa: PLC0415
+    return isinstance(exc, (KilledWorker, CommClosedError, ConnectionError, TimeoutError,
+                            PipelineProcessDied))
+
+
+def _error_type(exc: BaseException) -> str:
+    """The error's class name (for an error relayed by the pipeline process, the original's)."""
+    return str(getattr(exc, "error_type", None) or type(exc).__name__)
 
 
 class Runner:
@@ -569,21 +573,38 @@ class Runner:
         return info
 
     def _handle_cancels(self) -> None:
+        """Stop running calculations whose cancel was requested: drop the ``CANCEL`` file (the
+        supervising task kills the pipeline's process group within a second), kill the
+        calculation's tagged processes on this host at once for the local profile, mark it
+        cancelled and say so in its log."""
         df = self.store.calculations(self.cid, status="running")
         for row in df[df["cancel_requested"]].itertuples():
-            if row.workdir:
-                try:
-                    Path(row.workdir).mkdir(parents=True, exist_ok=True)
-                    (Path(row.workdir) / CANCEL_FILE).write_text(utcnow())
-                except OSError:
-                    pass
+            killed = self._stop_calculation(int(row.id), row.workdir)
             entry = self.futures.pop(int(row.id), None)
             if entry is not None:
                 entry[0].cancel()
             self.store.mark_cancelled(int(row.id), reason="cancelled on request")
-            self._log(f"calculation {row.id} cancelled")
+            append_calc_log(row.log_path, int(row.attempt), "cancelled",
+                            "cancelled on request; the runner stopped the calculation"
+                            + (f" ({len(killed)} process(es) killed)" if killed else ""))
+            self._log(f"calculation {row.id} cancelled"
+                      + (f", killed pids {killed}" if killed else ""))
             if row.batch_id is not None:
                 self._batch_maybe_finished(int(row.batch_id))
+
+    def _stop_calculation(self, calc_id: int, workdir: str | None) -> list[int]:
+        """Drop the work dir's ``CANCEL`` file; for the local profile (the calculation runs on
+        this host) also SIGKILL its tagged processes.  Returns the killed pids."""
+        if not workdir:
+            return []
+        try:
+            Path(workdir).mkdir(parents=True, exist_ok=True)
+            (Path(workdir) / CANCEL_FILE).write_text(utcnow())
+        except OSError:
+            pass
+        if self.profile is None or self.profile.is_jobqueue:
+            return []  # on another host: the supervising task sees the CANCEL file
+        return kill_orphans(calc_tag({"calc_id": calc_id, "workdir": workdir}))
 
     def _collect_results(self) -> None:
         for calc_id, (fut, attempt) in list(self.futures.items()):
@@ -626,20 +647,26 @@ class Runner:
                 self._fail(calc_id, attempt, "TaskLost", "dask lost the task without an error",
                            retryable=True)
             elif isinstance(exc, CalculationCancelled):
-                self.store.mark_cancelled(calc_id, reason=str(exc))
+                if self.store.mark_cancelled(calc_id, reason=str(exc)):
+                    append_calc_log(calc.get("log_path"), attempt, "cancelled", str(exc))
             elif _retryable(exc):
-                self._fail(calc_id, attempt, type(exc).__name__,
+                self._fail(calc_id, attempt, _error_type(exc),
                            self._death_reason(calc, exc), retryable=True)
             else:
                 step = getattr(exc, "step", None)
                 msg = str(exc) or repr(exc)
                 if step and step != "unknown":
                     msg = f"[step {step}] {msg}"
-                self._fail(calc_id, attempt, type(exc).__name__, msg, retryable=False)
+                self._fail(calc_id, attempt, _error_type(exc), msg, retryable=False)
         if calc.get("batch_id") is not None:
             self._batch_maybe_finished(int(calc["batch_id"]))
 
     def _death_reason(self, calc: dict, exc: BaseException) -> str:
+        """Why a retryable attempt ended: the pipeline process's fate, or the worker's (for
+        SLURM/PBS with the scheduler's verdict on the job)."""
+        from core.calc_process import PipelineProcessDied  # noqa: PLC0415
+        if isinstance(exc, PipelineProcessDied):
+            return str(exc)
         prog = read_progress(calc["workdir"]) if calc.get("workdir") else None
         job_id = (prog or {}).get("job_id") or calc.get("job_id")
         step = (prog or {}).get("step") or calc.get("step")
@@ -656,8 +683,13 @@ class Runner:
         return f"{reason}: {type(exc).__name__}: {exc}"
 
     def _fail(self, calc_id: int, attempt: int, etype: str, msg: str, *, retryable: bool) -> None:
+        """Record a failed attempt in the store, the calculation's log and the runner log."""
         new = self.store.fail_attempt(calc_id, attempt, error_type=etype, error_message=msg,
                                       retryable=retryable)
+        if new is not None:
+            append_calc_log(self.store.get_calculation(calc_id).get("log_path"), attempt,
+                            "failed", f"{etype}: {msg}"
+                            + (" (will retry)" if new == "queued" else ""))
         self._log(f"calculation {calc_id} attempt {attempt} failed ({etype}: {msg[:200]}) "
                   f"-> {new}")
 
@@ -702,7 +734,8 @@ class Runner:
             except OSError:
                 pass
             spec = {"calc_id": cid, "attempt": attempt, "psmiles": row.psmiles,
-                    "preset": row.preset, "workdir": str(workdir), "threads": threads}
+                    "preset": row.preset, "preset_overrides": cfg.preset_overrides,
+                    "workdir": str(workdir), "threads": threads}
             fut = self.client.submit(execute_calculation, spec, key=key, pure=False,
                                      resources={"calc": 1}, retries=0)
             self.futures[cid] = (fut, attempt)

@@ -68,7 +68,7 @@ Calculations
     updated_at, elapsed_s (s)
     ``get_calculation(calc_id) -> dict``
     ``request_cancel(calc_id, *, actor) -> str``  queued → cancelled now; running → flagged, the
-    runner stops it at the next step boundary
+    runner kills its processes within seconds and marks it cancelled
     ``request_retry(calc_id, *, mode="resume"|"rerun", actor) -> str``
     runner side: ``start_attempt``, ``update_progress``, ``complete_calculation`` (observation
     inserted in the same transaction, at most once: ``UNIQUE(observations.calculation_id)``),
@@ -208,6 +208,8 @@ class CampaignConfig:
     max_attempts      attempts per calculation before it is failed (worker/job deaths)
     cluster           cluster profile dict, see ``core.cluster`` (``{"profile": "local", ...}``)
     auto_approve      approve each new proposal without a person
+    preset_overrides  preset fields replaced for this campaign's calculations, e.g.
+                      ``{"production_ps": 100.0}`` (numbers, text or true/false; None = none)
     runs_dir          root for calculation work dirs (None = ``<db dir>/runs``); each store file
                       and campaign gets its own sub-directory (``core.runner.runs_dir_for``)
     """
@@ -226,6 +228,7 @@ class CampaignConfig:
                                                    "threads_per_worker": 1})
     auto_approve: bool = False
     runs_dir: str | None = None
+    preset_overrides: dict | None = None
 
     def __post_init__(self) -> None:
         self.validate()
@@ -269,6 +272,7 @@ class CampaignConfig:
             raise InvalidConfig("limit_line must be a LimitLine.to_dict() mapping or None")
         if not isinstance(self.pool_source, str) or not self.pool_source:
             raise InvalidConfig("pool_source must be 'default' or a path")
+        _check_preset_overrides(self.preset, self.preset_overrides)
 
     def to_dict(self) -> dict:
         """JSON-ready dict."""
@@ -283,6 +287,27 @@ class CampaignConfig:
         if unknown:
             raise InvalidConfig(f"unknown campaign setting(s): {', '.join(unknown)}")
         return cls(**data)
+
+
+def _check_preset_overrides(preset: str, overrides: Any) -> None:
+    """Raise :class:`InvalidConfig` unless ``overrides`` is None or a mapping of preset field
+    names (not ``name``) to numbers, text or true/false that the preset accepts."""
+    if overrides is None:
+        return
+    if not isinstance(overrides, dict):
+        raise InvalidConfig(f"preset_overrides must be a mapping or None, got {overrides!r}")
+    from core.simulation.presets import Preset, get_preset  # noqa: PLC0415 (dataclasses only)
+    known = {f.name for f in fields(Preset)} - {"name"}
+    for key, value in overrides.items():
+        if key not in known:
+            raise InvalidConfig(f"preset_overrides: {key!r} is not a preset setting")
+        if not isinstance(value, (bool, int, float, str)):
+            raise InvalidConfig(f"preset_overrides: {key} must be a number, text or "
+                                f"true/false, got {value!r}")
+    try:
+        get_preset(preset).with_overrides(**overrides)
+    except (TypeError, ValueError) as exc:
+        raise InvalidConfig(f"preset_overrides: {exc}") from None
 
 
 # --------------------------------------------------------------------------- schema

@@ -189,6 +189,10 @@ def test_cancel_corrupt_workdir_and_retry(campaign, tmp_path):
         pp, pmma = store.get_calculation(calcs[PP]), store.get_calculation(calcs[PMMA])
         assert pp["error_type"] == "WorkdirError" and "not a directory" in pp["error_message"]
         assert pmma["error_type"] == "JSONDecodeError" and pp["attempt"] == 1
+        # the calculation logs say what happened (a cancel, a failure)
+        assert "cancelled" in (workdir_of(store, calcs[PS]) / "calculation.log").read_text()
+        assert "[attempt 1] failed: JSONDecodeError" in \
+            (workdir_of(store, calcs[PMMA]) / "calculation.log").read_text()
         wait_for(lambda: store.get_batch(bid)["status"] == "failed", 30, "batch closed")
         # the campaign stays usable: fix / retry each one
         (runs / f"calc-{calcs[PP]}").unlink()

@@ -273,3 +273,15 @@ def test_migration_upgrades_an_older_file_keeping_data(tmp_path, monkeypatch):
     s2 = Store(tmp_path / "m.db")
     assert s2.schema_version() == SCHEMA_VERSION + 1
     assert s2.get_campaign("old")["note"] == "migrated"
+
+
+def test_preset_overrides_are_validated(tmp_path):
+    s = Store(tmp_path / "po.db")
+    s.create_campaign("po", {"preset": "smoke", "preset_overrides": {"production_ps": 50.0}},
+                      actor="t")
+    assert s.campaign_config("po").preset_overrides == {"production_ps": 50.0}
+    for bad, match in (({"nope": 1}, "not a preset setting"), ({"name": "x"}, "not a preset"),
+                       ({"compress_stages": []}, "number, text"),
+                       ({"forcefield": "xx"}, "Unknown force field"), ([1], "mapping")):
+        with pytest.raises(InvalidConfig, match=match):
+            s.update_config("po", {"preset_overrides": bad}, actor="t")
