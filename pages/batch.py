@@ -9,6 +9,7 @@ import streamlit as st
 from core.structure_images import polymer_data_uri, polymer_svg
 from pages._common import (ACTOR, Ctx, config, esc, page_ctx, show_error, structure_column,
                            svg_html)
+from pages._proposal import remember_batch_size
 
 ctx: Ctx = page_ctx()
 store = ctx.store
@@ -37,8 +38,11 @@ with st.expander("Propose a new batch", expanded=batch is None or
                  batch["status"] in ("done", "failed")):
     with st.form("propose"):
         c1, c2 = st.columns(2)
+        # keyed: the default (the stored batch size) changes after a proposal
         bs = c1.number_input("Batch size", min_value=1, max_value=100,
-                             value=int(cfg.get("batch_size", 10)), step=1)
+                             value=int(cfg.get("batch_size", 10)), step=1,
+                             key=f"propose_bs_{ctx.campaign}",
+                             help="remembered as the campaign's batch size (Settings)")
         strategies = ["believer", "ehvi"]
         strat = c2.selectbox("Strategy", strategies,
                              index=strategies.index(cfg.get("acquisition_strategy", "believer"))
@@ -50,6 +54,7 @@ with st.expander("Propose a new batch", expanded=batch is None or
             st.error("The current batch is still running; wait until it finishes.")
         else:
             try:
+                remember_batch_size(store, ctx.campaign, int(bs), actor=ACTOR)
                 _propose(int(bs), strat)
                 st.rerun()
             except Exception as err:  # noqa: BLE001 - reported to the user

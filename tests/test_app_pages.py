@@ -443,3 +443,34 @@ def test_jobs_page_retry_says_requeued_and_keeps_the_failed_attempts_error(seede
     texts2 = _texts(at2)
     assert any("ConvergenceError" in t and "density did not converge" in t for t in texts2)
     assert any("re-queued" in x.value and "attempt 1 of 3" in x.value for x in at2.info)
+
+
+def test_batch_page_remembers_the_chosen_batch_size(seeded, monkeypatch) -> None:
+    """The batch size used for a proposal is stored in the campaign config (as Settings does)
+    and is the widget's default on the next visit."""
+    import core.cycle
+
+    store = seeded["store"]
+    asked = []
+    monkeypatch.setattr(core.cycle, "propose_batch",
+                        lambda store, campaign, *, q, strategy, actor: asked.append(
+                            (q, strategy, actor)))
+
+    def size(at):
+        return [n for n in at.number_input if n.label == "Batch size"][0]
+
+    at = _app().run()
+    at.switch_page("pages/batch.py").run()
+    assert size(at).value == 3  # the campaign's stored batch size
+    size(at).set_value(5)
+    [b for b in at.get("button") if getattr(b, "label", "") == "Propose"][0].click().run()
+    assert not _errors(at), _errors(at)
+    assert asked == [(5, "ehvi", "dashboard")]
+    assert store.get_campaign("demo")["config"]["batch_size"] == 5
+    at2 = _app().run()
+    at2.switch_page("pages/batch.py").run()
+    assert size(at2).value == 5
+    size(at2).set_value(8)  # a second proposal in the same page view is remembered too
+    [b for b in at2.get("button") if getattr(b, "label", "") == "Propose"][0].click().run()
+    assert asked[-1][0] == 8 and size(at2).value == 8
+    assert store.get_campaign("demo")["config"]["batch_size"] == 8
