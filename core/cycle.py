@@ -4,7 +4,8 @@
 core.campaign propose`` and the dashboard's "re-propose" button call:
 
 1. candidates = campaign pool (shipped default pool or a CSV, plus the campaign's extra
-   candidates) minus evaluated, pending (queued/running) and rejected polymers, matched by
+   candidates) minus evaluated, pending (queued/running), rejected polymers and those whose
+   calculation failed in the last cycle (until retried; a retry makes them pending), matched by
    canonical polymer SMILES (:func:`core.polymer.canonical_psmiles`; the pool stores them
    canonical, so 10k candidates need no RDKit work); stored keys are
    :func:`core.polymer.polymer_key`;
@@ -173,13 +174,29 @@ def observation_matrix(store: Store, campaign: Any, pool: PoolData,
     return X[ok], Y[ok], grouped
 
 
+def _failed_last_cycle(store: Store, cid: int) -> set[str]:
+    """Canonical SMILES of polymers whose calculation failed in the latest cycle that has
+    calculations.  A retry re-queues the calculation, so a retried polymer is pending instead
+    (still never proposed twice); a failure of an older cycle may be proposed again."""
+    calcs = store.calculations(cid)
+    cycles = pd.to_numeric(calcs["cycle"], errors="coerce").dropna()
+    if cycles.empty:
+        return set()
+    last = cycles.max()
+    failed = calcs[(calcs["status"] == "failed")
+                   & (pd.to_numeric(calcs["cycle"], errors="coerce") == last)]
+    return {_canon(s) for s in failed["psmiles"]}
+
+
 def _excluded_canonical(store: Store, cid: int, grouped: pd.DataFrame) -> set[str]:
-    """Canonical SMILES of evaluated, pending (queued/running) and rejected polymers."""
+    """Canonical SMILES of evaluated, pending (queued/running), rejected polymers and those
+    whose calculation failed in the last cycle (:func:`_failed_last_cycle`)."""
     out = set(grouped["canonical"]) if "canonical" in grouped else set()
     pend = store.calculations(cid, status=("queued", "running"))
     out |= {_canon(s) for s in pend["psmiles"]}
     rej = store.rejected(cid)
     out |= {_canon(s) for s in rej["psmiles"].dropna()}
+    out |= _failed_last_cycle(store, cid)
     return out
 
 
@@ -248,6 +265,7 @@ def propose_batch(store: Store, campaign: Any, *, q: int | None = None,
     mean, std = np.full((len(pool.psmiles), 2), np.nan), np.full((len(pool.psmiles), 2), np.nan)
     mean[finite], std[finite] = sur.predict(pool.X[finite])
     exclude = _excluded_canonical(store, camp["id"], grouped)
+    n_failed_excluded = len(_failed_last_cycle(store, camp["id"]))
     ref = np.asarray(cfg.reference_point, dtype=float)
     front = pareto_front(Y)
     o = cfg.objectives
@@ -310,7 +328,8 @@ def propose_batch(store: Store, campaign: Any, *, q: int | None = None,
     if q_new > 0:
         if not available.any():
             if not kept:
-                raise ProposalError("every pool candidate is evaluated, pending or rejected")
+                raise ProposalError("every pool candidate is evaluated, pending, rejected "
+                                    "or failed in the last cycle")
         else:
             cross = sur.cross_cov_fn(pool.X[idx]) if strategy == "believer" else None
             sel = select_batch(mean[idx], std[idx], front_sel, ref, q_new, strategy=strategy,
@@ -342,7 +361,7 @@ def propose_batch(store: Store, campaign: Any, *, q: int | None = None,
             "n_observations_without_descriptor": int((~grouped["has_descriptor"]).sum()),
             "n_available": int(available.sum()), "reference_point": cfg.reference_point,
             "n_kept": len(kept), "kept_from_batch": keep_selected_of,
-            "n_pending_fantasies": n_fant,
+            "n_pending_fantasies": n_fant, "n_failed_excluded": n_failed_excluded,
             "believed_gain": None if sel is None else sel.believed_gain,
             "expected_gain_se": joint_se,
             "ehvi_initial": [] if sel is None else [float(v) for v in sel.ehvi_initial],

@@ -49,6 +49,8 @@ with st.expander("Propose a new batch", expanded=batch is None or
                              if cfg.get("acquisition_strategy") in strategies else 0,
                              help="believer: Kriging-believer batch (diverse); ehvi: top-q EHVI")
         go = st.form_submit_button("Propose", type="primary")
+    st.caption("Evaluated, pending and rejected polymers are never proposed; those whose "
+               "calculation failed in the last cycle are left out until retried (Jobs page).")
     if go:
         if batch is not None and batch["status"] in ("approved", "running"):
             st.error("The current batch is still running; wait until it finishes.")

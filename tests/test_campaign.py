@@ -303,3 +303,34 @@ def test_pending_calculations_are_fantasies_not_candidates(camp):
     b3 = propose_batch(store, "c1", actor="t")
     assert b3["cycle"] == 2 and b3["info"]["n_pending_fantasies"] == 1
     assert pending not in set(store.batch_candidates(b3["id"])["key"])
+
+
+def test_failed_in_the_last_cycle_is_not_proposed_again_straight_away(camp):
+    """A polymer whose calculation failed in the last cycle is left out of the next proposal
+    (the surrogate has not changed, so top-q EHVI would pick it again); once a later cycle has
+    run it may come back, and a retry makes it pending instead."""
+    store, _ = camp
+    b1 = propose_batch(store, "c1", strategy="ehvi", actor="t")
+    keys1 = store.batch_candidates(b1["id"])["key"].tolist()
+    store.approve_batch(b1["id"], actor="t")
+    calcs = store.calculations("c1", batch_id=b1["id"]).set_index("key")
+    bad = keys1[0]
+    cid_bad = int(calcs.loc[bad, "id"])
+    att = store.start_attempt(cid_bad, dask_key="k", workdir="/tmp/w", log_path="/tmp/w/l")
+    store.fail_attempt(cid_bad, att, error_type="ConvergenceError",
+                       error_message="density did not converge", retryable=False)
+    for k in keys1[1:]:
+        store.request_cancel(int(calcs.loc[k, "id"]), actor="t")  # cancelled: not excluded
+    store.finish_batch_if_complete(b1["id"])
+    b2 = propose_batch(store, "c1", strategy="ehvi", actor="t")
+    keys2 = store.batch_candidates(b2["id"])["key"].tolist()
+    assert b2["cycle"] == 2 and bad not in keys2
+    assert set(keys1[1:]) <= set(keys2)
+    assert b2["info"]["n_failed_excluded"] == 1
+    # cycle 2 runs (and is cancelled): cycle 1's failure is no longer "the last cycle"
+    store.approve_batch(b2["id"], actor="t")
+    for c in store.calculations("c1", batch_id=b2["id"])["id"]:
+        store.request_cancel(int(c), actor="t")
+    b3 = propose_batch(store, "c1", strategy="ehvi", actor="t")
+    assert b3["cycle"] == 3 and bad in store.batch_candidates(b3["id"])["key"].tolist()
+    assert b3["info"]["n_failed_excluded"] == 0
