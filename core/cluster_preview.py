@@ -22,8 +22,8 @@ import sys
 from pathlib import Path
 from typing import Any, Mapping
 
-from core.cluster import (JOBQUEUE_PROFILES, PROFILES, ClusterConfigError, ClusterProfile,
-                          format_walltime, job_script, minimum_walltime_s, required_walltime_s)
+from core.cluster import (PROFILES, ClusterConfigError, ClusterProfile, format_walltime,
+                          job_script, minimum_walltime_s, required_walltime_s)
 
 __all__ = ["JobScriptPreviewError", "preview_job_script", "profile_template",
            "profile_for_kind", "QUEUE_PLACEHOLDER", "PREVIEW_TIMEOUT_S"]
