@@ -12,13 +12,14 @@ Modules (one concept each):
 - ``pool``         candidate pool: n-gram language model, generation, default pool, imports
 - ``simulation``   MD (LAMMPS) + QM (PySCF) oracle: polymer SMILES -> n_D, n_F, n_C, ν_D
 - ``calibration``  labelled linear calibration of simulated n_D / ν_D to experiment (LOO errors)
+- ``measurements`` measured / literature n_D, ν_D from a CSV as experimental observations
 - ``store``        SQLite store, single source of truth
 - ``cluster``      dask LocalCluster / dask-jobqueue profiles
 - ``cluster_preview`` job-script preview in a subprocess (thread-safe), per-kind profile templates
 - ``runner``       runner process that executes approved calculations
 - ``calc_process`` one calculation's pipeline in its own supervised, killable process group
 - ``cycle``        one proposal: surrogate refit + EHVI batch over the pool (pending-aware)
-- ``campaign``     headless campaign CLI (new/propose/approve/status/export)
+- ``campaign``     headless campaign CLI (new/propose/approve/import-measurements/status/export)
 - ``demo``         the demo campaign on the shipped pool and initial observations
 - ``substructures`` named SMARTS library and enrichment statistics
 - ``figures``, ``views``, ``structure_images``  Plotly figures, page numbers, RDKit pictures

@@ -4,7 +4,11 @@
 
     new NAME [--preset P] [--batch-size Q] [--strategy ehvi|believer] [--ref N_D ABBE]
              [--pool default|PATH] [--kernel K] [--cluster JSON] [--auto-approve]
-             [--initial FILE] [--propose]
+             [--initial FILE] [--measurements CSV [--source TEXT]] [--propose]
+    import-measurements NAME --csv FILE [--source TEXT]
+                                     (measured / literature n_D, ν_D as experimental
+                                     observations; a file with a bad row imports nothing
+                                     and exits 2 naming every bad line)
     propose NAME [--q Q] [--strategy S]
     approve NAME [--batch ID] [--deselect KEY ...] [--actor WHO]
                                      (exit code 2 when the batch was not approved, e.g.
@@ -131,9 +135,15 @@ def _record_label(rec: Mapping[str, Any], i: int) -> str:
 
 def create_campaign(store: Store, name: str, config: Mapping[str, Any] | None = None, *,
                     initial: Iterable[Mapping[str, Any]] | None = None, propose: bool = False,
-                    actor: str = "cli") -> dict:
-    """Create a campaign, import its initial observations, record cycle-0 metrics and
-    (``propose=True``) propose the first batch.  Returns the campaign dict (plus ``batch``).
+                    actor: str = "cli",
+                    measurements: Iterable[Mapping[str, Any]] | None = None,
+                    measurements_source: str | None = None,
+                    measurements_file: str | None = None) -> dict:
+    """Create a campaign, import its initial observations and measured values
+    (``measurements``: rows of :func:`core.measurements.parse_measurements_csv`, stored as
+    experimental observations with ``measurements_source`` as the citation of rows without
+    their own), record cycle-0 metrics and (``propose=True``) propose the first batch.
+    Returns the campaign dict (plus ``batch``).
 
     All or nothing: everything is one store transaction (:meth:`Store.transaction`), so a
     failure at any step (bad record, failed proposal, disk full) leaves no campaign behind
@@ -145,11 +155,17 @@ def create_campaign(store: Store, name: str, config: Mapping[str, Any] | None = 
 
     cfg = CampaignConfig.from_dict(config)
     validate_profile(cfg.cluster, cfg.preset)
+    from core.measurements import import_measurements  # noqa: PLC0415
+
     records = list(initial or [])
+    meas = list(measurements or [])
     with store.transaction():
         camp = store.create_campaign(name, cfg, actor=actor)
         if records:
             import_observations(store, camp["id"], records, actor=actor)
+        if meas:
+            import_measurements(store, camp["id"], meas, source=measurements_source,
+                                file_name=measurements_file, actor=actor, cycle=0)
         record_cycle_metrics(store, camp["id"], 0)
         out = store.get_campaign(camp["id"])
         if propose:
@@ -246,6 +262,11 @@ def _parser() -> argparse.ArgumentParser:
     n.add_argument("--max-attempts", type=int, default=3)
     n.add_argument("--auto-approve", action="store_true")
     n.add_argument("--initial", default=None, help="initial observations (.json or .csv)")
+    n.add_argument("--measurements", default=None, metavar="CSV",
+                   help="measured / literature values (psmiles,n_D,abbe_number[,name,source])"
+                        " stored as experimental observations")
+    n.add_argument("--source", default=None,
+                   help="citation of the --measurements rows without a source column")
     n.add_argument("--propose", action="store_true", help="propose the first batch")
     n.add_argument("--actor", default=os.environ.get("USER", "cli"))
     p = sub.add_parser("propose", help="refit the surrogate and propose the next batch")
@@ -273,6 +294,14 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--calc", type=int, required=True)
     t.add_argument("--rerun", action="store_true", help="start over in a new work dir")
     t.add_argument("--actor", default=os.environ.get("USER", "cli"))
+    m = sub.add_parser("import-measurements",
+                       help="add measured / literature n_D, ν_D values from a CSV")
+    m.add_argument("name")
+    m.add_argument("--csv", required=True,
+                   help="CSV with columns psmiles, n_D, abbe_number and optional name, source")
+    m.add_argument("--source", default=None,
+                   help='citation of rows without a source column, e.g. "Ando 2015"')
+    m.add_argument("--actor", default=os.environ.get("USER", "cli"))
     r = sub.add_parser("run", help="run the runner in the foreground")
     r.add_argument("name")
     r.add_argument("--exit-when-idle", action="store_true")
@@ -303,8 +332,15 @@ def _dispatch(args: argparse.Namespace) -> int:
         if args.cluster:
             cfg["cluster"] = json.loads(args.cluster)
         initial = load_observation_records(args.initial) if args.initial else None
+        meas = None
+        if args.measurements:
+            from core.measurements import load_measurements_csv  # noqa: PLC0415
+            meas = load_measurements_csv(args.measurements)
         camp = create_campaign(store, args.name, cfg, initial=initial, propose=args.propose,
-                               actor=args.actor)
+                               actor=args.actor, measurements=meas,
+                               measurements_source=args.source,
+                               measurements_file=Path(args.measurements).name
+                               if args.measurements else None)
         print(f"created campaign {camp['name']} (id {camp['id']}) with "
               f"{len(store.observations(camp['id']))} observation(s)")
         if "batch" in camp:
@@ -350,6 +386,14 @@ def _dispatch(args: argparse.Namespace) -> int:
             if len(cyc):
                 print(cyc[["number", "status", "hypervolume", "n_beyond",
                            "n_observations"]].to_string(index=False))
+        return 0
+    if args.cmd == "import-measurements":
+        from core.measurements import import_measurements, load_measurements_csv  # noqa
+        rows = load_measurements_csv(args.csv)
+        ids = import_measurements(store, args.name, rows, source=args.source,
+                                  file_name=Path(args.csv).name, actor=args.actor)
+        print(f"imported {len(ids)} measurement(s) into campaign {args.name} as experimental "
+              f"observations ({len(store.observations(args.name))} observation(s) in all)")
         return 0
     if args.cmd == "export":
         paths = write_export(store, args.name, args.out)

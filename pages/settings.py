@@ -1,5 +1,6 @@
-"""Settings / campaign: create a campaign, edit the limit line (two points, shown live) and the
-reference point, cluster profile and campaign settings; export observations as CSV / JSON."""
+"""Settings / campaign: create a campaign (optionally from measured values), edit the limit line
+(two points, shown live) and the reference point, cluster profile and campaign settings; import
+measured / literature values; export observations as CSV / JSON."""
 from __future__ import annotations
 
 import json
@@ -9,8 +10,9 @@ import streamlit as st
 from core.figures import pareto_figure
 from core.views import annotate_observations
 from pages._common import (
-    ACTOR, Ctx, config, limit_line, page_ctx, reference_polymers, require_optical_objectives,
+    ACTOR, Ctx, config, esc, limit_line, page_ctx, reference_polymers, require_optical_objectives,
 )
+from pages._measurements import CSV_HELP, measurement_rows, show_import_error
 
 ctx: Ctx = page_ctx()
 store = ctx.store
@@ -18,8 +20,8 @@ cfg = config(ctx)
 require_optical_objectives(cfg)
 
 st.title("Settings")
-tab_line, tab_camp, tab_cluster, tab_new, tab_export = st.tabs(
-    ["Limit line", "Campaign", "Cluster", "New campaign", "Export"])
+tab_line, tab_camp, tab_cluster, tab_meas, tab_new, tab_export = st.tabs(
+    ["Limit line", "Campaign", "Cluster", "Measurements", "New campaign", "Export"])
 
 # ---------------------------------------------------------------- limit line
 with tab_line:
@@ -147,6 +149,35 @@ with tab_cluster:
     except (ValueError, TypeError) as err:
         st.error(f"{type(err).__name__}: {err}")
 
+# ---------------------------------------------------------------- measured values
+with tab_meas:
+    from core.measurements import MeasurementImportError, import_measurements
+
+    st.caption(f"Add measured or literature values to campaign **{esc(ctx.campaign)}**: they "
+               "are stored as experimental observations (labelled so in the Pareto plot) and "
+               "train the surrogate from the next proposal on. " + CSV_HELP)
+    m1, m2 = st.columns(2)
+    meas_up = m1.file_uploader("Upload measurements CSV", type=["csv", "txt"],
+                               key="meas_upload")
+    meas_paste = m2.text_area("…or paste the CSV", height=140, max_chars=500_000,
+                              key="meas_paste",
+                              placeholder="psmiles,n_D,abbe_number,name\n"
+                                          "*CC(*)c1ccccc1,1.592,31,PS")
+    meas_src = st.text_input("Source (citation for rows without a `source` column)",
+                             max_chars=300, key="meas_source", placeholder="Ando et al. 2015")
+    if st.button("Validate and import", type="primary", key="meas_import"):
+        try:
+            got = measurement_rows(meas_up, meas_paste)
+            if got is None:
+                st.warning("Upload or paste a measurements CSV first.")
+            else:
+                ids = import_measurements(store, ctx.campaign, got[0], source=meas_src,
+                                          file_name=got[1], actor=ACTOR)
+                st.success(f"Imported {len(ids)} measured value(s) from {esc(got[1])} into "
+                           f"campaign {esc(ctx.campaign)}.")
+        except MeasurementImportError as err:
+            show_import_error(err)
+
 # ---------------------------------------------------------------- new campaign
 with tab_new:
     with st.form("new_campaign"):
@@ -162,9 +193,17 @@ with tab_new:
                             key="nc_prof")
         copy_obs = st.checkbox(f"Copy the observations of {ctx.campaign!r} as initial data",
                                value=True)
+        st.caption("…and/or start from measured values. " + CSV_HELP)
+        n1, n2 = st.columns(2)
+        nc_up = n1.file_uploader("Measurements CSV", type=["csv", "txt"], key="nc_meas_upload")
+        nc_paste = n2.text_area("…or paste the CSV", height=110, max_chars=500_000,
+                                key="nc_meas_paste")
+        nc_src = st.text_input("Source of the measured values", max_chars=300,
+                               key="nc_meas_source", placeholder="Ando et al. 2015")
         create = st.form_submit_button("Create campaign", type="primary")
     if create:
         from core.campaign import create_campaign
+        from core.measurements import MeasurementImportError
 
         records = []
         if copy_obs:
@@ -175,15 +214,21 @@ with tab_new:
                                 "provenance": {**(r["provenance"] or {}),
                                                "copied_from": f"{ctx.campaign}:{r['id']}"}})
         try:
+            meas = measurement_rows(nc_up, nc_paste)
             camp = create_campaign(store, name, {
                 "batch_size": int(bs), "acquisition_strategy": strat, "preset": pre,
                 "reference_point": [float(rn), float(ra)],
                 "objectives": ["n_D", "abbe_number"],
                 "cluster": {"profile": prof} if prof != "local" else cfg["cluster"]},
-                initial=records, propose=False, actor=ACTOR)
-            st.success(f"Created campaign {camp['name']!r} with {len(records)} initial "
-                       "observations; pick it in the sidebar and propose its first batch on the "
-                       "Batch page.")
+                initial=records, propose=False, actor=ACTOR,
+                measurements=None if meas is None else meas[0], measurements_source=nc_src,
+                measurements_file=None if meas is None else meas[1])
+            n_meas = 0 if meas is None else len(meas[0])
+            st.success(f"Created campaign {esc(camp['name'])} with {len(records)} copied "
+                       f"observation(s) and {n_meas} measured value(s); pick it in the sidebar "
+                       "and propose its first batch on the Batch page.")
+        except MeasurementImportError as err:
+            show_import_error(err)
         except ValueError as err:
             st.error(str(err))
 

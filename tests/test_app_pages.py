@@ -474,3 +474,63 @@ def test_batch_page_remembers_the_chosen_batch_size(seeded, monkeypatch) -> None
     [b for b in at2.get("button") if getattr(b, "label", "") == "Propose"][0].click().run()
     assert asked[-1][0] == 8 and size(at2).value == 8
     assert store.get_campaign("demo")["config"]["batch_size"] == 8
+
+
+# ---------------------------------------------------------------- measured / literature values
+def _measurements_csv(abbrevs=("PMMA", "PS", "PC")) -> str:
+    from core.optics import load_reference_polymers
+
+    refs = load_reference_polymers().set_index("abbreviation").loc[list(abbrevs)]
+    return "psmiles,n_D,abbe_number,name\n" + "".join(
+        f"{r.psmiles},{r.n_D},{r.abbe_number},{a}\n" for a, r in refs.iterrows())
+
+
+def test_settings_imports_pasted_measurements_as_experimental(seeded) -> None:
+    store = seeded["store"]
+    n0 = len(store.observations("demo"))
+    at = _app().run()
+    at.switch_page("pages/settings.py").run()
+    at.text_area(key="meas_paste").input(_measurements_csv(("TPX", "CYTOP")))
+    at.text_input(key="meas_source").input("Ando 2015")
+    at.button(key="meas_import").click().run()
+    assert not _errors(at), _errors(at)
+    assert any("Imported 2 measured value(s)" in s.value for s in at.success)
+    obs = store.observations("demo")
+    new = obs[obs["source"] == "experimental"]
+    assert len(obs) == n0 + 2 and set(new["name"]) == {"TPX", "CYTOP"}
+    assert {p["source"] for p in new["provenance"]} == {"Ando 2015"}
+    assert {r["origin"] for r in new["result"]} == {"experimental"}
+
+
+def test_settings_refuses_a_measurements_table_with_a_bad_row(seeded) -> None:
+    store = seeded["store"]
+    n0 = len(store.observations("demo"))
+    at = _app().run()
+    at.switch_page("pages/settings.py").run()
+    at.text_area(key="meas_paste").input(
+        _measurements_csv(("TPX",)) + "*C(*)(F)C(*)Cl,1.45,40,bad\n*CCO*,1.45,900,worse\n")
+    at.text_input(key="meas_source").input("Ando 2015")
+    at.button(key="meas_import").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("2 of 3 row(s) unusable; nothing was imported" in e.value for e in at.error)
+    bad = [d.value for d in at.dataframe if "problem" in d.value][0].set_index("line")
+    assert list(bad.index) == [3, 4]
+    assert bad.loc[3, "input"] == "*C(*)(F)C(*)Cl" and "exactly two '*'" in bad.loc[3, "problem"]
+    assert "ν_D = 900 is implausible" in bad.loc[4, "problem"]
+    assert len(store.observations("demo")) == n0
+
+
+def test_settings_new_campaign_from_pasted_measurements(seeded) -> None:
+    store = seeded["store"]
+    at = _app().run()
+    at.switch_page("pages/settings.py").run()
+    at.text_input[[t.label for t in at.text_input].index("Name")].input("measured")
+    [c for c in at.checkbox if c.label.startswith("Copy the observations")][0].uncheck()
+    at.text_area(key="nc_meas_paste").input(_measurements_csv(("PMMA", "PS", "PC", "COP")))
+    at.text_input(key="nc_meas_source").input("Kasarova 2007")
+    [b for b in at.get("button") if getattr(b, "label", "") == "Create campaign"][0].click().run()
+    assert not _errors(at), _errors(at)
+    obs = store.observations("measured")
+    assert len(obs) == 4 and set(obs["source"]) == {"experimental"}
+    assert {p["source"] for p in obs["provenance"]} == {"Kasarova 2007"}
+    assert any("4 measured value(s)" in s.value for s in at.success)
