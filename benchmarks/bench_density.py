@@ -232,6 +232,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--out", default="var/bench_density")
     ap.add_argument("--report-only", action="store_true")
+    ap.add_argument("--subset", action="append", default=[], metavar="FF=ID,ID",
+                    help="run this force field on these polymers only (e.g. sage=PMMA,PS)")
     a = ap.parse_args(argv)
     if not (DATA / "polymer_density_dev.csv").is_file():
         print(f"needs {DATA}/polymer_density_dev.csv (../shared); nothing to do")
@@ -248,7 +250,9 @@ def main(argv: list[str] | None = None) -> int:
     if not a.report_only:
         # polymer by polymer, both force fields next to each other: a cut-short run still
         # compares the force fields on the same polymers
-        todo = [(i, ff) for i in ids for ff in ffs if i not in done_ids(out / f"{ff}.jsonl")]
+        only = {k: set(v.split(",")) for k, v in (x.split("=", 1) for x in a.subset)}
+        todo = [(i, ff) for i in ids for ff in ffs if i not in done_ids(out / f"{ff}.jsonl")
+                and (ff not in only or i in only[ff])]
         print(f"{len(todo)} runs to do ({', '.join(ffs)})", flush=True)
         with ProcessPoolExecutor(max_workers=a.jobs) as pool:
             futs = {pool.submit(run_one, i, dev[i]["smiles"], a.preset, ff, str(out)): (i, ff)
