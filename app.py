@@ -19,7 +19,7 @@ st.set_page_config(page_title="OptiPoly · optical polymer discovery",
                    layout="wide", initial_sidebar_state="expanded")
 
 from core.calibration import calibrated_values  # noqa: E402
-from core.figures import history_figure, pareto_figure  # noqa: E402
+from core.figures import history_figure, observation_origin, pareto_figure  # noqa: E402
 from core.structure_images import polymer_svg  # noqa: E402
 from core.views import (  # noqa: E402
     annotate_observations, compute_kpis, cycle_history, data_signature,
@@ -78,15 +78,20 @@ def _details(obs: pd.DataFrame, point: dict, batch_df: pd.DataFrame | None = Non
     pid = str(cd[0]) if cd else ""
     label = str(cd[1]) if len(cd) > 1 else pid
     psmiles = str(cd[2]) if len(cd) > 2 else ""
+    ref_note = ""
     if curve.startswith("pool"):  # a pool point: look its structure up
         label = f"pool candidate {pid} (predicted)"
         psmiles = st.session_state.get("_pool_psmiles", {}).get(pid, "")
     elif curve.startswith("reference"):
         refs = reference_polymers()
         hit = refs[refs["name"].astype(str) == pid]
-        label = f"{pid} (reference, measured)"
+        label = f"{label or pid} (experimental)"
         psmiles = str(hit["psmiles"].iloc[0]) if len(hit) else ""
+        ref_note = f"{pid} · reference, measured value (shipped reference polymer)" + (
+            f" · source: {hit['source'].iloc[0]}" if len(hit) and "source" in hit else "")
     st.markdown(f"**{esc(label)}**")
+    if ref_note:
+        st.caption(esc(ref_note))
     if psmiles:
         st.markdown(svg_html(polymer_svg(psmiles, 280, 200)), unsafe_allow_html=True)
         st.code(psmiles, language=None)
@@ -104,6 +109,8 @@ def _details(obs: pd.DataFrame, point: dict, batch_df: pd.DataFrame | None = Non
         str(cd[3]).startswith(("initial", "cycle")) else obs.iloc[0:0]
     if len(row):
         r = row.iloc[0]
+        st.caption(esc(observation_origin(r.get("source"), r.get("provenance"),
+                                          r.get("result")).detail))
         st.caption(f"observation {pid} · cycle {int(r['cycle'])} · source {r['source']}"
                    + (" · **beyond the line**" if bool(r.get("beyond")) else "")
                    + (" · on the Pareto front" if bool(r.get("on_front")) else ""))
@@ -259,7 +266,11 @@ def overview() -> None:
                         st.markdown(
                             svg_html(polymer_svg(str(r["psmiles"]), 220, 120)),
                             unsafe_allow_html=True)
-                        st.caption(f"{esc(r['name'] or r['psmiles'])} · n_D {r['n_D']:.4f} · "
+                        org = observation_origin(r.get("source"), r.get("provenance"),
+                                                 r.get("result")).short
+                        st.caption(f"{esc(r['name'] or r['psmiles'])}"
+                                   + (f" ({esc(org)})" if org else "")
+                                   + f" · n_D {r['n_D']:.4f} · "
                                    f"ν_D {r['abbe_number']:.1f}")
 
     live()

@@ -11,7 +11,8 @@ browser tests can find them.
 Data contracts (pandas DataFrames; extra columns are ignored):
 
 - observations: ``id, n_D, abbe_number, cycle`` and optionally ``name, psmiles, on_front,
-  beyond`` (booleans).
+  beyond`` (booleans) and ``source, provenance, result`` (as the store gives them: each point's
+  origin, :func:`observation_origin`, then names its legend entry and hover label).
 - references: ``name, abbreviation, n_D, abbe_number``.
 - batch: ``id, mu_n, sd_n, mu_abbe, sd_abbe`` and optionally ``name, psmiles, ehvi``.
 - pool: ``id, n_pred, abbe_pred`` and optionally ``psmiles``.
@@ -19,7 +20,8 @@ Data contracts (pandas DataFrames; extra columns are ignored):
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
@@ -29,7 +31,8 @@ from plotly.subplots import make_subplots
 
 __all__ = ["pareto_figure", "history_figure", "limit_line_xy", "CYCLE_COLORS", "UIREVISION",
            "X_TITLE", "Y_TITLE", "TRACE_LIMIT", "TRACE_FRONT", "TRACE_BATCH", "TRACE_POOL",
-           "TRACE_REFERENCES", "observation_trace_name"]
+           "TRACE_REFERENCES", "TRACE_MEASURED", "observation_trace_name", "PointOrigin",
+           "observation_origin"]
 
 UIREVISION = "optipoly-pareto"
 X_TITLE = "Abbe number ν<sub>D</sub>"
@@ -39,7 +42,8 @@ TRACE_BEYOND = "beyond the line"
 TRACE_FRONT = "Pareto front"
 TRACE_BATCH = "proposed batch (mean ± σ)"
 TRACE_POOL = "pool (predicted)"
-TRACE_REFERENCES = "reference polymers"
+TRACE_REFERENCES = "reference polymers (experimental)"
+TRACE_MEASURED = "measured (experimental)"
 
 #: qualitative palette for cycles (colour-blind friendly: Okabe–Ito + Tol muted)
 CYCLE_COLORS: tuple[str, ...] = (
@@ -56,6 +60,89 @@ class _LineLike(Protocol):
 def observation_trace_name(cycle: int) -> str:
     """Legend name of the observations of one cycle (cycle 0 = initial data)."""
     return "initial data" if int(cycle) == 0 else f"cycle {int(cycle)}"
+
+
+@dataclass(frozen=True)
+class PointOrigin:
+    """Where an observation's numbers come from.
+
+    ``kind``: ``"experimental"`` (a measured or literature value), ``"simulated"`` (our MD + QM
+    pipeline; ``preset`` names its preset when recorded) or ``"unknown"`` (nothing recorded).
+    ``citation``: the source text of an experimental value, when recorded.  The plotted values
+    are always the raw ones; calibrated values of simulations are shown only in a point's
+    details.
+    """
+
+    kind: str
+    preset: str | None = None
+    citation: str | None = None
+
+    @property
+    def label(self) -> str:
+        """Legend wording: 'experimental', 'simulated · quick', 'simulated',
+        'origin not recorded'."""
+        if self.kind == "simulated":
+            return f"simulated · {self.preset}" if self.preset else "simulated"
+        return "experimental" if self.kind == "experimental" else "origin not recorded"
+
+    @property
+    def short(self) -> str:
+        """Hover wording after a name: 'experimental', 'simulated, quick', 'simulated'
+        ('' when unknown)."""
+        if self.kind == "unknown":
+            return ""
+        return self.label.replace(" · ", ", ")
+
+    @property
+    def detail(self) -> str:
+        """One line for a point's details: what the values are, and that calibrated values
+        (simulations only) are shown there, never plotted."""
+        if self.kind == "experimental":
+            return "experimental (measured / literature value)" + (
+                f" · source: {self.citation}" if self.citation else "")
+        if self.kind == "simulated":
+            return (f"simulated{f' with the {self.preset} preset' if self.preset else ''}: "
+                    "raw values, as plotted and used by the optimiser (calibrated values, "
+                    "where available, only here)")
+        return "origin not recorded"
+
+
+_EXPERIMENTAL_WORDS = ("experiment", "measured", "literature")
+
+
+def observation_origin(source: Any, provenance: Any = None, result: Any = None) -> PointOrigin:
+    """Origin of one observation from its store ``source`` and its ``provenance`` / ``result``
+    records (dicts, or None/NaN when absent).
+
+    Experimental when ``source`` says so (``experimental``, ``reference (experimental)``,
+    anything with "experiment", "measured" or "literature") or ``provenance["origin"]`` /
+    ``provenance["kind"]`` / ``result["origin"]`` is ``"experimental"``; else simulated when
+    ``source`` is ``simulation`` or a preset is recorded (``result["preset"]`` or
+    ``provenance["preset"]``), with that preset; else unknown.  Pure function.
+    """
+    prov = provenance if isinstance(provenance, Mapping) else {}
+    res = result if isinstance(result, Mapping) else {}
+    src = str(source or "").strip().lower() if isinstance(source, str) else ""
+    marks = {str(prov.get("origin") or "").lower(), str(prov.get("kind") or "").lower(),
+             str(res.get("origin") or "").lower()}
+    if "experimental" in marks or any(w in src for w in _EXPERIMENTAL_WORDS):
+        cite = prov.get("source") if isinstance(prov.get("source"), str) else \
+            res.get("source") if isinstance(res.get("source"), str) else None
+        return PointOrigin("experimental", citation=cite or None)
+    preset = res.get("preset") or prov.get("preset")
+    preset = str(preset) if isinstance(preset, str) and preset else None
+    if src in ("simulation", "simulated") or preset:
+        return PointOrigin("simulated", preset=preset)
+    return PointOrigin("unknown")
+
+
+def _origins(obs: pd.DataFrame) -> list[PointOrigin]:
+    """:func:`observation_origin` of every row (unknown for frames without ``source``)."""
+    if "source" not in obs:
+        return [PointOrigin("unknown")] * len(obs)
+    prov = obs["provenance"] if "provenance" in obs else [None] * len(obs)
+    res = obs["result"] if "result" in obs else [None] * len(obs)
+    return [observation_origin(s, p, r) for s, p, r in zip(obs["source"], prov, res)]
 
 
 def limit_line_xy(line: _LineLike | dict[str, Any], x_range: tuple[float, float]
@@ -131,8 +218,11 @@ def pareto_figure(observations: pd.DataFrame | None = None, *,
 
     Traces (in drawing order, each omitted when its data is empty):
     ``pool (predicted)`` (Scattergl, for ~10k points), ``beyond the line`` (shaded region),
-    ``limit line``, ``reference polymers`` (labelled diamonds), one trace per cycle of
-    observations (``initial data``, ``cycle 1``, ... — or a single ``observations`` trace with a
+    ``limit line``, ``reference polymers (experimental)`` (labelled diamonds: the shipped
+    measured values), ``measured (experimental)`` (observations whose origin is experimental,
+    e.g. imported measurements; squares), one trace per cycle of the other observations
+    (``initial data``, ``cycle 1``, ... followed by their origin, e.g.
+    ``initial data (simulated · quick)`` — or a single ``observations`` trace with a
     colour bar when there are more than ``max_discrete_cycles`` cycles), ``Pareto front``
     (step line through observations with ``on_front``), ``proposed batch (mean ± σ)`` (error
     bars = 1 σ of the GP posterior in each objective).
@@ -144,7 +234,9 @@ def pareto_figure(observations: pd.DataFrame | None = None, *,
 
     ``customdata[0]`` of every observation/batch/pool point is its id (string) so a click
     selection maps back to the store; observation and batch points also carry
-    ``[id, label, psmiles, extra]`` for the hover text (pool points only the id, to keep the
+    ``[id, label, psmiles, extra]`` for the hover text, an observation's label saying its
+    origin, e.g. ``P1 (simulated, quick)`` or ``P1 (experimental)``; reference points carry
+    ``[name, abbreviation]`` (pool points only the id, to keep the
     10k-point payload small). With ``image_keys`` every point's customdata gets one more, last
     element: :func:`core.structure_images.image_key` of its SMILES (the file name of its hover
     picture); pool points are then ``[id, key]``.
@@ -201,13 +293,16 @@ def pareto_figure(observations: pd.DataFrame | None = None, *,
 
     if references is not None and len(references):
         lab = references["abbreviation"] if "abbreviation" in references else references["name"]
+        lab = lab.where(lab.notna() & (lab.astype(str) != ""), references["name"]).astype(str)
         fig.add_trace(go.Scatter(
             x=references["abbe_number"], y=references["n_D"], mode="markers+text",
-            name=TRACE_REFERENCES, text=lab.astype(str), textposition="top center",
+            name=TRACE_REFERENCES, text=lab, textposition="top center",
             textfont=dict(size=10, color="#555"),
             marker=dict(symbol="diamond-open", size=9, color="#555", line=dict(width=1.5)),
-            customdata=_custom(references, ["name", "abbreviation", *key_col]),
-            hovertemplate="<b>%{customdata[0]}</b> (reference)<br>ν<sub>D</sub> = %{x:.1f}<br>"
+            customdata=_custom(references.assign(abbreviation=lab),
+                               ["name", "abbreviation", *key_col]),
+            hovertemplate="<b>%{customdata[1]} (experimental)</b><br>%{customdata[0]}<br>"
+                          "reference polymer, measured value<br>ν<sub>D</sub> = %{x:.1f}<br>"
                           "n<sub>D</sub> = %{y:.4f}<extra></extra>"))
 
     if len(obs):
@@ -218,28 +313,45 @@ def pareto_figure(observations: pd.DataFrame | None = None, *,
                  "%{customdata[2]}<extra></extra>")
         o = obs.copy()
         o["_cyc"] = [observation_trace_name(c) for c in cycles]
-        o["_label"] = o["name"] if "name" in o else o["id"]
+        origins = _origins(o)
+        names = (o["name"] if "name" in o else o["id"]).astype(object)
+        names = names.where(names.notna() & (names.astype(str) != ""), o["id"]).astype(str)
+        o["_label"] = [f"{n} ({g.short})" if g.short else n for n, g in zip(names, origins)]
+        o["_origin"] = [g.label for g in origins]
+        measured = np.array([g.kind == "experimental" for g in origins], dtype=bool)
         cols = ["id", "_label", "psmiles", "_cyc", *key_col]
-        uniq = sorted(cycles.unique())
         # SVG markers up to a few hundred points, WebGL beyond (draws 1000s in one pass)
         scatter = go.Scatter if len(o) <= webgl_above else go.Scattergl
+        if measured.any():  # measured / literature values: one trace, whatever the cycle
+            sub = o[measured]
+            fig.add_trace(scatter(
+                x=sub["abbe_number"], y=sub["n_D"], mode="markers", name=TRACE_MEASURED,
+                marker=dict(size=9, color="#3b3b3b", line=dict(width=0.8, color="white"),
+                            symbol="square"),
+                customdata=_custom(sub, cols), hovertemplate=hover))
+        rest = o[~measured]
+        rest_cycles = cycles[~measured]
+        uniq = sorted(rest_cycles.unique())
         if len(uniq) <= max_discrete_cycles:
             for c in uniq:
-                sub = o[cycles.to_numpy() == c]
+                in_cycle = rest[rest_cycles.to_numpy() == c]
                 colour = CYCLE_COLORS[int(c) % len(CYCLE_COLORS)]
-                fig.add_trace(scatter(
-                    x=sub["abbe_number"], y=sub["n_D"], mode="markers",
-                    name=observation_trace_name(c),
-                    marker=dict(size=9, color=colour, line=dict(width=0.8, color="white"),
-                                symbol="circle"),
-                    customdata=_custom(sub, cols), hovertemplate=hover))
-        else:
+                for lab in dict.fromkeys(in_cycle["_origin"]):  # one entry per origin label
+                    sub = in_cycle[in_cycle["_origin"] == lab]
+                    fig.add_trace(scatter(
+                        x=sub["abbe_number"], y=sub["n_D"], mode="markers",
+                        name=observation_trace_name(c) + (
+                            "" if lab == PointOrigin("unknown").label else f" ({lab})"),
+                        marker=dict(size=9, color=colour, line=dict(width=0.8, color="white"),
+                                    symbol="circle"),
+                        customdata=_custom(sub, cols), hovertemplate=hover))
+        elif len(rest):
             fig.add_trace(go.Scattergl(
-                x=o["abbe_number"], y=o["n_D"], mode="markers", name="observations",
-                marker=dict(size=7, color=cycles, colorscale="Viridis", showscale=True,
+                x=rest["abbe_number"], y=rest["n_D"], mode="markers", name="observations",
+                marker=dict(size=7, color=rest_cycles, colorscale="Viridis", showscale=True,
                             colorbar=dict(title="cycle", thickness=12, len=0.6),
                             line=dict(width=0.5, color="white")),
-                customdata=_custom(o, cols), hovertemplate=hover))
+                customdata=_custom(rest, cols), hovertemplate=hover))
         if show_front and "on_front" in o and o["on_front"].astype(bool).any():
             f = o[o["on_front"].astype(bool)].sort_values("abbe_number")
             # staircase of the non-dominated set for a maximise/maximise problem

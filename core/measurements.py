@@ -257,10 +257,13 @@ def check_measurements(rows: Iterable[Mapping[str, Any]], *, source: str | None 
 
 def _existing_experimental(store: Store, campaign: Any) -> dict[str, str]:
     """Keys of the campaign's experimental observations -> 'observation <id> (<name>)'."""
+    from core.figures import observation_origin  # noqa: PLC0415
+
     obs = store.observations(campaign)
     out: dict[str, str] = {}
     for r in obs.to_dict("records"):
-        if r.get("source") == ORIGIN_EXPERIMENTAL:
+        if observation_origin(r.get("source"), r.get("provenance"),
+                              r.get("result")).kind == ORIGIN_EXPERIMENTAL:
             out.setdefault(str(r["key"]), f"observation {r['id']}"
                            + (f", {_echo(r['name'], 40)}" if r.get("name") else ""))
     return out

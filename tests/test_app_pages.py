@@ -137,12 +137,16 @@ def test_overview_renders_kpis_and_chart(seeded) -> None:
     for p in obs["psmiles"]:
         assert (img / f"{image_key(p)}.svg").read_text().lstrip().startswith("<svg")
     traces = {t["name"]: t for t in args["figure"]["data"]}
-    assert traces["initial data"]["customdata"][0][-1] in {image_key(p) for p in obs["psmiles"]}
+    # the seed's initial data are experimental values: labelled so, not "initial data"
+    assert traces["measured (experimental)"]["customdata"][0][-1] in {image_key(p)
+                                                                       for p in obs["psmiles"]}
     assert (seeded["cache"] / "components" / "pareto_chart" / "plotly.min.js").stat().st_size \
         > 1_000_000
     for n in ("limit line", "Pareto front", "proposed batch (mean ± σ)", "pool (predicted)",
-              "reference polymers", "initial data", "cycle 1"):
+              "reference polymers (experimental)", "measured (experimental)",
+              "cycle 1 (simulated)"):
         assert n in names, n
+    assert "initial data" not in names
     assert any("waits for approval" in i.value for i in at.info)
 
 
@@ -534,3 +538,30 @@ def test_settings_new_campaign_from_pasted_measurements(seeded) -> None:
     assert len(obs) == 4 and set(obs["source"]) == {"experimental"}
     assert {p["source"] for p in obs["provenance"]} == {"Kasarova 2007"}
     assert any("4 measured value(s)" in s.value for s in at.success)
+
+
+def test_overview_details_say_experimental_or_simulated(seeded) -> None:
+    """Clicking the reference diamond P1 says "P1 (experimental)"; clicking a simulated point
+    says "(simulated)" and that its values are raw (calibrated ones only in the details)."""
+    store = seeded["store"]
+    at = _app()
+    at.session_state["pareto"] = {
+        "curve": "reference polymers (experimental)", "x": 30.0, "y": 1.7, "t": 1,
+        "customdata": ["poly(thioether) with chlorophenyl vinylene sulfide units P1", "P1"]}
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert "**P1 (experimental)**" in [m.value for m in at.markdown]
+    assert any("reference, measured value" in c.value for c in at.caption)
+    obs = store.observations("demo")
+    sim = obs[obs["source"] == "simulation"].iloc[0]
+    spec = _pareto_spec(at)["figure"]
+    tr = [t for t in spec["data"] if t["name"] == "cycle 1 (simulated)"][0]
+    cd = [c for c in tr["customdata"] if c[0] == str(sim["id"])][0]
+    assert cd[1] == f"{sim['name']} (simulated)"
+    at.session_state["pareto"] = {"curve": tr["name"], "customdata": cd, "t": 2,
+                                  "x": float(sim["abbe_number"]), "y": float(sim["n_D"])}
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert f"**{sim['name']} (simulated)**" in [m.value for m in at.markdown]
+    assert any(c.value.startswith("simulated: raw values") for c in at.caption), \
+        [c.value for c in at.caption]

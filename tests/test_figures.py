@@ -111,3 +111,74 @@ def test_history_figure() -> None:
     assert list(fig.data[1].y) == [1.0, 1.5, 2.0]
     assert fig.layout.yaxis2.range[1] >= 4
     assert len(history_figure(pd.DataFrame()).data) == 0
+
+
+# ---------------------------------------------------------------- origin of every point
+def test_observation_origin_from_source_provenance_and_result() -> None:
+    from core.figures import observation_origin
+
+    imp = observation_origin("experimental", {"origin": "experimental", "source": "Ando 2015"},
+                             {"origin": "experimental"})
+    assert (imp.kind, imp.label, imp.short, imp.citation) == \
+        ("experimental", "experimental", "experimental", "Ando 2015")
+    assert "Ando 2015" in imp.detail
+    # the shipped demo records: source "initial", computed with the quick preset (their
+    # provenance also carries an experimental_reference for comparison: still simulated)
+    demo = observation_origin("initial", {"preset": "quick", "experimental_reference":
+                                          {"n_D": 1.492}}, {"preset": "quick", "n_D": 1.42})
+    assert (demo.kind, demo.label, demo.short) == ("simulated", "simulated · quick",
+                                                   "simulated, quick")
+    assert "raw values" in demo.detail and "calibrated" in demo.detail
+    assert observation_origin("simulation", None, {"n_D": 1.5}).label == "simulated"
+    assert observation_origin("simulation", float("nan"), {"preset": "smoke"}).label == \
+        "simulated · smoke"
+    assert observation_origin("reference (experimental)", {"source": "handbook"}).kind == \
+        "experimental"
+    assert observation_origin("initial", {"kind": "experimental"}).kind == "experimental"
+    # copied into a new campaign: result/provenance travel along, so does the origin
+    assert observation_origin("initial", {"copied_from": "demo:3", "preset": "quick"}).label \
+        == "simulated · quick"
+    unk = observation_origin("initial", None, None)
+    assert (unk.kind, unk.short, unk.label) == ("unknown", "", "origin not recorded")
+
+
+def test_pareto_figure_labels_every_point_by_origin() -> None:
+    """The same name P1 as a reference diamond (experimental) and a simulated point: the
+    legend and hover say which is which; 'initial data' is never used for simulated data
+    without saying so."""
+    from core.figures import TRACE_MEASURED
+
+    obs = pd.DataFrame({
+        "id": [1, 2, 3, 4], "name": ["P1", "PS", "mine", None],
+        "psmiles": ["*CC*"] * 4,
+        "abbe_number": [30.0, 31.0, 50.0, 40.0], "n_D": [1.70, 1.59, 1.55, 1.60],
+        "cycle": [0, 0, 1, 1],
+        "source": ["initial", "experimental", "simulation", "simulation"],
+        "provenance": [{"preset": "quick"}, {"origin": "experimental", "source": "Kasarova"},
+                       None, None],
+        "result": [{"preset": "quick"}, {"origin": "experimental"}, {"preset": "smoke"},
+                   {"preset": "smoke"}],
+        "on_front": [True, False, True, False]})
+    refs = pd.DataFrame({"name": ["poly(thioether) P1"], "abbreviation": ["P1"],
+                         "n_D": [1.72], "abbe_number": [28.0]})
+    fig = pareto_figure(obs, limit_line=LINE, references=refs)
+    names = _names(fig)
+    for n in (TRACE_REFERENCES, TRACE_MEASURED, "initial data (simulated · quick)",
+              "cycle 1 (simulated · smoke)"):
+        assert n in names, (n, names)
+    assert TRACE_REFERENCES == "reference polymers (experimental)"
+    assert "initial data" not in names and "cycle 1" not in names
+    sim = fig.data[names.index("initial data (simulated · quick)")]
+    assert list(sim.customdata[:, 1]) == ["P1 (simulated, quick)"]
+    meas = fig.data[names.index(TRACE_MEASURED)]
+    assert list(meas.customdata[:, 1]) == ["PS (experimental)"] and meas.marker.symbol == \
+        "square"
+    c1 = fig.data[names.index("cycle 1 (simulated · smoke)")]
+    assert list(c1.customdata[:, 1]) == ["mine (simulated, smoke)", "4 (simulated, smoke)"]
+    ref = fig.data[names.index(TRACE_REFERENCES)]
+    assert list(ref.text) == ["P1"] and "(experimental)" in ref.hovertemplate
+    assert ref.hovertemplate.startswith("<b>%{customdata[1]} (experimental)</b>")
+    assert list(ref.customdata[0]) == ["poly(thioether) P1", "P1"]
+    # front members hover with the origin too
+    front = [t for t in fig.data if t.name == "front members"][0]
+    assert "P1 (simulated, quick)" in list(front.customdata[:, 1])
