@@ -111,7 +111,7 @@ def _details(obs: pd.DataFrame, point: dict, batch_df: pd.DataFrame | None = Non
         r = row.iloc[0]
         st.caption(esc(observation_origin(r.get("source"), r.get("provenance"),
                                           r.get("result")).detail))
-        st.caption(f"observation {pid} · cycle {int(r['cycle'])} · source {r['source']}"
+        st.caption(f"observation {esc(pid)} · cycle {int(r['cycle'])} · source {esc(r['source'])}"
                    + (" · **beyond the line**" if bool(r.get("beyond")) else "")
                    + (" · on the Pareto front" if bool(r.get("on_front")) else ""))
         res = r.get("result")
@@ -122,7 +122,7 @@ def _details(obs: pd.DataFrame, point: dict, batch_df: pd.DataFrame | None = Non
             if any(lines):
                 st.caption(" · ".join(esc(x) for x in lines if x))
             for w in summ["warnings"][:4]:
-                st.warning(w, icon=":material/warning:")
+                st.warning(esc(w), icon=":material/warning:")
             keys = [k for k in ("n_F", "n_C", "density", "alpha_D", "preset", "method")
                     if k in res]
             if keys:
@@ -202,7 +202,7 @@ def overview() -> None:
         k[2].metric("Running", kpi["running"], help="queued or running calculations")
         k[3].metric("Failed", kpi["failed"])
         k[4].metric("Beyond line", f"{kpi['beyond']} ({kpi['beyond_frac']:.0%})",
-                    help=f"observations above: {line.label}")
+                    help=f"observations above: {esc(line.label)}")
         prev = hist["hypervolume"].iloc[-2] if len(hist) > 1 else None
         if prev is not None and abs(kpi["hypervolume"] - prev) < 5e-4:
             prev = None  # no visible change: no delta badge

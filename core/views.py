@@ -25,6 +25,7 @@ __all__ = [
     "data_signature", "format_elapsed", "heartbeat_state", "with_structure_images",
     "limit_line_points", "filter_pool", "parse_smiles_lines", "MAX_UPLOAD_BYTES",
     "MAX_UPLOAD_ROWS", "reference_point_xy", "reference_point_from_config", "log_tail",
+    "escape_markdown", "markdown_code",
 ]
 
 #: uploads of candidate lists: at most this many bytes / rows are read
@@ -314,3 +315,33 @@ def simulation_summary(result: dict) -> dict:
         out["cross_check"] = (f"packing-coefficient estimate {est:.3f} g/cm³ "
                               f"(MD {100 * (rho / est - 1):+.1f} %)")
     return out
+
+
+# characters that start Markdown markup anywhere in a line (emphasis, code, links, HTML,
+# strikethrough, Streamlit's $math$, entities, GFM table cells) and only at a line's start
+# (headings, quotes, list items, setext / thematic-break lines)
+_MD_INLINE = re.compile(r"([\\`*_\[\]<~$&|])")
+_MD_LINE_START = re.compile(r"^([ \t]*)([#>+=-]|\d+(?=[.)]))", re.MULTILINE)
+
+
+def escape_markdown(text: Any) -> str:
+    """``text`` (any value, via ``str``) escaped so that Streamlit's Markdown (``st.markdown``,
+    ``st.error``, ``st.caption``, ``st.toast`` …) shows it literally: ``*C(*)(F)Cl`` stays
+    ``*C(*)(F)Cl`` instead of becoming italic "C()(F)Cl", ``[N+](=O)`` is not a link,
+    ``a_b_c``, backticks, ``<tags>``, ``~~``, ``$…$`` and line-leading ``#``/``-``/``1.``
+    are not markup.  Backslash escapes (CommonMark), so only use it outside code spans
+    (see :func:`markdown_code`)."""
+    s = _MD_INLINE.sub(r"\\\1", str(text))
+    return _MD_LINE_START.sub(lambda m: m.group(1) + (
+        "\\" + m.group(2) if not m.group(2)[0].isdigit() else m.group(2) + "\\"), s)
+
+
+def markdown_code(text: Any) -> str:
+    """``text`` as a Markdown code span (shown literally, monospace), with a backtick fence
+    longer than any backtick run inside it; newlines become spaces."""
+    s = str(text).replace("\r", " ").replace("\n", " ")
+    if not s:
+        return ""
+    fence = "`" * (max((len(r) for r in re.findall(r"`+", s)), default=0) + 1)
+    pad = " " if s[0] == "`" or s[-1] == "`" or (s[0] == " " and s[-1] == " ") else ""
+    return f"{fence}{pad}{s}{pad}{fence}"

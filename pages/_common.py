@@ -10,7 +10,6 @@ Environment:
 """
 from __future__ import annotations
 
-import html
 import logging
 import os
 import time
@@ -22,6 +21,7 @@ import pandas as pd
 import streamlit as st
 
 from core.store import CampaignNotFound, Store, StoreUnavailable
+from core.views import escape_markdown, markdown_code
 
 REPO = Path(__file__).resolve().parents[1]
 ACTOR = "dashboard"
@@ -29,10 +29,11 @@ _LOG = logging.getLogger("optipoly.dashboard")
 
 
 def show_error(what: str, err: BaseException) -> None:
-    """Tell the user ``what`` failed and why in one line (no traceback in the browser) and
-    write the full traceback to the server's log."""
+    """Tell the user ``what`` failed and why in one line (no traceback in the browser; the
+    message shown literally, e.g. a polymer SMILES with its ``*``) and write the full
+    traceback to the server's log."""
     _LOG.error("%s: %s: %s", what, type(err).__name__, err, exc_info=err)
-    st.error(f"{what}: {type(err).__name__}: {err}")
+    st.error(f"{esc(what)}: {type(err).__name__}: {esc(err)}")
 
 
 def page_ctx() -> Ctx:
@@ -115,7 +116,7 @@ def bootstrap() -> Ctx:
     except StoreUnavailable as err:  # not a database, damaged, a directory …: say which file
         _LOG.error("store unavailable: %s", err)
         st.title("Optical polymer discovery")
-        st.error(str(err))
+        st.error(esc(err))
         st.stop()
     camp_default = default_campaign()
     try:
@@ -129,7 +130,7 @@ def bootstrap() -> Ctx:
     names = _campaign_names(store)
     if not names:
         st.title("Optical polymer discovery")
-        st.error(f"The store {path} has no campaign and the demo campaign could not be "
+        st.error(f"The store {esc(path)} has no campaign and the demo campaign could not be "
                  "created (see above). Create one with `python -m core.campaign new NAME "
                  "--initial FILE` and reload this page.")
         st.stop()
@@ -144,7 +145,7 @@ def bootstrap() -> Ctx:
         try:
             _ensure_runner(path, campaign)
         except Exception as err:  # noqa: BLE001
-            st.warning(f"Runner not started: {type(err).__name__}: {err}")
+            st.warning(f"Runner not started: {type(err).__name__}: {esc(err)}")
     return Ctx(store=store, campaign=campaign, db=path)
 
 
@@ -177,7 +178,7 @@ def sidebar(ctx: Ctx) -> None:
             st.badge(f"runner {rs.get('status') or 'silent'}", icon=":material/error:",
                      color="red")
             st.caption(f"last heartbeat {rs['age_s']:.0f} s ago")
-        st.caption(f"Database: `{Path(ctx.db).name}`")
+        st.caption(f"Database: {markdown_code(Path(ctx.db).name)}")
 
 
 def live_every() -> float | None:
@@ -194,7 +195,7 @@ def require_optical_objectives(cfg: dict[str, Any]) -> None:
     objs = set(cfg.get("objectives") or [])
     if objs != {"n_D", "abbe_number"}:
         st.error(f"This page plots n_D against ν_D; the campaign's objectives are "
-                 f"{sorted(objs)}.")
+                 f"{esc(sorted(objs))}.")
         st.stop()
 
 
@@ -220,7 +221,17 @@ def svg_html(svg: str, width: int | None = None) -> str:
 
 
 def esc(text: Any) -> str:
-    return html.escape(str(text))
+    """``text`` escaped for Streamlit Markdown (st.markdown / error / warning / caption /
+    toast / success / info): shown literally, so a polymer SMILES ``*C(*)(F)Cl`` keeps its
+    asterisks and ``[N+](=O)`` is no link (:func:`core.views.escape_markdown`).  Not for
+    code spans: use :func:`code` there."""
+    return escape_markdown(text)
+
+
+def code(text: Any) -> str:
+    """``text`` as an inline code span (monospace, literal), e.g. a polymer SMILES or a
+    user's SMARTS pattern inside a sentence (:func:`core.views.markdown_code`)."""
+    return markdown_code(text)
 
 
 def structure_column(label: str = "structure", width: str = "small"):

@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from core.substructures import DEFAULT_LIBRARY, match_matrix
-from pages._common import Ctx
+from pages._common import Ctx, esc
 
 
 @st.cache_resource(show_spinner="Loading the candidate pool …")
@@ -52,7 +52,7 @@ def pool_table(ctx: Ctx) -> pd.DataFrame:
     try:
         base = _default_pool()
     except Exception as err:  # noqa: BLE001 - pool missing: pages still work on uploads
-        st.warning(f"Default pool not available: {type(err).__name__}: {err}")
+        st.warning(f"Default pool not available: {type(err).__name__}: {esc(err)}")
         base = pd.DataFrame(columns=["id", "psmiles", "source"])
     if ex is not None:
         base = pd.concat([base, ex], ignore_index=True)

@@ -7,8 +7,8 @@ import pandas as pd
 import streamlit as st
 
 from core.structure_images import polymer_data_uri, polymer_svg
-from pages._common import (ACTOR, Ctx, config, esc, page_ctx, show_error, structure_column,
-                           svg_html)
+from pages._common import (ACTOR, Ctx, code, config, esc, page_ctx, show_error,
+                           structure_column, svg_html)
 from pages._proposal import remember_batch_size
 
 ctx: Ctx = page_ctx()
@@ -75,7 +75,7 @@ st.markdown(f"### Cycle {batch['cycle']} · {status_icon} {batch['status']}")
 st.caption(f"batch {batch['id']} · strategy `{batch.get('strategy')}` · "
            f"{batch['n_selected']} selected"
            + (f" · joint batch value (EHVI of the batch) {jv:.4g}" if jv is not None else "")
-           + (f" · approved by {batch.get('approved_by')} at {batch.get('approved_at')}"
+           + (f" · approved by {esc(batch.get('approved_by'))} at {batch.get('approved_at')}"
               if batch.get("approved_at") else ""))
 
 cands = store.batch_candidates(batch["id"])
@@ -133,7 +133,7 @@ if editable:
                 st.session_state["_flash"] = (f"Approved: {res.get('n_calculations', n_sel)} "
                                               "calculations queued.")
             else:
-                st.session_state["_flash"] = f"Not approved again: {res.get('reason')}"
+                st.session_state["_flash"] = f"Not approved again: {esc(res.get('reason'))}"
         except Exception as err:  # noqa: BLE001
             show_error("Approval failed", err)
         else:
@@ -171,7 +171,7 @@ if editable:
             try:
                 can, key = _canonical(smi.strip())
             except ValueError as err:
-                st.error(f"Not a valid polymer SMILES: {err}")
+                st.error(f"Not a valid polymer SMILES: {esc(err)}")
             else:
                 st.markdown(svg_html(polymer_svg(can, 240, 150)), unsafe_allow_html=True)
                 try:
@@ -197,7 +197,7 @@ if editable:
                 extra = ""
                 if "n_pred" in r and pd.notna(r.get("n_pred")):
                     extra = f" · n_D≈{r['n_pred']:.3f}, ν_D≈{r['abbe_pred']:.1f}"
-                c2.markdown(f"`{esc(r['psmiles'])}`{extra}")
+                c2.markdown(code(r["psmiles"]) + extra)
                 if c3.button("Add", key=f"addpool_{r['id']}"):
                     try:
                         can, key = _canonical(r["psmiles"])

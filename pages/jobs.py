@@ -10,7 +10,7 @@ from streamlit.errors import StreamlitAPIException
 
 from core.structure_images import polymer_data_uri
 from core.views import format_elapsed, heartbeat_state, log_tail
-from pages._common import (ACTOR, Ctx, config, live_every, page_ctx, show_error,
+from pages._common import (ACTOR, Ctx, code, config, esc, live_every, page_ctx, show_error,
                            structure_column)
 from pages._jobdetails import AUDIT_SCAN_LIMIT, attempt_history, last_requeue, retry_calculation
 
@@ -46,17 +46,17 @@ def live_jobs() -> None:
     info = (rs or {}).get("info") or {}
     extra = []
     if info.get("profile"):
-        extra.append(f"cluster `{info['profile']}`")
+        extra.append(f"cluster {code(info['profile'])}")
     if info.get("workers") is not None:
         extra.append(f"{info['workers']} dask worker(s)")
     if info.get("jobs"):
-        extra.append(f"scheduler jobs {', '.join(str(j) for j in info['jobs'] if j)}")
+        extra.append(f"scheduler jobs {esc(', '.join(str(j) for j in info['jobs'] if j))}")
     if info.get("phase"):
-        extra.append(str(info["phase"]))
-    st.caption(text + ("" if rs is None else f" · pid {rs.get('pid')} on {rs.get('host')} · "
-                       f"status {rs.get('status')}") + "".join(f" · {e}" for e in extra))
+        extra.append(esc(info["phase"]))
+    st.caption(text + ("" if rs is None else f" · pid {rs.get('pid')} on {esc(rs.get('host'))} · "
+                       f"status {esc(rs.get('status'))}") + "".join(f" · {e}" for e in extra))
     if info.get("cluster_error") or info.get("error"):
-        st.warning(f"Cluster: {info.get('cluster_error') or info.get('error')}")
+        st.warning(f"Cluster: {esc(info.get('cluster_error') or info.get('error'))}")
     if calcs.empty:
         st.info("No calculations yet. Approve a batch to launch some.")
         return
@@ -117,7 +117,7 @@ def _details(cid: int) -> None:
     d = store.get_calculation(cid)
     toast = st.session_state.pop("_jobs_toast", None)
     if toast:
-        st.toast(toast, icon=":material/replay:")
+        st.toast(esc(toast), icon=":material/replay:")
     audit = store.audit_log(ctx.campaign, limit=AUDIT_SCAN_LIMIT)
     history = attempt_history(audit, cid, max_attempts=int(d["max_attempts"]))
     st.markdown(f"#### Calculation {cid} · {STATUS_ICON.get(d['status'], d['status'])}")
@@ -125,8 +125,9 @@ def _details(cid: int) -> None:
     with a:
         st.image(polymer_data_uri(d["psmiles"], 260, 170))
         st.code(d["psmiles"], language=None)
-        st.caption(f"preset `{d.get('preset')}` · attempt {d['attempt']}/{d['max_attempts']} · "
-                   f"dask key `{d.get('dask_key') or '—'}` · job `{d.get('job_id') or '—'}`")
+        st.caption(f"preset {code(d.get('preset'))} · attempt {d['attempt']}/"
+                   f"{d['max_attempts']} · dask key {code(d.get('dask_key') or '—')} · "
+                   f"job {code(d.get('job_id') or '—')}")
         if d["status"] in ("queued", "running"):
             if st.button("Cancel", key=f"cancel_{cid}"):
                 st.toast(f"calculation {cid}: {store.request_cancel(cid, actor=ACTOR)}")
@@ -141,23 +142,23 @@ def _details(cid: int) -> None:
                 _retry(cid, "rerun")
     with b:
         if d.get("error_message"):
-            st.error(f"{d.get('error_type') or 'error'}: {d['error_message']}")
+            st.error(f"{esc(d.get('error_type') or 'error')}: {esc(d['error_message'])}")
         req = last_requeue(audit, cid) if d["status"] in ("queued", "running") else None
         if req is not None:
             k = int(d["attempt"] or 0) + (1 if d["status"] == "queued" else 0)
-            st.info(f"Calculation {cid} re-queued ({req['mode']}) by {req['actor']} at "
+            st.info(f"Calculation {cid} re-queued ({esc(req['mode'])}) by {esc(req['actor'])} at "
                     f"{req['ts']} UTC: attempt {max(k, 1)} of {d['max_attempts']} "
                     f"{'waits for a worker' if d['status'] == 'queued' else 'is running'}.")
         if len(history):
             last = history.iloc[-1]
             if not d.get("error_message"):
-                st.warning(f"Last failed attempt ({last['attempt']}): {last['error']}")
+                st.warning(f"Last failed attempt ({esc(last['attempt'])}): {esc(last['error'])}")
             st.markdown("**Failed attempts**")
             st.dataframe(history, hide_index=True, width="stretch",
                          column_config={"error": st.column_config.TextColumn("error",
                                                                             width="large")})
         if d.get("message"):
-            st.caption(d["message"])
+            st.caption(esc(d["message"]))
         if isinstance(d.get("result"), dict) and d["result"]:
             with st.expander("result", expanded=d["status"] == "done"):
                 st.json(d["result"], expanded=True)
@@ -183,7 +184,7 @@ with st.expander("Cluster"):
             st.markdown("Job script the runner submits")
             st.code(preview_job_script(cl), language="bash")
         except Exception as err:  # noqa: BLE001
-            st.caption(f"job script preview unavailable: {type(err).__name__}: {err}")
+            st.caption(f"job script preview unavailable: {type(err).__name__}: {esc(err)}")
 
 with st.expander("Audit log"):
     st.dataframe(store.audit_log(ctx.campaign, limit=200), hide_index=True, width="stretch")

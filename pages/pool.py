@@ -13,7 +13,7 @@ import streamlit as st
 from core.structure_images import polymer_data_uri
 from core.substructures import DEFAULT_LIBRARY
 from core.views import MAX_UPLOAD_BYTES, MAX_UPLOAD_ROWS, filter_pool, parse_smiles_lines
-from pages._common import ACTOR, Ctx, config, limit_line, structure_column, page_ctx
+from pages._common import ACTOR, Ctx, config, esc, limit_line, structure_column, page_ctx
 from pages._pooldata import pool_matches, pool_table
 
 ctx: Ctx = page_ctx()
@@ -140,13 +140,13 @@ if st.button("Validate and add", type="primary", disabled=up is None and not pas
     try:
         rows = _rows_from_upload()
     except ValueError as err:
-        st.error(str(err))
+        st.error(esc(err))
     else:
         with st.spinner(f"Validating {len(rows)} rows and computing descriptors …"):
             try:
                 good, bad, desc = _validate(rows)
             except ValueError as err:
-                st.error(f"Could not read the candidates: {err}")
+                st.error(f"Could not read the candidates: {esc(err)}")
                 good, bad, desc = [], [], {}
         if good:
             store.cache_descriptors(desc)

@@ -10,7 +10,8 @@ import streamlit as st
 from core.figures import pareto_figure
 from core.views import annotate_observations
 from pages._common import (
-    ACTOR, Ctx, config, esc, limit_line, page_ctx, reference_polymers, require_optical_objectives,
+    ACTOR, Ctx, code, config, esc, limit_line, page_ctx, reference_polymers,
+    require_optical_objectives,
 )
 from pages._measurements import CSV_HELP, measurement_rows, show_import_error
 
@@ -28,10 +29,10 @@ with tab_line:
     from core.optics import LimitLine, OpticsInputError, load_default_limit_line
 
     cur = limit_line(cfg)
-    st.caption(f"Current: **{cur.label}** — through (ν_D, n_D) = {cur.p1} and {cur.p2}. "
+    st.caption(f"Current: **{esc(cur.label)}** — through (ν_D, n_D) = {cur.p1} and {cur.p2}. "
                "Polymers above the line count as *beyond*.")
     with st.expander("Where the default line comes from"):
-        st.write(load_default_limit_line().source)
+        st.markdown(esc(load_default_limit_line().source))
     c1, c2, c3, c4 = st.columns(4)
     x1 = c1.number_input("Point 1: ν_D", value=float(cur.p1[0]), min_value=1.0, max_value=150.0,
                          step=0.5, key="ll_x1")
@@ -46,7 +47,7 @@ with tab_line:
         new = LimitLine(p1=(x1, y1), p2=(x2, y2), label=label or "limit line",
                         source=f"edited in the dashboard (was: {cur.label})")
     except OpticsInputError as err:
-        st.error(str(err))
+        st.error(esc(err))
         new = None
     if new is not None:
         obs = annotate_observations(store.observations(ctx.campaign), new)
@@ -100,7 +101,7 @@ with tab_camp:
                 "reference_point": [float(vals[o]) for o in objs], "max_attempts": int(ma),
                 "auto_approve": bool(auto)}, actor=ACTOR)
         except ValueError as err:
-            st.error(str(err))
+            st.error(esc(err))
         else:  # rerun so that everything below shows the stored config
             st.session_state["_settings_saved"] = ("Saved (applies to the next proposal / "
                                                    "calculation).")
@@ -134,7 +135,7 @@ with tab_cluster:
         new_cl["profile"] = prof
         validate_profile(new_cl, preset=cfg["preset"])
         if prof in QUEUE_PLACEHOLDER and new_cl.get("queue") == QUEUE_PLACEHOLDER[prof]:
-            st.warning(f"Replace the placeholder queue `{new_cl['queue']}` with your "
+            st.warning(f"Replace the placeholder queue {code(new_cl['queue'])} with your "
                        f"{'partition' if prof == 'slurm' else 'queue'} name.")
         if prof != "local":
             st.markdown("Job script preview")
@@ -142,12 +143,12 @@ with tab_cluster:
                 with st.spinner("Building the job script …"):
                     st.code(preview_job_script(new_cl), language="bash")
             except JobScriptPreviewError as err:
-                st.error(f"Job script preview failed: {err}")
+                st.error(f"Job script preview failed: {esc(err)}")
         if st.button("Save cluster profile", type="primary", key="cl_save"):
             store.update_config(ctx.campaign, {"cluster": new_cl}, actor=ACTOR)
             st.success("Saved; the runner uses it from its next start.")
     except (ValueError, TypeError) as err:
-        st.error(f"{type(err).__name__}: {err}")
+        st.error(f"{type(err).__name__}: {esc(err)}")
 
 # ---------------------------------------------------------------- measured values
 with tab_meas:
@@ -230,7 +231,7 @@ with tab_new:
         except MeasurementImportError as err:
             show_import_error(err)
         except ValueError as err:
-            st.error(str(err))
+            st.error(esc(err))
 
 # ---------------------------------------------------------------- export
 with tab_export:

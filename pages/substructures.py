@@ -13,7 +13,7 @@ from core.substructures import (
 )
 from core.views import annotate_observations, beyond_mask
 from pages._common import (
-    Ctx, config, esc, limit_line, page_ctx, require_optical_objectives, svg_html,
+    Ctx, code, config, esc, limit_line, page_ctx, require_optical_objectives, svg_html,
 )
 
 ctx: Ctx = page_ctx()
@@ -41,12 +41,12 @@ with st.expander("Add your own SMARTS"):
         try:
             s = user_substructure(nm, sm)
         except InvalidSmarts as err:
-            st.error(str(err))
+            st.error(esc(err))
         else:
             user[s.name] = s
-            st.success(f"added {s.name!r}")
+            st.success(f"added {esc(repr(s.name))}")
     if user:
-        st.caption("your patterns: " + ", ".join(f"`{esc(k)}`" for k in user))
+        st.caption("your patterns: " + ", ".join(code(k) for k in user))
         if st.button("Clear my patterns"):
             user.clear()
             st.rerun()

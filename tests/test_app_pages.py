@@ -565,3 +565,55 @@ def test_overview_details_say_experimental_or_simulated(seeded) -> None:
     assert f"**{sim['name']} (simulated)**" in [m.value for m in at.markdown]
     assert any(c.value.startswith("simulated: raw values") for c in at.caption), \
         [c.value for c in at.caption]
+
+
+# ---------------------------------------------------------------- SMILES shown literally
+def _visible(markdown: str) -> str:
+    """What a reader sees of an element's Markdown body (CommonMark + GFM, as Streamlit's
+    renderer): tags dropped, entities decoded."""
+    import html
+    import re
+
+    from markdown_it import MarkdownIt
+
+    out = MarkdownIt("commonmark").enable(["strikethrough", "table"]).render(markdown)
+    return html.unescape(re.sub(r"<[^>]+>", "", out)).strip()
+
+
+def test_batch_page_error_shows_the_polymer_smiles_literally(seeded) -> None:
+    """'*C(*)(F)C(*)Cl' (three stars) used to render as italic 'C()(F)C()Cl' and the
+    message as "needs exactly two '' atoms"."""
+    at = _app().run()
+    at.switch_page("pages/batch.py").run()
+    [t for t in at.text_input if "Polymer SMILES" in t.label][0].input("*C(*)(F)C(*)Cl")
+    [b for b in at.get("button") if getattr(b, "label", "") == "Add to batch"][0].click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    shown = [_visible(e.value) for e in at.error]
+    assert any("Not a valid polymer SMILES" in s and "exactly two '*' atoms" in s
+               and "'*C(*)(F)C(*)Cl'" in s for s in shown), shown
+
+
+def test_substructures_smarts_error_shows_the_pattern_literally(seeded) -> None:
+    at = _app().run()
+    at.switch_page("pages/substructures.py").run()
+    at.text_input[[t.label for t in at.text_input].index("SMARTS")].input("[*]C(*")
+    [b for b in at.get("button") if getattr(b, "label", "") == "Add"][0].click().run()
+    shown = [_visible(e.value) for e in at.error]
+    assert any("'[*]C(*'" in s for s in shown), shown
+
+
+def test_jobs_page_error_with_a_smiles_is_shown_literally(seeded) -> None:
+    store = seeded["store"]
+    cid = int(store.calculations("demo", status="failed")["id"].iloc[0])
+    store.request_retry(cid, actor="test")
+    att = store.start_attempt(cid, dask_key="k", workdir="/nonexistent", log_path="/none.log")
+    store.fail_attempt(cid, att, error_type="TypingError",
+                       error_message="no GAFF2 type for atom 3 of *C(*)(F)C_l [N+](=O)",
+                       retryable=False)
+    at = _app()
+    at.session_state["_calc"] = cid
+    at.run()
+    at.switch_page("pages/jobs.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    shown = [_visible(e.value) for e in at.error]
+    assert "TypingError: no GAFF2 type for atom 3 of *C(*)(F)C_l [N+](=O)" in shown, shown

@@ -159,3 +159,41 @@ def test_simulation_summary_names_force_field_protocol_and_cross_check() -> None
     assert "−4.5" in s["cross_check"].replace("-", "−") and s["warnings"] == ["w1"]
     old = simulation_summary({"density": 1.0})
     assert "not recorded" in old["made_with"] and old["tg_sim"] is None
+
+
+# ---------------------------------------------------------------- Markdown shown literally
+def _visible(markdown: str) -> str:
+    """Text a reader sees of ``markdown`` (CommonMark + GFM strikethrough/tables, as in
+    Streamlit's renderer): rendered to HTML, tags dropped, entities decoded."""
+    import html
+    import re
+
+    from markdown_it import MarkdownIt
+
+    out = MarkdownIt("commonmark").enable(["strikethrough", "table"]).render(markdown)
+    return html.unescape(re.sub(r"<[^>]+>", "", out)).strip()
+
+
+@pytest.mark.parametrize("text", [
+    "*C(*)(F)Cl", "a polymer SMILES needs exactly two '*' atoms, found 3 in '*C(*)(F)C(*)Cl'",
+    "*CC(*)[N+](=O)[O-]", "*c1ccc(S/C=C(c2ccc(Cl)cc2)\\S*)cc1", "poly_a_b _x_ __y__",
+    "`x` and ``y``", "<b>bold?</b>", "# not a heading", "1. not a list", "- not a list",
+    "> not a quote", "$x$ is not math", "~~not struck~~", "&amp; stays", "x | y",
+    "![not](an image)", "line one\n- line two\n=== three",
+])
+def test_escape_markdown_shows_text_literally(text: str) -> None:
+    from core.views import escape_markdown
+
+    assert _visible(escape_markdown(text)) == text
+    if "*" in text and "\n" not in text:
+        assert _visible(text) != text  # the raw text would indeed be mangled
+
+
+def test_markdown_code_spans_any_text() -> None:
+    from core.views import markdown_code
+
+    for text in ("*C(*)(F)Cl", "a`b", "`x`", "C[N+](=O)[O-]"):
+        src = markdown_code(text)
+        assert _visible(src) == text, src
+        assert "<code>" in __import__("markdown_it").MarkdownIt().render(src)
+    assert markdown_code("") == ""
