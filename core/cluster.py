@@ -33,12 +33,13 @@ import shutil
 import subprocess
 import sys
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 __all__ = [
     "ClusterProfile", "ClusterConfigError", "WalltimeTooShort", "PROFILES", "JOBQUEUE_PROFILES",
     "parse_walltime", "format_walltime", "required_walltime_s", "minimum_walltime_s", "validate_profile", "make_cluster",
     "job_script", "scheduler_job_state", "cancel_scheduler_jobs", "CALC_RESOURCE",
+    "ended_jobs", "replace_jobs", "JOB_LOSS_TYPES",
 ]
 
 PROFILES = ("local", "slurm", "pbs", "sge", "lsf")
@@ -358,6 +359,83 @@ def _job_state_once(profile: str, job_id: str, *, timeout_s: float = 10.0) -> di
                         + (f", exit status {ex.group(1)}" if ex else "")}
         return None
     return None
+
+
+_SLURM_LIVE = {"PENDING", "RUNNING", "CONFIGURING", "COMPLETING", "SUSPENDED", "REQUEUED",
+               "REQUEUE_HOLD", "REQUEUE_FED", "RESIZING", "SIGNALING", "STAGE_OUT", "STOPPED",
+               "RESV_DEL_HOLD"}
+JOB_LOSS_TYPES = {
+    "CANCELLED": "JobCancelled", "TIMEOUT": "JobTimeout", "DEADLINE": "JobTimeout",
+    "NODE_FAIL": "JobNodeFail", "BOOT_FAIL": "JobNodeFail", "OUT_OF_MEMORY": "JobOutOfMemory",
+    "PREEMPTED": "JobPreempted", "FAILED": "JobFailed", "COMPLETED": "JobEnded",
+}
+
+
+def ended_jobs(profile: str, job_ids: Iterable[str], *,
+               timeout_s: float = 10.0) -> dict[str, dict] | None:
+    """Which of ``job_ids`` the batch scheduler neither queues nor runs any more.
+
+    Returns ``{job_id: {"state", "reason", "explanation", "error_type"}}`` for the ended jobs
+    (``error_type`` from :data:`JOB_LOSS_TYPES`, e.g. ``JobCancelled``; ``JobLost`` for other
+    states and for jobs the scheduler has forgotten, state ``UNKNOWN``), or None when it cannot
+    tell: the scheduler did not answer, or the profile has no query (only SLURM has one:
+    ``squeue -t all``, then ``scontrol``/``sacct`` for jobs no longer listed).
+    """
+    ids = sorted({str(j) for j in job_ids if j})
+    for j in ids:
+        if not re.fullmatch(r"[0-9A-Za-z_.\[\]-]+", j):
+            raise ClusterConfigError(f"not a job id: {j!r}")
+    if profile != "slurm":
+        return None
+    out = _run(["squeue", "-h", "-t", "all", "-o", "%i|%T|%r"], timeout_s)
+    if out is None:
+        return None
+    listed = {}
+    for line in out.splitlines():
+        jid, _, rest = line.strip().partition("|")
+        state, _, reason = rest.partition("|")
+        listed[jid] = (state.strip(), reason.strip())
+    ended = {}
+    for j in ids:
+        if j in listed:
+            state, reason = listed[j]
+            if state in _SLURM_LIVE:
+                continue
+        else:
+            st = _job_state_once(profile, j, timeout_s=timeout_s)
+            if st is not None and st["state"] in _SLURM_LIVE:
+                continue
+            state, reason = (st["state"], st["reason"]) if st else ("UNKNOWN", "")
+        ended[j] = {"state": state, "reason": reason,
+                    "explanation": _SLURM_REASONS.get(state, state.lower())
+                    if state != "UNKNOWN" else "the scheduler no longer knows the job",
+                    "error_type": JOB_LOSS_TYPES.get(state, "JobLost")}
+    return ended
+
+
+def replace_jobs(cluster: Any, names: Iterable[str], *, timeout_s: float = 60.0) -> None:
+    """Forget the jobs ``names`` of a dask-jobqueue cluster (they ended before their worker
+    connected) and start new jobs in their place.
+
+    dask's SpecCluster only forgets a job when its worker *leaves* the scheduler, so a job
+    cancelled or failed before its worker connected stays in ``cluster.workers`` for ever and
+    adaptive scaling never replaces it.  Dropping it there lets ``_correct_state`` (the
+    SpecCluster's own reconciliation, distributed 2026.8) submit a job for its still-planned
+    slot (``worker_spec``).
+    """
+    names = list(names)
+
+    async def _replace() -> None:
+        for name in names:
+            job = cluster.workers.pop(name, None)
+            if job is not None:
+                try:
+                    await job.close()  # scancel; harmless for an ended job
+                except Exception:  # noqa: BLE001
+                    pass
+        await cluster._correct_state()
+
+    cluster.sync(_replace, callback_timeout=timeout_s)
 
 
 def cancel_scheduler_jobs(profile: str, job_ids: list[str], *, timeout_s: float = 20.0) -> int:

@@ -15,7 +15,15 @@ The runner and the dashboard talk only through the store (SQLite, :mod:`core.sto
 - a task whose worker or job died (dask ``KilledWorker``; the scheduler is configured with
   ``allowed-failures=0`` so the runner, not dask, counts attempts) goes back to ``queued`` while
   ``attempt < max_attempts``, else fails with the reason — for SLURM/PBS the scheduler's verdict
-  (``CANCELLED``, ``TIMEOUT``, ``OUT_OF_MEMORY``, ``NODE_FAIL`` …) is part of the message;
+  (``CANCELLED``, ``TIMEOUT``, ``OUT_OF_MEMORY``, ``NODE_FAIL`` …) is part of the message; a
+  calculation whose task was only *queued* on that worker (it never started: no progress record
+  of its dask task) goes back to ``queued`` without being charged;
+- a scheduler job that ends before its dask worker connects (``scancel`` of a pending job, a
+  node failure …) is never replaced by dask-jobqueue: every ``job_check_s`` the runner asks the
+  scheduler (``squeue``/``scontrol``/``sacct``, SLURM) about jobs without a worker, has the
+  cluster submit new jobs for the lost ones (:func:`core.cluster.replace_jobs`) and charges one
+  attempt of the longest-waiting calculation per lost job with a typed reason (``JobCancelled``,
+  ``JobTimeout``, ``JobNodeFail``, ``JobOutOfMemory`` …); after ``max_attempts`` it fails with it;
   a simulation error (``core.simulation.errors``) or an unusable work dir/result fails at once;
 - cancel and retry requests made in the store are honoured: each pipeline runs in its own
   process group supervised by its task (:mod:`core.calc_process`); for a cancel the runner drops
@@ -236,6 +244,7 @@ def _execute_locked(spec: dict, workdir: Path, lock_fh) -> dict:
         "job_env": {v: os.environ[v] for v in JOB_ENV_VARS if os.environ.get(v)},
         "started_at": utcnow(), "preset": spec["preset"], "threads": spec.get("threads"),
         "preset_overrides": spec.get("preset_overrides"), "workdir": str(workdir),
+        "dask_key": spec.get("dask_key"),
     }
     progress = progress_writer(spec, execution, workdir)
     orphans = kill_orphans(calc_tag(spec))
@@ -303,6 +312,16 @@ def _retryable(exc: BaseException) -> bool:
                             PipelineProcessDied))
 
 
+def _attempt_started(calc: dict, attempt: int) -> bool:
+    """Whether ``attempt`` of a calculation started executing: its work dir's progress record
+    belongs to this attempt's dask task (a task only queued on a worker wrote nothing)."""
+    prog = read_progress(calc["workdir"]) if calc.get("workdir") else None
+    if not prog or int(prog.get("attempt", -1)) != int(attempt):
+        return False
+    key = prog.get("dask_key")
+    return key is None or key == calc.get("dask_key")
+
+
 def _error_type(exc: BaseException) -> str:
     """The error's class name (for an error relayed by the pipeline process, the original's)."""
     return str(getattr(exc, "error_type", None) or type(exc).__name__)
@@ -339,6 +358,9 @@ class Runner:
         self._submitted_at: dict[int, float] = {}
         self._profile_error: str | None = None
         self.max_consecutive_errors = 10
+        self.job_check_s = 10.0  # how often scheduler jobs without a worker are looked up
+        self._last_job_check = 0.0
+        self._connected_jobs: set[str] = set()  # job ids whose worker ever connected
 
     # ------------------------------------------------------------------ lifecycle
     def acquire_lock(self) -> None:
@@ -490,6 +512,7 @@ class Runner:
         self._handle_cancels()
         self._collect_results()
         self._update_progress()
+        self._check_lost_jobs()
         self._submit_queued()
         self._sweep_batches()
         self._advance_cycle()
@@ -649,6 +672,9 @@ class Runner:
             elif isinstance(exc, CalculationCancelled):
                 if self.store.mark_cancelled(calc_id, reason=str(exc)):
                     append_calc_log(calc.get("log_path"), attempt, "cancelled", str(exc))
+            elif _retryable(exc) and not _attempt_started(calc, attempt):
+                self._requeue_unstarted(calc_id, attempt, "its task was only waiting on a "
+                                        f"worker that went away ({_error_type(exc)})")
             elif _retryable(exc):
                 self._fail(calc_id, attempt, _error_type(exc),
                            self._death_reason(calc, exc), retryable=True)
@@ -693,6 +719,71 @@ class Runner:
         self._log(f"calculation {calc_id} attempt {attempt} failed ({etype}: {msg[:200]}) "
                   f"-> {new}")
 
+    def _requeue_unstarted(self, calc_id: int, attempt: int, reason: str) -> None:
+        """Put back an attempt that never started, without charging it."""
+        if self.store.requeue_unstarted(calc_id, attempt, reason=reason):
+            self._log(f"calculation {calc_id} attempt {attempt} never started ({reason}): "
+                      "re-queued, not counted")
+
+    # ------------------------------------------------------------------ lost scheduler jobs
+    def _check_lost_jobs(self) -> None:
+        """Jobqueue profiles, every ``job_check_s``: find the cluster's scheduler jobs that
+        ended before their dask worker connected (e.g. ``scancel`` of a pending job, a node
+        failure), have the cluster submit new jobs in their place, and charge one waiting
+        calculation per lost job with the scheduler's verdict (:meth:`_charge_lost_job`)."""
+        if self.profile is None or not self.profile.is_jobqueue or self.cluster is None:
+            return
+        self._note_connected_jobs()
+        if time.monotonic() - self._last_job_check < self.job_check_s:
+            return
+        self._last_job_check = time.monotonic()
+        from core.cluster import ended_jobs, replace_jobs  # noqa: PLC0415
+        jobs = {name: str(job.job_id) for name, job in list(self.cluster.workers.items())
+                if getattr(job, "job_id", None)}
+        waiting = {n: j for n, j in jobs.items() if j not in self._connected_jobs}
+        ended = ended_jobs(self.profile.profile, waiting.values()) if waiting else None
+        lost = {n: j for n, j in waiting.items() if ended and j in ended}
+        if not lost:
+            return
+        self._log(f"{self.profile.profile} job(s) {sorted(lost.values())} ended before their "
+                  "worker connected: submitting new ones")
+        replace_jobs(self.cluster, list(lost))
+        for job_id in lost.values():
+            self._charge_lost_job(job_id, ended[job_id])
+
+    def _note_connected_jobs(self) -> None:
+        """Remember the scheduler job ids whose dask worker has connected (their loss is a
+        worker death, handled through ``KilledWorker``, not a lost job)."""
+        try:
+            names = {str(w.get("name")) for w in
+                     self.client.scheduler_info().get("workers", {}).values()}
+        except Exception:  # noqa: BLE001
+            return
+        for name, job in list(self.cluster.workers.items()):
+            jid = getattr(job, "job_id", None)
+            if jid and any(n == str(name) or n.startswith(f"{name}-") for n in names):
+                self._connected_jobs.add(str(jid))
+
+    def _charge_lost_job(self, job_id: str, state: dict) -> None:
+        """Count one attempt of the longest-waiting submitted calculation (no worker started it
+        yet) against the lost job's typed reason (``JobCancelled``, ``JobTimeout``,
+        ``JobNodeFail``, ``JobOutOfMemory`` …); it is re-submitted, or failed with that reason
+        once its attempts are spent."""
+        rows = self.store.calculations(self.cid, status="running")
+        waiting = [int(r.id) for r in rows.itertuples() if r.step == "submitted"
+                   and int(r.id) in self.futures
+                   and not _attempt_started(self.store.get_calculation(int(r.id)), int(r.attempt))]
+        msg = (f"{self.profile.profile} job {job_id} ended {state['state']} before its worker "
+               f"connected ({state['explanation']}"
+               + (f"; last reason {state['reason']}" if state.get("reason") else "") + ")")
+        if not waiting:
+            self._log(f"{msg}; no calculation was waiting for it")
+            return
+        cid = min(waiting, key=lambda c: self._submitted_at.get(c, 0.0))
+        fut, attempt = self.futures.pop(cid)
+        fut.cancel()
+        self._fail(cid, attempt, state["error_type"], msg, retryable=True)
+
     def _update_progress(self) -> None:
         df = self.store.calculations(self.cid, status="running")
         for row in df.itertuples():
@@ -705,6 +796,8 @@ class Runner:
             if self.progress_seen.get(int(row.id)) == sig:
                 continue
             self.progress_seen[int(row.id)] = sig
+            if prog.get("job_id"):
+                self._connected_jobs.add(str(prog["job_id"]))
             self.store.update_progress(int(row.id), int(row.attempt), step=prog.get("step"),
                                        message=prog.get("message"), worker=prog.get("worker"),
                                        job_id=prog.get("job_id"))
@@ -735,7 +828,7 @@ class Runner:
                 pass
             spec = {"calc_id": cid, "attempt": attempt, "psmiles": row.psmiles,
                     "preset": row.preset, "preset_overrides": cfg.preset_overrides,
-                    "workdir": str(workdir), "threads": threads}
+                    "workdir": str(workdir), "threads": threads, "dask_key": key}
             fut = self.client.submit(execute_calculation, spec, key=key, pure=False,
                                      resources={"calc": 1}, retries=0)
             self.futures[cid] = (fut, attempt)

@@ -72,7 +72,8 @@ Calculations
     ``request_retry(calc_id, *, mode="resume"|"rerun", actor) -> str``
     runner side: ``start_attempt``, ``update_progress``, ``complete_calculation`` (observation
     inserted in the same transaction, at most once: ``UNIQUE(observations.calculation_id)``),
-    ``fail_attempt``, ``mark_cancelled``, ``requeue_interrupted``, ``finish_batch_if_complete``
+    ``fail_attempt``, ``mark_cancelled``, ``requeue_interrupted``, ``requeue_unstarted``,
+    ``finish_batch_if_complete``
 Runner heartbeat
     ``heartbeat(campaign, *, pid, host, status="running", info=None)``
     ``runner_status(campaign, *, stale_after_s=30.0) -> dict | None``  keys pid, host, status
@@ -1405,6 +1406,25 @@ class Store:
             if cur.rowcount:
                 self._audit(con, r["campaign_id"], "runner", "cancelled",
                             {"calculation_id": int(calc_id)})
+            return cur.rowcount > 0
+
+    def requeue_unstarted(self, calc_id: int, attempt: int, *, reason: str) -> bool:
+        """Running → queued without counting the attempt (``attempt`` back by one,
+        ``interruptions`` up by one): the attempt never started, e.g. its task was only queued
+        on a worker that died.  Returns False for a stale attempt."""
+        now = utcnow()
+        with self._tx() as con:
+            r = self._calc_row(con, calc_id)
+            cur = con.execute(
+                "UPDATE calculations SET status='queued', attempt=MAX(attempt-1, 0), "
+                "interruptions=interruptions+1, step=NULL, message=?, updated_at=? "
+                "WHERE id=? AND attempt=? AND status='running'",
+                (f"re-queued, attempt not counted: {reason}"[:1000], now, int(calc_id),
+                 int(attempt)))
+            if cur.rowcount:
+                self._audit(con, r["campaign_id"], "runner", "requeue_unstarted",
+                            {"calculation_id": int(calc_id), "attempt": int(attempt),
+                             "reason": reason[:2000]})
             return cur.rowcount > 0
 
     def requeue_interrupted(self, campaign: Any) -> list[dict]:

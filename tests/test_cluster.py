@@ -93,3 +93,11 @@ def test_job_state_rejects_injection():
     with pytest.raises(ClusterConfigError):
         scheduler_job_state("slurm", "1; rm -rf /")
     assert scheduler_job_state("local", "123") is None
+
+
+def test_ended_jobs_needs_a_scheduler_query_and_valid_ids():
+    from core.cluster import ended_jobs
+    assert ended_jobs("pbs", ["123"]) is None  # no query for this profile: cannot tell
+    assert ended_jobs("local", []) is None
+    with pytest.raises(ClusterConfigError, match="not a job id"):
+        ended_jobs("slurm", ["1; rm -rf /"])

@@ -285,3 +285,15 @@ def test_preset_overrides_are_validated(tmp_path):
                        ({"forcefield": "xx"}, "Unknown force field"), ([1], "mapping")):
         with pytest.raises(InvalidConfig, match=match):
             s.update_config("po", {"preset_overrides": bad}, actor="t")
+
+
+def test_requeue_unstarted_does_not_charge_the_attempt(store):
+    bid, (c0, _c1) = _approved_batch(store)
+    a = store.start_attempt(c0, dask_key="k1", workdir="/w/1", log_path="/w/1/log")
+    assert not store.requeue_unstarted(c0, a + 1, reason="stale")  # a stale attempt: ignored
+    assert store.requeue_unstarted(c0, a, reason="queued on a worker that died")
+    calc = store.get_calculation(c0)
+    assert calc["status"] == "queued" and calc["attempt"] == 0 and calc["interruptions"] == 1
+    assert "not counted" in calc["message"]
+    assert store.start_attempt(c0, dask_key="k2", workdir="/w/1", log_path="/w/1/log") == 1
+    assert "requeue_unstarted" in set(store.audit_log("demo")["action"])
