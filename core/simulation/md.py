@@ -8,6 +8,11 @@ density drift (relative to the mean density) and potential-energy drift (relativ
 kinetic energy) over that window (linear fits), up to
 ``max_extensions`` further production runs when they exceed ``drift_tolerance``.
 
+Optional cooling ladder (``Preset.ladder_temps``, its own LAMMPS job after the production, from
+``final.data``): NPT heating to the first temperature, then NPT at each temperature (equilibrate,
+sample V); ``core.simulation.dilatometry`` turns the mean specific volumes into Tg_sim and the
+equilibrium-melt-line density at 300 K (``density_method="melt_line"`` makes it the result).
+
 LAMMPS runs through its Python module in a *child process* (``python -m core.simulation.md``), so
 a crash (segfault, lost atoms) cannot take down the caller; its log lands in the work directory.
 Units ``real``: fs, K, atm, Å, g/cm³, kcal/mol.
@@ -199,7 +204,8 @@ def run_lammps(script: str, workdir: Path, *, name: str = "md", mpi_ranks: int =
     try:
         with open(workdir / f"{name}.out", "w") as fh:
             # own process group (killed as a whole), the lock fd inherited: a rerun waits until
-            # this LAMMPS is really gone; the child also exits when this process dies (_watch)
+            # this LAMMPS is really gone; the child also exits when this process dies
+            # (_watch_parent)
             proc = subprocess.Popen(cmd, cwd=workdir, env=env, stdout=fh,
                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                     start_new_session=True, pass_fds=(lock.fileno(),))

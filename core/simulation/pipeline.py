@@ -195,14 +195,12 @@ def _step_forcefield(psmiles: str, p: Preset, d: Path, say, wd: Path) -> dict:
         say(f"charges transferred to the chains (residual {residual:+.4f} e spread evenly); "
             f"OpenFF Sage valence + LJ parameters ({DEFAULT_OFFXML})")
         ff = parametrise_chain_sage(chain.mol, charges)
-    elif p.forcefield == "gaff2":
+    else:  # gaff2 (Preset validates the name)
         say(f"charges transferred to the chains (residual {residual:+.4f} e spread evenly); "
             "GAFF2 parameters via parmchk2 + tleap")
         ff = F.parametrise_chain(chain, types, charges, d / "chain",
                                  frcmod_source=d / "oligomer" / "oligomer.mol2",
                                  timeout=p.timeouts.get("forcefield", 900))
-    else:
-        raise ValueError(f"Unknown force field {p.forcefield!r}; choose gaff2 or sage.")
     _write_json(d / "forcefield.json", ff.to_dict())
     for w in ff.warnings:
         say("warning: " + w)
@@ -303,7 +301,8 @@ def _md_fields(md: dict, p: Preset, build: dict) -> dict:
     }
 
 
-def _md_warnings(md: dict, build: dict, psmiles: str) -> list[str]:
+def _md_warnings(md: dict, build: dict) -> list[str]:
+    """Non-convergence and a failed packing-coefficient cross-check, as record warnings."""
     from core.simulation.packing import cross_check_warning  # noqa: PLC0415
 
     out = []
@@ -332,8 +331,7 @@ def _density_record(psmiles: str, canonical: str, p: Preset, wd: Path, results: 
                       "energy_drift_rel": md["energy_drift_rel"],
                       "md_extensions": md["extensions"]},
         "melt_line": md.get("melt_line"),
-        "warnings": list(results["forcefield"].get("warnings", [])) + _md_warnings(md, b,
-                                                                                  psmiles),
+        "warnings": list(results["forcefield"].get("warnings", [])) + _md_warnings(md, b),
         "details": {"md": {k: md.get(k) for k in ("n_atoms", "n_samples", "window_ps",
                                                   "ns_per_day")}, "build": b},
         "versions": versions, "step_wall_s": walls, "workdir": str(wd.resolve()),
@@ -524,7 +522,7 @@ def _run_locked(psmiles: str, p: Preset, canonical: str, wd: Path, progress, thr
                 "step_wall_s": walls, "workdir": str(wd.resolve())}
 
     md, qm, opt, b = results["md"], results["qm"], results["optics"], results["build"]
-    warnings = list(results["forcefield"].get("warnings", [])) + _md_warnings(md, b, psmiles)
+    warnings = list(results["forcefield"].get("warnings", [])) + _md_warnings(md, b)
     warnings += [str(w) for w in qm.get("warnings", [])]
     versions = dict(software_versions())
     versions["ours"] = OURS_VERSION
