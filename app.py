@@ -19,7 +19,9 @@ st.set_page_config(page_title="OptiPoly · optical polymer discovery",
                    layout="wide", initial_sidebar_state="expanded")
 
 from core.calibration import calibrated_values  # noqa: E402
-from core.figures import history_figure, observation_origin, pareto_figure  # noqa: E402
+from core.figures import (  # noqa: E402
+    chart_config, history_figure, observation_origin, pareto_figure, pareto_file_stem,
+)
 from core.structure_images import polymer_svg  # noqa: E402
 from core.views import (  # noqa: E402
     annotate_observations, compute_kpis, cycle_history, data_signature,
@@ -249,7 +251,8 @@ def overview() -> None:
         with left:
             clicked = pareto_chart(payload, sig=sig, key="pareto", height=600,
                                    keep_zoom=not st.session_state.get("fix_ranges"),
-                                   config={"scrollZoom": True}, history=hist_payload,
+                                   config=chart_config(pareto_file_stem(ctx.campaign)),
+                                   history=hist_payload,
                                    history_height=320)
         with right:
             st.subheader("Details")

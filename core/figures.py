@@ -20,6 +20,7 @@ Data contracts (pandas DataFrames; extra columns are ignored):
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -32,7 +33,8 @@ from plotly.subplots import make_subplots
 __all__ = ["pareto_figure", "history_figure", "limit_line_xy", "CYCLE_COLORS", "UIREVISION",
            "X_TITLE", "Y_TITLE", "TRACE_LIMIT", "TRACE_FRONT", "TRACE_BATCH", "TRACE_POOL",
            "TRACE_REFERENCES", "TRACE_MEASURED", "observation_trace_name", "PointOrigin",
-           "observation_origin"]
+           "observation_origin", "chart_config", "MODEBAR_REMOVE", "UNSELECTED_OPACITY",
+           "label_mask", "short_label", "pareto_file_stem"]
 
 UIREVISION = "optipoly-pareto"
 X_TITLE = "Abbe number ν<sub>D</sub>"
@@ -44,6 +46,18 @@ TRACE_BATCH = "proposed batch (mean ± σ)"
 TRACE_POOL = "pool (predicted)"
 TRACE_REFERENCES = "reference polymers (experimental)"
 TRACE_MEASURED = "measured (experimental)"
+
+#: opacity of the points a click did not select (Plotly's default, 0.2, hid the context)
+UNSELECTED_OPACITY = 0.7
+#: mode-bar buttons that do nothing useful here: box/lasso select (the page has no selection
+#: handling; a selection only faded the other points) and the Chart-Studio "share"/"edit"
+#: buttons (they send the data to a web service)
+MODEBAR_REMOVE: tuple[str, ...] = (
+    "sendDataToCloud", "editInChartStudio", "select2d", "lasso2d", "toggleSpikelines",
+    "hoverClosestCartesian", "hoverCompareCartesian",
+)
+#: a label is hidden when its box (fractions of the axis spans) overlaps one already shown
+LABEL_BOX: tuple[float, float] = (0.10, 0.045)
 
 #: qualitative palette for cycles (colour-blind friendly: Okabe–Ito + Tol muted)
 CYCLE_COLORS: tuple[str, ...] = (
@@ -145,6 +159,108 @@ def _origins(obs: pd.DataFrame) -> list[PointOrigin]:
     return [observation_origin(s, p, r) for s, p, r in zip(obs["source"], prov, res)]
 
 
+def chart_config(file_stem: str = "pareto") -> dict[str, Any]:
+    """Plotly config of the dashboard's charts.
+
+    The mouse wheel scrolls the page (``scrollZoom`` off; zoom with a drag box, reset with a
+    double click, as in Optuna-dashboard), no Plotly logo and none of :data:`MODEBAR_REMOVE`;
+    the camera button saves a print-resolution PNG (scale 3) named ``<file_stem>.png``.
+    """
+    return {
+        "scrollZoom": False, "displaylogo": False, "showSendToCloud": False,
+        "showEditInChartStudio": False, "responsive": True,
+        "modeBarButtonsToRemove": list(MODEBAR_REMOVE),
+        "toImageButtonOptions": {"format": "png", "filename": str(file_stem), "scale": 3},
+    }
+
+
+def pareto_file_stem(campaign: str) -> str:
+    """File name (without extension) of an exported Pareto plot: ``<campaign>-pareto``, the
+    campaign name reduced to letters, digits, ``.``, ``_`` and ``-`` (others become ``_``;
+    ``campaign`` when nothing is left)."""
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", str(campaign)).strip("._-")[:80]
+    return f"{safe or 'campaign'}-pareto"
+
+
+def short_label(text: Any, max_chars: int = 14) -> str:
+    """``text`` cut to ``max_chars`` characters (an ellipsis marks the cut) for a point label."""
+    s = "" if text is None else str(text).strip()
+    return s if len(s) <= max_chars else s[:max_chars - 1].rstrip() + "…"
+
+
+def label_mask(x: Sequence[float], y: Sequence[float], x_range: tuple[float, float],
+               y_range: tuple[float, float], box: tuple[float, float] = LABEL_BOX
+               ) -> np.ndarray:
+    """Which points get a text label so that no two labels overlap.
+
+    Points are taken in the given order (put the most important first); a point is labelled
+    when it lies inside the axis ranges and its label box — ``box`` = (width, height) as
+    fractions of the axis spans — overlaps no label already placed. The others are left to
+    the hover box. Pure function; returns a boolean array of ``len(x)``.
+    """
+    xs = np.asarray(x, dtype=float)
+    ys = np.asarray(y, dtype=float)
+    span_x = float(x_range[1] - x_range[0]) or 1.0
+    span_y = float(y_range[1] - y_range[0]) or 1.0
+    u = (xs - x_range[0]) / span_x
+    v = (ys - y_range[0]) / span_y
+    keep = np.zeros(len(xs), dtype=bool)
+    placed: list[tuple[float, float]] = []
+    for i in range(len(xs)):
+        if not (np.isfinite(u[i]) and np.isfinite(v[i]) and 0 <= u[i] <= 1 and 0 <= v[i] <= 1):
+            continue
+        if all(abs(u[i] - pu) >= box[0] or abs(v[i] - pv) >= box[1] for pu, pv in placed):
+            placed.append((u[i], v[i]))
+            keep[i] = True
+    return keep
+
+
+def _soften_selection(fig: go.Figure) -> None:
+    """A click selects (highlights) one point: it grows and stays opaque while the other
+    points keep :data:`UNSELECTED_OPACITY` (labels keep their colour) instead of Plotly's
+    default fade to 20 %."""
+    for tr in fig.data:
+        if tr.type not in ("scatter", "scattergl") or "markers" not in (tr.mode or ""):
+            continue
+        size = tr.marker.size if isinstance(tr.marker.size, (int, float)) else 9
+        tr.update(selected=dict(marker=dict(opacity=1.0, size=float(size) + 5)),
+                  unselected=dict(marker=dict(opacity=UNSELECTED_OPACITY)))
+        if "text" in tr.mode:
+            tr.update(unselected=dict(textfont=dict(color=tr.textfont.color or "#333")))
+
+
+def _labels(names: Sequence[Any], x: Sequence[float], y: Sequence[float],
+            x_range: tuple[float, float], y_range: tuple[float, float],
+            taken: list[tuple[float, float]]) -> list[str]:
+    """Short labels (:func:`short_label`) of the points whose label fits beside those already
+    placed in ``taken`` (data coordinates; extended in place), '' for crowded points (their
+    hover box names them)."""
+    out = []
+    for n, xi, yi in zip(names, x, y):
+        px = [p[0] for p in taken] + [float(xi)]
+        py = [p[1] for p in taken] + [float(yi)]
+        ok = bool(label_mask(px, py, x_range, y_range)[-1])
+        if ok:
+            taken.append((float(xi), float(yi)))
+        out.append(short_label(n) if ok else "")
+    return out
+
+
+def _batch_names(batch: pd.DataFrame) -> list[str]:
+    """Label text of proposed candidates: the name when there is one (not the SMILES, which
+    the app uses as a fallback name), else ``#k`` in EHVI order (k = 1 for the best)."""
+    n = len(batch)
+    names = batch["name"] if "name" in batch else pd.Series([None] * n, index=batch.index)
+    ps = batch["psmiles"] if "psmiles" in batch else pd.Series([None] * n, index=batch.index)
+    if "ehvi" in batch:
+        rank = pd.to_numeric(batch["ehvi"], errors="coerce").fillna(-np.inf).rank(
+            ascending=False, method="first").astype(int).to_numpy()
+    else:
+        rank = np.arange(1, n + 1)
+    return [str(nm) if isinstance(nm, str) and nm.strip() and nm != p else f"#{k}"
+            for nm, p, k in zip(names, ps, rank)]
+
+
 def limit_line_xy(line: _LineLike | dict[str, Any], x_range: tuple[float, float]
                   ) -> tuple[np.ndarray, np.ndarray]:
     """Two-point polyline of the straight limit line through ``p1``/``p2`` (ν_D, n_D) over
@@ -218,14 +334,19 @@ def pareto_figure(observations: pd.DataFrame | None = None, *,
 
     Traces (in drawing order, each omitted when its data is empty):
     ``pool (predicted)`` (Scattergl, for ~10k points), ``beyond the line`` (shaded region),
-    ``limit line``, ``reference polymers (experimental)`` (labelled diamonds: the shipped
-    measured values), ``measured (experimental)`` (observations whose origin is experimental,
+    ``limit line``, ``reference polymers (experimental)`` (diamonds: the shipped measured
+    values, named on hover), ``measured (experimental)`` (observations whose origin is experimental,
     e.g. imported measurements; squares), one trace per cycle of the other observations
     (``initial data``, ``cycle 1``, ... followed by their origin, e.g.
     ``initial data (simulated · quick)`` — or a single ``observations`` trace with a
     colour bar when there are more than ``max_discrete_cycles`` cycles), ``Pareto front``
     (step line through observations with ``on_front``), ``proposed batch (mean ± σ)`` (error
     bars = 1 σ of the GP posterior in each objective).
+
+    Text labels are drawn only on the proposed batch (its name, or ``#k`` in EHVI order) and
+    the front members (their names), and only where they do not overlap (:func:`label_mask`;
+    the batch first); every point names itself on hover. A click highlights a point without
+    fading the others below :data:`UNSELECTED_OPACITY`.
 
     ``x_range``/``y_range`` fix the axis ranges (ν_D, n_D); by default they cover every
     observation, reference, batch point and the central 98 % of the pool cloud.
@@ -275,6 +396,23 @@ def pareto_figure(observations: pd.DataFrame | None = None, *,
                           "n<sub>D</sub> ≈ %{y:.4f}<extra>predicted</extra>",
             visible=True))
 
+    # text labels only on the proposed batch and the front, none where they would overlap
+    view_x = (float(x_range[0]), float(x_range[1])) if x_range is not None else xr
+    view_y = (float(y_range[0]), float(y_range[1])) if y_range is not None else yr
+    taken: list[tuple[float, float]] = []
+    batch_text: list[str] | None = None
+    if batch is not None and len(batch):
+        order = (np.argsort(-pd.to_numeric(batch["ehvi"], errors="coerce").fillna(-np.inf)
+                            .to_numpy(float), kind="stable") if "ehvi" in batch
+                 else np.arange(len(batch)))
+        names_b = _batch_names(batch)
+        ranked = _labels([names_b[i] for i in order],
+                         batch["mu_abbe"].to_numpy(float)[order],
+                         batch["mu_n"].to_numpy(float)[order], view_x, view_y, taken)
+        batch_text = [""] * len(batch)
+        for i, t in zip(order, ranked):
+            batch_text[int(i)] = t
+
     if limit_line is not None:
         lx, ly = limit_line_xy(limit_line, (xr[0] - 100.0, xr[1] + 100.0))
         label = (limit_line.get("label") if isinstance(limit_line, dict)
@@ -294,10 +432,9 @@ def pareto_figure(observations: pd.DataFrame | None = None, *,
     if references is not None and len(references):
         lab = references["abbreviation"] if "abbreviation" in references else references["name"]
         lab = lab.where(lab.notna() & (lab.astype(str) != ""), references["name"]).astype(str)
-        fig.add_trace(go.Scatter(
-            x=references["abbe_number"], y=references["n_D"], mode="markers+text",
-            name=TRACE_REFERENCES, text=lab, textposition="top center",
-            textfont=dict(size=10, color="#555"),
+        fig.add_trace(go.Scatter(  # no text: PS and PC sit on one spot; hover names them
+            x=references["abbe_number"], y=references["n_D"], mode="markers",
+            name=TRACE_REFERENCES,
             marker=dict(symbol="diamond-open", size=9, color="#555", line=dict(width=1.5)),
             customdata=_custom(references.assign(abbreviation=lab),
                                ["name", "abbreviation", *key_col]),
@@ -317,6 +454,7 @@ def pareto_figure(observations: pd.DataFrame | None = None, *,
         names = (o["name"] if "name" in o else o["id"]).astype(object)
         names = names.where(names.notna() & (names.astype(str) != ""), o["id"]).astype(str)
         o["_label"] = [f"{n} ({g.short})" if g.short else n for n, g in zip(names, origins)]
+        o["_name"] = names
         o["_origin"] = [g.label for g in origins]
         measured = np.array([g.kind == "experimental" for g in origins], dtype=bool)
         cols = ["id", "_label", "psmiles", "_cyc", *key_col]
@@ -368,7 +506,9 @@ def pareto_figure(observations: pd.DataFrame | None = None, *,
                 x=sx, y=sy, mode="lines", name=TRACE_FRONT,
                 line=dict(color="#111", width=1.5, shape="linear"), hoverinfo="skip"))
             fig.add_trace(go.Scatter(
-                x=fx, y=fy, mode="markers", name="front members", showlegend=False,
+                x=fx, y=fy, mode="markers+text", name="front members", showlegend=False,
+                text=_labels(f["_name"], fx, fy, view_x, view_y, taken),
+                textposition="top center", textfont=dict(size=10, color="#222"),
                 marker=dict(size=14, color="rgba(0,0,0,0)", line=dict(width=1.6, color="#111")),
                 customdata=_custom(f.assign(_label=f["_label"]), cols), hovertemplate=hover))
 
@@ -377,7 +517,9 @@ def pareto_figure(observations: pd.DataFrame | None = None, *,
         b["_label"] = b["name"] if "name" in b else b["id"]
         b["_ehvi"] = (b["ehvi"].map(lambda v: f"EHVI {v:.3g}") if "ehvi" in b else "")
         fig.add_trace(go.Scatter(
-            x=b["mu_abbe"], y=b["mu_n"], mode="markers", name=TRACE_BATCH,
+            x=b["mu_abbe"], y=b["mu_n"], mode="markers+text", name=TRACE_BATCH,
+            text=batch_text, textposition="top center",
+            textfont=dict(size=10, color="#8a3300"),
             marker=dict(symbol="star", size=13, color="#D55E00",
                         line=dict(width=0.8, color="#5a2000")),
             error_x=dict(type="data", array=b["sd_abbe"], color="rgba(213,94,0,0.45)",
@@ -399,10 +541,8 @@ def pareto_figure(observations: pd.DataFrame | None = None, *,
                 marker=dict(size=20, color="rgba(0,0,0,0)",
                             line=dict(width=2.5, color="#e91e63"))))
 
-    if x_range is not None:
-        xr = (float(x_range[0]), float(x_range[1]))
-    if y_range is not None:
-        yr = (float(y_range[0]), float(y_range[1]))
+    _soften_selection(fig)
+    xr, yr = view_x, view_y
     fig.update_layout(
         uirevision=UIREVISION, height=height, template="plotly_white",
         margin=dict(l=60, r=20, t=40, b=55),

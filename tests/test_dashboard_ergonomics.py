@@ -1,0 +1,127 @@
+"""Dashboard ergonomics: the Pareto chart's Plotly config, click highlight and labels; plot
+export; Benjamini–Hochberg q-values and the pinned sulfur rows on the Substructures page; Pool
+uploads; the limit-line form.  Pure-function tests plus AppTest runs on the seeded store of
+``tests/test_app_pages.py``."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from core.figures import (
+    MODEBAR_REMOVE, TRACE_BATCH, TRACE_REFERENCES, UNSELECTED_OPACITY, chart_config, label_mask,
+    pareto_figure, pareto_file_stem, short_label,
+)
+from tests.test_app_pages import _app, _pareto_spec, _visible, seed_store  # noqa: F401
+
+LINE = {"p1": (30.0, 1.60), "p2": (60.0, 1.50), "label": "test line"}
+
+
+@pytest.fixture()
+def seeded(tmp_path, monkeypatch):
+    """The seeded store of test_app_pages, served to AppTest through the environment."""
+    from tests.test_app_pages import REPO
+
+    db = tmp_path / "optipoly.db"
+    info = seed_store(db)
+    for k, v in {"OPTIPOLY_DB": str(db), "OPTIPOLY_RUNNER": "0", "OPTIPOLY_CAMPAIGN": "demo",
+                 "OPTIPOLY_PRESET": "smoke", "OPTIPOLY_CACHE": str(tmp_path / "cache")}.items():
+        monkeypatch.setenv(k, v)
+    monkeypatch.chdir(REPO)
+    return info
+
+
+def _crowded() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Observations (two front members on one spot), references (PS and PC on one spot) and a
+    batch of three (two nearly on one spot; one named only by its SMILES)."""
+    obs = pd.DataFrame({
+        "id": ["a", "b", "c", "d", "e"], "name": ["alpha", "beta", "gamma", "delta", "eps"],
+        "psmiles": ["*CC*"] * 5, "abbe_number": [20.0, 20.2, 40.0, 55.0, 35.0],
+        "n_D": [1.70, 1.699, 1.62, 1.55, 1.50], "cycle": [0, 0, 1, 1, 1],
+        "on_front": [True, True, True, True, False]})
+    refs = pd.DataFrame({"name": ["polystyrene", "polycarbonate", "PMMA"],
+                         "abbreviation": ["PS", "PC", "PMMA"], "n_D": [1.592, 1.584, 1.492],
+                         "abbe_number": [31.0, 31.0, 58.0]})
+    batch = pd.DataFrame({"id": ["x1", "x2", "x3"], "name": ["*CC(*)S", "best", "third"],
+                          "psmiles": ["*CC(*)S", "*CSC*", "*CCS*"],
+                          "mu_n": [1.66, 1.661, 1.58], "sd_n": [0.01] * 3,
+                          "mu_abbe": [45.0, 45.3, 25.0], "sd_abbe": [1.0] * 3,
+                          "ehvi": [0.2, 0.3, 0.1]})
+    return obs, refs, batch
+
+
+# ---------------------------------------------------------------- 1. the chart
+def test_chart_config_wheel_scrolls_the_page_and_no_dead_buttons() -> None:
+    cfg = chart_config("demo-pareto")
+    assert cfg["scrollZoom"] is False and cfg["displaylogo"] is False
+    assert {"sendDataToCloud", "editInChartStudio", "select2d", "lasso2d"} <= \
+        set(cfg["modeBarButtonsToRemove"])
+    assert set(MODEBAR_REMOVE) == set(cfg["modeBarButtonsToRemove"])
+    assert cfg["toImageButtonOptions"] == {"format": "png", "filename": "demo-pareto",
+                                           "scale": 3}
+
+
+def test_pareto_file_stem_is_a_safe_file_name() -> None:
+    assert pareto_file_stem("demo") == "demo-pareto"
+    assert pareto_file_stem("sulfur run/1 <b>") == "sulfur_run_1_b-pareto"
+    assert pareto_file_stem("../..") == "campaign-pareto"
+
+
+def test_click_keeps_the_other_points_visible() -> None:
+    """Plotly's click selection faded every other point (and label) to 20 %; now the others
+    keep >= 60 % and the clicked point grows."""
+    obs, refs, batch = _crowded()
+    pool = pd.DataFrame({"id": ["p1", "p2"], "abbe_pred": [30.0, 40.0], "n_pred": [1.5, 1.6]})
+    fig = pareto_figure(obs, limit_line=LINE, references=refs, batch=batch, pool=pool)
+    assert fig.layout.clickmode == "event+select"
+    marker_traces = [t for t in fig.data if "markers" in (t.mode or "")]
+    assert len(marker_traces) >= 5
+    for t in marker_traces:
+        assert t.unselected.marker.opacity >= 0.6, t.name
+        assert t.selected.marker.opacity == 1.0 and t.selected.marker.size > \
+            (t.marker.size if isinstance(t.marker.size, (int, float)) else 9), t.name
+        if "text" in t.mode:  # labels are not faded either
+            assert t.unselected.textfont.color, t.name
+    assert UNSELECTED_OPACITY >= 0.6
+
+
+def test_text_labels_only_on_front_and_batch_and_never_overlapping() -> None:
+    obs, refs, batch = _crowded()
+    fig = pareto_figure(obs, limit_line=LINE, references=refs, batch=batch)
+    by_name = {t.name: t for t in fig.data}
+    # references (PS and PC on one spot) and plain observations: hover only
+    assert by_name[TRACE_REFERENCES].mode == "markers" and by_name[TRACE_REFERENCES].text is None
+    for t in fig.data:
+        if t.name not in ("front members", TRACE_BATCH):
+            assert "text" not in (t.mode or ""), t.name
+    front = by_name["front members"]
+    b = by_name[TRACE_BATCH]
+    # batch first, best EHVI first: "best" wins over the SMILES-named neighbour; the third
+    # candidate is labelled too; a SMILES is never a label
+    assert list(b.text) == ["", "best", "third"]
+    # of the two front members on one spot only one is labelled
+    assert list(front.text) == ["alpha", "", "gamma", "delta"]
+    xr, yr = fig.layout.xaxis.range, fig.layout.yaxis.range
+    pts = [(x, y) for t in (b, front) for x, y, s in zip(t.x, t.y, t.text) if s]
+    assert label_mask([p[0] for p in pts], [p[1] for p in pts], xr, yr).all()
+
+
+def test_label_mask_hand_checked() -> None:
+    # axis 0..100 x 0..1, box 0.10 x 0.045: (50, .5) is placed, (55, .52) clashes with it,
+    # (70, .5) and (50, .6) are far enough, (200, .5) is outside the ranges
+    keep = label_mask([50, 55, 70, 50, 200], [0.5, 0.52, 0.5, 0.6, 0.5], (0, 100), (0, 1))
+    assert keep.tolist() == [True, False, True, True, False]
+    assert short_label("poly(methyl methacrylate)") == "poly(methyl m…"
+    assert short_label("PS") == "PS" and short_label(None) == ""
+
+
+def test_overview_sends_the_chart_config(seeded) -> None:
+    """The config the chart component receives: wheel does not zoom, no dead buttons, the
+    camera saves '<campaign>-pareto.png' at print resolution."""
+    at = _app().run()
+    assert not at.exception, [e.value for e in at.exception]
+    cfg = _pareto_spec(at)["config"]
+    assert cfg["scrollZoom"] is False and cfg["displaylogo"] is False
+    assert "sendDataToCloud" in cfg["modeBarButtonsToRemove"]
+    assert cfg["toImageButtonOptions"]["filename"] == "demo-pareto"
+    assert cfg["toImageButtonOptions"]["scale"] == 3
