@@ -16,6 +16,7 @@ Modules (one concept each):
 - ``store``        SQLite store, single source of truth
 - ``cluster``      dask LocalCluster / dask-jobqueue profiles
 - ``cluster_preview`` job-script preview in a subprocess (thread-safe), per-kind profile templates
+- ``cluster_profiles`` named profiles from the owner's jobqueue.yaml; browser editing off by default
 - ``runner``       runner process that executes approved calculations
 - ``calc_process`` one calculation's pipeline in its own supervised, killable process group
 - ``cycle``        one proposal: surrogate refit + EHVI batch over the pool (pending-aware)

@@ -14,6 +14,10 @@
                                      (exit code 2 when the batch was not approved, e.g.
                                      another approval won)
     status NAME [--json]
+    cluster NAME [--use PROFILE | --json JSON]
+                                     (show the campaign's cluster profile, or select a named
+                                     profile of the owner's jobqueue.yaml, see
+                                     core.cluster_profiles, or store an inline one)
     export NAME --out DIR            (observations.csv + observations.json, with provenance)
     cancel NAME --calc ID            retry NAME --calc ID [--rerun]
     run NAME [--exit-when-idle]      (the runner in the foreground; same as python -m core.runner)
@@ -302,6 +306,14 @@ def _parser() -> argparse.ArgumentParser:
     m.add_argument("--source", default=None,
                    help='citation of rows without a source column, e.g. "Ando 2015"')
     m.add_argument("--actor", default=os.environ.get("USER", "cli"))
+    k = sub.add_parser("cluster", help="show or set the campaign's cluster profile")
+    k.add_argument("name")
+    kg = k.add_mutually_exclusive_group()
+    kg.add_argument("--use", default=None, metavar="PROFILE",
+                    help="a named profile of $OPTIPOLY_JOBQUEUE_YAML or "
+                         "~/.config/dask/jobqueue.yaml")
+    kg.add_argument("--json", default=None, help='an inline profile, e.g. {"profile": "local"}')
+    k.add_argument("--actor", default=os.environ.get("USER", "cli"))
     r = sub.add_parser("run", help="run the runner in the foreground")
     r.add_argument("name")
     r.add_argument("--exit-when-idle", action="store_true")
@@ -409,6 +421,17 @@ def _dispatch(args: argparse.Namespace) -> int:
             new = store.request_retry(args.calc, mode="rerun" if args.rerun else "resume",
                                       actor=args.actor)
         print(f"calculation {args.calc}: {new}")
+        return 0
+    if args.cmd == "cluster":
+        from core.cluster import ClusterProfile  # noqa: PLC0415
+        from core.cluster_profiles import describe, save_cluster_profile  # noqa: PLC0415
+        if args.use is not None or args.json is not None:
+            want = {"name": args.use} if args.use is not None else json.loads(args.json)
+            # the owner at a shell may store inline profiles (the dashboard may not)
+            save_cluster_profile(store, args.name, want, actor=args.actor, allow_editing=True)
+        cl = store.get_campaign(args.name)["config"]["cluster"]
+        print(f"campaign {args.name}: {describe(cl)}")
+        print(json.dumps(ClusterProfile.from_dict(cl).to_dict(), indent=1))
         return 0
     if args.cmd == "run":
         from core.runner import main as runner_main  # noqa: PLC0415

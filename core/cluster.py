@@ -1,8 +1,21 @@
 """Cluster profiles: where calculations run (dask LocalCluster or dask-jobqueue on HPC schedulers).
 
-A profile is a plain dict stored in the campaign config (``config["cluster"]``) and edited in the
-dashboard.  :class:`ClusterProfile` validates it; :func:`make_cluster` builds the dask cluster the
-runner owns; :func:`job_script` previews the batch script before anything is launched.
+A profile is a plain dict stored in the campaign config (``config["cluster"]``), or a reference
+``{"name": NAME}`` to a named profile in the server owner's ``jobqueue.yaml``
+(:mod:`core.cluster_profiles`; editing inline profiles in the dashboard is off unless the
+server is started with ``OPTIPOLY_ALLOW_PROFILE_EDITING=1``).  :class:`ClusterProfile`
+validates it; :func:`cluster_spec` gives the cluster class and keyword arguments,
+:func:`make_cluster` starts the dask cluster the runner owns; :func:`job_script` previews the
+batch script before anything is launched.
+
+Network exposure: the local profile binds scheduler, workers and the scheduler's HTTP
+endpoints to 127.0.0.1.  Jobqueue profiles (workers on other hosts) always use dask's TLS with
+a fresh self-signed certificate per cluster (``Security.temporary()``, mutual authentication:
+only processes holding the certificate, which the job script reads from files readable by this
+user only, can talk to the scheduler — dask's protocol runs pickled code), the scheduler binds
+to the address the workers need (``interface``, else ``scheduler_host``, else the address
+dask would advertise, ``distributed.utils.get_ip()``) instead of 0.0.0.0, its HTTP dashboard to
+127.0.0.1 only (reach it through an SSH tunnel), and workers start without a dashboard.
 
 Profiles
 - ``local`` (default, embedded): ``distributed.LocalCluster`` with ``n_workers`` worker processes
@@ -13,7 +26,9 @@ Profiles
   SGE/LSF project), ``job_extra_directives`` (extra ``#SBATCH`` … lines),
   ``job_script_prologue`` (``module load …``, ``source venv/bin/activate``), ``worker_lifetime``
   (``--lifetime`` of the dask worker; defaults to walltime − max(5 min, 10 %) so that a worker
-  retires before the scheduler kills its job), ``adapt_minimum``/``adapt_maximum`` (jobs).
+  retires before the scheduler kills its job), ``adapt_minimum``/``adapt_maximum`` (jobs),
+  ``interface`` (network interface of workers and scheduler, e.g. ``ib0``), ``scheduler_host``
+  (address the scheduler binds to when no interface is given).
 
 One calculation per worker process: every worker advertises the dask resource ``calc=1`` and
 every calculation task asks for it, so a job with ``cores=8`` runs one calculation with 8 threads
@@ -28,6 +43,7 @@ MD limit is 72 h).
 """
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -39,13 +55,17 @@ __all__ = [
     "ClusterProfile", "ClusterConfigError", "WalltimeTooShort", "PROFILES", "JOBQUEUE_PROFILES",
     "parse_walltime", "format_walltime", "required_walltime_s", "minimum_walltime_s", "validate_profile", "make_cluster",
     "job_script", "scheduler_job_state", "cancel_scheduler_jobs", "CALC_RESOURCE",
-    "ended_jobs", "replace_jobs", "JOB_LOSS_TYPES",
+    "ended_jobs", "replace_jobs", "JOB_LOSS_TYPES", "cluster_spec", "is_profile_reference",
+    "LOOPBACK", "SCHEDULER_DASHBOARD",
 ]
 
 PROFILES = ("local", "slurm", "pbs", "sge", "lsf")
 JOBQUEUE_PROFILES = ("slurm", "pbs", "sge", "lsf")
 CALC_RESOURCE = "calc"
 LIFETIME_MARGIN_S = 300.0
+LOOPBACK = "127.0.0.1"
+SCHEDULER_DASHBOARD = f"{LOOPBACK}:8787"  # dask's scheduler dashboard: loopback only
+_ANY_ADDRESS = {"", "0.0.0.0", "::", "[::]", "*"}
 
 
 class ClusterConfigError(ValueError):
@@ -110,6 +130,7 @@ class ClusterProfile:
     log_directory: str | None = None
     local_directory: str | None = None
     interface: str | None = None
+    scheduler_host: str | None = None
     death_timeout: int = 60
     allow_short_walltime: bool = False
 
@@ -145,6 +166,17 @@ class ClusterProfile:
             if v is not None and not re.fullmatch(r"[A-Za-z0-9_.@:+-]+", str(v)):
                 raise ClusterConfigError(f"{name} contains characters a scheduler would not "
                                          f"accept: {v!r}")
+        for name in ("interface", "scheduler_host"):
+            v = getattr(self, name)
+            if v is None:
+                continue
+            if not isinstance(v, str) or not re.fullmatch(r"[A-Za-z0-9_.:\[\]-]+", v):
+                raise ClusterConfigError(f"{name} must be a network interface name or an "
+                                         f"address, got {v!r}")
+            if v in _ANY_ADDRESS:
+                raise ClusterConfigError(
+                    f"{name} {v!r} would listen on every network interface; give the address "
+                    "(or interface) through which the compute nodes reach this machine")
 
     # ---------------------------------------------------------------- derived values
     @property
@@ -179,13 +211,24 @@ class ClusterProfile:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None) -> "ClusterProfile":
-        """Build from a partial dict; unknown keys raise :class:`ClusterConfigError`."""
+        """Build from a partial dict; unknown keys raise :class:`ClusterConfigError`.
+        A reference ``{"name": NAME}`` is looked up in the owner's ``jobqueue.yaml``
+        (:func:`core.cluster_profiles.named_profile`)."""
         data = dict(data or {})
+        if is_profile_reference(data):
+            from core.cluster_profiles import named_profile  # noqa: PLC0415
+            data = named_profile(data["name"])
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
             raise ClusterConfigError(f"unknown cluster setting(s): {', '.join(unknown)}")
         return cls(**data)
+
+
+def is_profile_reference(data: Any) -> bool:
+    """Whether a stored cluster setting is ``{"name": NAME}``: a named profile of the owner's
+    ``jobqueue.yaml`` rather than an inline profile."""
+    return isinstance(data, Mapping) and set(data) == {"name"}
 
 
 def required_walltime_s(preset: Any) -> float:
@@ -238,7 +281,7 @@ def _jobqueue_kwargs(prof: ClusterProfile) -> tuple[type, dict]:
         queue=prof.queue, job_extra_directives=list(prof.job_extra_directives),
         job_script_prologue=list(prof.job_script_prologue),
         worker_extra_args=["--resources", f"{CALC_RESOURCE}=1", "--lifetime", f"{lifetime}s",
-                           "--lifetime-stagger", f"{stagger}s"],
+                           "--lifetime-stagger", f"{stagger}s", "--no-dashboard"],
         python=prof.python or sys.executable, death_timeout=prof.death_timeout,
         job_name="optipoly",
     )
@@ -258,17 +301,84 @@ def _jobqueue_kwargs(prof: ClusterProfile) -> tuple[type, dict]:
     return cls, kw
 
 
+def _default_scheduler_host() -> str:
+    """The address dask advertises for a scheduler bound to every interface (the one with the
+    default route, ``distributed.utils.get_ip``): bind there only."""
+    from distributed.utils import get_ip  # noqa: PLC0415
+    return get_ip()
+
+
+def _scheduler_bind(prof: ClusterProfile) -> dict[str, str]:
+    """Where a jobqueue scheduler listens: the profile's ``interface`` (workers use it too),
+    else ``scheduler_host``, else :func:`_default_scheduler_host` -- never every interface."""
+    if prof.interface:
+        return {"interface": prof.interface}
+    host = prof.scheduler_host or _default_scheduler_host()
+    if host in _ANY_ADDRESS:  # pragma: no cover - get_ip never answers this
+        raise ClusterConfigError("could not find the address the compute nodes reach this "
+                                 "machine through; set scheduler_host or interface")
+    return {"host": host}
+
+
+def cluster_spec(profile: Mapping[str, Any] | ClusterProfile, *,
+                 local_directory: str | None = None,
+                 security: Any | None = None) -> tuple[type, dict]:
+    """(cluster class, keyword arguments) that :func:`make_cluster` starts; nothing is started
+    and no file is written.
+
+    ``local``: a ``LocalCluster`` on 127.0.0.1.  Jobqueue profiles: TLS with ``security``
+    (default: a fresh ``distributed.security.Security.temporary()``; needs ``cryptography``),
+    protocol ``tls://``, the scheduler bound to :func:`_scheduler_bind`, its dashboard to
+    127.0.0.1, and the worker certificate files written (0600) to ``local_directory`` (which
+    the compute nodes must see: the runs directory).
+    """
+    prof = profile if isinstance(profile, ClusterProfile) else ClusterProfile.from_dict(profile)
+    if not prof.is_jobqueue:
+        from distributed import LocalCluster  # noqa: PLC0415
+        return LocalCluster, dict(
+            n_workers=prof.n_workers, threads_per_worker=prof.threads_per_worker,
+            processes=True, resources={CALC_RESOURCE: 1}, host=LOOPBACK, protocol="tcp://",
+            dashboard_address=None, local_directory=local_directory)
+    cls, kw = _jobqueue_kwargs(prof)
+    if local_directory and "local_directory" not in kw:
+        kw["local_directory"] = local_directory
+    if security is None:
+        from distributed.security import Security  # noqa: PLC0415
+        try:
+            security = Security.temporary()
+        except ImportError as exc:  # cryptography missing
+            raise ClusterConfigError(
+                "jobqueue profiles need TLS between the scheduler and the workers on other "
+                f"hosts, which needs the 'cryptography' package: {exc}") from None
+    kw.update(security=security, protocol="tls://",
+              scheduler_options={"dashboard_address": SCHEDULER_DASHBOARD,
+                                 **_scheduler_bind(prof)})
+    if local_directory:
+        kw["shared_temp_directory"] = local_directory
+    return cls, kw
+
+
+def _preview_security(directory: str) -> Any:
+    """A Security naming the certificate files a real cluster writes (preview only)."""
+    from distributed.security import Security  # noqa: PLC0415
+    base = f"{directory.rstrip('/')}/.dask-jobqueue.worker"
+    return Security(tls_ca_file=f"{base}.ca_file.XXXXXXXX", tls_worker_cert=f"{base}.cert.XXXXXXXX",
+                    tls_worker_key=f"{base}.key.XXXXXXXX", require_encryption=True)
+
+
 def job_script(profile: Mapping[str, Any] | ClusterProfile) -> str:
     """The batch script a job of this profile would submit (no scheduler contacted), or a
-    one-line description of the local cluster."""
+    one-line description of the local cluster.  Shows the TLS options the real jobs get (the
+    certificate file names end in placeholders)."""
     prof = profile if isinstance(profile, ClusterProfile) else ClusterProfile.from_dict(profile)
     if not prof.is_jobqueue:
         return (f"# local dask cluster: LocalCluster(n_workers={prof.n_workers}, "
-                f"threads_per_worker={prof.threads_per_worker}, resources={{'{CALC_RESOURCE}': 1}})"
-                f"\n# no batch script: calculations run on this machine")
+                f"threads_per_worker={prof.threads_per_worker}, resources={{'{CALC_RESOURCE}': 1}}, "
+                f"host='{LOOPBACK}')\n# no batch script: calculations run on this machine")
     cls, kw = _jobqueue_kwargs(prof)
     job_cls = cls.job_cls
-    job = job_cls(scheduler="tcp://SCHEDULER-ADDRESS:8786", name="preview", **kw)
+    job = job_cls(scheduler="tls://SCHEDULER-ADDRESS:8786", name="preview", protocol="tls://",
+                  security=_preview_security("<runs dir>/.dask"), **kw)
     return job.job_script()
 
 
@@ -276,20 +386,17 @@ def make_cluster(profile: Mapping[str, Any] | ClusterProfile, *, preset: Any | N
                  local_directory: str | None = None):
     """Start the dask cluster of a profile (validated against ``preset``); the caller closes it.
 
-    ``local``: a LocalCluster of worker processes; HPC profiles: a dask-jobqueue cluster in
-    adaptive mode (``adapt_minimum``..``adapt_maximum`` jobs, one calculation per job).
+    ``local``: a LocalCluster of worker processes on 127.0.0.1; HPC profiles: a dask-jobqueue
+    cluster with TLS (:func:`cluster_spec`) in adaptive mode (``adapt_minimum``..
+    ``adapt_maximum`` jobs, one calculation per job).
     """
     prof = validate_profile(profile, preset)
-    if not prof.is_jobqueue:
-        from distributed import LocalCluster  # noqa: PLC0415
-        return LocalCluster(n_workers=prof.n_workers, threads_per_worker=prof.threads_per_worker,
-                            processes=True, resources={CALC_RESOURCE: 1},
-                            dashboard_address=None, local_directory=local_directory)
-    cls, kw = _jobqueue_kwargs(prof)
-    if local_directory and "local_directory" not in kw:
-        kw["local_directory"] = local_directory
-    cluster = cls(scheduler_options={"dashboard_address": None}, **kw)
-    cluster.adapt(minimum_jobs=prof.adapt_minimum, maximum_jobs=prof.adapt_maximum)
+    if prof.is_jobqueue and local_directory:
+        os.makedirs(local_directory, mode=0o700, exist_ok=True)
+    cls, kw = cluster_spec(prof, local_directory=local_directory)
+    cluster = cls(**kw)
+    if prof.is_jobqueue:
+        cluster.adapt(minimum_jobs=prof.adapt_minimum, maximum_jobs=prof.adapt_maximum)
     return cluster
 
 

@@ -498,6 +498,12 @@ class Runner:
                   f"{[r['id'] for r in rows]}")
         cfg = self.store.campaign_config(self.cid)
         profile = (cfg.cluster or {}).get("profile", "local")
+        if "name" in (cfg.cluster or {}):  # a named profile of the owner's jobqueue.yaml
+            from core.cluster import ClusterConfigError, ClusterProfile  # noqa: PLC0415
+            try:
+                profile = ClusterProfile.from_dict(cfg.cluster).profile
+            except ClusterConfigError as exc:
+                self._log(f"cannot tell the scheduler of the orphaned jobs: {exc}")
         job_ids = [r["job_id"] for r in rows if r.get("job_id")]
         if profile != "local" and job_ids:
             from core.cluster import cancel_scheduler_jobs  # noqa: PLC0415

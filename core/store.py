@@ -780,7 +780,9 @@ class Store:
             d = dict(r)
             cfg = json.loads(d.pop("config"))
             d["preset"] = cfg.get("preset")
-            d["cluster_profile"] = (cfg.get("cluster") or {}).get("profile", "local")
+            cl = cfg.get("cluster") or {}
+            d["cluster_profile"] = cl.get("profile") or (
+                f"name:{cl['name']}" if set(cl) == {"name"} else "local")
             recs.append(d)
         return pd.DataFrame(recs, columns=["id", "name", "created_at", "updated_at",
                                            "n_observations", "cycle", "preset", "cluster_profile"])

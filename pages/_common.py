@@ -7,6 +7,9 @@ Environment:
     OPTIPOLY_CAMPAIGN  campaign opened first (default ``demo``)
     OPTIPOLY_RUNNER    ``0`` to never start the runner process from the dashboard (tests)
     OPTIPOLY_LIVE_S    polling period of live panels in seconds (default 2)
+    OPTIPOLY_ALLOW_PROFILE_EDITING  ``1`` to let the browser edit cluster profiles (off by
+                       default: a profile's prologue runs on the cluster; core.cluster_profiles)
+    OPTIPOLY_JOBQUEUE_YAML  file of named cluster profiles (default ~/.config/dask/jobqueue.yaml)
 """
 from __future__ import annotations
 

@@ -170,8 +170,16 @@ def _details(cid: int) -> None:
 live_jobs()
 
 with st.expander("Cluster"):
+    from core.cluster import ClusterProfile
+    from core.cluster_profiles import describe
+
     cl = dict(cfg.get("cluster") or {})
-    st.markdown(f"Profile **{cl.get('profile', 'local')}**")
+    st.caption(f"The campaign uses the {esc(describe(cl))}.")
+    try:
+        cl = ClusterProfile.from_dict(cl).to_dict()  # a named profile: its settings
+    except ValueError as err:
+        st.warning(f"The cluster profile cannot be used: {esc(err)}")
+    st.markdown(f"Profile **{esc(cl.get('profile', 'local'))}**")
     st.json(cl, expanded=False)
     rs = store.runner_status(ctx.campaign)
     if rs and rs.get("info"):

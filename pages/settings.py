@@ -113,42 +113,105 @@ with tab_camp:
 
 # ---------------------------------------------------------------- cluster
 with tab_cluster:
-    from core.cluster import PROFILES, validate_profile
+    from core.cluster import (PROFILES, ClusterConfigError, ClusterProfile, is_profile_reference,
+                              validate_profile)
     from core.cluster_preview import (QUEUE_PLACEHOLDER, JobScriptPreviewError,
                                       preview_job_script, profile_for_kind)
+    from core.cluster_profiles import (LOCAL_DEFAULT, describe, editing_off_message,
+                                       jobqueue_yaml_path, profile_editing_allowed,
+                                       profile_names, save_cluster_profile)
 
-    cl = dict(cfg.get("cluster") or {"profile": "local"})
-    prof = st.selectbox("Profile", list(PROFILES), index=list(PROFILES).index(
-        cl.get("profile", "local")), key="cl_profile")
-    st.caption("Edit the profile as JSON (keys: n_workers, threads_per_worker for local; cores, "
-               "memory, walltime, queue, account, job_extra_directives, job_script_prologue, "
-               "worker_lifetime, adapt_minimum, adapt_maximum, python for schedulers). "
-               "Another kind than the saved one starts from a template for the campaign's "
-               "preset.")
-    shown = profile_for_kind(cl, prof, preset=cfg["preset"])
-    text = st.text_area("Profile JSON", value=json.dumps(shown, indent=2),
-                        height=240, max_chars=20_000, key=f"cl_json_{ctx.campaign}_{prof}")
+    can_edit = profile_editing_allowed()  # OPTIPOLY_ALLOW_PROFILE_EDITING=1 at server start
+    cl = dict(cfg.get("cluster") or LOCAL_DEFAULT)
+    yaml_path = jobqueue_yaml_path()
     try:
-        new_cl = json.loads(text)
-        if not isinstance(new_cl, dict):
-            raise ValueError("the profile must be a JSON object")
-        new_cl["profile"] = prof
-        validate_profile(new_cl, preset=cfg["preset"])
-        if prof in QUEUE_PLACEHOLDER and new_cl.get("queue") == QUEUE_PLACEHOLDER[prof]:
-            st.warning(f"Replace the placeholder queue {code(new_cl['queue'])} with your "
-                       f"{'partition' if prof == 'slurm' else 'queue'} name.")
-        if prof != "local":
-            st.markdown("Job script preview")
-            try:
-                with st.spinner("Building the job script …"):
-                    st.code(preview_job_script(new_cl), language="bash")
-            except JobScriptPreviewError as err:
-                st.error(f"Job script preview failed: {esc(err)}")
-        if st.button("Save cluster profile", type="primary", key="cl_save"):
-            store.update_config(ctx.campaign, {"cluster": new_cl}, actor=ACTOR)
-            st.success("Saved; the runner uses it from its next start.")
-    except (ValueError, TypeError) as err:
-        st.error(f"{type(err).__name__}: {esc(err)}")
+        file_names = profile_names(yaml_path)
+    except ClusterConfigError as err:
+        file_names = []
+        st.warning(f"Named cluster profiles unavailable: {esc(err)}")
+    try:
+        resolved = ClusterProfile.from_dict(cl).to_dict()
+    except ClusterConfigError as err:
+        resolved = None
+        st.error(f"The campaign's cluster profile cannot be used: {esc(err)}")
+    st.caption(f"Campaign {esc(ctx.campaign)} uses the {esc(describe(cl))}.")
+
+    # switching between trusted profiles (the owner's file, the built-in local one) is always
+    # allowed; writing a profile's settings is not, unless the server allows editing
+    local_label = "local (this machine: 2 workers)"
+    choices = [local_label, *file_names]
+    cur_choice = cl["name"] if is_profile_reference(cl) and cl["name"] in file_names else (
+        local_label if cl == LOCAL_DEFAULT else None)
+    u1, u2 = st.columns([3, 1])
+    pick = u1.selectbox(f"Use a named profile of {yaml_path} or the built-in local profile",
+                        choices, index=choices.index(cur_choice) if cur_choice else None,
+                        key=f"cl_use_{ctx.campaign}",
+                        help="Named profiles come from a file only you can write "
+                             "(dask-jobqueue's jobqueue.yaml layout).")
+    if u2.button("Use this profile", key="cl_use_save", disabled=pick is None):
+        try:
+            save_cluster_profile(store, ctx.campaign,
+                                 LOCAL_DEFAULT if pick == local_label else {"name": pick},
+                                 actor=ACTOR, allow_editing=can_edit)
+        except ValueError as err:
+            st.error(f"{type(err).__name__}: {esc(err)}")
+        else:
+            st.session_state["_cluster_saved"] = (f"Saved: campaign {ctx.campaign} now uses "
+                                                  f"{pick}; the runner applies it at once.")
+            st.rerun()
+    saved_cl = st.session_state.pop("_cluster_saved", None)
+    if saved_cl:
+        st.success(esc(saved_cl))
+
+    if not can_edit:
+        st.info(editing_off_message(yaml_path, code=code), icon=":material/lock:")
+        if resolved is not None:
+            st.markdown("Cluster profile (read-only)")
+            st.code(json.dumps(resolved, indent=2), language="json")
+            if resolved.get("profile", "local") != "local":
+                st.markdown("Job script preview")
+                try:
+                    with st.spinner("Building the job script …"):
+                        st.code(preview_job_script(resolved), language="bash")
+                except JobScriptPreviewError as err:
+                    st.error(f"Job script preview failed: {esc(err)}")
+    else:
+        st.caption("Profile editing is on (the server was started with "
+                   "OPTIPOLY_ALLOW_PROFILE_EDITING=1): the prologue and Python below run on "
+                   "the cluster as the user who started the dashboard.")
+        base = resolved if resolved is not None else cl
+        prof = st.selectbox("Profile", list(PROFILES), index=list(PROFILES).index(
+            base.get("profile", "local")), key="cl_profile")
+        st.caption("Edit the profile as JSON (keys: n_workers, threads_per_worker for local; "
+                   "cores, memory, walltime, queue, account, job_extra_directives, "
+                   "job_script_prologue, worker_lifetime, adapt_minimum, adapt_maximum, python, "
+                   "interface, scheduler_host for schedulers). Another kind than the saved one "
+                   "starts from a template for the campaign's preset.")
+        shown = profile_for_kind(base, prof, preset=cfg["preset"])
+        text = st.text_area("Profile JSON", value=json.dumps(shown, indent=2),
+                            height=240, max_chars=20_000, key=f"cl_json_{ctx.campaign}_{prof}")
+        try:
+            new_cl = json.loads(text)
+            if not isinstance(new_cl, dict):
+                raise ValueError("the profile must be a JSON object")
+            new_cl["profile"] = prof
+            validate_profile(new_cl, preset=cfg["preset"])
+            if prof in QUEUE_PLACEHOLDER and new_cl.get("queue") == QUEUE_PLACEHOLDER[prof]:
+                st.warning(f"Replace the placeholder queue {code(new_cl['queue'])} with your "
+                           f"{'partition' if prof == 'slurm' else 'queue'} name.")
+            if prof != "local":
+                st.markdown("Job script preview")
+                try:
+                    with st.spinner("Building the job script …"):
+                        st.code(preview_job_script(new_cl), language="bash")
+                except JobScriptPreviewError as err:
+                    st.error(f"Job script preview failed: {esc(err)}")
+            if st.button("Save cluster profile", type="primary", key="cl_save"):
+                save_cluster_profile(store, ctx.campaign, new_cl, actor=ACTOR,
+                                     allow_editing=can_edit)
+                st.success("Saved; the runner uses it from its next start.")
+        except (ValueError, TypeError) as err:
+            st.error(f"{type(err).__name__}: {esc(err)}")
 
 # ---------------------------------------------------------------- measured values
 with tab_meas:
@@ -190,8 +253,17 @@ with tab_new:
         d1, d2, d3 = st.columns(3)
         rn = d1.number_input("Reference n_D", value=1.30, step=0.01, format="%.3f", key="nc_rn")
         ra = d2.number_input("Reference ν_D", value=10.0, step=1.0, key="nc_ra")
-        prof = d3.selectbox("Cluster profile", ["local", "slurm", "pbs", "sge", "lsf"],
-                            key="nc_prof")
+        from core.cluster_profiles import profile_editing_allowed, profile_names
+
+        try:
+            nc_names = profile_names()
+        except ValueError:
+            nc_names = []
+        same = f"same as {ctx.campaign}"
+        # named profiles of the owner's file; new scheduler templates only with editing on
+        nc_choices = [same, "local", *[f"named: {n}" for n in nc_names]] + (
+            ["slurm", "pbs", "sge", "lsf"] if profile_editing_allowed() else [])
+        prof = d3.selectbox("Cluster profile", nc_choices, key="nc_prof")
         copy_obs = st.checkbox(f"Copy the observations of {ctx.campaign!r} as initial data",
                                value=True)
         st.caption("…and/or start from measured values. " + CSV_HELP)
@@ -202,6 +274,20 @@ with tab_new:
         nc_src = st.text_input("Source of the measured values", max_chars=300,
                                key="nc_meas_source", placeholder="Ando et al. 2015")
         create = st.form_submit_button("Create campaign", type="primary")
+    def _new_campaign_cluster(choice: str, same: str, cfg: dict) -> dict:
+        """The cluster setting of a new campaign: a copy of this campaign's, or one that
+        :func:`core.cluster_profiles.check_profile_change` allows (inline templates only with
+        editing on)."""
+        from core.cluster_profiles import check_profile_change, profile_editing_allowed
+
+        if choice == same:
+            return dict(cfg["cluster"])
+        if choice.startswith("named: "):
+            want = {"name": choice[len("named: "):]}
+        else:
+            want = {"profile": choice}
+        return check_profile_change(want, allow_editing=profile_editing_allowed())
+
     if create:
         from core.campaign import create_campaign
         from core.measurements import MeasurementImportError
@@ -220,7 +306,7 @@ with tab_new:
                 "batch_size": int(bs), "acquisition_strategy": strat, "preset": pre,
                 "reference_point": [float(rn), float(ra)],
                 "objectives": ["n_D", "abbe_number"],
-                "cluster": {"profile": prof} if prof != "local" else cfg["cluster"]},
+                "cluster": _new_campaign_cluster(prof, same, cfg)},
                 initial=records, propose=False, actor=ACTOR,
                 measurements=None if meas is None else meas[0], measurements_source=nc_src,
                 measurements_file=None if meas is None else meas[1])

@@ -351,6 +351,7 @@ def test_settings_cluster_preview_of_every_jobqueue_profile(seeded, monkeypatch)
     import sys
 
     _forget_dask_jobqueue(monkeypatch)
+    monkeypatch.setenv("OPTIPOLY_ALLOW_PROFILE_EDITING", "1")  # read-only without it
     at = _app().run()
     at.switch_page("pages/settings.py").run()
     for kind, mark in _SCRIPT_MARK.items():
