@@ -28,7 +28,7 @@ from core.views import (  # noqa: E402
     reference_point_from_config, simulation_summary,
 )
 from pages._pareto_chart import (  # noqa: E402
-    ensure_images, ensure_images_background, figure_payload, pareto_chart,
+    ensure_images, ensure_images_background, export_buttons, figure_payload, pareto_chart,
 )
 from pages._common import (  # noqa: E402
     Ctx, bootstrap, config, esc, limit_line, live_every, reference_polymers,
@@ -254,6 +254,7 @@ def overview() -> None:
                                    config=chart_config(pareto_file_stem(ctx.campaign)),
                                    history=hist_payload,
                                    history_height=320)
+            export_buttons(payload, ctx.campaign)
         with right:
             st.subheader("Details")
             if isinstance(clicked, dict) and clicked.get("customdata"):

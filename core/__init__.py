@@ -24,4 +24,5 @@ Modules (one concept each):
 - ``demo``         the demo campaign on the shipped pool and initial observations
 - ``substructures`` named SMARTS library and enrichment statistics
 - ``figures``, ``views``, ``structure_images``  Plotly figures, page numbers, RDKit pictures
+- ``figure_export`` SVG / PDF / print-PNG export of a figure (kaleido + system Chromium)
 """

@@ -22,10 +22,14 @@ from pathlib import Path
 
 import plotly
 import plotly.graph_objects as go
+import streamlit as st
 import streamlit.components.v1 as components
 
 from core.atomic_io import atomic_copy
+from core.figure_export import ExportSpec, export_specs, export_unavailable, figure_image
+from core.figures import pareto_file_stem
 from core.structure_images import write_structure_images
+from pages._common import esc
 
 REPO = Path(__file__).resolve().parents[1]
 _SOURCE = Path(__file__).resolve().parent / "components" / "pareto_chart"
@@ -109,3 +113,31 @@ def pareto_chart(payload: dict, *, sig: str, key: str, height: int = 600,
                         image_keys=bool(image_keys), keep_zoom=bool(keep_zoom),
                         config=config or {}, history=history,
                         history_height=int(history_height), key=key, default=None)
+
+
+def _render_export(payload: dict, spec: ExportSpec) -> bytes:
+    """The file of one export button (run by Streamlit when the button is clicked)."""
+    return figure_image(payload, spec.fmt, scale=spec.scale)
+
+
+def export_buttons(payload: dict, campaign: str) -> None:
+    """Download buttons for the plot as SVG, PDF and print PNG, named
+    ``<campaign>-pareto.<ext>`` and rendered on the server only when clicked
+    (:mod:`core.figure_export`); one line saying why instead where that cannot run."""
+    why = export_unavailable()
+    if why:
+        st.caption(f"SVG / PDF export is not available on this server: {esc(why)}. The camera "
+                   f"button in the chart's mode bar saves a PNG "
+                   f"({esc(pareto_file_stem(campaign))}.png).")
+        return
+    specs = export_specs(campaign)
+    cols = st.columns([1] * len(specs) + [3], vertical_alignment="center")
+    for col, spec in zip(cols, specs):
+        col.download_button(
+            spec.label, data=lambda spec=spec: _render_export(payload, spec),
+            file_name=spec.file_name, mime=spec.mime, key=f"pareto_export_{spec.fmt}",
+            icon=":material/download:",
+            help=f"Saves {spec.file_name}: the whole plot as drawn from the data (not your "
+                 "zoom), rendered on the server in a few seconds")
+    cols[-1].caption("Export the Pareto plot; the camera button in the chart saves the "
+                     "view you see as PNG.")

@@ -125,3 +125,77 @@ def test_overview_sends_the_chart_config(seeded) -> None:
     assert "sendDataToCloud" in cfg["modeBarButtonsToRemove"]
     assert cfg["toImageButtonOptions"]["filename"] == "demo-pareto"
     assert cfg["toImageButtonOptions"]["scale"] == 3
+
+
+# ---------------------------------------------------------------- 2. export
+def test_export_specs_name_the_files_after_the_campaign() -> None:
+    from core.figure_export import export_specs
+
+    specs = {s.fmt: s for s in export_specs("sulfur run 1")}
+    assert set(specs) == {"svg", "pdf", "png"}
+    assert specs["svg"].file_name == "sulfur_run_1-pareto.svg"
+    assert specs["pdf"].file_name == "sulfur_run_1-pareto.pdf"
+    assert specs["pdf"].mime == "application/pdf"
+    assert specs["png"].file_name == "sulfur_run_1-pareto.png" and specs["png"].scale == 3
+
+
+def test_print_figure_draws_webgl_as_vector_and_leaves_the_figure_alone() -> None:
+    from core.figure_export import print_figure
+
+    pool = pd.DataFrame({"id": ["p1", "p2"], "abbe_pred": [30.0, 40.0], "n_pred": [1.5, 1.6]})
+    fig = pareto_figure(None, limit_line=LINE, pool=pool)
+    assert fig.data[0].type == "scattergl"
+    out = print_figure(fig)
+    assert {t["type"] for t in out["data"]} == {"scatter"}
+    assert "height" not in out["layout"] and fig.data[0].type == "scattergl"
+
+
+def test_export_unavailable_names_the_missing_browser(monkeypatch) -> None:
+    import core.figure_export as fe
+
+    monkeypatch.setattr(fe, "_browser_path", lambda: None)
+    why = fe.export_unavailable()
+    if why and "kaleido is not installed" in why:
+        pytest.skip(why)
+    assert why and "Chromium" in why
+    with pytest.raises(fe.ExportUnavailable):
+        fe.figure_image({"data": [], "layout": {}}, "svg")
+    monkeypatch.undo()
+    monkeypatch.setenv("BROWSER_PATH", "/nonexistent/chrome")
+    assert fe._browser_path() is None  # an unusable override is no browser
+
+
+@pytest.mark.timeout(240)
+def test_figure_image_svg_pdf_and_print_png_offline() -> None:
+    """Real kaleido + the system Chromium (skipped where either is missing)."""
+    import struct
+
+    from core.figure_export import export_unavailable, figure_image
+
+    why = export_unavailable()
+    if why:
+        pytest.skip(why)
+    obs, refs, batch = _crowded()
+    fig = pareto_figure(obs, limit_line=LINE, references=refs, batch=batch)
+    svg = figure_image(fig, "svg")
+    assert svg.lstrip().startswith(b"<svg") and b"limit line" in svg
+    assert figure_image(fig, "pdf").startswith(b"%PDF")
+    png = figure_image(fig, "png", scale=3)
+    assert png.startswith(b"\x89PNG") and struct.unpack(">II", png[16:24]) == (2700, 1800)
+
+
+def test_overview_offers_svg_pdf_png_export_named_after_the_campaign(seeded) -> None:
+    from core.figure_export import export_unavailable
+
+    at = _app().run()
+    assert not at.exception, [e.value for e in at.exception]
+    why = export_unavailable()
+    if why:  # no kaleido / browser: the page says so in one line
+        assert any("export is not available" in c.value for c in at.caption)
+        return
+    buttons = {b.proto.label: b.proto for b in at.get("download_button")
+               if b.proto.id and "pareto_export" in b.proto.id}
+    assert set(buttons) == {"SVG", "PDF", "PNG (print, 3×)"}, list(buttons)
+    assert "demo-pareto.svg" in buttons["SVG"].help
+    assert "demo-pareto.pdf" in buttons["PDF"].help
+    assert "demo-pareto.png" in buttons["PNG (print, 3×)"].help
