@@ -23,7 +23,10 @@ For a group g and a subset S (e.g. beyond-line) of all N polymers, the 2×2 tabl
 
 odds ratio (Haldane–Anscombe correction, +0.5 to every cell) OR = (a+.5)(d+.5)/((b+.5)(c+.5)),
 and the two-sided Fisher exact p-value (``scipy.stats.fisher_exact``) plus the one-sided
-"enriched" p-value (alternative="greater").
+"enriched" p-value (alternative="greater").  With ~40 groups tested at once, a few small
+p-values are expected by chance, so each p-value comes with its Benjamini–Hochberg q-value
+(:func:`benjamini_hochberg`, over the groups of one table): the false-discovery rate of calling
+that group and every group with a smaller p enriched.
 """
 from __future__ import annotations
 
@@ -50,10 +53,16 @@ __all__ = [
     "match_matrix",
     "match_atoms",
     "enrichment",
+    "benjamini_hochberg",
+    "pin_groups",
+    "SEED_CHECK_GROUPS",
     "MAX_SMARTS_LENGTH",
 ]
 
 MAX_SMARTS_LENGTH = 400
+#: the seed study's check (~40 % of beyond-line polymers contain S, several a sulfonyl): these
+#: rows head every enrichment table shown (:func:`pin_groups`)
+SEED_CHECK_GROUPS: tuple[str, ...] = ("contains S", "sulfonyl")
 
 
 class InvalidSmarts(ValueError):
@@ -329,11 +338,12 @@ def enrichment(psmiles_all: Sequence[str],
 
     Returns a DataFrame with one row per substructure, columns
     ``group, category, smarts, n_subset, n_subset_with, frac_subset, n_all, n_all_with,
-    frac_all, frac_rest, odds_ratio, p_value, p_enriched`` sorted by ``p_enriched`` then
-    ``odds_ratio`` (descending). ``frac_*`` are fractions in [0, 1]; ``odds_ratio`` is the
+    frac_all, frac_rest, odds_ratio, p_value, q_value, p_enriched, q_enriched`` sorted by
+    ``p_enriched`` then ``odds_ratio`` (descending). ``frac_*`` are fractions in [0, 1]; ``odds_ratio`` is the
     Haldane-corrected OR of subset vs rest (NaN when the subset is empty or everything);
     ``p_value`` is two-sided Fisher exact, ``p_enriched``
-    one-sided (subset has more). Raises ``ValueError`` if lengths differ.
+    one-sided (subset has more); ``q_value`` / ``q_enriched`` are their Benjamini–Hochberg
+    q-values over the rows of this table. Raises ``ValueError`` if lengths differ.
     """
     ps = list(psmiles_all)
     mask = np.asarray(mask_group, dtype=bool)
@@ -372,7 +382,43 @@ def enrichment(psmiles_all: Sequence[str],
     df = pd.DataFrame(rows, columns=["group", "category", "smarts", "n_subset", "n_subset_with",
                                      "frac_subset", "n_all", "n_all_with", "frac_all",
                                      "frac_rest", "odds_ratio", "p_value", "p_enriched"])
+    df.insert(df.columns.get_loc("p_value") + 1, "q_value",
+              benjamini_hochberg(df["p_value"].to_numpy(float)))
+    df["q_enriched"] = benjamini_hochberg(df["p_enriched"].to_numpy(float))
     if df.empty:
         return df
     df = df.sort_values(["p_enriched", "odds_ratio"], ascending=[True, False], kind="stable")
     return df.reset_index(drop=True)
+
+
+def benjamini_hochberg(p: np.ndarray) -> np.ndarray:
+    """Benjamini–Hochberg q-values (FDR-adjusted p-values) of ``p``, in the same order.
+
+    With the m finite p-values sorted ascending, p_(1) <= ... <= p_(m):
+    q_(i) = min over j >= i of min(1, p_(j) * m / j).  NaN entries stay NaN and do not count
+    in m.  Example: p = [0.01, 0.04, 0.03, 0.005] gives q = [0.02, 0.04, 0.04, 0.02].
+    """
+    p = np.asarray(p, dtype=float)
+    q = np.full(p.shape, np.nan)
+    ok = np.isfinite(p)
+    m = int(ok.sum())
+    if m == 0:
+        return q
+    pv = p[ok]
+    order = np.argsort(pv, kind="stable")
+    scaled = pv[order] * m / np.arange(1, m + 1)
+    adj = np.minimum(np.minimum.accumulate(scaled[::-1])[::-1], 1.0)
+    out = np.empty(m)
+    out[order] = adj
+    q[ok] = out
+    return q
+
+
+def pin_groups(df: pd.DataFrame, groups: Sequence[str] = SEED_CHECK_GROUPS) -> pd.DataFrame:
+    """The enrichment table with the rows of ``groups`` first (in that order, those present),
+    the others after them in their order; index reset."""
+    if df.empty or "group" not in df:
+        return df
+    first = [df.index[df["group"] == g][0] for g in groups if (df["group"] == g).any()]
+    rest = [i for i in df.index if i not in set(first)]
+    return df.loc[first + rest].reset_index(drop=True)

@@ -1,7 +1,8 @@
 """Substructures: which named groups (SMARTS) are enriched among the polymers beyond the limit
 line (or on the Pareto front) compared with all evaluated polymers — and the same over the
-pool's predictions. Counts, fractions, odds ratio (Haldane), Fisher exact p; structure grids
-with the matched atoms highlighted; user SMARTS validated."""
+pool's predictions. Counts, fractions, odds ratio (Haldane), Fisher exact p with its
+Benjamini–Hochberg q; the seed's S / sulfonyl check pinned at the top; structure grids with the
+matched atoms highlighted; user SMARTS validated."""
 from __future__ import annotations
 
 import pandas as pd
@@ -9,7 +10,8 @@ import streamlit as st
 
 from core.structure_images import polymer_svg
 from core.substructures import (
-    DEFAULT_LIBRARY, InvalidSmarts, enrichment, match_atoms, match_matrix, user_substructure,
+    DEFAULT_LIBRARY, SEED_CHECK_GROUPS, InvalidSmarts, enrichment, match_atoms, match_matrix,
+    pin_groups, user_substructure,
 )
 from core.views import annotate_observations, beyond_mask
 from pages._common import (
@@ -25,7 +27,11 @@ line = limit_line(cfg)
 st.title("Substructures")
 st.caption("Which chemical groups distinguish the polymers beyond the limit line? Each row is a "
            "2×2 test of *subset* vs *the rest*: counts, fractions, Haldane-corrected odds ratio "
-           "and Fisher exact p-values. Groups are matched on a trimer of the repeat unit, so a "
+           "and Fisher exact p-values, each with its Benjamini–Hochberg q-value (the false-"
+           "discovery rate over all groups of the table: with ~40 groups, some p < 0.05 come by "
+           "chance). The seed study's check — "
+           + ", ".join(f"*{g}*" for g in SEED_CHECK_GROUPS) + " — heads the table; the other "
+           "rows follow by one-sided p. Groups are matched on a trimer of the repeat unit, so a "
            "group split across the `*` junction counts.")
 
 # ---------------------------------------------------------------- library (+ user SMARTS)
@@ -44,7 +50,7 @@ with st.expander("Add your own SMARTS"):
             st.error(esc(err))
         else:
             user[s.name] = s
-            st.success(f"added {esc(repr(s.name))}")
+            st.success(f"added {code(s.name)}")  # a code span shows the name literally
     if user:
         st.caption("your patterns: " + ", ".join(code(k) for k in user))
         if st.button("Clear my patterns"):
@@ -71,7 +77,7 @@ def _lib_items() -> tuple[tuple[str, str], ...]:
 
 def _table(df: pd.DataFrame, key: str) -> None:
     show = df[["group", "n_subset_with", "frac_subset", "frac_rest", "n_all_with",
-               "odds_ratio", "p_value", "p_enriched", "smarts"]]
+               "odds_ratio", "p_value", "q_value", "p_enriched", "q_enriched", "smarts"]]
     st.dataframe(show, key=key, hide_index=True, width="stretch",
                  height=min(520, 40 + 35 * len(show)),
                  column_config={
@@ -86,9 +92,15 @@ def _table(df: pd.DataFrame, key: str) -> None:
                          "in all", format="%d", help="polymers (subset + rest) with the group"),
                      "odds_ratio": st.column_config.NumberColumn("odds ratio", format="%.2f"),
                      "p_value": st.column_config.NumberColumn("Fisher p (2-sided)", format="%.3g"),
+                     "q_value": st.column_config.NumberColumn(
+                         "q (2-sided)", format="%.3g",
+                         help="Benjamini–Hochberg q-value of the two-sided p over all groups"),
                      "p_enriched": st.column_config.NumberColumn(
                          "p (enriched)", format="%.3g",
                          help="one-sided Fisher exact: the subset has more than the rest"),
+                     "q_enriched": st.column_config.NumberColumn(
+                         "q (enriched)", format="%.3g",
+                         help="Benjamini–Hochberg q-value of the one-sided p over all groups"),
                      "smarts": st.column_config.TextColumn("SMARTS", width="small"),
                  })
 
@@ -118,7 +130,8 @@ with tab_obs:
                           horizontal=True, key="sub_subset")
         mask = (obs["beyond"] if subset.startswith("beyond") else obs["on_front"]).to_numpy(bool)
         m = _matches(tuple(obs["psmiles"].astype(str)), _lib_items())
-        df = enrichment(obs["psmiles"].tolist(), mask, list(lib.values()), matches=m)
+        df = pin_groups(enrichment(obs["psmiles"].tolist(), mask, list(lib.values()),
+                                   matches=m))
         n_sub = int(mask.sum())
         # the seed study's check, in one glance
         s_row = df.set_index("group").loc["contains S"] if "contains S" in set(df["group"]) \
@@ -171,6 +184,7 @@ with tab_pool:
                 um = _matches(tuple(pool["psmiles"].astype(str)),
                               tuple((s.name, s.smarts) for s in extra))
                 pm = pd.concat([pm, um.set_axis(pm.index)], axis=1)
-            dfp = enrichment(pool["psmiles"].tolist(), pmask, list(lib.values()), matches=pm)
+            dfp = pin_groups(enrichment(pool["psmiles"].tolist(), pmask, list(lib.values()),
+                                        matches=pm))
             st.metric("Predicted beyond the line", f"{int(pmask.sum())} / {len(pool)}")
             _table(dfp, "enrich_pool")

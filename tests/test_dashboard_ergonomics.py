@@ -199,3 +199,66 @@ def test_overview_offers_svg_pdf_png_export_named_after_the_campaign(seeded) -> 
     assert "demo-pareto.svg" in buttons["SVG"].help
     assert "demo-pareto.pdf" in buttons["PDF"].help
     assert "demo-pareto.png" in buttons["PNG (print, 3×)"].help
+
+
+# ---------------------------------------------------------------- 3. substructures
+def test_benjamini_hochberg_hand_checked() -> None:
+    from core.substructures import benjamini_hochberg
+
+    # sorted: 0.005*4/1 = 0.02, 0.01*4/2 = 0.02, 0.03*4/3 = 0.04, 0.04*4/4 = 0.04
+    q = benjamini_hochberg(np.array([0.01, 0.04, 0.03, 0.005]))
+    assert q == pytest.approx([0.02, 0.04, 0.04, 0.02])
+    # step-up: 0.8*2/1 = 1.6 is lowered to the next one's 0.9*2/2 = 0.9; never above 1
+    assert benjamini_hochberg(np.array([0.9, 0.8])) == pytest.approx([0.9, 0.9])
+    assert benjamini_hochberg(np.array([1.0, 1.0, 0.5])) == pytest.approx([1.0, 1.0, 1.0])
+    # NaN stays NaN and does not count in m
+    q = benjamini_hochberg(np.array([np.nan, 0.5, 0.01]))
+    assert np.isnan(q[0]) and q[1:] == pytest.approx([0.5, 0.02])
+    assert benjamini_hochberg(np.array([])).shape == (0,)
+
+
+def test_enrichment_q_values_and_pinned_seed_check() -> None:
+    from core.substructures import (
+        DEFAULT_LIBRARY, SEED_CHECK_GROUPS, benjamini_hochberg, enrichment, pin_groups,
+    )
+
+    ps = ["*CC(*)c1ccccc1", "*CC(*)C(=O)OC", "*c1ccc(S(=O)(=O)c2ccc(*)cc2)cc1",
+          "*CSC*", "*CC(*)c1ccc2ccccc2c1", "*CC(*)C#N"]
+    df = enrichment(ps, [False, False, True, True, True, False])
+    cols = list(df.columns)
+    assert cols.index("q_value") == cols.index("p_value") + 1 and "q_enriched" in cols
+    assert df["q_value"].to_numpy() == pytest.approx(benjamini_hochberg(df["p_value"]))
+    assert df["q_enriched"].to_numpy() == pytest.approx(benjamini_hochberg(df["p_enriched"]))
+    assert (df["q_enriched"] >= df["p_enriched"] - 1e-12).all()
+    pinned = pin_groups(df)
+    assert list(pinned["group"][:2]) == list(SEED_CHECK_GROUPS) == ["contains S", "sulfonyl"]
+    assert len(pinned) == len(DEFAULT_LIBRARY) and set(pinned["group"]) == set(df["group"])
+    rest = [g for g in df["group"] if g not in SEED_CHECK_GROUPS]
+    assert list(pinned["group"][2:]) == rest  # the others keep their p order
+
+
+def test_substructures_page_pins_the_seed_check_and_shows_q(seeded) -> None:
+    at = _app().run()
+    at.switch_page("pages/substructures.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    df = at.dataframe[0].value
+    assert list(df["group"][:2]) == ["contains S", "sulfonyl"], list(df["group"])
+    assert {"q_value", "q_enriched"} <= set(df.columns)
+    assert (df["q_enriched"] >= df["p_enriched"] - 1e-12).all()
+
+
+def test_substructures_user_pattern_name_is_shown_literally(seeded) -> None:
+    """A name with '&', '<…>' and a backslash appears exactly as typed (the success message
+    showed repr(name), which doubled the backslash)."""
+    name = r"S & <b>sulf</b> \ 1"
+    at = _app().run()
+    at.switch_page("pages/substructures.py").run()
+    at.text_input[[t.label for t in at.text_input].index("Name")].input(name)
+    at.text_input[[t.label for t in at.text_input].index("SMARTS")].input("[#16]")
+    [b for b in at.get("button") if getattr(b, "label", "") == "Add"][0].click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert [_visible(s.value) for s in at.success] == [f"added {name}"]
+    assert any(_visible(c.value) == f"your patterns: {name}" for c in at.caption), \
+        [c.value for c in at.caption]
+    assert name in set(at.dataframe[0].value["group"])
+    assert name in at.selectbox(key="sub_group").options
