@@ -25,12 +25,15 @@ __all__ = [
     "data_signature", "format_elapsed", "heartbeat_state", "with_structure_images",
     "limit_line_points", "filter_pool", "parse_smiles_lines", "MAX_UPLOAD_BYTES",
     "MAX_UPLOAD_ROWS", "reference_point_xy", "reference_point_from_config", "log_tail",
-    "escape_markdown", "markdown_code",
+    "escape_markdown", "markdown_code", "parse_upload", "SMILES_COLUMNS",
 ]
 
 #: uploads of candidate lists: at most this many bytes / rows are read
 MAX_UPLOAD_BYTES = 2 * 1024 * 1024
 MAX_UPLOAD_ROWS = 1000
+#: header names of the polymer SMILES column of an uploaded CSV, in order of preference: the
+#: ones ``python -m core.pool import`` accepts (core.pool.read_polymer_list)
+SMILES_COLUMNS: tuple[str, ...] = ("psmiles", "smiles", "polymer_smiles", "p_smiles")
 
 
 def limit_line_points(line: Any) -> tuple[tuple[float, float], tuple[float, float]]:
@@ -257,6 +260,62 @@ def parse_smiles_lines(text: str, max_rows: int = MAX_UPLOAD_ROWS) -> list[str]:
     if len(out) > max_rows:
         raise ValueError(f"{len(out)} rows given; the limit is {max_rows}")
     return out
+
+
+def parse_upload(text: str, *, csv_file: bool, label: str = "the file",
+                 max_rows: int = MAX_UPLOAD_ROWS) -> list[dict[str, str | None]]:
+    """Rows ``{"psmiles", "name"}`` of an uploaded candidate file, read as the CLI reads one.
+
+    A CSV (``csv_file``; tab-separated when its header has a tab) needs a polymer SMILES
+    column named as in :data:`SMILES_COLUMNS` (case-insensitive; an optional ``name`` column,
+    cut to 80 characters).  A single-column file whose first line is no such header, and any
+    non-CSV file, is a plain list, one polymer SMILES per line (:func:`parse_smiles_lines`).
+    Raises ValueError with a message for the user, naming ``label``, when the file is empty,
+    has a header but no rows, has no SMILES column, is not valid CSV or has more than
+    ``max_rows`` rows.
+    """
+    import io
+
+    body = (text or "").lstrip("\ufeff")
+    empty = (f"{label} is empty: nothing to add. Upload a CSV with a psmiles (or smiles) "
+             "column, or a list with one polymer SMILES per line.")
+    if not body.strip(" \t\r\n"):
+        raise ValueError(empty)
+    first = next(ln for ln in re.split(r"\r\n|\r|\n", body) if ln.strip(" \t"))
+    sep = "\t" if "\t" in first else ","
+    header = [h.strip().lower() for h in first.split(sep)]
+    if not csv_file or (len(header) == 1 and header[0] not in SMILES_COLUMNS):
+        rows = [{"psmiles": s, "name": None} for s in parse_smiles_lines(body, max_rows)]
+        if not rows:
+            raise ValueError(f"{label} lists no polymer SMILES (only blank or # lines): "
+                             "nothing to add.")
+        return rows
+    try:
+        df = pd.read_csv(io.StringIO(body), sep=sep, nrows=max_rows + 1, dtype=str,
+                         keep_default_na=False, skip_blank_lines=True)
+    except pd.errors.EmptyDataError:
+        raise ValueError(empty) from None
+    except pd.errors.ParserError as err:
+        raise ValueError(f"{label} is not valid CSV: {err}") from None
+    cols = {str(c).strip().lower(): c for c in df.columns}
+    col = next((cols[c] for c in SMILES_COLUMNS if c in cols), None)
+    if col is None:
+        raise ValueError(f"{label} has no polymer SMILES column: its header needs one of "
+                         f"{', '.join(SMILES_COLUMNS)} (found: "
+                         f"{', '.join(str(c) for c in df.columns)})")
+    if len(df) > max_rows:
+        raise ValueError(f"{label} has more than {max_rows} rows; the limit is {max_rows}")
+    name_col = cols.get("name")
+    rows = []
+    for _, r in df.iterrows():
+        smi = str(r[col]).strip()
+        name = str(r[name_col]).strip()[:80] if name_col is not None else ""
+        if smi or name:
+            rows.append({"psmiles": smi, "name": name or None})
+    if not rows:
+        raise ValueError(f"{label} has a header ({', '.join(str(c) for c in df.columns)}) "
+                         "but no rows: nothing to add.")
+    return rows
 
 
 def log_tail(path: str | None, allowed_root: str | None = None, n_lines: int = 40,

@@ -2,7 +2,6 @@
 EHVI), view structures, upload extra candidates (validated, per-row errors)."""
 from __future__ import annotations
 
-import io
 import re
 
 import numpy as np
@@ -12,7 +11,9 @@ import streamlit as st
 
 from core.structure_images import polymer_data_uri
 from core.substructures import DEFAULT_LIBRARY
-from core.views import MAX_UPLOAD_BYTES, MAX_UPLOAD_ROWS, filter_pool, parse_smiles_lines
+from core.views import (
+    MAX_UPLOAD_BYTES, MAX_UPLOAD_ROWS, filter_pool, parse_smiles_lines, parse_upload,
+)
 from pages._common import ACTOR, Ctx, config, esc, limit_line, structure_column, page_ctx
 from pages._pooldata import pool_matches, pool_table
 
@@ -68,7 +69,8 @@ st.dataframe(view, hide_index=True, width="stretch", row_height=80,
              })
 
 st.markdown("#### Add candidates")
-st.caption(f"CSV with a `psmiles` column (optional `name`), or one polymer SMILES per line. "
+st.caption(f"CSV with a `psmiles` or `smiles` column (optional `name`), or one polymer SMILES "
+           "per line. "
            f"At most {MAX_UPLOAD_ROWS:,} rows and {MAX_UPLOAD_BYTES // 1024:,} KiB. Each row is "
            "validated (two `*`, parsable, size limits); invalid rows are listed and skipped.")
 u1, u2 = st.columns(2)
@@ -78,25 +80,16 @@ pasted = u2.text_area("…or paste polymer SMILES", height=120, max_chars=200_00
 
 
 def _rows_from_upload() -> list[dict]:
+    """Rows {psmiles, name} of the uploaded file and the pasted text; ValueError with a message
+    for the user (empty file, no SMILES column, too large, too many rows)."""
     rows: list[dict] = []
     if up is not None:
         data = up.getvalue()
         if len(data) > MAX_UPLOAD_BYTES:
             raise ValueError(f"file is {len(data) // 1024} KiB; the limit is "
                              f"{MAX_UPLOAD_BYTES // 1024} KiB")
-        text = data.decode("utf-8", errors="replace")
-        if up.name.lower().endswith(".csv"):
-            df = pd.read_csv(io.StringIO(text), nrows=MAX_UPLOAD_ROWS + 1, dtype=str)
-            if "psmiles" not in df:
-                raise ValueError("CSV needs a 'psmiles' column")
-            if len(df) > MAX_UPLOAD_ROWS:
-                raise ValueError(f"more than {MAX_UPLOAD_ROWS} rows")
-            rows += [{"psmiles": str(r["psmiles"]).strip(),
-                      "name": (str(r["name"]).strip()[:80] if "name" in df and
-                               pd.notna(r["name"]) else None)}
-                     for _, r in df.iterrows()]
-        else:
-            rows += [{"psmiles": s, "name": None} for s in parse_smiles_lines(text)]
+        rows += parse_upload(data.decode("utf-8", errors="replace"),
+                             csv_file=up.name.lower().endswith(".csv"), label=up.name)
     if pasted:
         rows += [{"psmiles": s, "name": None} for s in parse_smiles_lines(pasted)]
     if len(rows) > MAX_UPLOAD_ROWS:
@@ -135,24 +128,45 @@ def _validate(rows: list[dict]) -> tuple[list[dict], list[dict], dict]:
     return good, sorted(bad, key=lambda d: d["row"]), desc
 
 
-if st.button("Validate and add", type="primary", disabled=up is None and not pasted,
-             key="pool_add"):
+def _add_candidates() -> dict | None:
+    """Validate the upload / pasted rows and store the good ones; returns the outcome
+    {added, bad} to show after the rerun, or None when an error was shown instead."""
     try:
         rows = _rows_from_upload()
     except ValueError as err:
         st.error(esc(err))
-    else:
-        with st.spinner(f"Validating {len(rows)} rows and computing descriptors …"):
-            try:
-                good, bad, desc = _validate(rows)
-            except ValueError as err:
-                st.error(f"Could not read the candidates: {esc(err)}")
-                good, bad, desc = [], [], {}
-        if good:
-            store.cache_descriptors(desc)
-            n = store.add_pool_candidates(ctx.campaign, good, actor=ACTOR)
-            st.success(f"Added {n} candidates to campaign {ctx.campaign!r}. They are scored at "
-                       "the next proposal.")
-        if bad:
-            st.warning(f"{len(bad)} rows were not added:")
-            st.dataframe(pd.DataFrame(bad), hide_index=True, width="stretch")
+        return None
+    with st.spinner(f"Validating {len(rows)} rows and computing descriptors …"):
+        try:
+            good, bad, desc = _validate(rows)
+        except ValueError as err:
+            st.error(f"Could not read the candidates: {esc(err)}")
+            return None
+    n = 0
+    if good:
+        store.cache_descriptors(desc)
+        n = store.add_pool_candidates(ctx.campaign, good, actor=ACTOR)
+    return {"added": n, "bad": bad}
+
+
+def _show_import_outcome(res: dict) -> None:
+    """What the last 'Validate and add' did: candidates added, rows not added (with why)."""
+    if res["added"]:
+        st.success(f"Added {res['added']} candidates to campaign {esc(ctx.campaign)}. "
+                   "They are scored at the next proposal.")
+    elif not res["bad"]:
+        st.info("Nothing new to add: every row is already in the pool.")
+    if res["bad"]:
+        st.warning(f"{len(res['bad'])} rows were not added:")
+        st.dataframe(pd.DataFrame(res["bad"]), hide_index=True, width="stretch")
+
+
+if st.button("Validate and add", type="primary", disabled=up is None and not pasted,
+             key="pool_add"):
+    outcome = _add_candidates()
+    if outcome is not None:
+        # rerun: the candidate count, the table and the filters above include the new rows
+        st.session_state["_pool_import"] = outcome
+        st.rerun()
+if "_pool_import" in st.session_state:
+    _show_import_outcome(st.session_state.pop("_pool_import"))

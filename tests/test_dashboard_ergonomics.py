@@ -262,3 +262,76 @@ def test_substructures_user_pattern_name_is_shown_literally(seeded) -> None:
         [c.value for c in at.caption]
     assert name in set(at.dataframe[0].value["group"])
     assert name in at.selectbox(key="sub_group").options
+
+
+# ---------------------------------------------------------------- 4. pool uploads
+def test_parse_upload_reads_what_the_cli_reads() -> None:
+    from core.pool import _SMILES_COLUMNS
+    from core.views import SMILES_COLUMNS, parse_upload
+
+    assert SMILES_COLUMNS == _SMILES_COLUMNS  # the page accepts the CLI's column names
+    assert parse_upload("SMILES,Name\n*CC*,PE\n\n*CC(*)C,\n", csv_file=True) == [
+        {"psmiles": "*CC*", "name": "PE"}, {"psmiles": "*CC(*)C", "name": None}]
+    assert parse_upload("psmiles\t name\n*CC*\tx\n", csv_file=True) == [
+        {"psmiles": "*CC*", "name": "x"}]
+    # a one-column .csv without a header is a plain list, as in `python -m core.pool import`
+    assert [r["psmiles"] for r in parse_upload("*CC*\n*CCC*\n", csv_file=True)] == \
+        ["*CC*", "*CCC*"]
+
+
+@pytest.mark.parametrize("text, csv_file, words", [
+    ("", True, "is empty"), ("\ufeff\n \n", True, "is empty"), ("", False, "is empty"),
+    ("psmiles,name\n", True, "header (psmiles, name) but no rows"),
+    ("foo,bar\n1,2\n", True, "no polymer SMILES column"),
+    ("# only a comment\n", False, "lists no polymer SMILES"),
+    ('psmiles\n"*CC*\n', True, "not valid CSV"),
+])
+def test_parse_upload_says_what_is_wrong(text, csv_file, words) -> None:
+    from core.views import parse_upload
+
+    with pytest.raises(ValueError, match=words.replace("(", r"\(").replace(")", r"\)")) as exc:
+        parse_upload(text, csv_file=csv_file, label="mine.csv")
+    assert "mine.csv" in str(exc.value)
+
+
+def _pool_count(at) -> str:
+    return next(c.value.split(" · ")[0] for c in at.caption if " candidates" in c.value)
+
+
+def test_pool_page_empty_csv_gets_a_clear_message(seeded) -> None:
+    at = _app().run()
+    at.switch_page("pages/pool.py").run()
+    at.file_uploader(key="pool_upload").set_value(("empty.csv", b"", "text/csv"))
+    at.run()
+    at.button(key="pool_add").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    shown = [_visible(e.value) for e in at.error]
+    assert any(s.startswith("empty.csv is empty: nothing to add.") for s in shown), shown
+    assert len(seeded["store"].pool_candidates("demo")) == 0
+
+
+def test_pool_page_accepts_a_smiles_column_and_updates_the_count(seeded) -> None:
+    store = seeded["store"]
+    at = _app().run()
+    at.switch_page("pages/pool.py").run()
+    assert _pool_count(at) == "12 candidates"
+    at.file_uploader(key="pool_upload").set_value(
+        ("mine.csv", b"smiles,name\n*CC(*)c1ccc(Cl)cc1,chloro-PS\n", "text/csv"))
+    at.run()
+    at.button(key="pool_add").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+    extra = store.pool_candidates("demo")
+    assert len(extra) == 1 and extra["name"].iloc[0] == "chloro-PS"
+    assert _pool_count(at) == "13 candidates"  # the count is the one after the import
+    assert any("Added 1 candidates" in s.value for s in at.success)
+    # pasted rows too (the file is still there: its row is now a duplicate), and the rows not
+    # added are still listed after the rerun
+    at.text_area(key="pool_paste").input("*CC(*)c1ccc(Br)cc1\nnot-a-polymer\n").run()
+    at.button(key="pool_add").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert _pool_count(at) == "14 candidates"
+    assert any("2 rows were not added" in w.value for w in at.warning), \
+        [w.value for w in at.warning]
+    bad = at.dataframe[-1].value.set_index("row")["problem"]
+    assert bad.index.tolist() == [1, 3] and bad[1] == "already in the pool"
