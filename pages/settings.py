@@ -25,7 +25,16 @@ tab_line, tab_camp, tab_cluster, tab_meas, tab_new, tab_export = st.tabs(
     ["Limit line", "Campaign", "Cluster", "Measurements", "New campaign", "Export"])
 
 # ---------------------------------------------------------------- limit line
-with tab_line:
+_LL_KEYS = ("ll_x1", "ll_y1", "ll_x2", "ll_y2", "ll_label")
+
+
+def _limit_line_tab() -> None:
+    """Edit the campaign's limit line: two points and a label, a live preview, Save and Reset.
+
+    Save and Reset stay on screen while the input is invalid (two points with one Abbe
+    number, …): Save is then disabled and says why, Reset to default brings the stored default
+    back. The preview plot scrolls with the page (the mouse wheel does not zoom)."""
+    from core.figures import chart_config, pareto_file_stem
     from core.optics import LimitLine, OpticsInputError, load_default_limit_line
 
     cur = limit_line(cfg)
@@ -43,28 +52,44 @@ with tab_line:
     y2 = c4.number_input("Point 2: n_D", value=float(cur.p2[1]), min_value=1.0, max_value=3.0,
                          step=0.001, format="%.4f", key="ll_y2")
     label = st.text_input("Label", value=cur.label, max_chars=120, key="ll_label")
+    new: LimitLine | None = None
+    problem = ""
     try:
         new = LimitLine(p1=(x1, y1), p2=(x2, y2), label=label or "limit line",
                         source=f"edited in the dashboard (was: {cur.label})")
     except OpticsInputError as err:
-        st.error(esc(err))
-        new = None
-    if new is not None:
-        obs = annotate_observations(store.observations(ctx.campaign), new)
-        st.caption(f"With this line {int(obs['beyond'].sum()) if len(obs) else 0} of {len(obs)} "
-                   "evaluated polymers are beyond it.")
-        st.plotly_chart(pareto_figure(obs, limit_line=new, references=reference_polymers(),
-                                      height=420), key="ll_preview")
-        b1, b2, _ = st.columns([1, 1, 3])
-        if b1.button("Save line", type="primary", key="ll_save"):
-            store.update_config(ctx.campaign, {"limit_line": new.to_dict()}, actor=ACTOR)
-            st.success("Saved.")
-            st.rerun()
-        if b2.button("Reset to default", key="ll_reset"):
-            store.update_config(ctx.campaign, {"limit_line": None}, actor=ACTOR)
-            for k in ("ll_x1", "ll_y1", "ll_x2", "ll_y2", "ll_label"):
-                st.session_state.pop(k, None)
-            st.rerun()
+        problem = str(err)
+    b1, b2, _ = st.columns([1, 1, 3])
+    save = b1.button("Save line", type="primary", key="ll_save", disabled=new is None,
+                     help=f"Fix the points first: {problem}" if problem else None)
+    reset = b2.button("Reset to default", key="ll_reset",
+                      help="Use the shipped default line and restore its points here")
+    if save and new is not None:
+        store.update_config(ctx.campaign, {"limit_line": new.to_dict()}, actor=ACTOR)
+        st.session_state["_ll_saved"] = "Saved."
+        st.rerun()
+    if reset:
+        store.update_config(ctx.campaign, {"limit_line": None}, actor=ACTOR)
+        for k in _LL_KEYS:
+            st.session_state.pop(k, None)
+        st.session_state["_ll_saved"] = "Reset to the default line."
+        st.rerun()
+    saved = st.session_state.pop("_ll_saved", None)
+    if saved:
+        st.success(saved)
+    if new is None:
+        st.error(esc(problem))
+        return
+    obs = annotate_observations(store.observations(ctx.campaign), new)
+    st.caption(f"With this line {int(obs['beyond'].sum()) if len(obs) else 0} of {len(obs)} "
+               "evaluated polymers are beyond it.")
+    st.plotly_chart(pareto_figure(obs, limit_line=new, references=reference_polymers(),
+                                  height=420), key="ll_preview",
+                    config=chart_config(pareto_file_stem(ctx.campaign)))
+
+
+with tab_line:
+    _limit_line_tab()
 
 # ---------------------------------------------------------------- campaign settings
 with tab_camp:

@@ -335,3 +335,32 @@ def test_pool_page_accepts_a_smiles_column_and_updates_the_count(seeded) -> None
         [w.value for w in at.warning]
     bad = at.dataframe[-1].value.set_index("row")["problem"]
     assert bad.index.tolist() == [1, 3] and bad[1] == "already in the pool"
+
+
+# ---------------------------------------------------------------- 5. limit-line form
+def test_limit_line_form_keeps_save_and_reset_while_the_input_is_invalid(seeded) -> None:
+    store = seeded["store"]
+    at = _app().run()
+    at.switch_page("pages/settings.py").run()
+    x1 = at.number_input(key="ll_x1").value
+    x2_default = at.number_input(key="ll_x2").value
+    at.number_input(key="ll_x2").set_value(x1).run()  # both points on one Abbe number
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("different Abbe numbers" in e.value for e in at.error), [e.value for e in at.error]
+    save, reset = at.button(key="ll_save"), at.button(key="ll_reset")
+    assert save.disabled and "different Abbe numbers" in save.help
+    assert not reset.disabled
+    # Reset brings the default line and its points back
+    store.update_config("demo", {"limit_line": {"p1": [31.0, 1.55], "p2": [60.0, 1.5],
+                                                "label": "mine"}}, actor="test")
+    reset.click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert store.get_campaign("demo")["config"].get("limit_line") is None
+    assert at.number_input(key="ll_x2").value == x2_default
+    assert not at.error and not at.button(key="ll_save").disabled
+    assert any(s.value.startswith("Reset to the default") for s in at.success)
+    # the preview does not zoom on the mouse wheel
+    import json
+
+    chart = [c for c in at.get("plotly_chart") if "limit line" in c.proto.spec][0]
+    assert json.loads(chart.proto.config)["scrollZoom"] is False
