@@ -339,10 +339,10 @@ def enrichment(psmiles_all: Sequence[str],
     Returns a DataFrame with one row per substructure, columns
     ``group, category, smarts, n_subset, n_subset_with, frac_subset, n_all, n_all_with,
     frac_all, frac_rest, odds_ratio, p_value, q_value, p_enriched, q_enriched`` sorted by
-    ``p_enriched`` then ``odds_ratio`` (descending). ``frac_*`` are fractions in [0, 1]; ``odds_ratio`` is the
-    Haldane-corrected OR of subset vs rest (NaN when the subset is empty or everything);
-    ``p_value`` is two-sided Fisher exact, ``p_enriched``
-    one-sided (subset has more); ``q_value`` / ``q_enriched`` are their Benjamini–Hochberg
+    ``p_enriched`` then ``odds_ratio`` (descending). ``frac_*`` are fractions in [0, 1];
+    ``odds_ratio`` is the Haldane-corrected OR of subset vs rest (NaN when the subset is empty
+    or everything); ``p_value`` is two-sided Fisher exact, ``p_enriched`` one-sided (subset
+    has more); ``q_value`` / ``q_enriched`` are their Benjamini–Hochberg
     q-values over the rows of this table. Raises ``ValueError`` if lengths differ.
     """
     ps = list(psmiles_all)
