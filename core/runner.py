@@ -366,7 +366,12 @@ class Runner:
     def acquire_lock(self) -> None:
         """Take the campaign's runner lock or raise :class:`RunnerLocked`."""
         path = runner_lock_path(self.store, self.cid)
-        fh = open(path, "a+")  # noqa: SIM115
+        try:
+            fh = open(path, "a+")  # noqa: SIM115
+        except OSError as exc:  # e.g. a read-only database directory: one clear line
+            raise StoreUnavailable(
+                f"{self.store.path}: cannot take the runner lock {path}: "
+                f"{exc.strerror or exc}; a runner needs a database it may write") from None
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -939,6 +944,9 @@ def main(argv: list[str] | None = None) -> int:
     except RunnerLocked as exc:
         print(f"runner not started: {exc}", file=sys.stderr)
         return 3
+    except StoreError as exc:  # read-only or full database before the loop started
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

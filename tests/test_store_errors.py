@@ -270,3 +270,18 @@ def test_runner_keeps_a_result_it_could_not_store(tmp_path, monkeypatch):
     monkeypatch.setattr(Store, "complete_calculation", real)
     runner._collect_results()
     assert s.get_calculation(cid)["status"] == "done" and len(s.observations("r")) == 1
+
+
+def test_runner_on_a_read_only_store_exits_2_with_one_line(read_only_store):
+    """The runner cannot take its lock beside a read-only database: one line naming the
+    database, exit 2, no traceback, nothing written (found by benchmarks/bench_faults.py)."""
+    db = read_only_store
+    before = db.read_bytes()
+    res = subprocess.run(_as_unprivileged([sys.executable, "-m", "core.runner", "--campaign",
+                                           "a", "--db", str(db)]),
+                         capture_output=True, text=True, cwd=REPO, timeout=120,
+                         env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
+    assert res.returncode == 2, res.stderr
+    assert "runner lock" in _one_clear_line(res.stderr, db)
+    assert db.read_bytes() == before
+    assert sorted(x.name for x in db.parent.iterdir()) == ["optipoly.db"]
