@@ -266,3 +266,22 @@ def test_preset_rejects_bad_density_settings():
         q.with_overrides(density_method="melt_line")
     with pytest.raises(ValueError, match="strictly decreasing"):
         q.with_overrides(ladder_temps=(300.0, 400.0, 500.0, 600.0))
+
+
+def test_chain_grows_unit_by_unit_when_etkdg_fails(monkeypatch):
+    """A long chain ETKDG cannot embed (the 22-mer of polyacrylonitrile in the density benchmark)
+    is grown unit by unit instead of failing the calculation."""
+    from rdkit.Chem import AllChem
+
+    real = AllChem.EmbedMolecule
+    # whole chains fail to embed; the single units that growth embeds still work
+    monkeypatch.setattr(AllChem, "EmbedMolecule",
+                        lambda mol, *a, **k: -1 if mol.GetNumAtoms() > 40 else real(mol, *a, **k))
+    ch = build_chain("*CC(C#N)*", 6, seed=1)
+    assert ch.mol.GetNumConformers() == 1
+    xyz = ch.mol.GetConformer().GetPositions()
+    for b in ch.mol.GetBonds():
+        d = np.linalg.norm(xyz[b.GetBeginAtomIdx()] - xyz[b.GetEndAtomIdx()])
+        assert 0.9 < d < 1.9
+    with pytest.raises(BuildError, match="could not generate"):
+        build_chain("*CC(CCCCCCCCCCCC#N)*", 3, seed=1)  # > 40 atoms; a trimer has no fallback

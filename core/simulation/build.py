@@ -271,8 +271,9 @@ def build_chain(psmiles: str, dp: int, *, seed: int = 0, embed: bool = True,
     """CH3-terminated, atactic chain of ``dp`` repeat units with 3-D coordinates (Å).
 
     Chains up to ``grow_above_atoms`` atoms are embedded whole by ETKDG (random stereocentre
-    configurations); longer ones grow unit by unit (``grow_coordinates``) because ETKDG's cost
-    grows steeply with size. Raises BuildError when no 3-D structure can be made.
+    configurations); longer ones, and chains of > 3 units ETKDG fails on, grow unit by unit
+    (``grow_coordinates``) because ETKDG's cost grows steeply with size. Raises BuildError when
+    no 3-D structure can be made.
     """
     if dp < 1:
         raise BuildError(f"The degree of polymerisation must be ≥ 1 (got {dp}).")
@@ -305,14 +306,8 @@ def build_chain(psmiles: str, dp: int, *, seed: int = 0, embed: bool = True,
             mol.GetAtomWithIdx(idx).SetChiralTag(
                 rng.choice([Chem.ChiralType.CHI_TETRAHEDRAL_CW, Chem.ChiralType.CHI_TETRAHEDRAL_CCW]))
     Chem.AssignStereochemistry(mol, cleanIt=True, force=True)
-    if embed and mol.GetNumAtoms() > grow_above_atoms and dp >= 3:
-        xyz = grow_coordinates(mol, psmiles, dp, seed=seed)
-        conf = Chem.Conformer(mol.GetNumAtoms())
-        for i, p in enumerate(xyz):
-            conf.SetAtomPosition(i, Point3D(*map(float, p)))
-        mol.RemoveAllConformers()
-        mol.AddConformer(conf, assignId=True)
-    elif embed:
+    grow = embed and mol.GetNumAtoms() > grow_above_atoms and dp >= 3
+    if embed and not grow:
         params = AllChem.ETKDGv3()
         params.useRandomCoords = True
         params.maxIterations = 200
@@ -322,8 +317,16 @@ def build_chain(psmiles: str, dp: int, *, seed: int = 0, embed: bool = True,
             ok = AllChem.EmbedMolecule(mol, params)
             if ok == 0:
                 break
-        if ok != 0:
+        if ok != 0 and dp <= 3:  # growth itself starts from an embedded trimer
             raise BuildError(
                 f"RDKit could not generate 3-D coordinates for a {dp}-mer of {psmiles!r} "
                 f"({mol.GetNumAtoms()} atoms) after {max_attempts} attempts.")
+        grow = ok != 0  # ETKDG failed (e.g. a long polyacrylonitrile): grow unit by unit
+    if grow:
+        xyz = grow_coordinates(mol, psmiles, dp, seed=seed)
+        conf = Chem.Conformer(mol.GetNumAtoms())
+        for i, p in enumerate(xyz):
+            conf.SetAtomPosition(i, Point3D(*map(float, p)))
+        mol.RemoveAllConformers()
+        mol.AddConformer(conf, assignId=True)
     return Chain(mol=mol, dp=dp, seed=seed)
