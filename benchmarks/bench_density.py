@@ -8,10 +8,10 @@ For each polymer of the chosen set and each force field (``--forcefields gaff2,s
 ``core.simulation.run_pipeline(..., until="md")`` with the chosen preset (default ``quick``): one MD
 run gives both estimators side by side on the *same* trajectory,
 
-* ``melt``   — the equilibrium melt line extrapolated to Tg_sim, Simha–Boyer glass to 300 K
-               (core.simulation.dilatometry; the protocol's density);
-* ``direct`` — the mean density of the 300 K production after the cooling ladder (a fast-quench
-               glass, what RadonPy-style protocols report);
+* the record's density (``density_method`` of the preset: ``direct`` = the 300 K production
+  mean, a fast-quench glass as RadonPy reports it; ``melt_line`` = the equilibrium melt line
+  extrapolated to Tg_sim with a Simha–Boyer glass to 300 K, core.simulation.dilatometry);
+* for a melt-line protocol also the direct 300 K value of the same trajectory;
 
 and prints them beside RadonPy's GAFF2 densities (PI1070, where the polymer is there), the
 packing-coefficient estimate (core.simulation.packing, K refitted here on all non-Si dev polymers)
@@ -159,8 +159,10 @@ def report(out: Path, ffs: list[str], ids: list[str]) -> None:
     res = {ff: read_results(out / f"{ff}.jsonl") for ff in ffs}
     cols: dict[str, dict[str, float | None]] = {}
     for ff in ffs:
-        cols[f"{ff} melt"] = {i: res[ff][i].get("density") for i in ids if i in res[ff]}
-        cols[f"{ff} direct"] = {i: res[ff][i].get("density_direct") for i in ids if i in res[ff]}
+        cols[ff] = {i: res[ff][i].get("density") for i in ids if i in res[ff]}
+        direct = {i: res[ff][i].get("density_direct") for i in ids if i in res[ff]}
+        if any(direct[i] != cols[ff][i] for i in direct):  # a melt-line protocol: show both
+            cols[f"{ff} direct 300 K"] = direct
     cols["RadonPy GAFF2"] = {i: rp.get(canonical_psmiles(dev[i]["smiles"])) for i in ids}
     cols["packing est."] = {i: pack.get(i) for i in ids}
     names = list(cols)
