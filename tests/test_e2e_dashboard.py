@@ -231,7 +231,7 @@ def test_dashboard_end_to_end(server, artifacts_dir) -> None:
             # 2. Batch page: propose a batch of 2 and approve it
             _goto(page, base, "batch")
             page.get_by_text("Propose a new batch").click()
-            size = page.get_by_label("Batch size")
+            size = page.get_by_role("spinbutton", name="Batch size")
             size.fill("2")
             size.press("Tab")
             page.get_by_role("button", name="Propose").click()
