@@ -105,6 +105,14 @@ def _stage_lines(st: Stage, p: Preset, tag: str) -> list[str]:
             f"steps={n}'", fix, f"run {n}", "unfix int"]
 
 
+def _sampler(fix_id: str, every: int, path: str, *, prefix: str = "") -> list[str]:
+    """``fix print`` appending ``prefix`` + step, time, T, P, PE, E_total, density to ``path``."""
+    return ["variable tm equal time", "variable tp equal temp", "variable pr equal press",
+            "variable ep equal pe", "variable et equal etotal",
+            f"fix {fix_id} all print {every} \"{prefix}$(step) ${{tm}} ${{tp}} ${{pr}} ${{ep}} "
+            f"${{et}} ${{rho}}\" append {path} screen no"]
+
+
 def _ladder_lines(p: Preset, sample_every: int) -> list[str]:
     """NPT cooling ladder at 1 atm: equilibrate, then sample into ``ladder.dat`` at each T (K)."""
     out = []
@@ -114,10 +122,7 @@ def _ladder_lines(p: Preset, sample_every: int) -> list[str]:
         out += [f"print 'STAGE ladder{k + 1} npt T={t} P=1 steps={n_eq + n_s}'",
                 f"fix int all npt temp {t} {t} {p.t_damp_fs} iso 1.0 1.0 {p.p_damp_fs}",
                 f"run {n_eq}",
-                "variable tm equal time", "variable tp equal temp", "variable pr equal press",
-                "variable ep equal pe", "variable et equal etotal",
-                f"fix lad all print {sample_every} \"{t} $(step) ${{tm}} ${{tp}} ${{pr}} ${{ep}} "
-                f"${{et}} ${{rho}}\" append ladder.dat screen no",
+                *_sampler("lad", sample_every, "ladder.dat", prefix=f"{t} "),
                 f"run {n_s}", "unfix lad", "unfix int"]
     return out
 
@@ -127,10 +132,7 @@ def _production_lines(p: Preset, ps: float, sample_every: int, seq: int) -> list
     return [
         f"print 'STAGE production{seq} npt T=300 P=1 steps={n}'",
         f"fix int all npt temp 300.0 300.0 {p.t_damp_fs} iso 1.0 1.0 {p.p_damp_fs}",
-        "variable tm equal time", "variable tp equal temp", "variable pr equal press",
-        "variable ep equal pe", "variable et equal etotal",
-        f"fix smp all print {sample_every} \"$(step) ${{tm}} ${{tp}} ${{pr}} ${{ep}} ${{et}} "
-        f"${{rho}}\" append production.dat screen no",
+        *_sampler("smp", sample_every, "production.dat"),
         f"run {n}", "unfix smp", "unfix int", "write_data final.data",
     ]
 

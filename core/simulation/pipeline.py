@@ -319,11 +319,7 @@ def _md_warnings(md: dict, build: dict) -> list[str]:
 def _density_record(psmiles: str, canonical: str, p: Preset, wd: Path, results: dict,
                     walls: dict) -> dict:
     """The ``--until md`` record: density, its error, Tg_sim, force field and protocol."""
-    from core.simulation.env import software_versions  # noqa: PLC0415
-
     md, b = results["md"], results["build"]
-    versions = dict(software_versions())
-    versions["ours"] = OURS_VERSION
     return {
         **_md_fields(md, p, b), "psmiles": psmiles, "canonical_psmiles": canonical,
         "preset": p.name, "molar_mass": b["molar_mass"],
@@ -334,8 +330,15 @@ def _density_record(psmiles: str, canonical: str, p: Preset, wd: Path, results: 
         "warnings": list(results["forcefield"].get("warnings", [])) + _md_warnings(md, b),
         "details": {"md": {k: md.get(k) for k in ("n_atoms", "n_samples", "window_ps",
                                                   "ns_per_day")}, "build": b},
-        "versions": versions, "step_wall_s": walls, "workdir": str(wd.resolve()),
+        "versions": _versions(), "step_wall_s": walls, "workdir": str(wd.resolve()),
     }
+
+
+def _versions() -> dict:
+    """Software versions of the record, ours included."""
+    from core.simulation.env import software_versions  # noqa: PLC0415
+
+    return {**software_versions(), "ours": OURS_VERSION}
 
 
 # ----------------------------------------------------------------------------- driver
@@ -410,8 +413,6 @@ def _needed(until: str | None) -> list[str]:
 
 def _run_locked(psmiles: str, p: Preset, canonical: str, wd: Path, progress, threads,
                 until: str | None = None) -> dict:
-    from core.simulation.env import software_versions  # noqa: PLC0415
-
     ident = {"psmiles": psmiles, "canonical_psmiles": canonical, "preset": p.name}
     idf = wd / "input.json"
     if idf.is_file():
@@ -524,8 +525,7 @@ def _run_locked(psmiles: str, p: Preset, canonical: str, wd: Path, progress, thr
     md, qm, opt, b = results["md"], results["qm"], results["optics"], results["build"]
     warnings = list(results["forcefield"].get("warnings", [])) + _md_warnings(md, b)
     warnings += [str(w) for w in qm.get("warnings", [])]
-    versions = dict(software_versions())
-    versions["ours"] = OURS_VERSION
+    versions = _versions()
     record = {
         "n_D": opt["n_D"], "n_F": opt["n_F"], "n_C": opt["n_C"],
         "abbe_number": opt["abbe_number"],
