@@ -142,3 +142,26 @@ def software_versions() -> dict[str, str]:
     except Exception:  # pragma: no cover
         out["ours"] = "0.1.0"
     return out
+
+
+def exclusive_lock(path: Path, busy_message: str, *, wait_s: float = 0.0,
+                   step: str | None = None):
+    """Open ``path`` and take an exclusive ``flock`` on it, retrying for up to ``wait_s`` seconds
+    (0: fail at once); returns the open file (closing it releases the lock). Raises WorkdirBusy
+    with ``busy_message`` when another process still holds it."""
+    import fcntl  # noqa: PLC0415
+    import time  # noqa: PLC0415
+
+    from core.simulation.errors import WorkdirBusy  # noqa: PLC0415
+
+    fh = open(path, "a+")
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return fh
+        except OSError:
+            if time.monotonic() >= deadline:
+                fh.close()
+                raise WorkdirBusy(busy_message, step=step) from None
+            time.sleep(0.5)

@@ -248,23 +248,11 @@ WATCH_ENV = "OPTIPOLY_MD_PARENT_PID"
 def _exclusive_lammps_lock(workdir: Path, wait_s: float = 30.0):
     """Exclusive lock on ``workdir/.lammps.lock``, waiting up to ``wait_s`` for a LAMMPS of an
     earlier, killed attempt to exit (it holds the lock until it is gone)."""
-    import fcntl  # noqa: PLC0415
-    import time  # noqa: PLC0415
+    from core.simulation.env import exclusive_lock  # noqa: PLC0415
 
-    from core.simulation.errors import WorkdirBusy  # noqa: PLC0415
-
-    fh = open(workdir / ".lammps.lock", "a+")
-    deadline = time.monotonic() + wait_s
-    while True:
-        try:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return fh
-        except OSError:
-            if time.monotonic() > deadline:
-                fh.close()
-                raise WorkdirBusy(f"A LAMMPS process of an earlier attempt still runs in {workdir}"
-                                  "; it was not started twice.", step="md") from None
-            time.sleep(0.5)
+    return exclusive_lock(workdir / ".lammps.lock", f"A LAMMPS process of an earlier attempt "
+                          f"still runs in {workdir}; it was not started twice.", wait_s=wait_s,
+                          step="md")
 
 
 def _kill_group(proc: subprocess.Popen) -> None:

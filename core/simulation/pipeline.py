@@ -376,18 +376,10 @@ def run_pipeline(psmiles: str, preset: str | Preset = "quick", workdir: str | Pa
 
 def _lock_workdir(wd: Path):
     """Exclusive, non-blocking lock on ``wd/.lock`` (raises WorkdirBusy when held elsewhere)."""
-    import fcntl  # noqa: PLC0415
+    from core.simulation.env import exclusive_lock  # noqa: PLC0415
 
-    from core.simulation.errors import WorkdirBusy  # noqa: PLC0415
-
-    fh = open(wd / ".lock", "a+")
-    try:
-        fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        fh.close()
-        raise WorkdirBusy(f"Another process is already running the calculation in {wd}; "
-                          "wait for it to finish or use another work directory.") from None
-    return fh
+    return exclusive_lock(wd / ".lock", f"Another process is already running the calculation "
+                          f"in {wd}; wait for it to finish or use another work directory.")
 
 
 def _qm_atoms(psmiles: str, p: Preset) -> int:
