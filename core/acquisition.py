@@ -30,6 +30,8 @@ from typing import Callable, Hashable, Iterable, Sequence
 import numpy as np
 from scipy.special import ndtr
 
+from core.errors import InputError
+
 __all__ = [
     "AcquisitionInputError",
     "EmptyPoolError",
@@ -47,7 +49,7 @@ __all__ = [
 _INV_SQRT_2PI = 1.0 / np.sqrt(2.0 * np.pi)
 
 
-class AcquisitionInputError(ValueError):
+class AcquisitionInputError(InputError):
     """Bad input to an acquisition function (shape, NaN/inf, negative σ, bad q …)."""
 
 

@@ -43,6 +43,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from core.errors import InputError
 from core.acquisition import hypervolume_2d, pareto_mask, select_batch
 from core.surrogate import DEFAULT_KERNEL, KERNELS, fit_surrogates
 
@@ -52,7 +53,7 @@ FAILED_SENTINEL = -9999.0
 STRATEGIES = ("ehvi", "believer", "random")
 
 
-class BacktestInputError(ValueError):
+class BacktestInputError(InputError):
     """Bad oracle table or backtest configuration."""
 
 

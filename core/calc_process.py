@@ -31,6 +31,7 @@ import traceback
 from pathlib import Path
 from typing import Any, Callable, IO
 
+from core.errors import CalculationError
 from core.atomic_io import atomic_write_bytes, atomic_write_json
 from core.runner import (CALC_ENV, CANCEL_FILE, LOG_FILE, PROGRESS_FILE, REPO_ROOT,
                          CalculationCancelled, append_calc_log, calc_tag, kill_orphans,
@@ -44,12 +45,12 @@ PARENT_ENV = "OPTIPOLY_CALC_PARENT_PID"
 CHILD_OUT = "pipeline.out"
 
 
-class PipelineProcessDied(RuntimeError):
+class PipelineProcessDied(CalculationError, RuntimeError):
     """The pipeline process ended without reporting a result or an error (killed by a signal,
     e.g. the OOM killer); retryable like a dead worker."""
 
 
-class PipelineFailed(RuntimeError):
+class PipelineFailed(CalculationError, RuntimeError):
     """An error of the pipeline process that could not be sent back as itself (unpicklable):
     ``error_type`` is the original class name, ``step`` the failing step."""
 
@@ -196,7 +197,8 @@ def child_main(argv: list[str]) -> int:
         _watch_supervisor(int(parent))
     try:
         payload: tuple[str, Any] = ("ok", _run_task(task))
-    except Exception as exc:  # noqa: BLE001 (every error goes back to the supervisor)
+    # process boundary (the pipeline child): every error goes back to the supervisor
+    except Exception as exc:  # noqa: BLE001
         traceback.print_exc()
         payload = ("error", _portable(exc))
     atomic_write_bytes(Path(task["outcome"]), pickle.dumps(payload))
@@ -224,6 +226,8 @@ def _portable(exc: Exception) -> Exception:
     try:
         pickle.loads(pickle.dumps(exc))
         return exc
+    # pickling may fail with any type (PicklingError, TypeError, AttributeError, a custom
+    # __reduce__ …): then the error travels as a PipelineFailed that keeps its name
     except Exception:  # noqa: BLE001
         return PipelineFailed(str(exc) or repr(exc), error_type=type(exc).__name__,
                               step=getattr(exc, "step", None))

@@ -18,13 +18,15 @@ from pathlib import Path
 
 import numpy as np
 
+from core.errors import InputError
+
 __all__ = ["LinearCalibration", "fit_linear", "CalibrationError", "load_calibration",
            "calibrated_values", "worth_shipping", "DEFAULT_CALIBRATION"]
 
 DEFAULT_CALIBRATION = Path(__file__).resolve().parents[1] / "assets" / "calibration_quick.json"
 
 
-class CalibrationError(ValueError):
+class CalibrationError(InputError):
     """Too few or unusable points to fit a calibration line."""
 
 

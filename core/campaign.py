@@ -44,6 +44,7 @@ from typing import Any, Iterable, Mapping
 
 import pandas as pd
 
+from core.errors import InputError
 from core.store import CampaignConfig, Store, StoreError
 
 __all__ = ["create_campaign", "import_observations", "load_observation_records",
@@ -51,7 +52,7 @@ __all__ = ["create_campaign", "import_observations", "load_observation_records",
            "ObservationImportError"]
 
 
-class ObservationImportError(StoreError):
+class ObservationImportError(InputError):
     """An initial-observation record is unusable (the message names the record)."""
 
 

@@ -43,6 +43,7 @@ MD limit is 72 h).
 """
 from __future__ import annotations
 
+import logging
 import os
 import re
 import shutil
@@ -51,6 +52,8 @@ import sys
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Iterable, Mapping
 
+from core.errors import ClusterError
+
 __all__ = [
     "ClusterProfile", "ClusterConfigError", "WalltimeTooShort", "PROFILES", "JOBQUEUE_PROFILES",
     "parse_walltime", "format_walltime", "required_walltime_s", "minimum_walltime_s", "validate_profile", "make_cluster",
@@ -58,6 +61,8 @@ __all__ = [
     "ended_jobs", "replace_jobs", "JOB_LOSS_TYPES", "cluster_spec", "is_profile_reference",
     "LOOPBACK", "SCHEDULER_DASHBOARD",
 ]
+
+logger = logging.getLogger(__name__)
 
 PROFILES = ("local", "slurm", "pbs", "sge", "lsf")
 JOBQUEUE_PROFILES = ("slurm", "pbs", "sge", "lsf")
@@ -68,7 +73,7 @@ SCHEDULER_DASHBOARD = f"{LOOPBACK}:8787"  # dask's scheduler dashboard: loopback
 _ANY_ADDRESS = {"", "0.0.0.0", "::", "[::]", "*"}
 
 
-class ClusterConfigError(ValueError):
+class ClusterConfigError(ClusterError, ValueError):
     """The cluster profile is invalid (the message names the setting)."""
 
 
@@ -538,8 +543,10 @@ def replace_jobs(cluster: Any, names: Iterable[str], *, timeout_s: float = 60.0)
             if job is not None:
                 try:
                     await job.close()  # scancel; harmless for an ended job
-                except Exception:  # noqa: BLE001
-                    pass
+                # boundary with the batch scheduler: a job that cannot be cancelled (already
+                # gone, scheduler unreachable) must not stop the replacement of the others
+                except Exception as exc:  # noqa: BLE001
+                    logger.warning("closing job %s failed: %s", name, exc)
         await cluster._correct_state()
 
     cluster.sync(_replace, callback_timeout=timeout_s)

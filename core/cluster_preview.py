@@ -22,6 +22,7 @@ import sys
 from pathlib import Path
 from typing import Any, Mapping
 
+from core.errors import ClusterError
 from core.cluster import (PROFILES, ClusterConfigError, ClusterProfile, format_walltime,
                           job_script, minimum_walltime_s, required_walltime_s)
 
@@ -36,7 +37,7 @@ QUEUE_PLACEHOLDER = {"slurm": "YOUR_PARTITION", "pbs": "YOUR_QUEUE", "sge": "YOU
 _SIZES = {"smoke": (1, "2GB"), "quick": (2, "8GB"), "standard": (16, "32GB")}
 
 
-class JobScriptPreviewError(RuntimeError):
+class JobScriptPreviewError(ClusterError, RuntimeError):
     """The job script could not be rendered (invalid profile, timeout, broken environment)."""
 
 

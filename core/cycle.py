@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from core.errors import InputError
 from core.store import CampaignConfig, Store, StoreError
 
 __all__ = ["PoolData", "ProposalError", "load_campaign_pool", "observation_matrix",
@@ -47,7 +48,7 @@ __all__ = ["PoolData", "ProposalError", "load_campaign_pool", "observation_matri
            "joint_expected_gain"]
 
 
-class ProposalError(StoreError):
+class ProposalError(InputError):
     """The next batch cannot be proposed (too few observations, empty pool …)."""
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from core.errors import InputError
 from core.store import CampaignExists, CampaignNotFound, Store, StoreError
 
 __all__ = ["ensure_demo_campaign", "DemoDataMissing", "DEMO_OBSERVATIONS"]
@@ -18,7 +19,7 @@ DEMO_OBSERVATIONS = Path(__file__).resolve().parents[1] / "assets" / "demo" / \
     "initial_observations.json"
 
 
-class DemoDataMissing(StoreError):
+class DemoDataMissing(InputError):
     """The shipped initial observations of the demo campaign are not there."""
 
 

@@ -37,8 +37,9 @@ import numpy as np
 from rdkit import Chem
 from rdkit.Chem import rdPartialCharges
 
+from core.errors import InputError
 from . import gaff2
-from .polymer import InvalidPolymer, canonical_psmiles, parse_psmiles
+from .polymer import RDKIT_ERRORS, InvalidPolymer, canonical_psmiles, parse_psmiles
 
 __all__ = [
     "DESCRIPTOR_NAMES",
@@ -78,7 +79,7 @@ _GAFF_VERSION = os.environ.get("OPTIPOLY_GAFF2_VERSION", "2.11")
 DESCRIPTOR_VERSION = f"ffkm-2/gaff2-{_GAFF_VERSION}/n{N_CYCLIC}"
 
 
-class DescriptorError(ValueError):
+class DescriptorError(InputError):
     """The descriptor of a polymer could not be computed; the message names why."""
 
 
@@ -148,12 +149,12 @@ def ff_parameters(psmiles: str, *, n: int = N_CYCLIC,
     p = gaff2.load_gaff2(version or _GAFF_VERSION)
     try:
         ring, m, head, tail = _ring(unit, n)
-    except Exception as exc:  # RDKit sanitisation of the joined ring
+    except RDKIT_ERRORS as exc:  # RDKit sanitisation of the joined ring
         raise DescriptorError(f"cannot build the cyclic {n}-mer of {psmiles!r}: {exc}") from exc
     try:
         gaff2.prepare(ring)
         rdPartialCharges.ComputeGasteigerCharges(ring)
-    except Exception as exc:  # RDKit Kekulé / charge failures
+    except RDKIT_ERRORS as exc:  # RDKit Kekulé / charge failures
         raise DescriptorError(f"cannot prepare the cyclic {n}-mer of {psmiles!r}: {exc}") from exc
     nheavy = n * m
 
@@ -311,7 +312,8 @@ def _worker(items: list[tuple[int, str]]) -> list[tuple[int, np.ndarray | None, 
     for i, s in items:
         try:
             out.append((i, ff_kernel_mean(s), None))
-        except Exception as exc:  # noqa: BLE001 - reported per row by the caller
+        # process boundary (pool worker): every failure is reported per row by the caller
+        except Exception as exc:  # noqa: BLE001
             out.append((i, None, f"{type(exc).__name__}: {exc}"))
     return out
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import plotly.graph_objects as go
 
+from core.errors import OptipolyError
 from core.figures import pareto_file_stem
 
 __all__ = ["ExportSpec", "ExportUnavailable", "EXPORT_SIZE", "export_specs",
@@ -26,7 +27,7 @@ __all__ = ["ExportSpec", "ExportUnavailable", "EXPORT_SIZE", "export_specs",
 EXPORT_SIZE: tuple[int, int] = (900, 600)
 
 
-class ExportUnavailable(RuntimeError):
+class ExportUnavailable(OptipolyError, RuntimeError):
     """Server-side export cannot run here (kaleido or a Chrome/Chromium is missing)."""
 
 
@@ -58,7 +59,8 @@ def _browser_path() -> str | None:
         from choreographer.browsers.chromium import Chromium  # noqa: PLC0415
 
         path = Chromium.find_browser(skip_local=False)
-    except Exception:  # noqa: BLE001 - another choreographer version: plain PATH search
+    except (ImportError, AttributeError, TypeError, OSError, RuntimeError):  # another
+        # choreographer version (or none): plain PATH search
         path = next((p for p in map(shutil.which, ("chromium", "chromium-browser", "chrome",
                                                     "google-chrome")) if p), None)
     # BROWSER_PATH is returned unchecked by choreographer

@@ -46,6 +46,8 @@ from typing import Iterable, Sequence
 
 from rdkit import Chem
 
+from core.errors import InputError
+
 __all__ = [
     "Gaff2Error",
     "Gaff2Parameters",
@@ -63,7 +65,7 @@ __all__ = [
 ]
 
 
-class Gaff2Error(ValueError):
+class Gaff2Error(InputError):
     """GAFF2 typing or parameter lookup failed; the message names the atom or term."""
 
 

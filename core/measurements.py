@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
+from core.errors import InputError
 from core.store import Store, StoreError, utcnow
 
 __all__ = ["ORIGIN_EXPERIMENTAL", "N_D_RANGE", "ABBE_RANGE", "MAX_MEASUREMENT_ROWS",
@@ -71,7 +72,7 @@ class RowProblem:
         return f"line {self.line}: {self.problem}"
 
 
-class MeasurementImportError(StoreError):
+class MeasurementImportError(InputError):
     """A measurements file is unusable; nothing was imported.
 
     ``problems`` lists the bad rows (empty when the file as a whole is wrong, e.g. a missing

@@ -46,6 +46,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Iterable, Sequence
 
+from core.errors import InputError
+
 FORMAT = "optipoly-ngram/1"
 BOS = "<s>"
 EOS = "</s>"
@@ -54,11 +56,11 @@ _TOKEN_RE = re.compile(r"(\[[^\]]+\]|Br|Cl|%\d{2}|[A-Za-z]|\d|[()=#\-+\\/:~@?>*$
 _BOND_TOKENS = frozenset({"-", "=", "#", "$", ":", "/", "\\"})
 
 
-class SmilesTokenError(ValueError):
+class SmilesTokenError(InputError):
     """A string could not be split into SMILES tokens (or uses unsupported syntax)."""
 
 
-class ModelFileError(ValueError):
+class ModelFileError(InputError):
     """A model file is missing, corrupt or of an unknown format."""
 
 

@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from core.errors import InputError
+
 __all__ = [
     "OpticsInputError",
     "AVOGADRO",
@@ -34,7 +36,7 @@ WAVELENGTHS_NM: dict[str, float] = {"F": 486.13, "D": 589.29, "C": 656.27}
 ASSETS_DIR = Path(__file__).resolve().parents[1] / "assets"
 
 
-class OpticsInputError(ValueError):
+class OpticsInputError(InputError):
     """Non-physical or malformed input to an optics function."""
 
 

@@ -26,6 +26,8 @@ from functools import lru_cache
 from rdkit import Chem, RDLogger
 from rdkit.Chem import AllChem
 
+from core.errors import InputError
+
 __all__ = [
     "InvalidPolymer",
     "DEFAULT_MAX_HEAVY_ATOMS",
@@ -53,8 +55,14 @@ _H_MASS = _PT.GetAtomicWeight(1)
 _SANITIZE_OPS = Chem.SanitizeFlags.SANITIZE_ALL ^ Chem.SanitizeFlags.SANITIZE_SYMMRINGS
 
 
-class InvalidPolymer(ValueError):
+class InvalidPolymer(InputError):
     """A polymer SMILES that cannot be used; the message names the problem."""
+
+
+#: what RDKit raises for a molecule it cannot sanitise, kekulise or charge (its sanitisation
+#: exceptions; plain RuntimeError / ValueError from the C++ layer)
+RDKIT_ERRORS: tuple[type[BaseException], ...] = (Chem.rdchem.MolSanitizeException, RuntimeError,
+                                                 ValueError)
 
 
 # ASCII control characters have no Unicode name: their usual abbreviations
@@ -108,7 +116,7 @@ def _parse_smiles_quiet(s: str) -> Chem.Mol | None:
     blocker.setLevel(RDLogger.CRITICAL)
     try:
         return Chem.MolFromSmiles(s)
-    except Exception:  # pragma: no cover - RDKit returns None rather than raising
+    except RDKIT_ERRORS:  # pragma: no cover - RDKit returns None rather than raising
         return None
     finally:
         blocker.setLevel(RDLogger.WARNING)

@@ -48,6 +48,7 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
+from core.errors import InputError
 from core import ngram
 from core.atomic_io import atomic_write_bytes
 from core.polymer import (MAX_PSMILES_LENGTH, InvalidPolymer, canonical_psmiles, parse_psmiles,
@@ -81,7 +82,7 @@ _FIELD_SEP = re.compile(r"[ \t]+")
 ProgressFn = Callable[[str], None]
 
 
-class PoolError(ValueError):
+class PoolError(InputError):
     """Bad input to the pool functions (corpus, pool directory, parameters)."""
 
 
@@ -590,25 +591,28 @@ def compute_descriptors(psmiles: Sequence[str], *, n_jobs: int = 1,
             eta = el / done * (total - done) if done else float("nan")
             progress(f"descriptors: {done}/{total} ({el:.0f} s, about {eta:.0f} s left)")
 
+    errors: dict[int, str] = {}
     if descriptor_fn is None:
         X = np.asarray(_default_descriptors(list(psmiles), n_jobs, tick), dtype=float)
     else:
         try:
             X = np.asarray(descriptor_fn(list(psmiles), n_jobs=n_jobs), dtype=float)
-        except Exception:  # noqa: BLE001 - isolate the failing polymer(s) one by one
+        # a caller-supplied function may raise anything: isolate the failing polymer(s)
+        except Exception:  # noqa: BLE001
             X = np.full((n, N_DESCRIPTORS), np.nan)
             for i, s in enumerate(psmiles):
                 try:
                     X[i] = np.asarray(descriptor_fn([s], n_jobs=1), dtype=float).reshape(-1)
-                except Exception:  # noqa: BLE001 - becomes a NaN row, reported below
-                    pass
+                # the row stays NaN and the message becomes that row's report
+                except Exception as exc:  # noqa: BLE001
+                    errors[i] = f"descriptor failed: {exc}"
         tick(n, n)
     if X.shape != (n, N_DESCRIPTORS):
         raise PoolError(f"descriptor function returned shape {X.shape}, expected "
                         f"({n}, {N_DESCRIPTORS})")
     failed: dict[int, str] = {}
     for i in np.flatnonzero(~np.isfinite(X).all(axis=1)):
-        failed[int(i)] = _descriptor_error(psmiles[int(i)], descriptor_fn)
+        failed[int(i)] = errors.get(int(i)) or _descriptor_error(psmiles[int(i)], descriptor_fn)
     return X, failed
 
 
@@ -623,7 +627,8 @@ def _descriptor_error(s: str, descriptor_fn: Callable | None) -> str:
         if not np.isfinite(np.asarray(x, dtype=float)).all():
             return "descriptor failed: non-finite values"
         return "descriptor failed"  # pragma: no cover - failed in the batch only
-    except Exception as exc:  # noqa: BLE001 - the message is the report
+    # any failure of the (possibly caller-supplied) descriptor is the report itself
+    except Exception as exc:  # noqa: BLE001
         return f"descriptor failed: {exc}"
 
 

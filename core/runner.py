@@ -70,6 +70,7 @@ import uuid
 from pathlib import Path
 from typing import Any, Callable
 
+from core.errors import CalculationError, ClusterError
 from core.store import Store, StoreError, StoreUnavailable, utcnow
 
 __all__ = ["Runner", "execute_calculation", "kill_orphans", "calc_tag", "ensure_runner",
@@ -101,8 +102,9 @@ class _ClusterErrors(logging.Handler):
             exc = record.exc_info[1] if record.exc_info else None
             msg = str(exc) if exc is not None else record.getMessage()
             self.last = (time.time(), " ".join(msg.split())[:1500])
-        except Exception:  # noqa: BLE001 (a log handler must never raise)
-            pass
+        # a log handler must never raise into the code that logged: logging's own fallback
+        except Exception:  # noqa: BLE001
+            self.handleError(record)
 
     def install(self) -> None:
         for name in self.LOGGERS:
@@ -114,19 +116,19 @@ class _ClusterErrors(logging.Handler):
         return None
 
 
-class CalculationCancelled(Exception):
+class CalculationCancelled(CalculationError):
     """Raised inside a task when its ``CANCEL`` file appears (checked at each pipeline step)."""
 
 
-class WorkdirError(RuntimeError):
+class WorkdirError(CalculationError, RuntimeError):
     """The work dir of a calculation is unusable (not a directory, unreadable, corrupt)."""
 
 
-class RunnerLocked(RuntimeError):
+class RunnerLocked(ClusterError, RuntimeError):
     """Another runner already holds this campaign's lock."""
 
 
-class RunnerStartError(StoreError):
+class RunnerStartError(ClusterError, ValueError):
     """:func:`ensure_runner` will not restart a runner that failed on unchanged settings."""
 
 
@@ -414,22 +416,30 @@ class Runner:
         self.futures.clear()
         try:
             self.store.requeue_interrupted(self.cid)
-        except Exception as exc:  # noqa: BLE001 (best effort at shutdown)
+        # process boundary (shutdown): best effort, the next runner re-queues them anyway
+        except Exception as exc:  # noqa: BLE001
             self._log(f"requeue at shutdown failed: {exc}")
+        self._close_cluster()
+        try:
+            self.store.heartbeat(self.cid, pid=os.getpid(), host=socket.gethostname(),
+                                 status=self._final_status, info=self._info)
+        # process boundary (shutdown): a stale heartbeat reads as "stopped" after 30 s anyway
+        except Exception as exc:  # noqa: BLE001
+            self._log(f"final heartbeat failed: {exc}")
+        if self._lock_fh is not None:
+            self._lock_fh.close()
+            self._lock_fh = None
+
+    def _close_cluster(self) -> None:
+        """Close the dask client and cluster, logging (not raising) a failure to close."""
         for obj in (self.client, self.cluster):
             if obj is not None:
                 try:
                     obj.close()
-                except Exception:  # noqa: BLE001
-                    pass
-        try:
-            self.store.heartbeat(self.cid, pid=os.getpid(), host=socket.gethostname(),
-                                 status=self._final_status, info=self._info)
-        except Exception:  # noqa: BLE001
-            pass
-        if self._lock_fh is not None:
-            self._lock_fh.close()
-            self._lock_fh = None
+                # boundary with dask/the batch scheduler: a cluster that cannot be closed
+                # (scheduler gone, job already ended) must not stop the shutdown or restart
+                except Exception as exc:  # noqa: BLE001
+                    self._log(f"closing {type(obj).__name__} failed: {exc}")
 
     def stop(self) -> None:
         """Ask the loop to end (signal handlers call this)."""
@@ -441,7 +451,8 @@ class Runner:
             try:
                 store.heartbeat(self.cid, pid=os.getpid(), host=socket.gethostname(),
                                 status=self._status, info=self._info)
-            except Exception as exc:  # noqa: BLE001 (a busy DB must not kill the runner)
+            # thread boundary: a busy database must not kill the heartbeat thread
+            except Exception as exc:  # noqa: BLE001
                 self._log(f"heartbeat failed: {exc}")
             self._stop.wait(self.heartbeat_s)
 
@@ -464,7 +475,9 @@ class Runner:
                 try:
                     busy = self.tick()
                     errors = 0
-                except Exception as exc:  # noqa: BLE001 (e.g. a database busy for > 30 s)
+                # process boundary (one pass): e.g. a database busy for > 30 s; retried with
+                # back-off, re-raised after max_consecutive_errors passes in a row
+                except Exception as exc:  # noqa: BLE001
                     errors += 1
                     self._log(f"pass failed ({errors} in a row): {type(exc).__name__}: {exc}")
                     if errors >= self.max_consecutive_errors:
@@ -475,7 +488,8 @@ class Runner:
                     self._log("idle: nothing queued or running; exiting")
                     break
                 self._stop.wait(self.poll_s)
-        except Exception as exc:  # noqa: BLE001 (recorded for the dashboard, then re-raised)
+        # process boundary: recorded for the dashboard, then the runner exits with code 1
+        except Exception as exc:  # noqa: BLE001
             msg = f"{type(exc).__name__}: {exc}"
             self._log(f"runner failed: {msg}")
             self._final_status = "error"
@@ -483,8 +497,9 @@ class Runner:
             try:
                 self.store.log(self.cid, "runner_error", actor="runner",
                                details={"error": msg, "traceback": traceback.format_exc()[-4000:]})
-            except Exception:  # noqa: BLE001
-                pass
+            # process boundary: the error is already in the runner log and the heartbeat
+            except Exception as exc:  # noqa: BLE001
+                self._log(f"audit of the runner error failed: {exc}")
             code = 1
         finally:
             self._stop.set()
@@ -577,11 +592,7 @@ class Runner:
         for fut, _a in self.futures.values():
             fut.cancel()
         self.futures.clear()
-        for obj in (self.client, self.cluster):
-            try:
-                obj.close()
-            except Exception:  # noqa: BLE001
-                pass
+        self._close_cluster()
         self.client = self.cluster = None
         rows = self.store.requeue_interrupted(self.cid)
         self.store.log(self.cid, "cluster_restart", actor="runner",
@@ -602,8 +613,10 @@ class Runner:
             if self.profile is not None and self.profile.is_jobqueue:
                 info["jobs"] = [getattr(j, "job_id", None) for j in
                                 getattr(self.cluster, "workers", {}).values()]
-        except Exception:  # noqa: BLE001
-            pass
+        # boundary with the dask scheduler: the heartbeat must go out even when it is
+        # unreachable (the worker count then stays unknown; logged at debug level, every pass)
+        except Exception as exc:  # noqa: BLE001
+            logging.getLogger(__name__).debug("scheduler info unavailable: %s", exc)
         return info
 
     def _handle_cancels(self) -> None:
@@ -670,7 +683,8 @@ class Runner:
                 raise
             except StoreError as exc:
                 self._fail(calc_id, attempt, "InvalidResult", str(exc), retryable=False)
-            except Exception as exc:  # noqa: BLE001 (unpicklable / corrupt result)
+            # boundary with the worker: an unpicklable / corrupt result fails this calculation
+            except Exception as exc:  # noqa: BLE001
                 self._fail(calc_id, attempt, type(exc).__name__, str(exc), retryable=False)
         elif fut.status == "cancelled":
             self._fail(calc_id, attempt, "TaskLost",
@@ -768,6 +782,7 @@ class Runner:
         try:
             names = {str(w.get("name")) for w in
                      self.client.scheduler_info().get("workers", {}).values()}
+        # boundary with the dask scheduler: unreachable now means "try at the next pass"
         except Exception:  # noqa: BLE001
             return
         for name, job in list(self.cluster.workers.items()):
@@ -857,6 +872,7 @@ class Runner:
         try:
             m = record_cycle_metrics(self.store, self.cid, int(batch["cycle"]))
             self._log(f"cycle {batch['cycle']} metrics {m}")
+        # the metrics are a by-product: a failure is logged, the batch stays finished
         except Exception as exc:  # noqa: BLE001
             self._log(f"cycle metrics failed: {type(exc).__name__}: {exc}")
 
@@ -876,7 +892,8 @@ class Runner:
             self._propose_failed_at = None
             self._log(f"proposed batch {b['id']} (cycle {b['cycle']}, {b['n_selected']} "
                       f"candidates){' and auto-approved' if 'approval' in b else ''}")
-        except Exception as exc:  # noqa: BLE001 (the runner must survive a failed proposal)
+        # the runner must survive a failed proposal: it is audited and retried on new data
+        except Exception as exc:  # noqa: BLE001
             self._propose_failed_at = n_obs
             msg = f"{type(exc).__name__}: {exc}"
             self._log(f"proposal failed: {msg}")

@@ -116,6 +116,8 @@ from typing import Any, Iterable, Iterator, Mapping
 import numpy as np
 import pandas as pd
 
+from core.errors import StoreError
+
 __all__ = [
     "Store", "CampaignConfig", "StoreError", "StoreUnavailable", "CampaignNotFound",
     "CampaignExists",
@@ -128,10 +130,6 @@ CALC_STATES = ("queued", "running", "done", "failed", "cancelled")
 TERMINAL_CALC_STATES = ("done", "failed", "cancelled")
 ACQUISITION_STRATEGIES = ("ehvi", "believer")
 CLUSTER_PROFILES = ("local", "slurm", "pbs", "sge", "lsf")
-
-
-class StoreError(ValueError):
-    """Base class of every store error (bad input or an impossible state change)."""
 
 
 class StoreUnavailable(StoreError):
@@ -656,7 +654,7 @@ class Store:
         con = self._conn()
         try:
             yield con
-        except Exception as exc:
+        except (sqlite3.Error, pd.errors.DatabaseError) as exc:
             new = self._translate(exc)
             if new is not None:
                 raise new from exc

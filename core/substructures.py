@@ -40,6 +40,9 @@ from rdkit import Chem
 from rdkit.rdBase import BlockLogs
 from scipy.stats import fisher_exact
 
+from core.errors import InputError
+from core.polymer import RDKIT_ERRORS, InvalidPolymer
+
 __all__ = [
     "Substructure",
     "InvalidSmarts",
@@ -65,12 +68,13 @@ MAX_SMARTS_LENGTH = 400
 SEED_CHECK_GROUPS: tuple[str, ...] = ("contains S", "sulfonyl")
 
 
-class InvalidSmarts(ValueError):
+class InvalidSmarts(InputError):
     """A user SMARTS pattern that RDKit cannot parse (or that is empty / too long)."""
 
 
-class InvalidPolymerSmiles(ValueError):
-    """A polymer SMILES that RDKit cannot parse or that does not have exactly two ``*``."""
+#: a polymer SMILES that RDKit cannot parse or that does not have exactly two ``*``: the one
+#: "invalid polymer" error of the library, :class:`core.polymer.InvalidPolymer`
+InvalidPolymerSmiles = InvalidPolymer
 
 
 @dataclass(frozen=True)
@@ -315,7 +319,7 @@ def _tagged_trimer(psmiles: str) -> Chem.Mol:
     with _quiet():
         try:
             Chem.SanitizeMol(tri)
-        except Exception as err:  # noqa: BLE001 - RDKit raises several types
+        except RDKIT_ERRORS as err:
             raise InvalidPolymerSmiles(f"joined repeat units of {psmiles!r} do not sanitize: "
                                        f"{err}") from None
     return tri

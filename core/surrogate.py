@@ -50,6 +50,8 @@ from sklearn.gaussian_process.kernels import (
     WhiteKernel,
 )
 
+from core.errors import InputError
+
 __all__ = [
     "SurrogateInputError",
     "KERNELS",
@@ -66,7 +68,7 @@ KERNELS = ("published", "matern", "matern_ard", "minmax", "expminmax")
 DEFAULT_KERNEL = "matern"
 
 
-class SurrogateInputError(ValueError):
+class SurrogateInputError(InputError):
     """Bad input to the surrogate (shape, NaN/inf, too few points, unknown kernel)."""
 
 

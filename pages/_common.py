@@ -23,7 +23,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from core.store import CampaignNotFound, Store, StoreUnavailable
+from core.store import CampaignNotFound, Store, StoreError, StoreUnavailable
 from core.views import escape_markdown, markdown_code
 
 REPO = Path(__file__).resolve().parents[1]
@@ -147,7 +147,7 @@ def bootstrap() -> Ctx:
     if names:
         try:
             _ensure_runner(path, campaign)
-        except Exception as err:  # noqa: BLE001
+        except Exception as err:  # noqa: BLE001 - UI boundary: shown, the page keeps working
             st.warning(f"Runner not started: {type(err).__name__}: {esc(err)}")
     return Ctx(store=store, campaign=campaign, db=path)
 
@@ -155,7 +155,7 @@ def bootstrap() -> Ctx:
 def _campaign_names(store: Store) -> list[str]:
     try:
         df = store.list_campaigns()
-    except Exception:  # noqa: BLE001
+    except StoreError:  # a database that cannot be read: no campaigns to offer
         return []
     return [str(n) for n in df["name"]] if len(df) else []
 
@@ -170,7 +170,7 @@ def sidebar(ctx: Ctx) -> None:
                   help="Poll the store every few seconds; switch off to freeze the view.")
         try:
             rs = ctx.store.runner_status(ctx.campaign)
-        except Exception:  # noqa: BLE001
+        except StoreError:  # a database that cannot be read: shown as "no runner"
             rs = None
         if rs is None:
             st.caption("Runner: not started yet")

@@ -134,7 +134,7 @@ if editable:
                                               "calculations queued.")
             else:
                 st.session_state["_flash"] = f"Not approved again: {esc(res.get('reason'))}"
-        except Exception as err:  # noqa: BLE001
+        except Exception as err:  # noqa: BLE001 - UI boundary: shown, the page keeps working
             show_error("Approval failed", err)
         else:
             st.rerun()
@@ -179,7 +179,7 @@ if editable:
                                                             "name": nm.strip() or None,
                                                             "source": "manual"}, actor=ACTOR)
                     st.rerun()
-                except Exception as err:  # noqa: BLE001
+                except Exception as err:  # noqa: BLE001 - UI boundary: shown, the page keeps working
                     show_error("Could not add the candidate", err)
     with t2:
         q = st.text_input("Substring of the polymer SMILES (e.g. S(=O)(=O))", max_chars=100,
@@ -205,7 +205,7 @@ if editable:
                             "psmiles": can, "key": key, "pool_id": str(r["id"]),
                             "source": "manual"}, actor=ACTOR)
                         st.rerun()
-                    except Exception as err:  # noqa: BLE001
+                    except Exception as err:  # noqa: BLE001 - UI boundary: shown, the page keeps working
                         show_error("Could not add the candidate", err)
 
 with st.expander("All batches"):

@@ -191,7 +191,7 @@ with st.expander("Cluster"):
 
             st.markdown("Job script the runner submits")
             st.code(preview_job_script(cl), language="bash")
-        except Exception as err:  # noqa: BLE001
+        except Exception as err:  # noqa: BLE001 - UI boundary: shown, the page keeps working
             st.caption(f"job script preview unavailable: {type(err).__name__}: {esc(err)}")
 
 with st.expander("Audit log"):
