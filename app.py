@@ -18,6 +18,7 @@ st.set_page_config(page_title="OptiPoly · optical polymer discovery",
                    page_icon=":material/biotech:",
                    layout="wide", initial_sidebar_state="expanded")
 
+from core.config import BatchState  # noqa: E402
 from core.calibration import calibrated_values  # noqa: E402
 from core.figures import (  # noqa: E402
     chart_config, history_figure, observation_origin, pareto_figure, pareto_file_stem,
@@ -52,7 +53,7 @@ def _pool_frame(ctx: Ctx) -> pd.DataFrame | None:
 
 def _batch_frame(ctx: Ctx) -> tuple[dict | None, pd.DataFrame | None]:
     b = ctx.store.current_batch(ctx.campaign)
-    if b is None or b["status"] not in ("proposed", "approved", "running"):
+    if b is None or b["status"] not in (BatchState.PROPOSED, BatchState.APPROVED, BatchState.RUNNING):
         return b, None
     c = ctx.store.batch_candidates(b["id"])
     c = c[c["selected"] & ~c["rejected"]]
@@ -201,8 +202,8 @@ def overview() -> None:
         k[0].metric("Cycle", kpi["cycle"],
                     help="current cycle (cycle 0 = initial data)")
         k[1].metric("Evaluated", kpi["evaluated"])
-        k[2].metric("Running", kpi["running"], help="queued or running calculations")
-        k[3].metric("Failed", kpi["failed"])
+        k[2].metric("Running", kpi["running"], help="queued or running calculations")  # not vocabulary: KPI keys
+        k[3].metric("Failed", kpi["failed"])  # not vocabulary: KPI key
         k[4].metric("Beyond line", f"{kpi['beyond']} ({kpi['beyond_frac']:.0%})",
                     help=f"observations above: {esc(line.label)}")
         prev = hist["hypervolume"].iloc[-2] if len(hist) > 1 else None
@@ -213,7 +214,7 @@ def overview() -> None:
                     help=f"area dominated in (ν_D, n_D) above the reference point "
                          f"ν_D={ref_xy[0]:g}, n_D={ref_xy[1]:g}")
         banner = st.container()  # always present: keeps the chart's position in the tree
-        if batch is not None and batch["status"] == "proposed":
+        if batch is not None and batch["status"] == BatchState.PROPOSED:
             banner.info(f"Batch of cycle {batch['cycle']} ({batch['n_selected']} candidates) waits "
                     "for approval.", icon=":material/edit_note:")
             banner.page_link("pages/batch.py", label="Review and approve the batch",

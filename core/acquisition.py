@@ -30,6 +30,7 @@ from typing import Callable, Hashable, Iterable, Sequence
 import numpy as np
 from scipy.special import ndtr
 
+from core.config import Strategy
 from core.errors import InputError
 
 __all__ = [
@@ -279,7 +280,7 @@ def select_batch(
     ref,
     q: int,
     *,
-    strategy: str = "ehvi",
+    strategy: str = Strategy.EHVI,
     candidate_keys: Sequence[Hashable] | None = None,
     exclude_keys: Iterable[Hashable] = (),
     cross_cov: Callable[[int], np.ndarray] | None = None,
@@ -310,7 +311,7 @@ def select_batch(
     n = mu.shape[0]
     if isinstance(q, bool) or not isinstance(q, (int, np.integer)) or q < 1:
         raise AcquisitionInputError(f"q must be a positive integer, got {q!r}")
-    if strategy not in ("ehvi", "believer", "random"):
+    if strategy not in (Strategy.EHVI, Strategy.BELIEVER, Strategy.RANDOM):
         raise AcquisitionInputError(f"unknown strategy {strategy!r} (ehvi, believer, random)")
     available = np.ones(n, dtype=bool)
     keys_list = None
@@ -334,10 +335,10 @@ def select_batch(
     rng = np.random.default_rng(seed)
 
     ehvi0 = ehvi_2d(mu, sd, f, r)
-    if strategy == "random":
+    if strategy == Strategy.RANDOM:
         chosen = rng.choice(np.flatnonzero(available), size=q_eff, replace=False)
         at_pick = ehvi0[chosen]
-    elif strategy == "ehvi":
+    elif strategy == Strategy.EHVI:
         score = np.where(available, ehvi0, -np.inf)
         # stable top-q: sort by -score, ties by index
         chosen = np.argsort(-score, kind="stable")[:q_eff]

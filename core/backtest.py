@@ -43,6 +43,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from core.config import Strategy
 from core.errors import InputError
 from core.acquisition import hypervolume_2d, pareto_mask, select_batch
 from core.surrogate import DEFAULT_KERNEL, KERNELS, fit_surrogates
@@ -50,7 +51,7 @@ from core.surrogate import DEFAULT_KERNEL, KERNELS, fit_surrogates
 __all__ = ["BacktestInputError", "Oracle", "load_oracle", "quality_metric", "run_campaign", "main"]
 
 FAILED_SENTINEL = -9999.0
-STRATEGIES = ("ehvi", "believer", "random")
+STRATEGIES = (Strategy.EHVI, Strategy.BELIEVER, Strategy.RANDOM)
 
 
 class BacktestInputError(InputError):
@@ -209,7 +210,7 @@ def run_campaign(orc: Oracle, *, strategy: str, cycles: int, batch: int, seed: i
     elif initial == "fixed" and orc.init_mask_pool is not None:
         evaluated |= orc.init_mask_pool
         X0, Y0, K0 = orc.X_pool[:0], orc.Y_pool[:0], []
-    elif initial in ("fixed", "random"):
+    elif initial in ("fixed", "random"):  # not vocabulary: initial design
         if not 2 <= n_initial < n_pool:
             raise BacktestInputError(f"n_initial must be in [2, {n_pool - 1}]")
         evaluated[rng.choice(n_pool, size=n_initial, replace=False)] = True
@@ -240,7 +241,7 @@ def run_campaign(orc: Oracle, *, strategy: str, cycles: int, batch: int, seed: i
             break
         X, Y, _ = observed()
         ok = np.all(np.isfinite(Y), axis=1)
-        if strategy == "random" or ok.sum() < 3:
+        if strategy == Strategy.RANDOM or ok.sum() < 3:
             avail = np.flatnonzero(~evaluated)
             pick = rng.choice(avail, size=min(batch, avail.size), replace=False)
         else:
@@ -253,7 +254,7 @@ def run_campaign(orc: Oracle, *, strategy: str, cycles: int, batch: int, seed: i
             front = (Y[ok] - m_obs) / s_obs
             front = front[pareto_mask(front)]
             cross = (sur.cross_cov_fn(orc.X_pool, scale=s_obs)
-                     if strategy == "believer" and believer_sigma_update else None)
+                     if strategy == Strategy.BELIEVER and believer_sigma_update else None)
             sel = select_batch(mu_z, sd_z, front, acq_ref, batch, strategy=strategy,
                                candidate_keys=orc.keys_pool,
                                exclude_keys=[k for k, e in zip(orc.keys_pool, evaluated) if e],
@@ -277,11 +278,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--objectives", required=True, help="two column names, comma-separated (maximised)")
     ap.add_argument("--cycles", type=int, default=20)
     ap.add_argument("--batch", type=int, default=10)
-    ap.add_argument("--strategy", default="ehvi", help="ehvi, believer, random (comma list allowed)")
+    ap.add_argument("--strategy", default=Strategy.EHVI.value, help="ehvi, believer, random (comma list allowed)")
     ap.add_argument("--seeds", type=int, default=1, help="run seeds 0..K-1")
     ap.add_argument("--json", dest="json_path", default=None)
     ap.add_argument("--kernel", default=DEFAULT_KERNEL, choices=KERNELS)
-    ap.add_argument("--initial", default="fixed", choices=("fixed", "random"))
+    ap.add_argument("--initial", default="fixed", choices=("fixed", "random"))  # not vocabulary: design
     ap.add_argument("--n-initial", type=int, default=10)
     ap.add_argument("--acq-ref", default="-5,-5", help="acquisition reference point, z units of the training data")
     ap.add_argument("--restarts", type=int, default=0, help="GP optimizer random restarts per fit")

@@ -31,6 +31,7 @@ import traceback
 from pathlib import Path
 from typing import Any, Callable, IO
 
+from core.config import CalcState
 from core.errors import CalculationError
 from core.atomic_io import atomic_write_bytes, atomic_write_json
 from core.runner import (CALC_ENV, CANCEL_FILE, LOG_FILE, PROGRESS_FILE, REPO_ROOT,
@@ -164,7 +165,7 @@ def _wait_or_cancel(proc: subprocess.Popen, workdir: Path, tag: str, attempt: in
 
 def _cancelled(workdir: Path, attempt: int, detail: str) -> None:
     """Log the cancellation in the calculation log and raise CalculationCancelled."""
-    append_calc_log(workdir / LOG_FILE, attempt, "cancelled", detail)
+    append_calc_log(workdir / LOG_FILE, attempt, CalcState.CANCELLED, detail)
     raise CalculationCancelled(f"cancelled on request: {detail}")
 
 

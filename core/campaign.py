@@ -44,8 +44,10 @@ from typing import Any, Iterable, Mapping
 
 import pandas as pd
 
+from core.config import (CalcState, CampaignConfig, DEFAULT_PRESET, PRESET_NAMES, Strategy,
+                        default_db_path)
 from core.errors import InputError
-from core.store import CampaignConfig, Store, StoreError
+from core.store import Store, StoreError
 
 __all__ = ["create_campaign", "import_observations", "load_observation_records",
            "campaign_status", "export_observations", "write_export", "default_db_path", "main",
@@ -55,11 +57,6 @@ __all__ = ["create_campaign", "import_observations", "load_observation_records",
 class ObservationImportError(InputError):
     """An initial-observation record is unusable (the message names the record)."""
 
-
-def default_db_path() -> Path:
-    """``$OPTIPOLY_DB`` or ``<repository>/var/optipoly.db`` (the dashboard's default too)."""
-    repo = Path(__file__).resolve().parents[1]
-    return Path(os.environ.get("OPTIPOLY_DB", str(repo / "var" / "optipoly.db"))).expanduser()
 
 
 def load_observation_records(path: str | Path) -> list[dict]:
@@ -182,8 +179,7 @@ def campaign_status(store: Store, campaign: Any) -> dict:
     """Summary for CLIs and KPIs: cycle, counts per calculation state, current batch, runner."""
     camp = store.get_campaign(campaign)
     calcs = store.calculations(camp["id"])
-    counts = {s: int((calcs["status"] == s).sum()) for s in
-              ("queued", "running", "done", "failed", "cancelled")}
+    counts = {s.value: int((calcs["status"] == s).sum()) for s in CalcState}
     cycles = store.cycles(camp["id"])
     batch = store.current_batch(camp["id"])
     return {
@@ -250,6 +246,10 @@ def write_export(store: Store, campaign: Any, out_dir: str | Path) -> dict[str, 
 
 
 # --------------------------------------------------------------------------- CLI
+#: the ``--strategy`` choices of ``new`` and ``propose``
+STRATEGY_CHOICES: list[str] = [s.value for s in Strategy.for_campaigns()]
+
+
 def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m core.campaign",
                                  description="Headless closed-loop campaigns.")
@@ -257,9 +257,9 @@ def _parser() -> argparse.ArgumentParser:
     sub = ap.add_subparsers(dest="cmd", required=True)
     n = sub.add_parser("new", help="create a campaign")
     n.add_argument("name")
-    n.add_argument("--preset", default="quick", choices=["smoke", "quick", "standard"])
+    n.add_argument("--preset", default=DEFAULT_PRESET, choices=list(PRESET_NAMES))
     n.add_argument("--batch-size", type=int, default=10)
-    n.add_argument("--strategy", default="believer", choices=["ehvi", "believer"])
+    n.add_argument("--strategy", default=Strategy.BELIEVER.value, choices=STRATEGY_CHOICES)
     n.add_argument("--ref", type=float, nargs=2, metavar=("N_D", "ABBE"))
     n.add_argument("--pool", default="default")
     n.add_argument("--kernel", default=None)
@@ -277,7 +277,7 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("propose", help="refit the surrogate and propose the next batch")
     p.add_argument("name")
     p.add_argument("--q", type=int, default=None)
-    p.add_argument("--strategy", default=None, choices=["ehvi", "believer"])
+    p.add_argument("--strategy", default=None, choices=STRATEGY_CHOICES)
     p.add_argument("--actor", default=os.environ.get("USER", "cli"))
     a = sub.add_parser("approve", help="approve the proposed batch")
     a.add_argument("name")
@@ -374,7 +374,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         for key in args.deselect:
             store.set_candidate_selected(bid, key, False, actor=args.actor)
         res = store.approve_batch(bid, actor=args.actor)
-        if not res["approved"]:  # e.g. a concurrent approval won: nothing was queued by us
+        if not res["approved"]:  # not vocabulary: result key; e.g. a concurrent approval won: nothing was queued by us
             print(f"batch {bid}: not approved ({res['reason']})", file=sys.stderr)
             return 2
         print(f"batch {bid}: approved, {res['n_calculations']} calculation(s) queued")

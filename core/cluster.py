@@ -52,6 +52,7 @@ import sys
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Iterable, Mapping
 
+from core.config import ClusterKind
 from core.errors import ClusterError
 
 __all__ = [
@@ -64,8 +65,8 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-PROFILES = ("local", "slurm", "pbs", "sge", "lsf")
-JOBQUEUE_PROFILES = ("slurm", "pbs", "sge", "lsf")
+PROFILES: tuple[str, ...] = tuple(k.value for k in ClusterKind)
+JOBQUEUE_PROFILES: tuple[str, ...] = tuple(k.value for k in ClusterKind if k.is_jobqueue)
 CALC_RESOURCE = "calc"
 LIFETIME_MARGIN_S = 300.0
 LOOPBACK = "127.0.0.1"
@@ -116,7 +117,7 @@ _DIRECTIVE_BAD = re.compile(r"[\n\r\x00]")
 class ClusterProfile:
     """Validated cluster settings (see the module docstring for each field)."""
 
-    profile: str = "local"
+    profile: str = ClusterKind.LOCAL.value
     # local
     n_workers: int = 2
     threads_per_worker: int = 1
@@ -248,7 +249,7 @@ def minimum_walltime_s(step_s: float) -> int:
     covers a step of ``step_s`` seconds."""
     minutes = max(1, int(step_s // 60))
     while True:
-        p = ClusterProfile(profile="slurm", walltime=format_walltime(minutes * 60))
+        p = ClusterProfile(profile=ClusterKind.SLURM.value, walltime=format_walltime(minutes * 60))
         if p.lifetime_s() - p.lifetime_stagger_s() >= step_s:
             return minutes * 60
         minutes += 1
@@ -277,8 +278,9 @@ def validate_profile(profile: Mapping[str, Any] | ClusterProfile,
 def _jobqueue_kwargs(prof: ClusterProfile) -> tuple[type, dict]:
     """(Job class, kwargs) shared by the cluster and the script preview."""
     import dask_jobqueue  # noqa: PLC0415
-    cls = {"slurm": dask_jobqueue.SLURMCluster, "pbs": dask_jobqueue.PBSCluster,
-           "sge": dask_jobqueue.SGECluster, "lsf": dask_jobqueue.LSFCluster}[prof.profile]
+    cls = {ClusterKind.SLURM: dask_jobqueue.SLURMCluster, ClusterKind.PBS: dask_jobqueue.PBSCluster,
+           ClusterKind.SGE: dask_jobqueue.SGECluster,
+           ClusterKind.LSF: dask_jobqueue.LSFCluster}[prof.profile]
     lifetime = int(prof.lifetime_s())
     stagger = prof.lifetime_stagger_s()
     kw: dict[str, Any] = dict(
@@ -297,10 +299,10 @@ def _jobqueue_kwargs(prof: ClusterProfile) -> tuple[type, dict]:
     if prof.interface:
         kw["interface"] = prof.interface
     if prof.account:
-        kw["account" if prof.profile in ("slurm", "pbs") else "project"] = prof.account
-    if prof.profile == "sge":
+        kw["account" if prof.profile in (ClusterKind.SLURM, ClusterKind.PBS) else "project"] = prof.account
+    if prof.profile == ClusterKind.SGE:
         kw["resource_spec"] = f"h_vmem={prof.memory}"
-    if prof.profile == "lsf":
+    if prof.profile == ClusterKind.LSF:
         kw["walltime"] = prof.walltime.rsplit(":", 1)[0] if prof.walltime.count(":") == 2 \
             else prof.walltime
     return cls, kw
@@ -444,7 +446,7 @@ def _job_state_once(profile: str, job_id: str, *, timeout_s: float = 10.0) -> di
     job_id = str(job_id)
     if not re.fullmatch(r"[0-9A-Za-z_.\[\]-]+", job_id):
         raise ClusterConfigError(f"not a job id: {job_id!r}")
-    if profile == "slurm":
+    if profile == ClusterKind.SLURM:
         out = _run(["scontrol", "show", "job", "-o", job_id], timeout_s)
         if out:
             st = re.search(r"\bJobState=(\S+)", out)
@@ -460,7 +462,7 @@ def _job_state_once(profile: str, job_id: str, *, timeout_s: float = 10.0) -> di
             return {"state": state, "reason": reason,
                     "explanation": _SLURM_REASONS.get(state, state.lower())}
         return None
-    if profile == "pbs":
+    if profile == ClusterKind.PBS:
         out = _run(["qstat", "-fx", job_id], timeout_s)
         if out:
             st = re.search(r"job_state = (\S+)", out)
@@ -497,7 +499,7 @@ def ended_jobs(profile: str, job_ids: Iterable[str], *,
     for j in ids:
         if not re.fullmatch(r"[0-9A-Za-z_.\[\]-]+", j):
             raise ClusterConfigError(f"not a job id: {j!r}")
-    if profile != "slurm":
+    if profile != ClusterKind.SLURM:
         return None
     out = _run(["squeue", "-h", "-t", "all", "-o", "%i|%T|%r"], timeout_s)
     if out is None:
@@ -554,7 +556,8 @@ def replace_jobs(cluster: Any, names: Iterable[str], *, timeout_s: float = 60.0)
 
 def cancel_scheduler_jobs(profile: str, job_ids: list[str], *, timeout_s: float = 20.0) -> int:
     """Cancel orphaned jobs (left by a runner that died); returns how many commands succeeded."""
-    cmd = {"slurm": ["scancel"], "pbs": ["qdel"], "sge": ["qdel"], "lsf": ["bkill"]}.get(profile)
+    cmd = {ClusterKind.SLURM: ["scancel"], ClusterKind.PBS: ["qdel"], ClusterKind.SGE: ["qdel"],
+           ClusterKind.LSF: ["bkill"]}.get(profile)
     ids = sorted({str(j) for j in job_ids if j})
     if cmd is None or not ids:
         return 0

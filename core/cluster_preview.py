@@ -22,6 +22,7 @@ import sys
 from pathlib import Path
 from typing import Any, Mapping
 
+from core.config import ClusterKind, DEFAULT_PRESET, SMOKE_PRESET, STANDARD_PRESET
 from core.errors import ClusterError
 from core.cluster import (PROFILES, ClusterConfigError, ClusterProfile, format_walltime,
                           job_script, minimum_walltime_s, required_walltime_s)
@@ -31,10 +32,10 @@ __all__ = ["JobScriptPreviewError", "preview_job_script", "profile_template",
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PREVIEW_TIMEOUT_S = 30.0
-QUEUE_PLACEHOLDER = {"slurm": "YOUR_PARTITION", "pbs": "YOUR_QUEUE", "sge": "YOUR_QUEUE",
-                     "lsf": "YOUR_QUEUE"}
+QUEUE_PLACEHOLDER = {ClusterKind.SLURM: "YOUR_PARTITION", ClusterKind.PBS: "YOUR_QUEUE",
+                     ClusterKind.SGE: "YOUR_QUEUE", ClusterKind.LSF: "YOUR_QUEUE"}
 # per preset: (cores, memory) of one job = one calculation
-_SIZES = {"smoke": (1, "2GB"), "quick": (2, "8GB"), "standard": (16, "32GB")}
+_SIZES = {SMOKE_PRESET: (1, "2GB"), DEFAULT_PRESET: (2, "8GB"), STANDARD_PRESET: (16, "32GB")}
 
 
 class JobScriptPreviewError(ClusterError, RuntimeError):
@@ -87,9 +88,9 @@ def profile_template(kind: str, *, preset: str | None = None,
     its longest step).  Replace the ``YOUR_…`` queue/partition placeholder before use."""
     if kind not in PROFILES:
         raise ClusterConfigError(f"cluster profile must be one of {PROFILES}, got {kind!r}")
-    if kind == "local":
-        return {"profile": "local", "n_workers": 2, "threads_per_worker": 1}
-    cores, memory = _SIZES.get(str(preset), _SIZES["quick"])
+    if kind == ClusterKind.LOCAL:
+        return {"profile": ClusterKind.LOCAL.value, "n_workers": 2, "threads_per_worker": 1}
+    cores, memory = _SIZES.get(str(preset), _SIZES[DEFAULT_PRESET])
     wall_s = 3600
     if preset is not None:
         need = minimum_walltime_s(required_walltime_s(preset))
@@ -98,7 +99,7 @@ def profile_template(kind: str, *, preset: str | None = None,
     tmpl: dict[str, Any] = {
         "profile": kind, "cores": cores, "memory": memory, "walltime": format_walltime(wall_s),
         "queue": QUEUE_PLACEHOLDER[kind], "account": None,
-        "job_extra_directives": [f"-pe smp {cores}"] if kind == "sge" else [],
+        "job_extra_directives": [f"-pe smp {cores}"] if kind == ClusterKind.SGE else [],
         "job_script_prologue": [f"cd {root}",
                                 f"export PYTHONPATH={root}${{PYTHONPATH:+:$PYTHONPATH}}"],
         "adapt_minimum": 0, "adapt_maximum": 4, "python": python or sys.executable,
@@ -111,8 +112,8 @@ def profile_for_kind(stored: Mapping[str, Any] | None, kind: str, *,
                      preset: str | None = None, python: str | None = None) -> dict[str, Any]:
     """What the profile editor shows for ``kind``: the stored profile when it is of that kind,
     otherwise the kind's template (never the settings of another kind)."""
-    stored = dict(stored or {"profile": "local"})
-    if stored.get("profile", "local") == kind:
+    stored = dict(stored or {"profile": ClusterKind.LOCAL.value})
+    if stored.get("profile", ClusterKind.LOCAL) == kind:
         return {**stored, "profile": kind}
     return profile_template(kind, preset=preset, python=python)
 

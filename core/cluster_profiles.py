@@ -51,6 +51,7 @@ import stat
 from pathlib import Path
 from typing import Any, Mapping
 
+from core.config import ClusterKind, DEFAULT_CLUSTER
 from core.cluster import (PROFILES, ClusterConfigError, ClusterProfile, is_profile_reference,
                           validate_profile)
 
@@ -61,7 +62,7 @@ __all__ = ["PROFILE_EDITING_ENV", "JOBQUEUE_YAML_ENV", "ProfileEditingDisabled",
 
 PROFILE_EDITING_ENV = "OPTIPOLY_ALLOW_PROFILE_EDITING"
 JOBQUEUE_YAML_ENV = "OPTIPOLY_JOBQUEUE_YAML"
-LOCAL_DEFAULT: dict[str, Any] = {"profile": "local", "n_workers": 2, "threads_per_worker": 1}
+LOCAL_DEFAULT: dict[str, Any] = dict(DEFAULT_CLUSTER)
 _TRUE = {"1", "true", "yes", "on"}
 # dask-jobqueue keys that optipoly sets itself (one process per job, its own job name …)
 _IGNORED = {"name", "processes", "shebang", "worker_command", "nanny"}
@@ -178,7 +179,7 @@ def _section_profile(path: Path, name: str, section: Any) -> dict:
         raise ProfileFileError(f"{where}: say which scheduler it is for with "
                                f"'profile: slurm' (one of {', '.join(PROFILES)})")
     prof["profile"] = kind
-    if kind == "local":  # jobqueue keys of a copied default file mean nothing locally
+    if kind == ClusterKind.LOCAL:  # jobqueue keys of a copied default file mean nothing locally
         prof = {k: v for k, v in prof.items()
                 if k in ("profile", "n_workers", "threads_per_worker")}
     try:
@@ -217,7 +218,7 @@ def check_profile_change(profile: Mapping[str, Any], *, allow_editing: bool,
     if is_profile_reference(data):
         validate_profile(data, preset)  # the name must exist in the file and be valid
         return {"name": str(data["name"])}
-    if data == LOCAL_DEFAULT or data == {"profile": "local"}:
+    if data == LOCAL_DEFAULT or data == {"profile": ClusterKind.LOCAL.value}:
         return dict(LOCAL_DEFAULT)
     if not allow_editing:
         raise ProfileEditingDisabled(

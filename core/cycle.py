@@ -40,8 +40,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from core.config import BatchState, CalcState, CampaignConfig, Strategy
 from core.errors import InputError
-from core.store import CampaignConfig, Store, StoreError
+from core.store import Store, StoreError
 
 __all__ = ["PoolData", "ProposalError", "load_campaign_pool", "observation_matrix",
            "propose_batch", "cycle_metrics", "record_cycle_metrics", "limit_line_of",
@@ -184,7 +185,7 @@ def _failed_last_cycle(store: Store, cid: int) -> set[str]:
     if cycles.empty:
         return set()
     last = cycles.max()
-    failed = calcs[(calcs["status"] == "failed")
+    failed = calcs[(calcs["status"] == CalcState.FAILED)
                    & (pd.to_numeric(calcs["cycle"], errors="coerce") == last)]
     return {_canon(s) for s in failed["psmiles"]}
 
@@ -193,7 +194,7 @@ def _excluded_canonical(store: Store, cid: int, grouped: pd.DataFrame) -> set[st
     """Canonical SMILES of evaluated, pending (queued/running), rejected polymers and those
     whose calculation failed in the last cycle (:func:`_failed_last_cycle`)."""
     out = set(grouped["canonical"]) if "canonical" in grouped else set()
-    pend = store.calculations(cid, status=("queued", "running"))
+    pend = store.calculations(cid, status=(CalcState.QUEUED, CalcState.RUNNING))
     out |= {_canon(s) for s in pend["psmiles"]}
     rej = store.rejected(cid)
     out |= {_canon(s) for s in rej["psmiles"].dropna()}
@@ -282,7 +283,7 @@ def propose_batch(store: Store, campaign: Any, *, q: int | None = None,
     front_sel = front
     if keep_selected_of is not None:
         old_b = store.get_batch(keep_selected_of)
-        if old_b["campaign_id"] != camp["id"] or old_b["status"] != "proposed":
+        if old_b["campaign_id"] != camp["id"] or old_b["status"] != BatchState.PROPOSED:
             raise ProposalError(f"batch {keep_selected_of} is not a proposed batch of "
                                 f"{camp['name']!r}")
         old = store.batch_candidates(keep_selected_of)
@@ -310,7 +311,7 @@ def propose_batch(store: Store, campaign: Any, *, q: int | None = None,
                              "ehvi": _f(k_ehvi[j]), "p_beyond": _f(k_pb[j])})
             front_sel = np.vstack([front, km[ok]]) if ok.any() else front
     # pending-aware: queued/running calculations enter the front as fantasies (posterior means)
-    pend = store.calculations(camp["id"], status=("queued", "running"))
+    pend = store.calculations(camp["id"], status=(CalcState.QUEUED, CalcState.RUNNING))
     n_fant = 0
     if len(pend):
         pX = _descriptors_for_psmiles(store, pool, list(pend["psmiles"]), list(pend["key"]))
@@ -332,7 +333,7 @@ def propose_batch(store: Store, campaign: Any, *, q: int | None = None,
                 raise ProposalError("every pool candidate is evaluated, pending, rejected "
                                     "or failed in the last cycle")
         else:
-            cross = sur.cross_cov_fn(pool.X[idx]) if strategy == "believer" else None
+            cross = sur.cross_cov_fn(pool.X[idx]) if strategy == Strategy.BELIEVER else None
             sel = select_batch(mean[idx], std[idx], front_sel, ref, q_new, strategy=strategy,
                                candidate_keys=[pool.psmiles[i] for i in idx],
                                exclude_keys=exclude, cross_cov=cross, seed=seed)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from core.config import DEFAULT_PRESET
 from core.errors import InputError
 from core.store import CampaignExists, CampaignNotFound, Store, StoreError
 
@@ -23,7 +24,7 @@ class DemoDataMissing(InputError):
     """The shipped initial observations of the demo campaign are not there."""
 
 
-def ensure_demo_campaign(db_path: str | Path, *, preset: str = "quick", name: str = "demo",
+def ensure_demo_campaign(db_path: str | Path, *, preset: str = DEFAULT_PRESET, name: str = "demo",
                          observations: str | Path | None = None,
                          config: dict[str, Any] | None = None, propose: bool = True) -> dict:
     """Return the demo campaign, creating it (with its first proposed batch) if needed.

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from core.config import WAVELENGTHS_NM
 from core.errors import InputError
 
 __all__ = [
@@ -32,7 +33,6 @@ __all__ = [
 
 AVOGADRO = 6.02214076e23  # 1/mol (exact, SI 2019)
 #: Fraunhofer lines used for n_F, n_D, n_C and ν_D = (n_D − 1)/(n_F − n_C), in nm.
-WAVELENGTHS_NM: dict[str, float] = {"F": 486.13, "D": 589.29, "C": 656.27}
 ASSETS_DIR = Path(__file__).resolve().parents[1] / "assets"
 
 

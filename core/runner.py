@@ -70,6 +70,8 @@ import uuid
 from pathlib import Path
 from typing import Any, Callable
 
+from core.config import (BatchState, CalcState, ClusterKind, OPEN_BATCH_STATES, RunnerState,
+                        default_db_path)
 from core.errors import CalculationError, ClusterError
 from core.store import Store, StoreError, StoreUnavailable, utcnow
 
@@ -353,8 +355,8 @@ class Runner:
         self.cluster = None
         self.profile = None
         self._propose_failed_at: int | None = None
-        self._final_status = "stopped"
-        self._status = "starting"
+        self._final_status = RunnerState.STOPPED
+        self._status = RunnerState.STARTING
         self._cluster_errors = _ClusterErrors()
         self.stuck_after_s = 60.0
         self._submitted_at: dict[int, float] = {}
@@ -459,7 +461,7 @@ class Runner:
     def run(self) -> int:
         """Main loop; returns the process exit code."""
         self.acquire_lock()
-        self._status = "starting"
+        self._status = RunnerState.STARTING
         self._info = {"phase": "starting the cluster"}
         self.store.heartbeat(self.cid, pid=os.getpid(), host=socket.gethostname(),
                              status=self._status, info=self._info)
@@ -469,7 +471,7 @@ class Runner:
         try:
             self.recover()
             self.start_cluster()
-            self._status = "running"
+            self._status = RunnerState.RUNNING
             errors = 0
             while not self._stop.is_set():
                 try:
@@ -517,7 +519,7 @@ class Runner:
         self._log(f"re-queued {len(rows)} interrupted calculation(s): "
                   f"{[r['id'] for r in rows]}")
         cfg = self.store.campaign_config(self.cid)
-        profile = (cfg.cluster or {}).get("profile", "local")
+        profile = (cfg.cluster or {}).get("profile", ClusterKind.LOCAL)
         if "name" in (cfg.cluster or {}):  # a named profile of the owner's jobqueue.yaml
             from core.cluster import ClusterConfigError, ClusterProfile  # noqa: PLC0415
             try:
@@ -525,7 +527,7 @@ class Runner:
             except ClusterConfigError as exc:
                 self._log(f"cannot tell the scheduler of the orphaned jobs: {exc}")
         job_ids = [r["job_id"] for r in rows if r.get("job_id")]
-        if profile != "local" and job_ids:
+        if profile != ClusterKind.LOCAL and job_ids:
             from core.cluster import cancel_scheduler_jobs  # noqa: PLC0415
             n = cancel_scheduler_jobs(profile, job_ids)
             self._log(f"cancelled {n} orphaned {profile} job(s) {job_ids}")
@@ -542,7 +544,7 @@ class Runner:
         self._submit_queued()
         self._sweep_batches()
         self._advance_cycle()
-        calcs = self.store.calculations(self.cid, status=("queued", "running"))
+        calcs = self.store.calculations(self.cid, status=(CalcState.QUEUED, CalcState.RUNNING))
         self._info = self._cluster_info(calcs)
         self._flag_stuck(calcs)
         return bool(len(calcs)) or bool(self.futures)
@@ -551,7 +553,7 @@ class Runner:
         """Close approved/running batches whose calculations are all terminal (e.g. the previous
         runner died between storing the last result and closing the batch)."""
         b = self.store.batches(self.cid)
-        open_b = b[b["status"].isin(["approved", "running"]) & (b["n_pending"] == 0)]
+        open_b = b[b["status"].isin([BatchState.APPROVED, BatchState.RUNNING]) & (b["n_pending"] == 0)]
         for bid in open_b["id"]:
             self._batch_maybe_finished(int(bid))
 
@@ -561,7 +563,7 @@ class Runner:
             return
         err = self._info.get("cluster_error")
         now = time.time()
-        for row in calcs[(calcs["status"] == "running") & (calcs["step"] == "submitted")] \
+        for row in calcs[(calcs["status"] == CalcState.RUNNING) & (calcs["step"] == "submitted")] \
                 .itertuples():
             waited = now - self._submitted_at.get(int(row.id), now)
             if waited < self.stuck_after_s and not err:
@@ -601,8 +603,8 @@ class Runner:
 
     def _cluster_info(self, calcs) -> dict:
         info: dict[str, Any] = {"profile": self.profile.profile if self.profile else None,
-                                "queued": int((calcs["status"] == "queued").sum()),
-                                "running": int((calcs["status"] == "running").sum()),
+                                CalcState.QUEUED: int((calcs["status"] == CalcState.QUEUED).sum()),
+                                CalcState.RUNNING: int((calcs["status"] == CalcState.RUNNING).sum()),
                                 "time": utcnow()}
         err = self._profile_error or self._cluster_errors.recent()
         if err:
@@ -624,14 +626,14 @@ class Runner:
         supervising task kills the pipeline's process group within a second), kill the
         calculation's tagged processes on this host at once for the local profile, mark it
         cancelled and say so in its log."""
-        df = self.store.calculations(self.cid, status="running")
+        df = self.store.calculations(self.cid, status=CalcState.RUNNING)
         for row in df[df["cancel_requested"]].itertuples():
             killed = self._stop_calculation(int(row.id), row.workdir)
             entry = self.futures.pop(int(row.id), None)
             if entry is not None:
                 entry[0].cancel()
             self.store.mark_cancelled(int(row.id), reason="cancelled on request")
-            append_calc_log(row.log_path, int(row.attempt), "cancelled",
+            append_calc_log(row.log_path, int(row.attempt), CalcState.CANCELLED,
                             "cancelled on request; the runner stopped the calculation"
                             + (f" ({len(killed)} process(es) killed)" if killed else ""))
             self._log(f"calculation {row.id} cancelled"
@@ -655,7 +657,7 @@ class Runner:
 
     def _collect_results(self) -> None:
         for calc_id, (fut, attempt) in list(self.futures.items()):
-            if fut.status not in ("finished", "error", "cancelled"):
+            if fut.status not in ("finished", "error", "cancelled"):  # not vocabulary: dask
                 continue  # pending, or "lost" (a dead worker held the result: dask recomputes)
             del self.futures[calc_id]
             self._handle_finished(calc_id, attempt, fut)
@@ -686,7 +688,7 @@ class Runner:
             # boundary with the worker: an unpicklable / corrupt result fails this calculation
             except Exception as exc:  # noqa: BLE001
                 self._fail(calc_id, attempt, type(exc).__name__, str(exc), retryable=False)
-        elif fut.status == "cancelled":
+        elif fut.status == "cancelled":  # not vocabulary: a dask future state
             self._fail(calc_id, attempt, "TaskLost",
                        "the dask task was cancelled by the cluster", retryable=True)
         else:
@@ -696,7 +698,7 @@ class Runner:
                            retryable=True)
             elif isinstance(exc, CalculationCancelled):
                 if self.store.mark_cancelled(calc_id, reason=str(exc)):
-                    append_calc_log(calc.get("log_path"), attempt, "cancelled", str(exc))
+                    append_calc_log(calc.get("log_path"), attempt, CalcState.CANCELLED, str(exc))
             elif _retryable(exc) and not _attempt_started(calc, attempt):
                 self._requeue_unstarted(calc_id, attempt, "its task was only waiting on a "
                                         f"worker that went away ({_error_type(exc)})")
@@ -739,8 +741,8 @@ class Runner:
                                       retryable=retryable)
         if new is not None:
             append_calc_log(self.store.get_calculation(calc_id).get("log_path"), attempt,
-                            "failed", f"{etype}: {msg}"
-                            + (" (will retry)" if new == "queued" else ""))
+                            CalcState.FAILED, f"{etype}: {msg}"
+                            + (" (will retry)" if new == CalcState.QUEUED else ""))
         self._log(f"calculation {calc_id} attempt {attempt} failed ({etype}: {msg[:200]}) "
                   f"-> {new}")
 
@@ -795,7 +797,7 @@ class Runner:
         yet) against the lost job's typed reason (``JobCancelled``, ``JobTimeout``,
         ``JobNodeFail``, ``JobOutOfMemory`` …); it is re-submitted, or failed with that reason
         once its attempts are spent."""
-        rows = self.store.calculations(self.cid, status="running")
+        rows = self.store.calculations(self.cid, status=CalcState.RUNNING)
         waiting = [int(r.id) for r in rows.itertuples() if r.step == "submitted"
                    and int(r.id) in self.futures
                    and not _attempt_started(self.store.get_calculation(int(r.id)), int(r.attempt))]
@@ -811,7 +813,7 @@ class Runner:
         self._fail(cid, attempt, state["error_type"], msg, retryable=True)
 
     def _update_progress(self) -> None:
-        df = self.store.calculations(self.cid, status="running")
+        df = self.store.calculations(self.cid, status=CalcState.RUNNING)
         for row in df.itertuples():
             if not row.workdir or int(row.id) not in self.futures:
                 continue
@@ -832,7 +834,7 @@ class Runner:
         cfg = self.store.campaign_config(self.cid)
         runs = runs_dir_for(self.store, self.cid, cfg.runs_dir)
         threads = cfg.threads or (self.profile.calc_threads if self.profile else None)
-        queued = self.store.calculations(self.cid, status="queued")
+        queued = self.store.calculations(self.cid, status=CalcState.QUEUED)
         for row in queued.itertuples():
             cid = int(row.id)
             if cid in self.futures:
@@ -879,7 +881,7 @@ class Runner:
     def _advance_cycle(self) -> None:
         """Propose the next batch once the latest cycle is closed and nothing is proposed."""
         cur = self.store.current_batch(self.cid)
-        if cur is not None and cur["status"] in ("proposed", "approved", "running"):
+        if cur is not None and cur["status"] in OPEN_BATCH_STATES:
             return
         if cur is None:
             return  # the first batch is proposed by whoever created the campaign
@@ -937,8 +939,7 @@ def main(argv: list[str] | None = None) -> int:
     """CLI entry point (see module docstring)."""
     ap = argparse.ArgumentParser(prog="python -m core.runner", description=__doc__.split("\n")[0])
     ap.add_argument("--campaign", required=True)
-    ap.add_argument("--db", default=os.environ.get("OPTIPOLY_DB",
-                                                   str(REPO_ROOT / "var" / "optipoly.db")))
+    ap.add_argument("--db", default=str(default_db_path()))
     ap.add_argument("--poll", type=float, default=1.0, help="seconds between passes")
     ap.add_argument("--exit-when-idle", action="store_true",
                     help="exit once nothing is queued or running")

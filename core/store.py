@@ -116,20 +116,17 @@ from typing import Any, Iterable, Iterator, Mapping
 import numpy as np
 import pandas as pd
 
+from core.config import (BatchState, CalcState, CampaignConfig, ClusterKind, CycleState,
+                        InvalidConfig, RunnerState)
 from core.errors import StoreError
 
 __all__ = [
     "Store", "CampaignConfig", "StoreError", "StoreUnavailable", "CampaignNotFound",
     "CampaignExists",
     "BatchNotFound", "CalculationNotFound", "InvalidConfig", "InvalidState", "SCHEMA_VERSION",
-    "BATCH_STATES", "CALC_STATES", "TERMINAL_CALC_STATES", "utcnow",
+    "utcnow",
 ]
 
-BATCH_STATES = ("proposed", "approved", "running", "done", "failed", "superseded")
-CALC_STATES = ("queued", "running", "done", "failed", "cancelled")
-TERMINAL_CALC_STATES = ("done", "failed", "cancelled")
-ACQUISITION_STRATEGIES = ("ehvi", "believer")
-CLUSTER_PROFILES = ("local", "slurm", "pbs", "sge", "lsf")
 
 
 class StoreUnavailable(StoreError):
@@ -152,10 +149,6 @@ class BatchNotFound(StoreError):
 
 class CalculationNotFound(StoreError):
     """No calculation with this id."""
-
-
-class InvalidConfig(StoreError):
-    """The campaign configuration is invalid (the message names the field)."""
 
 
 class InvalidState(StoreError):
@@ -187,126 +180,6 @@ def _json_default(o: Any) -> Any:
 
 def _loads(text: str | None) -> Any:
     return None if text is None else json.loads(text)
-
-
-# --------------------------------------------------------------------------- campaign config
-@dataclass
-class CampaignConfig:
-    """Everything that defines a campaign; stored as JSON in ``campaigns.config``.
-
-    objectives        result-record keys to maximise, in plot order (x = ν_D, y = n_D in the UI)
-    reference_point   hypervolume/EHVI reference, one value per objective, same units
-                      (default n_D 1.30, ν_D 10: below every practical optical polymer)
-    limit_line        ``core.optics.LimitLine.to_dict()``; None = the shipped default line
-    pool_source       ``"default"`` (the shipped 10k pool) or a path to a pool CSV
-    surrogate_kernel  kernel name passed to ``core.surrogate.fit_gp`` (None = its default)
-    acquisition_strategy ``"ehvi"`` (top-q EHVI) or ``"believer"`` (Kriging believer batches)
-    batch_size        candidates per proposed batch (q)
-    preset            simulation preset: ``smoke`` | ``quick`` | ``standard``
-    threads           threads per calculation passed to ``run_pipeline`` (None = preset default)
-    max_attempts      attempts per calculation before it is failed (worker/job deaths)
-    cluster           cluster profile dict, see ``core.cluster`` (``{"profile": "local", ...}``)
-    auto_approve      approve each new proposal without a person
-    preset_overrides  preset fields replaced for this campaign's calculations, e.g.
-                      ``{"production_ps": 100.0}`` (numbers, text or true/false; None = none)
-    runs_dir          root for calculation work dirs (None = ``<db dir>/runs``); each store file
-                      and campaign gets its own sub-directory (``core.runner.runs_dir_for``)
-    """
-
-    objectives: list[str] = field(default_factory=lambda: ["n_D", "abbe_number"])
-    reference_point: list[float] = field(default_factory=lambda: [1.30, 10.0])
-    limit_line: dict | None = None
-    pool_source: str = "default"
-    surrogate_kernel: str | None = None
-    acquisition_strategy: str = "believer"
-    batch_size: int = 10
-    preset: str = "quick"
-    threads: int | None = None
-    max_attempts: int = 3
-    cluster: dict = field(default_factory=lambda: {"profile": "local", "n_workers": 2,
-                                                   "threads_per_worker": 1})
-    auto_approve: bool = False
-    runs_dir: str | None = None
-    preset_overrides: dict | None = None
-
-    def __post_init__(self) -> None:
-        self.validate()
-
-    def validate(self) -> None:
-        """Raise :class:`InvalidConfig` naming the first bad field."""
-        if not isinstance(self.objectives, (list, tuple)) or len(self.objectives) != 2 or \
-                not all(isinstance(o, str) and o for o in self.objectives) or \
-                len(set(self.objectives)) != 2:
-            raise InvalidConfig(f"objectives must be two distinct names, got {self.objectives!r}")
-        self.objectives = list(self.objectives)
-        try:
-            ref = [float(v) for v in self.reference_point]
-        except (TypeError, ValueError):
-            raise InvalidConfig(f"reference_point must be numbers, got {self.reference_point!r}") \
-                from None
-        if len(ref) != len(self.objectives) or not all(math.isfinite(v) for v in ref):
-            raise InvalidConfig(
-                f"reference_point needs {len(self.objectives)} finite values, got {ref!r}")
-        self.reference_point = ref
-        if self.acquisition_strategy not in ACQUISITION_STRATEGIES:
-            raise InvalidConfig(f"acquisition_strategy must be one of {ACQUISITION_STRATEGIES}, "
-                                f"got {self.acquisition_strategy!r}")
-        if not isinstance(self.batch_size, (int, np.integer)) or isinstance(self.batch_size, bool) \
-                or not 1 <= int(self.batch_size) <= 1000:
-            raise InvalidConfig(f"batch_size must be an integer 1..1000, got {self.batch_size!r}")
-        self.batch_size = int(self.batch_size)
-        if self.preset not in ("smoke", "quick", "standard"):
-            raise InvalidConfig(f"preset must be smoke, quick or standard, got {self.preset!r}")
-        if self.threads is not None and (not isinstance(self.threads, int) or self.threads < 1):
-            raise InvalidConfig(f"threads must be a positive integer or None, got {self.threads!r}")
-        if not isinstance(self.max_attempts, int) or not 1 <= self.max_attempts <= 100:
-            raise InvalidConfig(f"max_attempts must be an integer 1..100, got {self.max_attempts!r}")
-        if not isinstance(self.cluster, dict) or \
-                self.cluster.get("profile", "local") not in CLUSTER_PROFILES:
-            raise InvalidConfig(f"cluster.profile must be one of {CLUSTER_PROFILES}, "
-                                f"got {self.cluster!r}")
-        if not isinstance(self.auto_approve, bool):
-            raise InvalidConfig(f"auto_approve must be true/false, got {self.auto_approve!r}")
-        if self.limit_line is not None and not isinstance(self.limit_line, dict):
-            raise InvalidConfig("limit_line must be a LimitLine.to_dict() mapping or None")
-        if not isinstance(self.pool_source, str) or not self.pool_source:
-            raise InvalidConfig("pool_source must be 'default' or a path")
-        _check_preset_overrides(self.preset, self.preset_overrides)
-
-    def to_dict(self) -> dict:
-        """JSON-ready dict."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any] | None) -> "CampaignConfig":
-        """Build from a (possibly partial) dict; unknown keys raise :class:`InvalidConfig`."""
-        data = dict(data or {})
-        names = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - names)
-        if unknown:
-            raise InvalidConfig(f"unknown campaign setting(s): {', '.join(unknown)}")
-        return cls(**data)
-
-
-def _check_preset_overrides(preset: str, overrides: Any) -> None:
-    """Raise :class:`InvalidConfig` unless ``overrides`` is None or a mapping of preset field
-    names (not ``name``) to numbers, text or true/false that the preset accepts."""
-    if overrides is None:
-        return
-    if not isinstance(overrides, dict):
-        raise InvalidConfig(f"preset_overrides must be a mapping or None, got {overrides!r}")
-    from core.simulation.presets import Preset, get_preset  # noqa: PLC0415 (dataclasses only)
-    known = {f.name for f in fields(Preset)} - {"name"}
-    for key, value in overrides.items():
-        if key not in known:
-            raise InvalidConfig(f"preset_overrides: {key!r} is not a preset setting")
-        if not isinstance(value, (bool, int, float, str)):
-            raise InvalidConfig(f"preset_overrides: {key} must be a number, text or "
-                                f"true/false, got {value!r}")
-    try:
-        get_preset(preset).with_overrides(**overrides)
-    except (TypeError, ValueError) as exc:
-        raise InvalidConfig(f"preset_overrides: {exc}") from None
 
 
 # --------------------------------------------------------------------------- schema
@@ -747,7 +620,7 @@ class Store:
                               "VALUES (?,?,?,?)", (name, _dumps(cfg.to_dict()), now, now))
             cid = int(cur.lastrowid)
             con.execute("INSERT INTO cycles(campaign_id, number, status, started_at) "
-                        "VALUES (?,?,?,?)", (cid, 0, "done", now))
+                        "VALUES (?,?,?,?)", (cid, 0, CycleState.DONE, now))
             self._audit(con, cid, actor, "create_campaign", {"name": name,
                                                              "config": cfg.to_dict()})
         return self.get_campaign(cid)
@@ -780,7 +653,7 @@ class Store:
             d["preset"] = cfg.get("preset")
             cl = cfg.get("cluster") or {}
             d["cluster_profile"] = cl.get("profile") or (
-                f"name:{cl['name']}" if set(cl) == {"name"} else "local")
+                f"name:{cl['name']}" if set(cl) == {"name"} else ClusterKind.LOCAL.value)
             recs.append(d)
         return pd.DataFrame(recs, columns=["id", "name", "created_at", "updated_at",
                                            "n_observations", "cycle", "preset", "cluster_profile"])
@@ -963,23 +836,23 @@ class Store:
             cid = self._cid(con, campaign)
             last = con.execute("SELECT number, status FROM cycles WHERE campaign_id=? "
                                "ORDER BY number DESC LIMIT 1", (cid,)).fetchone()
-            if last is not None and last["status"] == "running":
+            if last is not None and last["status"] == CycleState.RUNNING:
                 raise InvalidState(f"cycle {last['number']} is still running; wait for it to "
                                    "finish before proposing the next batch")
-            if last is not None and last["status"] == "proposed":
+            if last is not None and last["status"] == CycleState.PROPOSED:
                 cycle = int(last["number"])
                 old = con.execute("SELECT id FROM batches WHERE campaign_id=? AND cycle=? AND "
-                                  "status='proposed'", (cid, cycle)).fetchall()
+                                  f"status='{BatchState.PROPOSED}'", (cid, cycle)).fetchall()
                 for o in old:
-                    con.execute("UPDATE batches SET status='superseded', finished_at=? "
+                    con.execute(f"UPDATE batches SET status='{BatchState.SUPERSEDED}', finished_at=? "
                                 "WHERE id=?", (now, o[0]))
             else:
                 cycle = 0 if last is None else int(last["number"]) + 1
                 con.execute("INSERT INTO cycles(campaign_id, number, status, started_at) "
-                            "VALUES (?,?,?,?)", (cid, cycle, "proposed", now))
+                            "VALUES (?,?,?,?)", (cid, cycle, CycleState.PROPOSED, now))
             cur = con.execute("INSERT INTO batches(campaign_id, cycle, status, strategy, "
                               "joint_value, info, created_at) VALUES (?,?,?,?,?,?,?)",
-                              (cid, cycle, "proposed", strategy,
+                              (cid, cycle, BatchState.PROPOSED, strategy,
                                None if joint_value is None else float(joint_value),
                                _dumps(info), now))
             bid = int(cur.lastrowid)
@@ -1028,7 +901,7 @@ class Store:
         """The latest batch that is not superseded, or None."""
         with self._read() as con:
             cid = self._cid(con, campaign)
-            row = con.execute("SELECT id FROM batches WHERE campaign_id=? AND status!='superseded'"
+            row = con.execute(f"SELECT id FROM batches WHERE campaign_id=? AND status!='{BatchState.SUPERSEDED}'"
                               " ORDER BY id DESC LIMIT 1", (cid,)).fetchone()
         return None if row is None else self.get_batch(row[0])
 
@@ -1042,12 +915,12 @@ class Store:
                 "(SELECT COUNT(*) FROM batch_candidates k WHERE k.batch_id=b.id) AS n_candidates,"
                 " (SELECT COUNT(*) FROM batch_candidates k WHERE k.batch_id=b.id AND k.selected=1)"
                 " AS n_selected, "
-                "(SELECT COUNT(*) FROM calculations x WHERE x.batch_id=b.id AND x.status='done')"
+                f"(SELECT COUNT(*) FROM calculations x WHERE x.batch_id=b.id AND x.status='{CalcState.DONE}')"
                 " AS n_done, "
-                "(SELECT COUNT(*) FROM calculations x WHERE x.batch_id=b.id AND x.status='failed')"
+                f"(SELECT COUNT(*) FROM calculations x WHERE x.batch_id=b.id AND x.status='{CalcState.FAILED}')"
                 " AS n_failed, "
                 "(SELECT COUNT(*) FROM calculations x WHERE x.batch_id=b.id AND "
-                "x.status IN ('queued','running')) AS n_pending "
+                f"x.status IN ('{CalcState.QUEUED}','{CalcState.RUNNING}')) AS n_pending "
                 "FROM batches b WHERE b.campaign_id=? ORDER BY b.id", con, params=(cid,))
 
     def batch_candidates(self, batch_id: int) -> pd.DataFrame:
@@ -1085,7 +958,7 @@ class Store:
         """(De)select a candidate of a proposed batch."""
         with self._tx() as con:
             b = self._batch_row(con, batch_id)
-            if b["status"] != "proposed":
+            if b["status"] != BatchState.PROPOSED:
                 raise InvalidState(f"batch {batch_id} is {b['status']}; only a proposed batch "
                                    "can be edited")
             cur = con.execute("UPDATE batch_candidates SET selected=? WHERE batch_id=? AND key=?",
@@ -1100,7 +973,7 @@ class Store:
         """Add a manually chosen candidate (source ``manual``) to a proposed batch."""
         with self._tx() as con:
             b = self._batch_row(con, batch_id)
-            if b["status"] != "proposed":
+            if b["status"] != BatchState.PROPOSED:
                 raise InvalidState(f"batch {batch_id} is {b['status']}; only a proposed batch "
                                    "can be edited")
             rank = con.execute("SELECT COALESCE(MAX(rank)+1, 0) FROM batch_candidates WHERE "
@@ -1129,10 +1002,10 @@ class Store:
             cid = int(b["campaign_id"])
             cfg = json.loads(con.execute("SELECT config FROM campaigns WHERE id=?",
                                          (cid,)).fetchone()[0])
-            cur = con.execute("UPDATE batches SET status='approved', approved_at=?, approved_by=?"
-                              " WHERE id=? AND status='proposed'", (now, actor, int(batch_id)))
+            cur = con.execute(f"UPDATE batches SET status='{BatchState.APPROVED}', approved_at=?, approved_by=?"
+                              f" WHERE id=? AND status='{BatchState.PROPOSED}'", (now, actor, int(batch_id)))
             if cur.rowcount == 0:
-                return {"approved": False, "batch_id": int(batch_id), "n_calculations": 0,
+                return {"approved": False, "batch_id": int(batch_id), "n_calculations": 0,  # not vocabulary: key
                         "reason": f"batch {batch_id} is already {b['status']}"}
             rej = {r[0] for r in con.execute("SELECT key FROM rejections WHERE campaign_id=? AND "
                                              "restored_at IS NULL", (cid,))}
@@ -1147,14 +1020,14 @@ class Store:
                             "name, preset, status, max_attempts, created_at, updated_at) "
                             "VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                             (cid, int(batch_id), int(b["cycle"]), c["psmiles"], c["key"],
-                             c["name"], cfg["preset"], "queued", int(cfg["max_attempts"]),
+                             c["name"], cfg["preset"], CalcState.QUEUED, int(cfg["max_attempts"]),
                              now, now))
-            con.execute("UPDATE cycles SET status='running' WHERE campaign_id=? AND number=?",
+            con.execute(f"UPDATE cycles SET status='{CycleState.RUNNING}' WHERE campaign_id=? AND number=?",
                         (cid, int(b["cycle"])))
             self._audit(con, cid, actor, "approve_batch",
                         {"batch_id": int(batch_id), "cycle": int(b["cycle"]),
                          "keys": [c["key"] for c in cands], "preset": cfg["preset"]})
-        return {"approved": True, "batch_id": int(batch_id), "n_calculations": len(cands),
+        return {"approved": True, "batch_id": int(batch_id), "n_calculations": len(cands),  # not vocabulary: key
                 "reason": ""}
 
     def cycles(self, campaign: Any) -> pd.DataFrame:
@@ -1184,16 +1057,16 @@ class Store:
         now = utcnow()
         with self._tx() as con:
             b = self._batch_row(con, batch_id)
-            if b["status"] not in ("approved", "running"):
+            if b["status"] not in (BatchState.APPROVED, BatchState.RUNNING):
                 return None
             counts = dict(con.execute("SELECT status, COUNT(*) FROM calculations WHERE "
                                       "batch_id=? GROUP BY status", (int(batch_id),)).fetchall())
-            if counts.get("queued", 0) or counts.get("running", 0):
+            if counts.get(CalcState.QUEUED, 0) or counts.get(CalcState.RUNNING, 0):
                 return None
-            status = "done" if counts.get("done", 0) else "failed"
+            status = BatchState.DONE if counts.get(CalcState.DONE, 0) else BatchState.FAILED
             con.execute("UPDATE batches SET status=?, finished_at=? WHERE id=?",
                         (status, now, int(batch_id)))
-            con.execute("UPDATE cycles SET status='done', finished_at=? WHERE campaign_id=? AND "
+            con.execute(f"UPDATE cycles SET status='{CycleState.DONE}', finished_at=? WHERE campaign_id=? AND "
                         "number=?", (now, b["campaign_id"], b["cycle"]))
             self._audit(con, b["campaign_id"], "runner", "batch_" + status,
                         {"batch_id": int(batch_id), "counts": counts})
@@ -1241,19 +1114,19 @@ class Store:
         now = utcnow()
         with self._tx() as con:
             r = self._calc_row(con, calc_id)
-            if r["status"] == "queued":
-                con.execute("UPDATE calculations SET status='cancelled', finished_at=?, "
+            if r["status"] == CalcState.QUEUED:
+                con.execute(f"UPDATE calculations SET status='{CalcState.CANCELLED}', finished_at=?, "
                             "updated_at=?, error_type='Cancelled', error_message=? WHERE id=?",
                             (now, now, f"cancelled by {actor}", int(calc_id)))
-                new = "cancelled"
-            elif r["status"] == "running":
+                new = CalcState.CANCELLED
+            elif r["status"] == CalcState.RUNNING:
                 con.execute("UPDATE calculations SET cancel_requested=1, updated_at=? WHERE id=?",
                             (now, int(calc_id)))
-                new = "running"
+                new = CalcState.RUNNING
             else:
                 raise InvalidState(f"calculation {calc_id} is {r['status']}; nothing to cancel")
             self._audit(con, r["campaign_id"], actor, "cancel", {"calculation_id": int(calc_id)})
-        if new == "cancelled":
+        if new == CalcState.CANCELLED:
             self.finish_batch_if_complete(r["batch_id"]) if r["batch_id"] else None
         return new
 
@@ -1268,28 +1141,28 @@ class Store:
         now = utcnow()
         with self._tx() as con:
             r = self._calc_row(con, calc_id)
-            if r["status"] not in ("failed", "cancelled"):
+            if r["status"] not in (CalcState.FAILED, CalcState.CANCELLED):
                 raise InvalidState(f"calculation {calc_id} is {r['status']}; only failed or "
                                    "cancelled calculations can be retried")
-            con.execute("UPDATE calculations SET status='queued', attempt=0, interruptions=0, "
+            con.execute(f"UPDATE calculations SET status='{CalcState.QUEUED}', attempt=0, interruptions=0, "
                         "cancel_requested=0, step=NULL, message=?, error_type=NULL, "
                         "error_message=NULL, finished_at=NULL, updated_at=?, reruns=reruns+? "
                         "WHERE id=?", (f"{mode} requested by {actor}", now,
                                        1 if mode == "rerun" else 0, int(calc_id)))
             if r["batch_id"] is not None:
                 b = self._batch_row(con, r["batch_id"])
-                if b["status"] in ("done", "failed"):
-                    con.execute("UPDATE batches SET status='running', finished_at=NULL "
+                if b["status"] in (BatchState.DONE, BatchState.FAILED):
+                    con.execute(f"UPDATE batches SET status='{BatchState.RUNNING}', finished_at=NULL "
                                 "WHERE id=?", (r["batch_id"],))
                     last = con.execute("SELECT MAX(number) FROM cycles WHERE campaign_id=?",
                                        (r["campaign_id"],)).fetchone()[0]
                     if last == b["cycle"]:  # re-open the cycle only if no later one exists
-                        con.execute("UPDATE cycles SET status='running', finished_at=NULL "
+                        con.execute(f"UPDATE cycles SET status='{CycleState.RUNNING}', finished_at=NULL "
                                     "WHERE campaign_id=? AND number=?",
                                     (r["campaign_id"], b["cycle"]))
             self._audit(con, r["campaign_id"], actor, "retry",
                         {"calculation_id": int(calc_id), "mode": mode})
-        return "queued"
+        return CalcState.QUEUED
 
     # runner side ----------------------------------------------------------
     def start_attempt(self, calc_id: int, *, dask_key: str, workdir: str, log_path: str) -> int | None:
@@ -1301,23 +1174,23 @@ class Store:
         now = utcnow()
         with self._tx() as con:
             r = self._calc_row(con, calc_id)
-            if r["status"] != "queued":
+            if r["status"] != CalcState.QUEUED:
                 return None
             if r["attempt"] >= r["max_attempts"]:
-                con.execute("UPDATE calculations SET status='failed', finished_at=?, updated_at=?,"
+                con.execute(f"UPDATE calculations SET status='{CalcState.FAILED}', finished_at=?, updated_at=?,"
                             " error_type=COALESCE(error_type, 'AttemptsExhausted'), "
                             "error_message=COALESCE(error_message, '') || ? WHERE id=?",
                             (now, now, f" (gave up after {r['attempt']} attempts)", int(calc_id)))
                 return None
             attempt = int(r["attempt"]) + 1
-            con.execute("UPDATE calculations SET status='running', attempt=?, dask_key=?, "
+            con.execute(f"UPDATE calculations SET status='{CalcState.RUNNING}', attempt=?, dask_key=?, "
                         "workdir=?, log_path=?, step='submitted', message=?, worker=NULL, "
                         "job_id=NULL, started_at=COALESCE(started_at, ?), updated_at=? WHERE id=?",
                         (attempt, dask_key, workdir, log_path,
                          f"attempt {attempt} of {r['max_attempts']} submitted", now, now,
                          int(calc_id)))
             if r["batch_id"] is not None:
-                con.execute("UPDATE batches SET status='running' WHERE id=? AND status='approved'",
+                con.execute(f"UPDATE batches SET status='{BatchState.RUNNING}' WHERE id=? AND status='{BatchState.APPROVED}'",
                             (r["batch_id"],))
         return attempt
 
@@ -1329,7 +1202,7 @@ class Store:
             cur = con.execute(
                 "UPDATE calculations SET step=COALESCE(?, step), message=COALESCE(?, message), "
                 "worker=COALESCE(?, worker), job_id=COALESCE(?, job_id), updated_at=? "
-                "WHERE id=? AND attempt=? AND status='running'",
+                f"WHERE id=? AND attempt=? AND status='{CalcState.RUNNING}'",
                 (step, message, worker, job_id, utcnow(), int(calc_id), int(attempt)))
             return cur.rowcount > 0
 
@@ -1345,12 +1218,12 @@ class Store:
         now = utcnow()
         with self._tx() as con:
             r = self._calc_row(con, calc_id)
-            if r["status"] != "running" or int(r["attempt"]) != int(attempt):
+            if r["status"] != CalcState.RUNNING or int(r["attempt"]) != int(attempt):
                 return None
             cfg = json.loads(con.execute("SELECT config FROM campaigns WHERE id=?",
                                          (r["campaign_id"],)).fetchone()[0])
             vals = _objective_values(result, cfg["objectives"])
-            con.execute("UPDATE calculations SET status='done', step='done', message=NULL, "
+            con.execute(f"UPDATE calculations SET status='{CalcState.DONE}', step='{CalcState.DONE}', message=NULL, "
                         "result=?, error_type=NULL, error_message=NULL, finished_at=?, "
                         "updated_at=?, worker=COALESCE(?, worker), job_id=COALESCE(?, job_id) "
                         "WHERE id=?", (_dumps(dict(result)), now, now, worker,
@@ -1373,20 +1246,20 @@ class Store:
         now = utcnow()
         with self._tx() as con:
             r = self._calc_row(con, calc_id)
-            if r["status"] != "running" or int(r["attempt"]) != int(attempt):
+            if r["status"] != CalcState.RUNNING or int(r["attempt"]) != int(attempt):
                 return None
             if retryable and int(r["attempt"]) < int(r["max_attempts"]):
-                new = "queued"
-                con.execute("UPDATE calculations SET status='queued', step=NULL, message=?, "
+                new = CalcState.QUEUED
+                con.execute(f"UPDATE calculations SET status='{CalcState.QUEUED}', step=NULL, message=?, "
                             "error_type=?, error_message=?, updated_at=? WHERE id=?",
                             (f"attempt {attempt} failed, will retry", error_type, error_message,
                              now, int(calc_id)))
             else:
-                new = "failed"
+                new = CalcState.FAILED
                 if retryable:
                     error_message = (f"{error_message} (gave up after {attempt} of "
                                      f"{r['max_attempts']} attempts)")
-                con.execute("UPDATE calculations SET status='failed', error_type=?, "
+                con.execute(f"UPDATE calculations SET status='{CalcState.FAILED}', error_type=?, "
                             "error_message=?, finished_at=?, updated_at=? WHERE id=?",
                             (error_type, error_message, now, now, int(calc_id)))
             self._audit(con, r["campaign_id"], "runner", "attempt_failed",
@@ -1400,11 +1273,11 @@ class Store:
         now = utcnow()
         with self._tx() as con:
             r = self._calc_row(con, calc_id)
-            cur = con.execute("UPDATE calculations SET status='cancelled', error_type='Cancelled', "
+            cur = con.execute(f"UPDATE calculations SET status='{CalcState.CANCELLED}', error_type='Cancelled', "
                               "error_message=?, finished_at=?, updated_at=? WHERE id=? AND "
-                              "status IN ('queued','running')", (reason, now, now, int(calc_id)))
+                              f"status IN ('{CalcState.QUEUED}','{CalcState.RUNNING}')", (reason, now, now, int(calc_id)))
             if cur.rowcount:
-                self._audit(con, r["campaign_id"], "runner", "cancelled",
+                self._audit(con, r["campaign_id"], "runner", CalcState.CANCELLED,
                             {"calculation_id": int(calc_id)})
             return cur.rowcount > 0
 
@@ -1416,9 +1289,9 @@ class Store:
         with self._tx() as con:
             r = self._calc_row(con, calc_id)
             cur = con.execute(
-                "UPDATE calculations SET status='queued', attempt=MAX(attempt-1, 0), "
+                f"UPDATE calculations SET status='{CalcState.QUEUED}', attempt=MAX(attempt-1, 0), "
                 "interruptions=interruptions+1, step=NULL, message=?, updated_at=? "
-                "WHERE id=? AND attempt=? AND status='running'",
+                f"WHERE id=? AND attempt=? AND status='{CalcState.RUNNING}'",
                 (f"re-queued, attempt not counted: {reason}"[:1000], now, int(calc_id),
                  int(attempt)))
             if cur.rowcount:
@@ -1436,15 +1309,15 @@ class Store:
         with self._tx() as con:
             cid = self._cid(con, campaign)
             rows = [_calc_dict(r) for r in con.execute(
-                "SELECT * FROM calculations WHERE campaign_id=? AND status='running'", (cid,))]
+                f"SELECT * FROM calculations WHERE campaign_id=? AND status='{CalcState.RUNNING}'", (cid,))]
             for r in rows:
                 if r["cancel_requested"]:  # asked to stop while no runner was there
-                    con.execute("UPDATE calculations SET status='cancelled', "
+                    con.execute(f"UPDATE calculations SET status='{CalcState.CANCELLED}', "
                                 "error_type='Cancelled', error_message=?, finished_at=?, "
                                 "updated_at=? WHERE id=?",
                                 ("cancelled on request (runner restarted)", now, now, r["id"]))
                     continue
-                con.execute("UPDATE calculations SET status='queued', attempt=MAX(attempt-1, 0), "
+                con.execute(f"UPDATE calculations SET status='{CalcState.QUEUED}', attempt=MAX(attempt-1, 0), "
                             "interruptions=interruptions+1, step=NULL, message=?, updated_at=? "
                             "WHERE id=?", ("re-queued after a runner restart", now, r["id"]))
             if rows:
@@ -1453,7 +1326,7 @@ class Store:
         return rows
 
     # ------------------------------------------------------------------ runner heartbeat
-    def heartbeat(self, campaign: Any, *, pid: int, host: str, status: str = "running",
+    def heartbeat(self, campaign: Any, *, pid: int, host: str, status: str = RunnerState.RUNNING,
                   info: Mapping | None = None) -> None:
         """Upsert the runner row of a campaign (pid, host, status, time, free-form info)."""
         now = utcnow()
@@ -1481,7 +1354,7 @@ class Store:
         d = dict(row)
         d["info"] = _loads(d["info"])
         d["age_s"] = max(0.0, time.time() - float(d.pop("heartbeat_epoch") or 0.0))
-        d["alive"] = d["status"] in ("starting", "running") and d["age_s"] < stale_after_s
+        d["alive"] = d["status"] in (RunnerState.STARTING, RunnerState.RUNNING) and d["age_s"] < stale_after_s
         return d
 
     # ------------------------------------------------------------------ audit

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from core.config import BatchState, CalcState, DEFAULT_REFERENCE_POINT
 from core.acquisition import hypervolume_2d, pareto_mask
 
 __all__ = [
@@ -95,7 +96,7 @@ def reference_point_from_config(config: Mapping[str, Any]) -> tuple[float, float
     """(ν_D, n_D) reference point from a campaign config dict (``objectives`` and
     ``reference_point`` listed in the same order, e.g. ["n_D", "abbe_number"] / [1.30, 10])."""
     objs = list(config.get("objectives", ["n_D", "abbe_number"]))
-    ref = list(config.get("reference_point", [1.30, 10.0]))
+    ref = list(config.get("reference_point", DEFAULT_REFERENCE_POINT))
     vals = dict(zip(objs, ref))
     if "n_D" not in vals or "abbe_number" not in vals:
         raise ValueError(f"campaign objectives {objs} do not include n_D and abbe_number")
@@ -151,11 +152,12 @@ def compute_kpis(obs: pd.DataFrame, calc_status: Iterable[str], ref_xy: tuple[fl
     ``beyond_frac`` and ``hypervolume`` (ν_D×n_D units above ``ref_xy``).
     """
     statuses = [str(s).lower() for s in calc_status]
-    running = sum(s in ("running", "submitted", "queued", "pending", "approved") for s in statuses)
-    failed = sum(s == "failed" for s in statuses)
+    running = sum(s in (CalcState.RUNNING, "submitted", CalcState.QUEUED, "pending",
+                        BatchState.APPROVED) for s in statuses)
+    failed = sum(s == CalcState.FAILED for s in statuses)
     if obs is None or len(obs) == 0:
-        return {"cycle": int(current_cycle or 0), "evaluated": 0, "running": running,
-                "failed": failed, "beyond": 0, "beyond_frac": 0.0, "hypervolume": 0.0}
+        return {"cycle": int(current_cycle or 0), "evaluated": 0, "running": running,  # not vocabulary: key
+                "failed": failed, "beyond": 0, "beyond_frac": 0.0, "hypervolume": 0.0}  # not vocabulary: key
     o = obs.dropna(subset=["n_D", "abbe_number"])
     x = o["abbe_number"].to_numpy(float)
     y = o["n_D"].to_numpy(float)
@@ -163,7 +165,7 @@ def compute_kpis(obs: pd.DataFrame, calc_status: Iterable[str], ref_xy: tuple[fl
     hv = hypervolume_2d(np.column_stack([x, y]), np.asarray(ref_xy, float)) if len(o) else 0.0
     cyc = (int(current_cycle) if current_cycle is not None else
            int(pd.to_numeric(o["cycle"], errors="coerce").fillna(0).max()) if "cycle" in o else 0)
-    return {"cycle": cyc, "evaluated": int(len(o)), "running": running, "failed": failed,
+    return {"cycle": cyc, "evaluated": int(len(o)), "running": running, "failed": failed,  # not vocabulary: keys
             "beyond": bey, "beyond_frac": bey / len(o) if len(o) else 0.0, "hypervolume": hv}
 
 

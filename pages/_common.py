@@ -23,6 +23,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from core.config import DEFAULT_PRESET, default_db_path
 from core.store import CampaignNotFound, Store, StoreError, StoreUnavailable
 from core.views import escape_markdown, markdown_code
 
@@ -54,11 +55,12 @@ def page_ctx() -> Ctx:
 
 
 def db_path() -> Path:
-    return Path(os.environ.get("OPTIPOLY_DB", str(REPO / "var" / "optipoly.db"))).expanduser()
+    """The campaign database: ``$OPTIPOLY_DB`` or ``var/optipoly.db`` under the repository."""
+    return default_db_path()
 
 
 def preset() -> str:
-    return os.environ.get("OPTIPOLY_PRESET", "quick")
+    return os.environ.get("OPTIPOLY_PRESET", DEFAULT_PRESET)
 
 
 def default_campaign() -> str:

@@ -14,6 +14,7 @@ from typing import Any
 
 import pandas as pd
 
+from core.config import CalcState
 from core.store import Store
 
 __all__ = ["RetryOutcome", "retry_calculation", "requeue_message", "attempt_history",
@@ -65,7 +66,7 @@ def retry_calculation(store: Store, calc_id: int, *, mode: str, actor: str) -> R
             "attempt": int(before["attempt"] or 0), "max_attempts": int(before["max_attempts"]),
             "step": before.get("step"), "error_type": before.get("error_type"),
             "error_message": before.get("error_message")})
-    attempt = int(after["attempt"] or 0) + (1 if after["status"] == "queued" else 0)
+    attempt = int(after["attempt"] or 0) + (1 if after["status"] == CalcState.QUEUED else 0)
     return RetryOutcome(calc_id=int(calc_id), mode=mode, status=status,
                         attempt=max(1, attempt), max_attempts=int(after["max_attempts"]),
                         previous_error=prev)
@@ -95,12 +96,12 @@ def attempt_history(audit: pd.DataFrame, calc_id: int, *,
     rows: list[dict] = []
     for e in _mine(audit, calc_id, {"attempt_failed", "retry", RETRY_LOG_ACTION}):
         if e["action"] == "attempt_failed":
-            auto = e.get("new_status") == "queued"
+            auto = e.get("new_status") == CalcState.QUEUED
             k = e.get("attempt", "")
             rows.append({"time": _short_ts(e["ts"]),
                          "attempt": f"{k} of {max_attempts}" if max_attempts else str(k),
                          "error": _error_text(e.get("error_type"), e.get("error_message")),
-                         "then": "retried automatically" if auto else "failed",
+                         "then": "retried automatically" if auto else CalcState.FAILED.value,
                          "_open": not auto})
         elif e["action"] == "retry":
             if rows and rows[-1]["_open"]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from core.config import BatchState, Strategy
 from core.structure_images import polymer_data_uri, polymer_svg
 from pages._common import (ACTOR, Ctx, code, config, esc, page_ctx, show_error,
                            structure_column, svg_html)
@@ -35,7 +36,7 @@ def _canonical(psmiles: str) -> tuple[str, str]:
 
 
 with st.expander("Propose a new batch", expanded=batch is None or
-                 batch["status"] in ("done", "failed")):
+                 batch["status"] in (BatchState.DONE, BatchState.FAILED)):
     with st.form("propose"):
         c1, c2 = st.columns(2)
         # keyed: the default (the stored batch size) changes after a proposal
@@ -43,16 +44,16 @@ with st.expander("Propose a new batch", expanded=batch is None or
                              value=int(cfg.get("batch_size", 10)), step=1,
                              key=f"propose_bs_{ctx.campaign}",
                              help="remembered as the campaign's batch size (Settings)")
-        strategies = ["believer", "ehvi"]
+        strategies = [Strategy.BELIEVER.value, Strategy.EHVI.value]
         strat = c2.selectbox("Strategy", strategies,
-                             index=strategies.index(cfg.get("acquisition_strategy", "believer"))
+                             index=strategies.index(cfg.get("acquisition_strategy", Strategy.BELIEVER.value))
                              if cfg.get("acquisition_strategy") in strategies else 0,
                              help="believer: Kriging-believer batch (diverse); ehvi: top-q EHVI")
         go = st.form_submit_button("Propose", type="primary")
     st.caption("Evaluated, pending and rejected polymers are never proposed; those whose "
                "calculation failed in the last cycle are left out until retried (Jobs page).")
     if go:
-        if batch is not None and batch["status"] in ("approved", "running"):
+        if batch is not None and batch["status"] in (BatchState.APPROVED, BatchState.RUNNING):
             st.error("The current batch is still running; wait until it finishes.")
         else:
             try:
@@ -67,9 +68,10 @@ if batch is None:
             "initial data are in; you can also propose one above.")
     st.stop()
 
-status_icon = {"proposed": ":material/edit_note:", "approved": ":material/check_circle:",
-               "running": ":material/autorenew:", "done": ":material/flag:",
-               "failed": ":material/error:"}.get(batch["status"], "")
+status_icon = {BatchState.PROPOSED: ":material/edit_note:",
+               BatchState.APPROVED: ":material/check_circle:",
+               BatchState.RUNNING: ":material/autorenew:", BatchState.DONE: ":material/flag:",
+               BatchState.FAILED: ":material/error:"}.get(batch["status"], "")
 jv = batch.get("joint_value")
 st.markdown(f"### Cycle {batch['cycle']} · {status_icon} {batch['status']}")
 st.caption(f"batch {batch['id']} · strategy `{batch.get('strategy')}` · "
@@ -79,7 +81,7 @@ st.caption(f"batch {batch['id']} · strategy `{batch.get('strategy')}` · "
               if batch.get("approved_at") else ""))
 
 cands = store.batch_candidates(batch["id"])
-editable = batch["status"] == "proposed"
+editable = batch["status"] == BatchState.PROPOSED
 
 table = pd.DataFrame({
     "select": cands["selected"] & ~cands["rejected"],
@@ -129,7 +131,7 @@ if editable:
     if approve:
         try:
             res = store.approve_batch(batch["id"], actor=ACTOR)
-            if res.get("approved"):
+            if res.get("approved"):  # not vocabulary: the result's key
                 st.session_state["_flash"] = (f"Approved: {res.get('n_calculations', n_sel)} "
                                               "calculations queued.")
             else:

@@ -8,6 +8,7 @@ import pandas as pd
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
+from core.config import CalcState, ClusterKind
 from core.structure_images import polymer_data_uri
 from core.views import format_elapsed, heartbeat_state, log_tail
 from pages._common import (ACTOR, Ctx, code, config, esc, live_every, page_ctx, show_error,
@@ -20,8 +21,7 @@ cfg = config(ctx)
 
 st.title("Jobs")
 
-STATUS_ICON = {"queued": "queued", "running": "running", "done": "done",
-               "failed": "FAILED", "cancelled": "cancelled"}
+STATUS_ICON = {**{s: s.value for s in CalcState}, CalcState.FAILED: "FAILED"}
 
 
 def _runs_root() -> str:
@@ -41,7 +41,7 @@ def live_jobs() -> None:
     c = st.columns(6)
     c[0].metric("Runner", {"alive": "alive", "stale": "STALE", "never": "none"}[state],
                 help=text)
-    for i, s in enumerate(["queued", "running", "done", "failed", "cancelled"], start=1):
+    for i, s in enumerate((s.value for s in CalcState), start=1):
         c[i].metric(s.capitalize(), counts.get(s, 0))
     info = (rs or {}).get("info") or {}
     extra = []
@@ -60,7 +60,7 @@ def live_jobs() -> None:
     if calcs.empty:
         st.info("No calculations yet. Approve a batch to launch some.")
         return
-    n_run = counts.get("running", 0) + counts.get("queued", 0)
+    n_run = counts.get(CalcState.RUNNING, 0) + counts.get(CalcState.QUEUED, 0)
     total = len(calcs)
     if n_run:
         st.progress(1.0 - n_run / total, text=f"{total - n_run} of {total} calculations finished")
@@ -128,11 +128,11 @@ def _details(cid: int) -> None:
         st.caption(f"preset {code(d.get('preset'))} · attempt {d['attempt']}/"
                    f"{d['max_attempts']} · dask key {code(d.get('dask_key') or '—')} · "
                    f"job {code(d.get('job_id') or '—')}")
-        if d["status"] in ("queued", "running"):
+        if d["status"] in (CalcState.QUEUED, CalcState.RUNNING):
             if st.button("Cancel", key=f"cancel_{cid}"):
                 st.toast(f"calculation {cid}: {store.request_cancel(cid, actor=ACTOR)}")
                 _rerun_fragment()
-        if d["status"] in ("failed", "cancelled"):
+        if d["status"] in (CalcState.FAILED, CalcState.CANCELLED):
             r1, r2 = st.columns(2)
             if r1.button("Retry (resume)", key=f"retry_{cid}",
                          help="re-queue, keeping the work directory"):
@@ -143,9 +143,9 @@ def _details(cid: int) -> None:
     with b:
         if d.get("error_message"):
             st.error(f"{esc(d.get('error_type') or 'error')}: {esc(d['error_message'])}")
-        req = last_requeue(audit, cid) if d["status"] in ("queued", "running") else None
+        req = last_requeue(audit, cid) if d["status"] in (CalcState.QUEUED, CalcState.RUNNING) else None
         if req is not None:
-            k = int(d["attempt"] or 0) + (1 if d["status"] == "queued" else 0)
+            k = int(d["attempt"] or 0) + (1 if d["status"] == CalcState.QUEUED else 0)
             st.info(f"Calculation {cid} re-queued ({esc(req['mode'])}) by {esc(req['actor'])} at "
                     f"{req['ts']} UTC: attempt {max(k, 1)} of {d['max_attempts']} "
                     f"{'waits for a worker' if d['status'] == 'queued' else 'is running'}.")
@@ -160,7 +160,7 @@ def _details(cid: int) -> None:
         if d.get("message"):
             st.caption(esc(d["message"]))
         if isinstance(d.get("result"), dict) and d["result"]:
-            with st.expander("result", expanded=d["status"] == "done"):
+            with st.expander("result", expanded=d["status"] == CalcState.DONE):
                 st.json(d["result"], expanded=True)
         tail = log_tail(d.get("log_path"), _runs_root(), n_lines=40)
         st.markdown("**log tail**")
@@ -185,7 +185,7 @@ with st.expander("Cluster"):
     if rs and rs.get("info"):
         st.markdown("Runner / scheduler status (from the heartbeat)")
         st.json(rs["info"], expanded=False)
-    if cl.get("profile", "local") != "local":
+    if cl.get("profile", ClusterKind.LOCAL) != ClusterKind.LOCAL:
         try:
             from core.cluster_preview import preview_job_script
 

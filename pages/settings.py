@@ -7,6 +7,8 @@ import json
 
 import streamlit as st
 
+from core.config import (ClusterKind, DEFAULT_OBJECTIVES, DEFAULT_PRESET, DEFAULT_REFERENCE_POINT,
+                        PRESET_NAMES, Strategy)
 from core.figures import pareto_figure
 from core.views import annotate_observations
 from pages._common import (
@@ -14,6 +16,9 @@ from pages._common import (
     require_optical_objectives,
 )
 from pages._measurements import CSV_HELP, measurement_rows, show_import_error
+
+#: the default reference point by objective name (n_D, ν_D: dimensionless)
+DEFAULT_REF = dict(zip(DEFAULT_OBJECTIVES, DEFAULT_REFERENCE_POINT))
 
 ctx: Ctx = page_ctx()
 store = ctx.store
@@ -101,17 +106,18 @@ with tab_camp:
     with st.form("camp_settings"):
         c1, c2, c3 = st.columns(3)
         bs = c1.number_input("Batch size", 1, 100, int(cfg["batch_size"]), key=k + "bs")
-        strategies = ["believer", "ehvi"]
+        strategies = [Strategy.BELIEVER.value, Strategy.EHVI.value]
         strat = c2.selectbox("Strategy", strategies,
                              index=strategies.index(cfg["acquisition_strategy"]),
                              key=k + "strat")
-        presets = ["smoke", "quick", "standard"]
+        presets = list(PRESET_NAMES)
         pre = c3.selectbox("Simulation preset", presets, index=presets.index(cfg["preset"]),
                            key=k + "preset")
         d1, d2, d3 = st.columns(3)
-        rn = d1.number_input("Reference point n_D", value=float(ref.get("n_D", 1.30)),
+        rn = d1.number_input("Reference point n_D", value=float(ref.get("n_D", DEFAULT_REF["n_D"])),
                              step=0.01, format="%.3f", key=k + "ref_n")
-        ra = d2.number_input("Reference point ν_D", value=float(ref.get("abbe_number", 10.0)),
+        ra = d2.number_input("Reference point ν_D", value=float(ref.get("abbe_number",
+                                                                     DEFAULT_REF["abbe_number"])),
                              step=1.0, key=k + "ref_abbe")
         ma = d3.number_input("Max attempts", 1, 100, int(cfg["max_attempts"]),
                              key=k + "max_attempts")
@@ -193,7 +199,7 @@ with tab_cluster:
         if resolved is not None:
             st.markdown("Cluster profile (read-only)")
             st.code(json.dumps(resolved, indent=2), language="json")
-            if resolved.get("profile", "local") != "local":
+            if resolved.get("profile", ClusterKind.LOCAL) != ClusterKind.LOCAL:
                 st.markdown("Job script preview")
                 try:
                     with st.spinner("Building the job script …"):
@@ -206,7 +212,7 @@ with tab_cluster:
                    "the cluster as the user who started the dashboard.")
         base = resolved if resolved is not None else cl
         prof = st.selectbox("Profile", list(PROFILES), index=list(PROFILES).index(
-            base.get("profile", "local")), key="cl_profile")
+            base.get("profile", ClusterKind.LOCAL.value)), key="cl_profile")
         st.caption("Edit the profile as JSON (keys: n_workers, threads_per_worker for local; "
                    "cores, memory, walltime, queue, account, job_extra_directives, "
                    "job_script_prologue, worker_lifetime, adapt_minimum, adapt_maximum, python, "
@@ -224,7 +230,7 @@ with tab_cluster:
             if prof in QUEUE_PLACEHOLDER and new_cl.get("queue") == QUEUE_PLACEHOLDER[prof]:
                 st.warning(f"Replace the placeholder queue {code(new_cl['queue'])} with your "
                            f"{'partition' if prof == 'slurm' else 'queue'} name.")
-            if prof != "local":
+            if prof != ClusterKind.LOCAL:
                 st.markdown("Job script preview")
                 try:
                     with st.spinner("Building the job script …"):
@@ -273,8 +279,10 @@ with tab_new:
         name = st.text_input("Name", max_chars=60, placeholder="sulfur-run-1")
         c1, c2, c3 = st.columns(3)
         bs = c1.number_input("Batch size", 1, 100, 10, key="nc_bs")
-        strat = c2.selectbox("Strategy", ["believer", "ehvi"], key="nc_strat")
-        pre = c3.selectbox("Preset", ["quick", "smoke", "standard"], key="nc_pre")
+        strat = c2.selectbox("Strategy", [Strategy.BELIEVER.value, Strategy.EHVI.value],
+                             key="nc_strat")
+        pre = c3.selectbox("Preset", [DEFAULT_PRESET, *(p for p in PRESET_NAMES
+                                                      if p != DEFAULT_PRESET)], key="nc_pre")
         d1, d2, d3 = st.columns(3)
         rn = d1.number_input("Reference n_D", value=1.30, step=0.01, format="%.3f", key="nc_rn")
         ra = d2.number_input("Reference ν_D", value=10.0, step=1.0, key="nc_ra")
@@ -286,8 +294,8 @@ with tab_new:
             nc_names = []
         same = f"same as {ctx.campaign}"
         # named profiles of the owner's file; new scheduler templates only with editing on
-        nc_choices = [same, "local", *[f"named: {n}" for n in nc_names]] + (
-            ["slurm", "pbs", "sge", "lsf"] if profile_editing_allowed() else [])
+        nc_choices = [same, ClusterKind.LOCAL.value, *[f"named: {n}" for n in nc_names]] + (
+            [k.value for k in ClusterKind if k.is_jobqueue] if profile_editing_allowed() else [])
         prof = d3.selectbox("Cluster profile", nc_choices, key="nc_prof")
         copy_obs = st.checkbox(f"Copy the observations of {ctx.campaign!r} as initial data",
                                value=True)
