@@ -115,11 +115,8 @@ edited = st.data_editor(
 if editable:
     changed = edited["select"].to_numpy() != table["select"].to_numpy()
     for i in [int(j) for j in changed.nonzero()[0]]:
-        key = str(table["key"].iloc[i])
-        if bool(cands["rejected"].iloc[i]) and bool(edited["select"].iloc[i]):
-            store.restore(ctx.campaign, key, actor=ACTOR)
-        store.set_candidate_selected(batch["id"], key, bool(edited["select"].iloc[i]),
-                                     actor=ACTOR)
+        store.include_candidate(batch["id"], str(table["key"].iloc[i]),
+                                bool(edited["select"].iloc[i]), actor=ACTOR)
     if changed.any():
         st.rerun()
 
@@ -149,11 +146,7 @@ if editable:
         reason = st.text_input("Reason (optional)", max_chars=200, key="rej_reason")
         if st.button("Reject", disabled=not rej, key="rej_go"):
             for label in rej:
-                k = opts[label]
-                store.reject(ctx.campaign, k,
-                             cands.loc[cands["key"] == k, "psmiles"].iloc[0],
-                             reason=reason, actor=ACTOR)
-                store.set_candidate_selected(batch["id"], k, False, actor=ACTOR)
+                store.reject_candidate(batch["id"], opts[label], reason=reason, actor=ACTOR)
             st.rerun()
 
 flash = st.session_state.pop("_flash", None)

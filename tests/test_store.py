@@ -263,7 +263,7 @@ def test_requeue_cancels_what_was_asked_to_stop(store):
 
 
 def test_migration_upgrades_an_older_file_keeping_data(tmp_path, monkeypatch):
-    import core.store as cs
+    import core.store.db as cs  # the module that applies the migrations
     s = Store(tmp_path / "m.db")
     s.create_campaign("old", actor="t")
     s.close()
@@ -297,3 +297,23 @@ def test_requeue_unstarted_does_not_charge_the_attempt(store):
     assert "not counted" in calc["message"]
     assert store.start_attempt(c0, dask_key="k2", workdir="/w/1", log_path="/w/1/log") == 1
     assert "requeue_unstarted" in set(store.audit_log("demo")["action"])
+
+
+def test_reject_candidate_is_one_transaction(store):
+    b = store.create_batch("demo", [_cand(i) for i in range(3)], strategy="ehvi")
+    store.reject_candidate(b["id"], "k1", reason="toxic", actor="page")
+    c = store.batch_candidates(b["id"]).set_index("key")
+    assert not c.loc["k1", "selected"] and c.loc["k1", "rejected"]
+    assert store.rejected_keys("demo") == {"k1"}
+    assert store.rejected("demo")["psmiles"].tolist() == ["*CCC*"]
+    # selecting it again restores the rejection in the same call
+    store.include_candidate(b["id"], "k1", True, actor="page")
+    assert store.rejected_keys("demo") == set()
+    assert bool(store.batch_candidates(b["id"]).set_index("key").loc["k1", "selected"])
+    # a batch that can no longer be edited: neither half of the rejection happens
+    store.approve_batch(b["id"], actor="page")
+    with pytest.raises(InvalidState):
+        store.reject_candidate(b["id"], "k2", actor="page")
+    assert store.rejected_keys("demo") == set()
+    with pytest.raises(StoreError, match="no candidate"):
+        store.reject_candidate(b["id"], "nope", actor="page")

@@ -138,7 +138,7 @@ def test_read_only_open_in_process(tmp_path, monkeypatch):
         s.create_campaign("b")
     s.close()
     assert p.read_bytes() == before
-    monkeypatch.setattr("core.store._writable", lambda path: False)
+    monkeypatch.setattr("core.store.db._writable", lambda path: False)
     assert Store(p).read_only
     with pytest.raises(StoreUnavailable, match="read-only"):
         Store(tmp_path / "new.db")  # cannot create a database where nothing may be written
