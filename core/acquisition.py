@@ -1,9 +1,9 @@
 """Pareto front, 2-D hypervolume, exact analytic 2-D EHVI and batch selection.
 
 Conventions (whole module): **both objectives are maximised**; a reference point ``ref``
-bounds the dominated region from below.  Units are whatever the caller uses (the campaign
-and the backtest work in z-scores of the observed data, as SPACIER does); mean, std, front
-and ref must simply share them.
+bounds the dominated region from below.  Units are whatever the caller uses; mean, std, front
+and ref must simply share them (the campaign and the back-test both call it through
+:func:`core.proposal.propose`, in the objectives' original units).
 
 EHVI (Yang, Emmerich, Deutz, Bäck, J. Glob. Optim. 75, 3–34 (2019); same quantity as
 BoTorch's ``ExpectedHypervolumeImprovement``) for independent Gaussian objectives
@@ -40,6 +40,7 @@ __all__ = [
     "pareto_mask",
     "pareto_front",
     "hypervolume_2d",
+    "expected_batch_gain",
     "hypervolume_improvement_2d",
     "ehvi_2d",
     "BatchSelection",
@@ -260,9 +261,10 @@ class BatchSelection:
     extra: dict = field(default_factory=dict)
 
 
-def _batch_gain_mc(mu: np.ndarray, sd: np.ndarray, front: np.ndarray, ref: np.ndarray,
-                   n_samples: int, rng: np.random.Generator) -> tuple[float, float]:
-    """Monte-Carlo E[HV(front ∪ Y)] − HV(front) for independent Gaussian rows of (mu, sd)."""
+def expected_batch_gain(mu: np.ndarray, sd: np.ndarray, front: np.ndarray, ref: np.ndarray, *,
+                        n_samples: int, rng: np.random.Generator) -> tuple[float, float]:
+    """Monte-Carlo E[HV(front ∪ Y)] − HV(front) and its standard error, the rows of Y drawn
+    as independent Gaussians N(mu, sd²) (units of the caller: the same for all arguments)."""
     if mu.shape[0] == 0 or n_samples <= 0:
         return 0.0, 0.0
     base = hypervolume_2d(front, ref)
@@ -377,7 +379,7 @@ def select_batch(
 
     chosen = np.asarray(chosen, dtype=int)
     believed = hypervolume_2d(np.vstack([f, mu[chosen]]), r) - hypervolume_2d(f, r)
-    eg, se = _batch_gain_mc(mu[chosen], sd[chosen], f, r, n_mc, rng)
+    eg, se = expected_batch_gain(mu[chosen], sd[chosen], f, r, n_samples=n_mc, rng=rng)
     return BatchSelection(
         indices=chosen,
         keys=[keys_list[i] for i in chosen] if keys_list is not None else None,

@@ -15,11 +15,12 @@ Oracle formats
 Values of -9999 or NaN in an objective mean "the simulation failed" (SPACIER's convention):
 such a candidate can be selected and then uses up its slot, but never enters the training set.
 
-Each cycle (as in SPACIER's experiment 3): fit one GP per objective on the evaluated,
-successful polymers; z-score the objectives with the training mean/std; front = Pareto front
-of the training data in those z units; acquisition reference point ``--acq-ref`` (default
-(−5, −5) z, SPACIER's); select ``--batch`` candidates by the strategy; reveal their oracle
-values.
+Each cycle (as in SPACIER's experiment 3): the product's own proposal step,
+:func:`core.proposal.propose` (one GP per objective on the evaluated, successful polymers;
+EHVI against the Pareto front of the training data; ``--batch`` candidates by the strategy),
+with the acquisition reference point ``--acq-ref`` given in z-units of the training data
+(default (−5, −5) z, SPACIER's) and converted to original units (mean + z·std); then the
+chosen candidates' oracle values are revealed.  ``random`` picks uniformly instead.
 
 Measured quality (the numbers in the JSON), fixed for the whole replay so cycles and
 strategies are comparable:
@@ -43,10 +44,11 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from core.acquisition import hypervolume_2d, pareto_mask
 from core.config import Strategy
 from core.errors import InputError
-from core.acquisition import hypervolume_2d, pareto_mask, select_batch
-from core.surrogate import DEFAULT_KERNEL, KERNELS, fit_surrogates
+from core.proposal import Candidates, Observations, Pending, ProposalConfig, propose
+from core.surrogate import DEFAULT_KERNEL, KERNELS
 
 __all__ = ["BacktestInputError", "Oracle", "load_oracle", "quality_metric", "run_campaign", "main"]
 
@@ -245,21 +247,19 @@ def run_campaign(orc: Oracle, *, strategy: str, cycles: int, batch: int, seed: i
             avail = np.flatnonzero(~evaluated)
             pick = rng.choice(avail, size=min(batch, avail.size), replace=False)
         else:
-            sur = fit_surrogates(X[ok], Y[ok], orc.names, kernel=kernel,
-                                 seed=int(rng.integers(2**31)), n_restarts=n_restarts)
+            fit_seed, select_seed = int(rng.integers(2**31)), int(rng.integers(2**31))
+            # the acquisition reference point is given in z-units of the training data
             m_obs, s_obs = Y[ok].mean(0), Y[ok].std(0)
             s_obs = np.where(s_obs > 0, s_obs, 1.0)
-            mu, sd = sur.predict(orc.X_pool)
-            mu_z, sd_z = (mu - m_obs) / s_obs, sd / s_obs
-            front = (Y[ok] - m_obs) / s_obs
-            front = front[pareto_mask(front)]
-            cross = (sur.cross_cov_fn(orc.X_pool, scale=s_obs)
-                     if strategy == Strategy.BELIEVER and believer_sigma_update else None)
-            sel = select_batch(mu_z, sd_z, front, acq_ref, batch, strategy=strategy,
-                               candidate_keys=orc.keys_pool,
-                               exclude_keys=[k for k, e in zip(orc.keys_pool, evaluated) if e],
-                               cross_cov=cross, seed=int(rng.integers(2**31)), n_mc=0)
-            pick = sel.indices
+            ref = m_obs + np.asarray(acq_ref, dtype=float) * s_obs
+            config = ProposalConfig(
+                objectives=(orc.names[0], orc.names[1]), reference_point=(ref[0], ref[1]),
+                q=batch, strategy=strategy, kernel=kernel, fit_seed=fit_seed,
+                select_seed=select_seed, n_restarts=n_restarts, n_mc=0,
+                believer_sigma_update=believer_sigma_update)
+            done = frozenset(k for k, e in zip(orc.keys_pool, evaluated) if e)
+            pick = propose(Observations(X[ok], Y[ok]), Candidates(orc.X_pool, orc.keys_pool),
+                           config, Pending(exclude=done)).rows
         evaluated[pick] = True
         selected.append([orc.keys_pool[i] for i in pick])
         record(hv, found, nfail)

@@ -19,15 +19,18 @@ core.campaign propose`` and the dashboard's "re-propose" button call:
    variances conditioned on the fantasies), probability of lying beyond the limit line
    (``core.acquisition.probability_beyond_line``);
 5. the batch, its per-candidate mean ± σ, EHVI and P(beyond), and the joint expected
-   hypervolume gain (Monte Carlo, :func:`joint_expected_gain`) are written to the store;
-   pool-wide predictions too (for the pool page).
+   hypervolume gain (Monte Carlo, ``core.acquisition.expected_batch_gain``) are written to the
+   store; pool-wide predictions too (for the pool page).
+
+Steps 3–4 are :func:`core.proposal.propose`, the pure function the back-test runs as well;
+this module gathers its inputs from the store and persists what it returns.
 
 Pending calculations (a retried one still running) enter the front as fantasies; with
 ``keep_selected_of=<batch id>`` the still-selected candidates of a proposed batch are kept and
 only the rest is re-optimised ("re-optimise the rest" after deselecting).
 
-EHVI is computed in original units (n_D × ν_D); the per-axis scaling SPACIER applies (z-scores)
-multiplies every hypervolume by the same constant, so the choice of candidates is identical.
+Units: original units throughout (n_D and ν_D dimensionless; EHVI in n_D × ν_D units), as in
+:mod:`core.proposal`.
 """
 from __future__ import annotations
 
@@ -40,17 +43,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from core.config import BatchState, CalcState, CampaignConfig, Strategy
-from core.errors import InputError
-from core.store import Store, StoreError
+from core.config import PENDING_CALC_STATES, BatchState, CalcState, CampaignConfig
+from core.proposal import (Candidates, Observations, Pending, Proposal, ProposalConfig,
+                           ProposalError, propose)
+from core.store import Store
 
 __all__ = ["PoolData", "ProposalError", "load_campaign_pool", "observation_matrix",
-           "propose_batch", "cycle_metrics", "record_cycle_metrics", "limit_line_of",
-           "joint_expected_gain"]
-
-
-class ProposalError(InputError):
-    """The next batch cannot be proposed (too few observations, empty pool …)."""
+           "propose_batch", "cycle_metrics", "record_cycle_metrics", "limit_line_of"]
 
 
 @dataclass
@@ -194,7 +193,7 @@ def _excluded_canonical(store: Store, cid: int, grouped: pd.DataFrame) -> set[st
     """Canonical SMILES of evaluated, pending (queued/running), rejected polymers and those
     whose calculation failed in the last cycle (:func:`_failed_last_cycle`)."""
     out = set(grouped["canonical"]) if "canonical" in grouped else set()
-    pend = store.calculations(cid, status=(CalcState.QUEUED, CalcState.RUNNING))
+    pend = store.calculations(cid, status=PENDING_CALC_STATES)
     out |= {_canon(s) for s in pend["psmiles"]}
     rej = store.rejected(cid)
     out |= {_canon(s) for s in rej["psmiles"].dropna()}
@@ -246,11 +245,10 @@ def propose_batch(store: Store, campaign: Any, *, q: int | None = None,
     that proposed batch are kept (predictions refreshed), its deselected ones are not proposed
     again in this batch, and the remaining ``q − kept`` places are filled by the acquisition
     with the kept candidates' posterior means added to the front as fantasies.
-    """
-    from core.acquisition import (ehvi_2d, pareto_front, probability_beyond_line,  # noqa
-                                  select_batch)
-    from core.surrogate import DEFAULT_KERNEL, fit_surrogates  # noqa: PLC0415
 
+    Gathers the inputs from the store, calls :func:`core.proposal.propose` (the same function
+    the back-test runs) and persists the batch and the pool-wide predictions.
+    """
     t0 = time.perf_counter()
     camp = store.get_campaign(campaign)
     cfg = CampaignConfig.from_dict(camp["config"])
@@ -261,138 +259,124 @@ def propose_batch(store: Store, campaign: Any, *, q: int | None = None,
     if len(Y) < 2:
         raise ProposalError(f"campaign {camp['name']!r} has {len(Y)} distinct observed "
                             "polymer(s); the surrogate needs at least 2")
-    kernel = cfg.surrogate_kernel or DEFAULT_KERNEL
-    sur = fit_surrogates(X, Y, cfg.objectives, kernel, seed=seed)
-    finite = np.all(np.isfinite(pool.X), axis=1)
-    mean, std = np.full((len(pool.psmiles), 2), np.nan), np.full((len(pool.psmiles), 2), np.nan)
-    mean[finite], std[finite] = sur.predict(pool.X[finite])
     exclude = _excluded_canonical(store, camp["id"], grouped)
-    n_failed_excluded = len(_failed_last_cycle(store, camp["id"]))
-    ref = np.asarray(cfg.reference_point, dtype=float)
-    front = pareto_front(Y)
-    o = cfg.objectives
-    p_line = limit_line_of(cfg) if set(o) >= {"n_D", "abbe_number"} else None
-
-    def p_beyond_of(m: np.ndarray, sd: np.ndarray) -> np.ndarray:
-        if p_line is None:
-            return np.full(len(m), np.nan)
-        return probability_beyond_line(m, sd, p_line, n_col=o.index("n_D"),
-                                       abbe_col=o.index("abbe_number"))
-
-    kept: list[dict] = []
-    front_sel = front
+    kept_rows = _kept_candidates(store, camp, keep_selected_of)
     if keep_selected_of is not None:
-        old_b = store.get_batch(keep_selected_of)
-        if old_b["campaign_id"] != camp["id"] or old_b["status"] != BatchState.PROPOSED:
-            raise ProposalError(f"batch {keep_selected_of} is not a proposed batch of "
-                                f"{camp['name']!r}")
-        old = store.batch_candidates(keep_selected_of)
-        exclude = exclude | {_canon(s) for s in old["psmiles"]}
-        keep_rows = old[old["selected"] & ~old["rejected"]]
-        if len(keep_rows):
-            kX = _descriptors_for_psmiles(store, pool, list(keep_rows["psmiles"]),
-                                          list(keep_rows["key"]))
-            ok = np.all(np.isfinite(kX), axis=1)
-            km = np.full((len(kX), 2), np.nan)
-            ks = np.full((len(kX), 2), np.nan)
-            if ok.any():
-                km[ok], ks[ok] = sur.predict(kX[ok])
-            k_ehvi = np.full(len(kX), np.nan)
-            if ok.any():
-                k_ehvi[ok] = ehvi_2d(km[ok], ks[ok], front, ref)
-            k_pb = np.full(len(kX), np.nan)
-            if ok.any():
-                k_pb[ok] = p_beyond_of(km[ok], ks[ok])
-            for j, r in enumerate(keep_rows.itertuples()):
-                kept.append({"psmiles": r.psmiles, "key": r.key, "name": r.name,
-                             "pool_id": r.pool_id, "source": r.source,
-                             "pred_mean": {o[c]: _f(km[j, c]) for c in range(2)},
-                             "pred_std": {o[c]: _f(ks[j, c]) for c in range(2)},
-                             "ehvi": _f(k_ehvi[j]), "p_beyond": _f(k_pb[j])})
-            front_sel = np.vstack([front, km[ok]]) if ok.any() else front
-    # pending-aware: queued/running calculations enter the front as fantasies (posterior means)
-    pend = store.calculations(camp["id"], status=(CalcState.QUEUED, CalcState.RUNNING))
-    n_fant = 0
-    if len(pend):
-        pX = _descriptors_for_psmiles(store, pool, list(pend["psmiles"]), list(pend["key"]))
-        ok = np.all(np.isfinite(pX), axis=1)
-        if ok.any():
-            front_sel = np.vstack([front_sel, sur.predict(pX[ok])[0]])
-            n_fant = int(ok.sum())
-    available = np.array([c not in exclude for c in pool.psmiles], dtype=bool) & finite
-    q_new = q - len(kept)
-    # duplicates in the pool (same polymer twice) would break select_batch: keep the first
-    _, first = np.unique(np.asarray(pool.psmiles), return_index=True)
-    idx = np.sort(first)
-    idx = idx[finite[idx]]
-    cands = list(kept)
-    sel = None
-    if q_new > 0:
-        if not available.any():
-            if not kept:
-                raise ProposalError("every pool candidate is evaluated, pending, rejected "
-                                    "or failed in the last cycle")
-        else:
-            cross = sur.cross_cov_fn(pool.X[idx]) if strategy == Strategy.BELIEVER else None
-            sel = select_batch(mean[idx], std[idx], front_sel, ref, q_new, strategy=strategy,
-                               candidate_keys=[pool.psmiles[i] for i in idx],
-                               exclude_keys=exclude, cross_cov=cross, seed=seed)
-    ehvi_all = np.full(len(mean), np.nan)
-    ehvi_all[finite] = ehvi_2d(mean[finite], std[finite], front, ref)
-    p_beyond = np.full(len(mean), np.nan)
-    p_beyond[finite] = p_beyond_of(mean[finite], std[finite])
-    if sel is not None:
-        for rank, i in enumerate(idx[sel.indices]):
-            cands.append({
-                "psmiles": pool.psmiles[i], "key": _key(pool.psmiles[i]), "pool_id": pool.ids[i],
-                "source": "acquisition" if pool.source[i] == "pool"
-                else f"acquisition:{pool.source[i]}",
-                "pred_mean": {o[j]: float(mean[i, j]) for j in range(2)},
-                "pred_std": {o[j]: float(std[i, j]) for j in range(2)},
-                "ehvi": float(sel.ehvi[rank]), "p_beyond": float(p_beyond[i]),
-            })
+        exclude |= {_canon(s) for s in store.batch_candidates(keep_selected_of)["psmiles"]}
+    pend = store.calculations(camp["id"], status=PENDING_CALC_STATES)
+    kX = _descriptors_for_psmiles(store, pool, list(kept_rows["psmiles"]), list(kept_rows["key"]))
+    pX = _descriptors_for_psmiles(store, pool, list(pend["psmiles"]), list(pend["key"]))
+    config = ProposalConfig.for_campaign(cfg, q=q - len(kept_rows), strategy=strategy, seed=seed)
+    prop = propose(Observations(X, Y), Candidates(pool.X, pool.psmiles), config,
+                   Pending(X=np.vstack([kX, pX]), exclude=frozenset(exclude)))
+    if q - len(kept_rows) > 0 and not prop.available.any() and not len(kept_rows):
+        raise ProposalError("every pool candidate is evaluated, pending, rejected "
+                            "or failed in the last cycle")
+    scores = _Scores(cfg, prop)
+    cands = [scores.kept(r, x) for r, x in zip(kept_rows.itertuples(), kX)]
+    cands += [scores.chosen(pool, int(i), rank) for rank, i in enumerate(prop.rows)]
     if not cands:
         raise ProposalError("nothing to propose")
-    # joint value of the whole batch: MC expected hypervolume gain of all its candidates
-    cm = np.array([[c["pred_mean"][o[0]], c["pred_mean"][o[1]]] for c in cands], dtype=float)
-    cs = np.array([[c["pred_std"][o[0]], c["pred_std"][o[1]]] for c in cands], dtype=float)
-    okc = np.all(np.isfinite(cm), axis=1) & np.all(np.isfinite(cs), axis=1)
-    joint, joint_se = joint_expected_gain(cm[okc], cs[okc], front, ref, seed=seed)
-    info = {"kernel": kernel, "n_observations": int(len(Y)), "n_pool": int(len(pool.psmiles)),
-            "n_pool_without_descriptor": int((~finite).sum()),
+    sel = prop.selection
+    joint, joint_se = scores.joint_gain(cands, seed)
+    finite = np.all(np.isfinite(pool.X), axis=1)
+    info = {"kernel": config.kernel, "n_observations": int(len(Y)),
+            "n_pool": int(len(pool.psmiles)), "n_pool_without_descriptor": int((~finite).sum()),
             "n_observations_without_descriptor": int((~grouped["has_descriptor"]).sum()),
-            "n_available": int(available.sum()), "reference_point": cfg.reference_point,
-            "n_kept": len(kept), "kept_from_batch": keep_selected_of,
-            "n_pending_fantasies": n_fant, "n_failed_excluded": n_failed_excluded,
+            "n_available": int(prop.available.sum()), "reference_point": cfg.reference_point,
+            "n_kept": len(kept_rows), "kept_from_batch": keep_selected_of,
+            "n_pending_fantasies": int(np.all(np.isfinite(pX), axis=1).sum()),
+            "n_failed_excluded": len(_failed_last_cycle(store, camp["id"])),
             "believed_gain": None if sel is None else sel.believed_gain,
             "expected_gain_se": joint_se,
             "ehvi_initial": [] if sel is None else [float(v) for v in sel.ehvi_initial],
-            "surrogate": {n: m.info for n, m in sur.models.items()},
+            "surrogate": {n: m.info for n, m in prop.surrogate.models.items()},
             "seconds": round(time.perf_counter() - t0, 3)}
     batch = store.create_batch(camp["id"], cands, strategy=strategy, joint_value=joint,
                                info=info, actor=actor)
-    preds = pd.DataFrame({"pool_id": pool.ids, "psmiles": pool.psmiles,
-                          f"pred_mean_{o[0]}": mean[:, 0], f"pred_std_{o[0]}": std[:, 0],
-                          f"pred_mean_{o[1]}": mean[:, 1], f"pred_std_{o[1]}": std[:, 1],
-                          "ehvi": ehvi_all, "p_beyond": p_beyond, "available": available})
-    store.save_predictions(camp["id"], int(batch["cycle"]), preds)
+    store.save_predictions(camp["id"], int(batch["cycle"]), scores.pool_frame(pool))
     if cfg.auto_approve:
         batch["approval"] = store.approve_batch(batch["id"], actor="auto-approve")
     return batch
 
 
-def joint_expected_gain(mean: np.ndarray, std: np.ndarray, front: np.ndarray, ref: np.ndarray,
-                        *, n_samples: int = 512, seed: int = 0) -> tuple[float, float]:
-    """Monte-Carlo E[HV(front ∪ Y_batch)] − HV(front) and its standard error, the batch's
-    objectives sampled as independent Gaussians N(mean, std²) (original units)."""
-    from core.acquisition import hypervolume_2d  # noqa: PLC0415
-    if len(mean) == 0:
-        return 0.0, 0.0
-    rng = np.random.default_rng(seed)
-    base = hypervolume_2d(front, ref)
-    draws = mean[None] + std[None] * rng.standard_normal((n_samples,) + mean.shape)
-    gains = np.array([hypervolume_2d(np.vstack([front, d]), ref) - base for d in draws])
-    return float(gains.mean()), float(gains.std(ddof=1) / np.sqrt(n_samples))
+def _kept_candidates(store: Store, camp: dict, batch_id: int | None) -> pd.DataFrame:
+    """The still-selected, not rejected candidates of proposed batch ``batch_id`` (none when
+    None); raises :class:`ProposalError` for a batch that is not a proposed one of ``camp``."""
+    if batch_id is None:
+        return pd.DataFrame({"psmiles": [], "key": []})
+    old_b = store.get_batch(batch_id)
+    if old_b["campaign_id"] != camp["id"] or old_b["status"] != BatchState.PROPOSED:
+        raise ProposalError(f"batch {batch_id} is not a proposed batch of {camp['name']!r}")
+    old = store.batch_candidates(batch_id)
+    return old[old["selected"] & ~old["rejected"]]
+
+
+class _Scores:
+    """Per-candidate numbers the store keeps: posterior mean ± σ (original units), EHVI
+    against the observed front, P(beyond the limit line), and the batch's joint gain."""
+
+    def __init__(self, cfg: CampaignConfig, prop: Proposal) -> None:
+        self.o, self.prop = cfg.objectives, prop
+        self.ref = np.asarray(cfg.reference_point, dtype=float)
+        self.line = limit_line_of(cfg) if set(self.o) >= {"n_D", "abbe_number"} else None
+
+    def p_beyond(self, m: np.ndarray, sd: np.ndarray) -> np.ndarray:
+        from core.acquisition import probability_beyond_line  # noqa: PLC0415
+        if self.line is None or not len(m):
+            return np.full(len(m), np.nan)
+        return probability_beyond_line(m, sd, self.line, n_col=self.o.index("n_D"),
+                                       abbe_col=self.o.index("abbe_number"))
+
+    def ehvi(self, m: np.ndarray, sd: np.ndarray) -> np.ndarray:
+        from core.acquisition import ehvi_2d  # noqa: PLC0415
+        return ehvi_2d(m, sd, self.prop.front, self.ref) if len(m) else np.zeros(0)
+
+    def kept(self, r: Any, x: np.ndarray) -> dict:
+        """A kept candidate with refreshed predictions (None where its descriptor failed)."""
+        m = s = np.full((1, 2), np.nan)
+        e = pb = np.full(1, np.nan)
+        if np.all(np.isfinite(x)):
+            m, s = self.prop.surrogate.predict(x[None])
+            e, pb = self.ehvi(m, s), self.p_beyond(m, s)
+        return {"psmiles": r.psmiles, "key": r.key, "name": r.name, "pool_id": r.pool_id,
+                "source": r.source, "pred_mean": {self.o[c]: _f(m[0, c]) for c in range(2)},
+                "pred_std": {self.o[c]: _f(s[0, c]) for c in range(2)},
+                "ehvi": _f(e[0]), "p_beyond": _f(pb[0])}
+
+    def chosen(self, pool: PoolData, i: int, rank: int) -> dict:
+        """The pool row ``i`` chosen at position ``rank`` of the selection."""
+        m, s = self.prop.mean[i], self.prop.std[i]
+        return {"psmiles": pool.psmiles[i], "key": _key(pool.psmiles[i]), "pool_id": pool.ids[i],
+                "source": "acquisition" if pool.source[i] == "pool"
+                else f"acquisition:{pool.source[i]}",
+                "pred_mean": {self.o[j]: float(m[j]) for j in range(2)},
+                "pred_std": {self.o[j]: float(s[j]) for j in range(2)},
+                "ehvi": float(self.prop.selection.ehvi[rank]),
+                "p_beyond": float(self.p_beyond(m[None], s[None])[0])}
+
+    def joint_gain(self, cands: list[dict], seed: int) -> tuple[float, float]:
+        """Monte-Carlo expected hypervolume gain of the whole batch and its standard error."""
+        from core.acquisition import expected_batch_gain  # noqa: PLC0415
+        o = self.o
+        cm = np.array([[c["pred_mean"][o[0]], c["pred_mean"][o[1]]] for c in cands], dtype=float)
+        cs = np.array([[c["pred_std"][o[0]], c["pred_std"][o[1]]] for c in cands], dtype=float)
+        ok = np.all(np.isfinite(cm), axis=1) & np.all(np.isfinite(cs), axis=1)
+        return expected_batch_gain(cm[ok], cs[ok], self.prop.front, self.ref, n_samples=512,
+                                   rng=np.random.default_rng(seed))
+
+    def pool_frame(self, pool: PoolData) -> pd.DataFrame:
+        """Pool-wide predictions for the pool page (EHVI against the observed front)."""
+        mean, std, o = self.prop.mean, self.prop.std, self.o
+        finite = np.all(np.isfinite(pool.X), axis=1)
+        ehvi_all, p_beyond = np.full(len(mean), np.nan), np.full(len(mean), np.nan)
+        ehvi_all[finite] = self.ehvi(mean[finite], std[finite])
+        p_beyond[finite] = self.p_beyond(mean[finite], std[finite])
+        return pd.DataFrame({"pool_id": pool.ids, "psmiles": pool.psmiles,
+                             f"pred_mean_{o[0]}": mean[:, 0], f"pred_std_{o[0]}": std[:, 0],
+                             f"pred_mean_{o[1]}": mean[:, 1], f"pred_std_{o[1]}": std[:, 1],
+                             "ehvi": ehvi_all, "p_beyond": p_beyond,
+                             "available": self.prop.available})
 
 
 def _f(v: float) -> float | None:
