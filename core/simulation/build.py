@@ -266,14 +266,26 @@ def grow_coordinates(mol: Chem.Mol, psmiles: str, dp: int, *, seed: int = 0,
     return xyz
 
 
+def _fused_ring_atoms(mol: Chem.Mol) -> set[int]:
+    """Atoms in two or more SSSR rings (ring fusions, bridgeheads, spiro centres)."""
+    count: dict[int, int] = {}
+    for ring in Chem.GetSymmSSSR(mol):
+        for i in ring:
+            count[i] = count.get(i, 0) + 1
+    return {i for i, c in count.items() if c >= 2}
+
+
 def build_chain(psmiles: str, dp: int, *, seed: int = 0, embed: bool = True,
-                max_attempts: int = 5, grow_above_atoms: int = 400) -> Chain:
+                max_attempts: int = 5, grow_above_atoms: int = 400,
+                embed_timeout_s: int = 60) -> Chain:
     """CH3-terminated, atactic chain of ``dp`` repeat units with 3-D coordinates (Å).
 
     Chains up to ``grow_above_atoms`` atoms are embedded whole by ETKDG (random stereocentre
     configurations); longer ones, and chains of > 3 units ETKDG fails on, grow unit by unit
-    (``grow_coordinates``) because ETKDG's cost grows steeply with size. Raises BuildError when
-    no 3-D structure can be made.
+    (``grow_coordinates``) because ETKDG's cost grows steeply with size. Stereocentres get random
+    configurations (atactic) except ring-fusion / bridgehead atoms, which ETKDG assigns; if the
+    embedding still fails, the ring stereocentres are released too. Each ETKDG attempt stops
+    after ``embed_timeout_s`` s. Raises BuildError when no 3-D structure can be made.
     """
     if dp < 1:
         raise BuildError(f"The degree of polymerisation must be ≥ 1 (got {dp}).")
@@ -300,23 +312,41 @@ def build_chain(psmiles: str, dp: int, *, seed: int = 0, embed: bool = True,
             counters[parent.GetIdx()] = n + 1
     rng = random.Random(seed)
     from rdkit.Chem import FindMolChiralCenters  # noqa: PLC0415
+    fused = _fused_ring_atoms(mol)
+    random_centres = []
     for idx, label in FindMolChiralCenters(mol, includeUnassigned=True,
                                            useLegacyImplementation=False):
-        if label == "?":
+        # a ring-fusion or bridgehead centre keeps no random configuration: the ring system fixes
+        # it, and a random one can be impossible (a norbornane's two bridgeheads); ETKDG picks one
+        if label == "?" and idx not in fused:
             mol.GetAtomWithIdx(idx).SetChiralTag(
                 rng.choice([Chem.ChiralType.CHI_TETRAHEDRAL_CW, Chem.ChiralType.CHI_TETRAHEDRAL_CCW]))
+            random_centres.append(idx)
     Chem.AssignStereochemistry(mol, cleanIt=True, force=True)
     grow = embed and mol.GetNumAtoms() > grow_above_atoms and dp >= 3
     if embed and not grow:
         params = AllChem.ETKDGv3()
         params.useRandomCoords = True
         params.maxIterations = 200
+        params.timeout = embed_timeout_s
         ok = -1
         for attempt in range(max_attempts):
             params.randomSeed = seed * 1000 + attempt + 1
             ok = AllChem.EmbedMolecule(mol, params)
             if ok == 0:
                 break
+        ring_centres = [i for i in random_centres if mol.GetAtomWithIdx(i).IsInRing()]
+        if ok != 0 and ring_centres:
+            # random configurations of ring stereocentres can still clash (strained or
+            # crowded rings): let ETKDG choose them, keeping the backbone's atactic ones
+            for i in ring_centres:
+                mol.GetAtomWithIdx(i).SetChiralTag(Chem.ChiralType.CHI_UNSPECIFIED)
+            Chem.AssignStereochemistry(mol, cleanIt=True, force=True)
+            for attempt in range(2):
+                params.randomSeed = seed * 1000 + max_attempts + attempt + 1
+                ok = AllChem.EmbedMolecule(mol, params)
+                if ok == 0:
+                    break
         if ok != 0 and dp <= 3:  # growth itself starts from an embedded trimer
             raise BuildError(
                 f"RDKit could not generate 3-D coordinates for a {dp}-mer of {psmiles!r} "
