@@ -1,6 +1,6 @@
 """One calculation's pipeline in its own process group, so that a cancel really stops it.
 
-The dask task (:func:`core.runner.execute_calculation`, running in a worker) does not run the
+The dask task (:func:`core.task.execute_calculation`, running in a worker) does not run the
 simulation pipeline itself: :func:`run_supervised` starts ``python -m core.calc_process TASK``
 in a new session (its own process group) and waits for it, checking the work dir's ``CANCEL``
 file every ``poll_s`` seconds.
@@ -9,7 +9,7 @@ file every ``poll_s`` seconds.
   with it) and every process on the host tagged ``OPTIPOLY_CALC=<calc tag>`` (LAMMPS runs in a
   group of its own and also exits by itself once its launching process is gone, see
   ``core.simulation.md``), writes "cancelled" in the calculation log and raises
-  :class:`core.runner.CalculationCancelled` — within about ``poll_s`` of the request;
+  :class:`core.task.CalculationCancelled` — within about ``poll_s`` of the request;
 - the child exits, taking its process group with it, as soon as its supervisor is gone (a killed
   worker, a stopped runner or cluster): it watches its parent pid (``OPTIPOLY_CALC_PARENT_PID``);
 - the child inherits the work dir's lock, so a new attempt never starts while it still lives;
@@ -34,7 +34,7 @@ from typing import Any, Callable, IO
 from core.config import CalcState
 from core.errors import CalculationError
 from core.atomic_io import atomic_write_bytes, atomic_write_json
-from core.runner import (CALC_ENV, CANCEL_FILE, LOG_FILE, PROGRESS_FILE, REPO_ROOT,
+from core.task import (CALC_ENV, CANCEL_FILE, LOG_FILE, PROGRESS_FILE, REPO_ROOT,
                          CalculationCancelled, append_calc_log, calc_tag, kill_orphans,
                          read_progress)
 from core.store import utcnow

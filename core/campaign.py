@@ -435,7 +435,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         print(json.dumps(ClusterProfile.from_dict(cl).to_dict(), indent=1))
         return 0
     if args.cmd == "run":
-        from core.runner import main as runner_main  # noqa: PLC0415
+        from core.runner_cli import main as runner_main  # noqa: PLC0415
         extra = ["--exit-when-idle"] if args.exit_when_idle else []
         return runner_main(["--campaign", args.name, "--db", str(store.path), *extra])
     raise StoreError(f"unknown command {args.cmd}")  # pragma: no cover

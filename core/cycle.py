@@ -46,10 +46,12 @@ import pandas as pd
 from core.config import PENDING_CALC_STATES, BatchState, CalcState, CampaignConfig
 from core.proposal import (Candidates, Observations, Pending, Proposal, ProposalConfig,
                            ProposalError, propose)
+from core.runner import CampaignHooks
 from core.store import Store
 
 __all__ = ["PoolData", "ProposalError", "load_campaign_pool", "observation_matrix",
-           "propose_batch", "cycle_metrics", "record_cycle_metrics", "limit_line_of"]
+           "propose_batch", "cycle_metrics", "record_cycle_metrics", "limit_line_of",
+           "RUNNER_HOOKS"]
 
 
 @dataclass
@@ -298,6 +300,16 @@ def propose_batch(store: Store, campaign: Any, *, q: int | None = None,
     if cfg.auto_approve:
         batch["approval"] = store.approve_batch(batch["id"], actor="auto-approve")
     return batch
+
+
+def _propose_for_runner(store: Store, campaign_id: int) -> dict:
+    """The runner's proposal once a cycle closed (audited as the runner's)."""
+    return propose_batch(store, campaign_id, actor="runner")
+
+
+#: what the runner asks of the campaign layer (wired in by ``python -m core.runner``)
+RUNNER_HOOKS = CampaignHooks(batch_finished=record_cycle_metrics,
+                             propose_next=_propose_for_runner)
 
 
 def _kept_candidates(store: Store, camp: dict, batch_id: int | None) -> pd.DataFrame:

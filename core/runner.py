@@ -53,13 +53,10 @@ store accepts one result per calculation and attempt.  Hence each calculation fi
 """
 from __future__ import annotations
 
-import argparse
 import fcntl
-import json
 import logging
 import os
 import re
-import signal
 import socket
 import subprocess
 import sys
@@ -68,24 +65,23 @@ import time
 import traceback
 import uuid
 from pathlib import Path
-from typing import Any, Callable
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping, Protocol
 
-from core.config import (BatchState, CalcState, ClusterKind, OPEN_BATCH_STATES, RunnerState,
-                        default_db_path)
-from core.errors import CalculationError, ClusterError
+from core.cluster import CALC_RESOURCE
+from core.config import (ACTIVE_BATCH_STATES, OPEN_BATCH_STATES, PENDING_CALC_STATES,
+                         REPO_ROOT, CalcState, ClusterKind, RunnerState)
+from core.errors import ClusterError
 from core.store import Store, StoreError, StoreUnavailable, utcnow
+from core.task import (CALC_ENV, CANCEL_FILE, LOG_FILE, CalculationCancelled, CalculationSpec,
+                       append_calc_log, calc_tag, execute_calculation, kill_orphans,
+                       read_progress)
 
-__all__ = ["Runner", "execute_calculation", "kill_orphans", "calc_tag", "ensure_runner",
-           "runner_lock_path", "runs_dir_for", "store_key",
-           "CalculationCancelled", "WorkdirError", "RunnerLocked", "RunnerStartError", "main",
-           "STALE_AFTER_S", "JOB_ENV_VARS"]
+__all__ = ["Runner", "CampaignHooks", "Executor", "DaskExecutor", "ensure_runner",
+           "runner_lock_path", "runs_dir_for", "store_key", "RunnerLocked", "RunnerStartError",
+           "STALE_AFTER_S"]
 
 STALE_AFTER_S = 30.0
-REPO_ROOT = Path(__file__).resolve().parents[1]
-JOB_ENV_VARS = ("SLURM_JOB_ID", "PBS_JOBID", "JOB_ID", "LSB_JOBID")
-PROGRESS_FILE = "progress.json"
-CANCEL_FILE = "CANCEL"
-LOG_FILE = "calculation.log"
 
 
 class _ClusterErrors(logging.Handler):
@@ -118,170 +114,12 @@ class _ClusterErrors(logging.Handler):
         return None
 
 
-class CalculationCancelled(CalculationError):
-    """Raised inside a task when its ``CANCEL`` file appears (checked at each pipeline step)."""
-
-
-class WorkdirError(CalculationError, RuntimeError):
-    """The work dir of a calculation is unusable (not a directory, unreadable, corrupt)."""
-
-
 class RunnerLocked(ClusterError, RuntimeError):
     """Another runner already holds this campaign's lock."""
 
 
 class RunnerStartError(ClusterError, ValueError):
     """:func:`ensure_runner` will not restart a runner that failed on unchanged settings."""
-
-
-# --------------------------------------------------------------------------- worker side
-def _job_id_from_env() -> str | None:
-    for var in JOB_ENV_VARS:
-        if os.environ.get(var):
-            return os.environ[var]
-    return None
-
-
-CALC_ENV = "OPTIPOLY_CALC"
-
-
-def calc_tag(spec: dict) -> str:
-    """Environment tag of a calculation's subprocesses: ``<calc id>:<work dir>``."""
-    return f"{spec['calc_id']}:{spec['workdir']}"
-
-
-def kill_orphans(tag: str) -> list[int]:
-    """SIGKILL processes on this host whose exec environment has ``OPTIPOLY_CALC=<tag>``.
-
-    The pipeline process (:mod:`core.calc_process`) is started with the tag and its
-    subprocesses (LAMMPS, antechamber, sqm …) inherit it.  A new attempt, holding the work-dir
-    lock, calls this before it resumes so that no orphan writes into the directory it is about
-    to reuse; a cancel calls it to stop the calculation.  (``/proc/<pid>/environ`` shows the
-    environment at exec time; the worker processes never carry a tag.)  Returns the killed pids.
-    """
-    want = f"{CALC_ENV}={tag}".encode()
-    spared = _ancestors(os.getpid())  # never this process or the ones that started it
-    killed: list[int] = []
-    try:
-        entries = os.listdir("/proc")
-    except OSError:
-        return killed
-    for name in entries:
-        if not name.isdigit() or int(name) in spared:
-            continue
-        try:
-            with open(f"/proc/{name}/environ", "rb") as fh:
-                env = fh.read().split(b"\0")
-        except OSError:
-            continue
-        if want in env:
-            try:
-                os.kill(int(name), signal.SIGKILL)
-                killed.append(int(name))
-            except OSError:
-                pass
-    return killed
-
-
-def _ancestors(pid: int) -> set[int]:
-    """``pid`` and its parent chain (from ``/proc/<pid>/stat``)."""
-    out = set()
-    while pid > 0 and pid not in out:
-        out.add(pid)
-        try:
-            with open(f"/proc/{pid}/stat", "rb") as fh:
-                stat = fh.read()
-            pid = int(stat[stat.rindex(b")") + 2:].split()[1])
-        except (OSError, ValueError, IndexError):
-            break
-    return out
-
-
-def execute_calculation(spec: dict) -> dict:
-    """Dask task: run the simulation pipeline for one calculation in its work dir.
-
-    ``spec`` keys: calc_id, attempt, psmiles, preset, workdir, threads (or None),
-    preset_overrides (or None), lock_timeout_s (default 24 h).  The pipeline runs in a child
-    process group this task supervises and kills on a cancel (:mod:`core.calc_process`).
-    Returns ``{"result": <pipeline record>, "execution": {...}}`` where execution records host,
-    pid (of the worker) and pipeline_pid, worker address, scheduler job id and environment,
-    start and end time.  Raises :class:`WorkdirError`, :class:`CalculationCancelled`,
-    ``core.calc_process.PipelineProcessDied`` or the pipeline's ``SimulationError`` subclasses.
-    """
-    workdir = Path(spec["workdir"])
-    if workdir.exists() and not workdir.is_dir():
-        raise WorkdirError(f"work dir {workdir} exists but is not a directory")
-    try:
-        workdir.mkdir(parents=True, exist_ok=True)
-        lock_fh = open(workdir / ".lock", "a+")  # noqa: SIM115 (held for the whole task)
-    except OSError as exc:
-        raise WorkdirError(f"work dir {workdir} is unusable: {exc}") from exc
-    try:
-        deadline = time.monotonic() + float(spec.get("lock_timeout_s", 86400))
-        while True:  # wait for an orphaned previous attempt to release the directory
-            try:
-                fcntl.flock(lock_fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise WorkdirError(f"work dir {workdir} stayed locked by another process")
-                if (workdir / CANCEL_FILE).exists():
-                    raise CalculationCancelled("cancelled while waiting for the work dir")
-                time.sleep(0.5)
-        return _execute_locked(spec, workdir, lock_fh)
-    finally:
-        lock_fh.close()
-
-
-def _execute_locked(spec: dict, workdir: Path, lock_fh) -> dict:
-    """Run the pipeline in its own supervised process group (:mod:`core.calc_process`) while
-    holding the work-dir lock ``lock_fh``; returns ``{"result", "execution"}``."""
-    from core.calc_process import progress_writer, run_supervised  # noqa: PLC0415
-    try:
-        from distributed import get_worker  # noqa: PLC0415
-        worker = get_worker().address
-    except (ImportError, ValueError):
-        worker = None
-    execution = {
-        "calc_id": spec["calc_id"], "attempt": spec["attempt"], "host": socket.gethostname(),
-        "pid": os.getpid(), "worker": worker, "job_id": _job_id_from_env(),
-        "job_env": {v: os.environ[v] for v in JOB_ENV_VARS if os.environ.get(v)},
-        "started_at": utcnow(), "preset": spec["preset"], "threads": spec.get("threads"),
-        "preset_overrides": spec.get("preset_overrides"), "workdir": str(workdir),
-        "dask_key": spec.get("dask_key"),
-    }
-    progress = progress_writer(spec, execution, workdir)
-    orphans = kill_orphans(calc_tag(spec))
-    progress("started", f"on {execution['host']} pid {execution['pid']}"
-             + (f" job {execution['job_id']}" if execution["job_id"] else "")
-             + (f"; killed {len(orphans)} orphaned process(es) of an earlier attempt"
-                if orphans else ""))
-    result = run_supervised(spec, workdir, execution, lock_fh)
-    if not isinstance(result, dict):
-        raise WorkdirError(f"the pipeline returned {type(result).__name__}, not a result record")
-    execution["finished_at"] = utcnow()
-    progress("finished", "result ready")
-    return {"result": result, "execution": execution}
-
-
-def append_calc_log(path: str | Path | None, attempt: int, step: str, message: str) -> None:
-    """Append ``<time> [attempt N] <step>: <message>`` to a calculation log (best effort: a
-    missing directory or a full disk never fails the caller)."""
-    if not path:
-        return
-    try:
-        with open(path, "a", encoding="utf-8") as fh:
-            fh.write(f"{utcnow()} [attempt {attempt}] {step}: {message}\n")
-    except OSError:
-        pass
-
-
-def read_progress(workdir: str | Path) -> dict | None:
-    """The last ``progress.json`` of a work dir, or None (missing or half-written)."""
-    try:
-        return json.loads((Path(workdir) / PROGRESS_FILE).read_text())
-    except (OSError, ValueError):
-        return None
 
 
 # --------------------------------------------------------------------------- runner side
@@ -331,13 +169,59 @@ def _error_type(exc: BaseException) -> str:
     return str(getattr(exc, "error_type", None) or type(exc).__name__)
 
 
+@dataclass(frozen=True)
+class CampaignHooks:
+    """What the runner asks of the campaign layer (``core.cycle.RUNNER_HOOKS`` supplies them;
+    without them the runner only executes calculations and closes batches).
+
+    batch_finished(store, campaign_id, cycle)  a batch closed: e.g. record the cycle's metrics;
+                                               returns what to log
+    propose_next(store, campaign_id)           the latest cycle is closed and nothing is
+                                               proposed: propose the next batch, return it
+    """
+
+    batch_finished: Callable[[Store, int, int], Mapping[str, Any]] | None = None
+    propose_next: Callable[[Store, int], Mapping[str, Any]] | None = None
+
+
+class Executor(Protocol):
+    """Runs calculations somewhere: ``submit`` returns a future with dask's interface
+    (``status``, ``result()``, ``exception()``, ``cancel()``)."""
+
+    def submit(self, spec: CalculationSpec) -> Any:
+        """Start :func:`core.task.execute_calculation` on ``spec``; return its future."""
+
+
+class DaskExecutor:
+    """The default executor: one dask task per calculation, on a worker with a free ``calc``
+    resource (so one worker runs one calculation at a time), never retried by dask (the
+    runner counts attempts)."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+
+    def submit(self, spec: CalculationSpec) -> Any:
+        """Submit :func:`core.task.execute_calculation` under the spec's dask key."""
+        return self.client.submit(execute_calculation, spec, key=spec.dask_key, pure=False,
+                                  resources={CALC_RESOURCE: 1}, retries=0)
+
+
 class Runner:
-    """Executes a campaign's calculations on its cluster profile (see module docstring)."""
+    """Executes a campaign's calculations on its cluster profile (see module docstring).
+
+    ``store`` (default: ``Store(db_path)``) and ``executor`` (default: a
+    :class:`DaskExecutor` on the cluster :meth:`start_cluster` starts) can be given, so that
+    :meth:`tick` runs without dask; ``hooks`` connect it to the campaign layer.
+    """
 
     def __init__(self, db_path: str | Path, campaign: str, *, poll_s: float = 1.0,
                  heartbeat_s: float = 2.0, exit_when_idle: bool = False,
-                 log: Callable[[str], None] | None = None) -> None:
-        self.store = Store(db_path)
+                 log: Callable[[str], None] | None = None, store: Store | None = None,
+                 executor: Executor | None = None,
+                 hooks: CampaignHooks = CampaignHooks()) -> None:
+        self.store = store if store is not None else Store(db_path)
+        self.executor = executor
+        self.hooks = hooks
         camp = self.store.get_campaign(campaign)
         self.campaign = camp["name"]
         self.cid = camp["id"]
@@ -409,6 +293,7 @@ class Runner:
         self.cluster = make_cluster(self.profile, preset=cfg.preset,
                                     local_directory=str(runs / ".dask"))
         self.client = Client(self.cluster)
+        self.executor = DaskExecutor(self.client)
         self._log(f"cluster {self.profile.profile} started")
 
     def close(self) -> None:
@@ -544,7 +429,7 @@ class Runner:
         self._submit_queued()
         self._sweep_batches()
         self._advance_cycle()
-        calcs = self.store.calculations(self.cid, status=(CalcState.QUEUED, CalcState.RUNNING))
+        calcs = self.store.calculations(self.cid, status=PENDING_CALC_STATES)
         self._info = self._cluster_info(calcs)
         self._flag_stuck(calcs)
         return bool(len(calcs)) or bool(self.futures)
@@ -553,7 +438,7 @@ class Runner:
         """Close approved/running batches whose calculations are all terminal (e.g. the previous
         runner died between storing the last result and closing the batch)."""
         b = self.store.batches(self.cid)
-        open_b = b[b["status"].isin([BatchState.APPROVED, BatchState.RUNNING]) & (b["n_pending"] == 0)]
+        open_b = b[b["status"].isin(ACTIVE_BATCH_STATES) & (b["n_pending"] == 0)]
         for bid in open_b["id"]:
             self._batch_maybe_finished(int(bid))
 
@@ -854,11 +739,10 @@ class Runner:
                     stale.unlink()
             except OSError:
                 pass
-            spec = {"calc_id": cid, "attempt": attempt, "psmiles": row.psmiles,
-                    "preset": row.preset, "preset_overrides": cfg.preset_overrides,
-                    "workdir": str(workdir), "threads": threads, "dask_key": key}
-            fut = self.client.submit(execute_calculation, spec, key=key, pure=False,
-                                     resources={"calc": 1}, retries=0)
+            spec = CalculationSpec(calc_id=cid, attempt=attempt, psmiles=row.psmiles,
+                                   preset=row.preset, preset_overrides=cfg.preset_overrides,
+                                   workdir=str(workdir), threads=threads, dask_key=key)
+            fut = self.executor.submit(spec)
             self.futures[cid] = (fut, attempt)
             self._submitted_at[cid] = time.time()
             self._log(f"submitted calculation {cid} attempt {attempt} as {key}")
@@ -870,9 +754,10 @@ class Runner:
             return
         batch = self.store.get_batch(batch_id)
         self._log(f"batch {batch_id} (cycle {batch['cycle']}) {status}")
-        from core.cycle import record_cycle_metrics  # noqa: PLC0415
+        if self.hooks.batch_finished is None:
+            return
         try:
-            m = record_cycle_metrics(self.store, self.cid, int(batch["cycle"]))
+            m = self.hooks.batch_finished(self.store, self.cid, int(batch["cycle"]))
             self._log(f"cycle {batch['cycle']} metrics {m}")
         # the metrics are a by-product: a failure is logged, the batch stays finished
         except Exception as exc:  # noqa: BLE001
@@ -883,14 +768,13 @@ class Runner:
         cur = self.store.current_batch(self.cid)
         if cur is not None and cur["status"] in OPEN_BATCH_STATES:
             return
-        if cur is None:
+        if cur is None or self.hooks.propose_next is None:
             return  # the first batch is proposed by whoever created the campaign
-        n_obs = len(self.store.observations(self.cid))
+        n_obs = self.store.observation_count(self.cid)
         if self._propose_failed_at == n_obs:
             return
-        from core.cycle import propose_batch  # noqa: PLC0415
         try:
-            b = propose_batch(self.store, self.cid, actor="runner")
+            b = self.hooks.propose_next(self.store, self.cid)
             self._propose_failed_at = None
             self._log(f"proposed batch {b['id']} (cycle {b['cycle']}, {b['n_selected']} "
                       f"candidates){' and auto-approved' if 'approval' in b else ''}")
@@ -935,37 +819,7 @@ def ensure_runner(db_path: str | Path, campaign: str, *, stale_after_s: float = 
     return int(proc.pid)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """CLI entry point (see module docstring)."""
-    ap = argparse.ArgumentParser(prog="python -m core.runner", description=__doc__.split("\n")[0])
-    ap.add_argument("--campaign", required=True)
-    ap.add_argument("--db", default=str(default_db_path()))
-    ap.add_argument("--poll", type=float, default=1.0, help="seconds between passes")
-    ap.add_argument("--exit-when-idle", action="store_true",
-                    help="exit once nothing is queued or running")
-    args = ap.parse_args(argv)
-    try:
-        runner = Runner(args.db, args.campaign, poll_s=args.poll,
-                        exit_when_idle=args.exit_when_idle)
-    except StoreError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+if __name__ == "__main__":  # ``python -m core.runner``: the campaign layer wires its hooks in
+    from core.runner_cli import main  # noqa: PLC0415
 
-    def _on_signal(signum, _frame):
-        runner._log(f"signal {signum}: stopping")
-        runner.stop()
-
-    signal.signal(signal.SIGTERM, _on_signal)
-    signal.signal(signal.SIGINT, _on_signal)
-    try:
-        return runner.run()
-    except RunnerLocked as exc:
-        print(f"runner not started: {exc}", file=sys.stderr)
-        return 3
-    except StoreError as exc:  # read-only or full database before the loop started
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
     sys.exit(main())

@@ -63,6 +63,13 @@ class ObservationStore(Database):
             df[o] = df[o].astype(float)
         return df
 
+    def observation_count(self, campaign: Any) -> int:
+        """How many observations the campaign has (one cheap query, nothing decoded)."""
+        with self._read() as con:
+            cid = self._cid(con, campaign)
+            return int(con.execute("SELECT COUNT(*) FROM observations WHERE campaign_id=?",
+                                   (cid,)).fetchone()[0])
+
     def observed_keys(self, campaign: Any) -> set[str]:
         """Canonical keys of all observed polymers."""
         with self._read() as con:
