@@ -58,15 +58,19 @@ from typing import Any, Callable
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from tests.helpers import (poll, reference_records, slurm_profile,  # noqa: E402
+                           write_pool_csv)
+
+#: the measured reference polymers every drill campaign starts from
+BENCH_REFERENCES = ("PC", "COP", "TPX")
+sys.path.insert(0, str(REPO))
+
 PY = sys.executable
 MARK_ENV = "OPTIPOLY_BENCH_FAULTS"
 MARK = uuid.uuid4().hex[:12]
 TB = "Traceback (most recent call last)"
 PP, PMMA, PS, PVC = "*CC(*)C", "*CC(*)(C)C(=O)OC", "*CC(*)c1ccccc1", "*CC(*)Cl"
 SLOW_MD = {"production_ps": 2000.0}
-POOL = ["*CC*", "*CC(*)C", "*CC(*)CC", "*CC(*)Cl", "*CC(*)F", "*CC(F)(F)*", "*CC(*)C#N",
-        "*CC(*)c1ccccc1", "*CC(*)(C)C(=O)OC", "*CC(*)C(=O)OC", "*CCO*", "*CCS*", "*CCCS*",
-        "*CCS(=O)(=O)*", "*c1ccc(S*)cc1", "*c1ccc(O*)cc1", "*CC(*)OC(C)=O", "*CC(*)c1ccncc1"]
 
 
 # --------------------------------------------------------------------------- results table
@@ -226,16 +230,6 @@ def _cmdline(pid: int) -> str:
         return "?"
 
 
-def wait_for(cond: Callable[[], Any], timeout: float, interval: float = 0.2) -> Any:
-    t0 = time.monotonic()
-    while time.monotonic() - t0 < timeout:
-        v = cond()
-        if v:
-            return v
-        time.sleep(interval)
-    return None
-
-
 def n_tracebacks(*texts: str | None) -> int:
     return sum((t or "").count(TB) for t in texts)
 
@@ -248,16 +242,6 @@ def read(path: Path) -> str:
 
 
 # --------------------------------------------------------------------------- campaigns
-def reference_records(abbrevs=("PC", "COP", "TPX")) -> list[dict]:
-    import pandas as pd  # noqa: PLC0415
-    ref = pd.read_csv(REPO / "assets" / "reference_polymers.csv", comment="#")
-    ref = ref.set_index("abbreviation").loc[list(abbrevs)].reset_index()
-    return [{"name": r.abbreviation, "psmiles": r.psmiles,
-             "values": {"n_D": float(r.n_D), "abbe_number": float(r.abbe_number)},
-             "provenance": {"source": r.source, "kind": "experimental"}}
-            for r in ref.itertuples()]
-
-
 def make_campaign(db: Path, name: str, psmiles: list[str], *, n_workers: int = 1,
                   max_attempts: int = 3, overrides: dict | None = None):
     """A smoke campaign with one approved batch of ``psmiles``; returns (store, {psmiles: id})."""
@@ -267,13 +251,13 @@ def make_campaign(db: Path, name: str, psmiles: list[str], *, n_workers: int = 1
 
     db.parent.mkdir(parents=True, exist_ok=True)
     pool = db.parent / "pool.csv"
-    pool.write_text("id,psmiles\n" + "\n".join(f"T{i},{s}" for i, s in enumerate(POOL)))
+    write_pool_csv(pool)
     store = Store(db)
     create_campaign(store, name, {
         "pool_source": str(pool), "preset": "smoke", "batch_size": 2,
         "max_attempts": max_attempts, "preset_overrides": overrides,
         "cluster": {"profile": "local", "n_workers": n_workers, "threads_per_worker": 1}},
-        initial=reference_records(), actor="bench")
+        initial=reference_records(BENCH_REFERENCES), actor="bench")
     b = store.create_batch(name, [{"psmiles": s, "key": polymer_key(s)} for s in psmiles],
                            strategy="ehvi", actor="bench")
     assert store.approve_batch(b["id"], actor="bench")["approved"]
@@ -378,7 +362,7 @@ def drill_sim_cli_kill(root: Path, *, repeats: int = 1) -> Row:
                              stderr=open(err1, "wb"))
         kids: list[int] = []
         prod = x / "md" / "production.dat"
-        hit = wait_for(lambda: prod.exists() or p.poll() is not None, 600, interval=0.01)
+        hit = poll(lambda: prod.exists() or p.poll() is not None, 600, interval=0.01)
         if not row.check(bool(hit) and p.poll() is None,
                          f"run {i}: killed during MD (production.dat appeared while running; "
                          f"exit {p.poll()})"):
@@ -426,7 +410,7 @@ def drill_sim_cli_kill(root: Path, *, repeats: int = 1) -> Row:
 
 
 def drill_cancel(root: Path) -> Row:
-    from core.runner import CALC_ENV, calc_tag, read_progress  # noqa: PLC0415
+    from core.task import CALC_ENV, calc_tag, read_progress  # noqa: PLC0415
     row = Row("cancel during MD, then rerun")
     d = root / "cancel"
     store, calcs = make_campaign(d / "c.db", "cx", [PP], overrides=SLOW_MD)
@@ -438,7 +422,7 @@ def drill_cancel(root: Path) -> Row:
             c = store.get_calculation(cid)
             p = read_progress(c["workdir"]) if c.get("workdir") else None
             return p if p and p.get("step") == "md" else None
-        prog = wait_for(in_md, 600)
+        prog = poll(in_md, 600)
         if not row.check(prog is not None, "the calculation reached the md step"):
             return row
         tag = calc_tag({"calc_id": cid, "workdir": store.get_calculation(cid)["workdir"]})
@@ -447,10 +431,10 @@ def drill_cancel(root: Path) -> Row:
         def lammps_running():
             return any(b"core.simulation.md" in Path(f"/proc/{p}/cmdline").read_bytes()
                        for p in marked_pids(needle) if Path(f"/proc/{p}").exists())
-        row.check(wait_for(lammps_running, 300) is not None, "LAMMPS started")
+        row.check(poll(lammps_running, 300) is not None, "LAMMPS started")
         store.request_cancel(cid, actor="bench")
         t0 = time.monotonic()
-        done = wait_for(lambda: not marked_pids(needle) and
+        done = poll(lambda: not marked_pids(needle) and
                         store.get_calculation(cid)["status"] == "cancelled", 15)
         took = time.monotonic() - t0
         if not done:
@@ -461,7 +445,7 @@ def drill_cancel(root: Path) -> Row:
         # the rerun (without the long production) finishes exactly once
         store.update_config("cx", {"preset_overrides": None}, actor="bench")
         store.request_retry(cid, mode="rerun", actor="bench")
-        fin = wait_for(lambda: store.get_calculation(cid)["status"] in ("done", "failed"), 600)
+        fin = poll(lambda: store.get_calculation(cid)["status"] in ("done", "failed"), 600)
         row.check(fin is not None, "the rerun finished")
         r.send_signal(signal.SIGTERM)
         try:
@@ -780,16 +764,13 @@ def _slurm_campaign(d: Path, name: str, psmiles: str, max_attempts: int = 3):
     from core.store import Store  # noqa: PLC0415
     d.mkdir(parents=True)
     pool = d / "pool.csv"
-    pool.write_text("id,psmiles\n" + "\n".join(f"T{i},{s}" for i, s in enumerate(POOL)))
+    write_pool_csv(pool)
     store = Store(d / "s.db")
     create_campaign(store, name, {
         "pool_source": str(pool), "preset": "smoke", "batch_size": 1,
         "max_attempts": max_attempts,
-        "cluster": {"profile": "slurm", "cores": 1, "memory": "2GB", "walltime": "00:20:00",
-                    "queue": "debug", "adapt_minimum": 0, "adapt_maximum": 1,
-                    "log_directory": str(d / "slurm-logs"), "scheduler_host": "127.0.0.1",
-                    "job_script_prologue": [f"cd {REPO}"]}},
-        initial=reference_records(), actor="bench")
+        "cluster": slurm_profile(d / "slurm-logs", scheduler_host="127.0.0.1")},
+        initial=reference_records(BENCH_REFERENCES), actor="bench")
     b = store.create_batch(name, [{"psmiles": psmiles, "key": polymer_key(psmiles)}],
                            strategy="ehvi", actor="bench")
     store.approve_batch(b["id"], actor="bench")
@@ -806,7 +787,7 @@ def drill_slurm_scancel(root: Path, conf: str) -> Row:
     os.environ["SLURM_CONF"] = conf
     r = start_runner(d / "s.db", "sc", log)
     try:
-        got = wait_for(lambda: (lambda c: c if c["step"] in ("md", "qm") and c["job_id"]
+        got = poll(lambda: (lambda c: c if c["step"] in ("md", "qm") and c["job_id"]
                                 else None)(store.get_calculation(cid)), 600, interval=0.1)
         if row.check(got is not None, "the calculation reached md/qm in a SLURM job"):
             subprocess.run(["scancel", str(got["job_id"])], env={**os.environ,
@@ -843,7 +824,7 @@ def drill_slurm_runner_kill(root: Path, conf: str) -> Row:
     log = d / "runner.log"
     os.environ["SLURM_CONF"] = conf
     r = start_runner(d / "s.db", "sl", log)
-    got = wait_for(lambda: store.get_calculation(cid)["step"] not in (None, "submitted"), 600)
+    got = poll(lambda: store.get_calculation(cid)["step"] not in (None, "submitted"), 600)
     row.check(got is not None, "the SLURM job started the calculation")
     r.send_signal(signal.SIGKILL)
     r.wait(30)

@@ -729,9 +729,3 @@ def parameterize(mol: Chem.Mol, *, version: str = "2.11", charges: str = "gastei
                     terms = ((0.0, 0.0, 1),)
                 dihedrals.append((i, j, k, l, terms))
     return ForceFieldTerms(types, q, eps, sig, bonds, angles, dihedrals, missing)
-
-
-def sequence_types(mol: Chem.Mol, atoms: Sequence[int]) -> list[str]:
-    """Types of ``atoms`` in order (convenience for tests/benchmarks)."""
-    t = atom_types(mol, atoms)
-    return [t[i] for i in atoms]

@@ -48,7 +48,6 @@ __all__ = [
     "InvalidSmarts",
     "InvalidPolymerSmiles",
     "DEFAULT_LIBRARY",
-    "default_library",
     "validate_smarts",
     "user_substructure",
     "polymer_trimer",
@@ -157,11 +156,6 @@ class _quiet:
 
     def __exit__(self, *exc: object) -> None:
         del self._b
-
-
-def default_library() -> dict[str, Substructure]:
-    """A fresh copy of the named library, ordered as shown in the UI."""
-    return dict(DEFAULT_LIBRARY)
 
 
 @lru_cache(maxsize=512)

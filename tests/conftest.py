@@ -7,6 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from core.campaign import create_campaign
+from core.polymer import polymer_key
+from core.store import Store
+
+from tests.helpers import reference_records, slurm_env, slurm_profile, write_pool_csv
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("OPTIPOLY_SHARED", REPO.parent / "shared"))
 SHARED_DATA = SHARED / "data"
@@ -64,3 +70,46 @@ def artifacts_dir() -> Path:
     d = REPO / "test-artifacts"
     d.mkdir(exist_ok=True)
     return d
+
+
+@pytest.fixture()
+def campaign(tmp_path):
+    """``make(name, psmiles)``: a local smoke campaign with an approved batch of ``psmiles``;
+    returns (store, batch id, {psmiles: calculation id})."""
+    def make(name: str, psmiles: list[str], *, n_workers: int = 2, max_attempts: int = 3):
+        pool = tmp_path / "pool.csv"
+        write_pool_csv(pool)
+        store = Store(tmp_path / "c.db")
+        create_campaign(store, name, {
+            "pool_source": str(pool), "preset": "smoke", "batch_size": 2,
+            "max_attempts": max_attempts,
+            "cluster": {"profile": "local", "n_workers": n_workers, "threads_per_worker": 1}},
+            initial=reference_records(("PC", "COP", "TPX")), actor="test")
+        b = store.create_batch(name, [{"psmiles": s, "key": polymer_key(s)} for s in psmiles],
+                               strategy="ehvi", actor="test")
+        assert store.approve_batch(b["id"], actor="test")["approved"]
+        calcs = store.calculations(name).set_index("psmiles")["id"].to_dict()
+        return store, b["id"], {s: int(c) for s, c in calcs.items()}
+    return make
+
+
+@pytest.fixture()
+def slurm_campaign(tmp_path):
+    """Like ``campaign`` on the one-node SLURM (skipped when it is not up); also returns the
+    SLURM environment."""
+    env = slurm_env()
+
+    def make(name: str, psmiles: list[str], max_attempts: int = 2):
+        pool = write_pool_csv(tmp_path / "pool.csv")
+        store = Store(tmp_path / "s.db")
+        create_campaign(store, name, {
+            "pool_source": str(pool), "preset": "smoke", "batch_size": 2,
+            "max_attempts": max_attempts,
+            "cluster": slurm_profile(tmp_path / "slurm-logs")},
+            initial=reference_records(("PC", "COP", "TPX")), actor="test")
+        b = store.create_batch(name, [{"psmiles": s, "key": polymer_key(s)} for s in psmiles],
+                               strategy="ehvi", actor="test")
+        store.approve_batch(b["id"], actor="test")
+        calcs = store.calculations(name).set_index("psmiles")["id"].to_dict()
+        return store, b["id"], {s: int(c) for s, c in calcs.items()}, env
+    return make

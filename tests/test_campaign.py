@@ -21,22 +21,9 @@ from core.demo import DemoDataMissing, ensure_demo_campaign
 from core.polymer import polymer_key
 from core.store import CampaignConfig, Store
 
+from tests.helpers import POOL, reference_records
+
 REPO = Path(__file__).resolve().parents[1]
-POOL = ["*CC*", "*CC(*)C", "*CC(*)CC", "*CC(*)Cl", "*CC(*)F", "*CC(F)(F)*", "*CC(*)C#N",
-        "*CC(*)c1ccccc1", "*CC(*)(C)C(=O)OC", "*CC(*)C(=O)OC", "*CCO*", "*CCS*", "*CCCS*",
-        "*CCS(=O)(=O)*", "*c1ccc(S*)cc1", "*c1ccc(O*)cc1", "*CC(*)OC(C)=O", "*CC(*)c1ccncc1",
-        "*CCCCO*", "*CC(C)(*)c1ccccc1", "*CCSCCS(=O)(=O)*", "*CC(*)C(=O)SC"]
-
-
-def reference_records(abbrevs=("PMMA", "PS", "PC", "COP", "TPX", "CHDT-DVS")) -> list[dict]:
-    ref = pd.read_csv(REPO / "assets" / "reference_polymers.csv", comment="#")
-    ref = ref.set_index("abbreviation").loc[list(abbrevs)].reset_index()
-    return [{"name": r.abbreviation, "psmiles": r.psmiles,
-             "values": {"n_D": float(r.n_D), "abbe_number": float(r.abbe_number)},
-             "provenance": {"source": r.source, "kind": "experimental"}}
-            for r in ref.itertuples()]
-
-
 @pytest.fixture(scope="module")
 def pool_csv(tmp_path_factory) -> Path:
     p = tmp_path_factory.mktemp("pool") / "pool.csv"

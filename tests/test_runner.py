@@ -11,78 +11,19 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from core.campaign import create_campaign
-from core.polymer import polymer_key
-from core.runner import RunnerStartError, ensure_runner, read_progress, runs_dir_for
+from core.runner import RunnerStartError, ensure_runner, runs_dir_for
 from core.store import Store
 
-from tests.test_campaign import POOL, reference_records  # noqa: F401 (shared test data)
+from tests.helpers import (PMMA, PP, PS, alive, progress_at, reference_records, start_runner,
+                           wait_for, workdir_of)
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[1]
-PP, PMMA, PS = "*CC(*)C", "*CC(*)(C)C(=O)OC", "*CC(*)c1ccccc1"
-
-
-def wait_for(cond, timeout: float, what: str, interval: float = 0.1):
-    t0 = time.monotonic()
-    while time.monotonic() - t0 < timeout:
-        v = cond()
-        if v:
-            return v
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-
-
-def alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/status") as fh:
-            return not any(line.startswith("State:") and "Z" in line.split()[1] for line in fh)
-    except OSError:
-        return False
-
-
-@pytest.fixture()
-def campaign(tmp_path):
-    def make(name: str, psmiles: list[str], *, n_workers: int = 2, max_attempts: int = 3):
-        pool = tmp_path / "pool.csv"
-        pool.write_text("id,psmiles\n" + "\n".join(f"T{i},{s}" for i, s in enumerate(POOL)))
-        store = Store(tmp_path / "c.db")
-        create_campaign(store, name, {
-            "pool_source": str(pool), "preset": "smoke", "batch_size": 2,
-            "max_attempts": max_attempts,
-            "cluster": {"profile": "local", "n_workers": n_workers, "threads_per_worker": 1}},
-            initial=reference_records(("PC", "COP", "TPX")), actor="test")
-        b = store.create_batch(name, [{"psmiles": s, "key": polymer_key(s)} for s in psmiles],
-                               strategy="ehvi", actor="test")
-        assert store.approve_batch(b["id"], actor="test")["approved"]
-        calcs = store.calculations(name).set_index("psmiles")["id"].to_dict()
-        return store, b["id"], {s: int(c) for s, c in calcs.items()}
-    return make
-
-
-def start_runner(store: Store, name: str, log: Path, *, idle_exit: bool = True):
-    cmd = [sys.executable, "-m", "core.runner", "--campaign", name, "--db", str(store.path),
-           "--poll", "0.3"] + (["--exit-when-idle"] if idle_exit else [])
-    fh = open(log, "ab")
-    return subprocess.Popen(cmd, cwd=REPO, stdout=fh, stderr=subprocess.STDOUT)
-
-
-def workdir_of(store: Store, calc_id: int) -> Path | None:
-    wd = store.get_calculation(calc_id)["workdir"]
-    return Path(wd) if wd else None
-
-
-def progress_at(store: Store, calc_id: int, step: str, attempt: int):
-    def check():
-        wd = workdir_of(store, calc_id)
-        p = read_progress(wd) if wd else None
-        return p if p and p["step"] == step and p["attempt"] == attempt else None
-    return check
 
 
 def test_batch_runs_results_stored_next_batch_proposed(campaign, tmp_path):
@@ -271,13 +212,13 @@ def test_restart_closes_a_batch_left_open_by_a_crash(campaign, tmp_path):
 
 
 def test_kill_orphans_kills_only_the_tagged_processes():
-    from core.runner import CALC_ENV
+    from core.task import CALC_ENV
     tag = f"999:/tmp/optipoly-test-{os.getpid()}"
     orphan = subprocess.Popen(["sleep", "120"], env={**os.environ, CALC_ENV: tag})
     other = subprocess.Popen(["sleep", "120"], env={**os.environ, CALC_ENV: tag + "-other"})
     # a process that itself carries the tag (like a worker started from a tagged process)
     # calls kill_orphans: it must spare itself and its ancestors, and kill the orphan
-    code = ("from core.runner import kill_orphans; import os, sys; "
+    code = ("from core.task import kill_orphans; import os, sys; "
             f"print(sorted(kill_orphans({tag!r}))); print(os.getpid())")
     try:
         out = subprocess.run([sys.executable, "-c", code], env={**os.environ, CALC_ENV: tag},
@@ -294,7 +235,7 @@ def test_kill_orphans_kills_only_the_tagged_processes():
 
 
 def test_corrupt_result_fails_cleanly_and_rerun_recovers(campaign, tmp_path):
-    from core.runner import execute_calculation
+    from core.task import execute_calculation
     store, bid, calcs = campaign("nan", [PP], n_workers=1)
     cid = calcs[PP]
     wd = runs_dir_for(store, store.get_campaign("nan")["id"], None) / f"calc-{cid}"

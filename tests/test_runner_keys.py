@@ -18,8 +18,7 @@ from core.polymer import polymer_key
 from core.runner import Runner, RunnerLocked, runner_lock_path, runs_dir_for, store_key
 from core.store import Store
 
-from tests.test_campaign import POOL, reference_records
-from tests.test_runner import PP, REPO
+from tests.helpers import POOL, PP, REPO, reference_records
 
 SMOKE_LOCAL = {"preset": "smoke", "batch_size": 1,
                "cluster": {"profile": "local", "n_workers": 1, "threads_per_worker": 1}}

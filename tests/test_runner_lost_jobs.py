@@ -17,13 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from core.runner import read_progress
+from core.task import read_progress
 from core.store import Store
 
-from tests.test_runner import (PMMA, PP, campaign, start_runner, wait_for,  # noqa: F401
-                               workdir_of)
-from tests.test_runner_cancel import SLOW_MD
-from tests.test_slurm import _runner, slurm_campaign  # noqa: F401
+from tests.helpers import SLOW_MD, PMMA, PP, slurm_runner, start_runner, wait_for, workdir_of
 
 pytestmark = pytest.mark.integration
 
@@ -94,7 +91,7 @@ def _lose_pending_jobs(store: Store, name: str, env: dict, log: Path, n: int) ->
     drained = _scontrol_node(env, "DRAIN")
     if drained.returncode != 0:
         pytest.skip(f"cannot drain the SLURM node: {drained.stderr.strip()[:200]}")
-    r = _runner(store, name, env, log)
+    r = slurm_runner(store, name, env, log)
     try:
         jobs = wait_for(lambda: _pending_jobs(store, name, env, n), 120,
                         f"{n} pending job(s) of the runner")

