@@ -89,9 +89,9 @@ def run_one(pid: str, psmiles: str, preset: str, until: str | None, threads: int
     from core.simulation.errors import SimulationError  # noqa: PLC0415
     from core.simulation.pipeline import run_pipeline  # noqa: PLC0415
 
-    wd = OUT_DIR / "runs" / f"{preset}-{until or 'all'}" / pid
-    if wd.exists():
-        shutil.rmtree(wd)  # a half-finished run of a killed benchmark: start clean
+    # one directory per polymer and preset: a full run after a ``--until`` run of the same
+    # polymer resumes after its finished steps (the pipeline redoes any unfinished one)
+    wd = OUT_DIR / "runs" / preset / pid
     starts: dict[str, float] = {}
     walls: dict[str, float] = {}
     cpu0: dict[str, float] = {}
@@ -209,6 +209,9 @@ def main(argv=None) -> int:
     ap.add_argument("--report", action="store_true", help="only print the table")
     ap.add_argument("--max-minutes", type=float, default=None,
                     help="stop starting new polymers after this many minutes")
+    ap.add_argument("--full-every", type=int, default=0,
+                    help="with --until: every K-th polymer of the draw also runs the whole "
+                         "preset (results in <preset>-all.jsonl)")
     ap.add_argument("--retry-failed", action="store_true",
                     help="rerun the polymers that failed (after a fix); keeps the latest row")
     a = ap.parse_args(argv)
@@ -221,18 +224,34 @@ def main(argv=None) -> int:
     path.parent.mkdir(parents=True, exist_ok=True)
     latest = {r["id"]: r for r in rows}
     done = {i for i, r in latest.items() if not (a.retry_failed and r["status"] != "ok")}
-    todo = [(i, s) for i, s in sample_pool(a.n, a.seed) if i not in done]
-    print(f"{len(done)} done in {path}, {len(todo)} to run", flush=True)
+    print(f"{len(done)} done in {path}", flush=True)
+    full_path = results_path(a.preset, None)
+    full_done = {r["id"] for r in read_results(full_path)} if a.full_every else set()
     t_start = time.time()
-    for k, (pid, s) in enumerate(todo):
+    for k, (pid, s) in enumerate(sample_pool(a.n, a.seed)):
         if a.max_minutes and time.time() - t_start > 60 * a.max_minutes:
             print("time limit reached", flush=True)
             break
-        row = run_one(pid, s, a.preset, a.until, a.threads, a.keep)
-        with path.open("a") as f:
-            f.write(json.dumps(row) + "\n")
-        print(f"[{k + 1}/{len(todo)}] {pid} {row['status']:6s} {row['wall_s']:6.1f} s "
-              f"{row.get('step', '')} {row.get('reason', '')} {s}", flush=True)
+        full = bool(a.full_every and a.until and k % a.full_every == 0 and pid not in full_done)
+        if pid not in done:
+            row = run_one(pid, s, a.preset, a.until, a.threads, a.keep or full)
+            with path.open("a") as f:
+                f.write(json.dumps(row) + "\n")
+            print(f"[{k + 1}/{a.n}] {pid} {row['status']:6s} {row['wall_s']:6.1f} s "
+                  f"{row.get('step', '')} {row.get('reason', '')} {s}", flush=True)
+        else:
+            row = latest[pid]
+        if full:
+            # every full_every-th polymer of the draw also runs the whole preset (resuming
+            # after its cheap steps); one that failed a cheap step fails the same way in full
+            if row["status"] == "ok":
+                row = run_one(pid, s, a.preset, None, a.threads, a.keep)
+            else:
+                row = dict(row, until=None, from_until_run=a.until)
+            with full_path.open("a") as f:
+                f.write(json.dumps(row) + "\n")
+            print(f"  full {a.preset}: {pid} {row['status']:6s} {row['wall_s']:6.1f} s "
+                  f"{row.get('step', '')} {row.get('reason', '')}", flush=True)
     latest = {r["id"]: r for r in read_results(path)}
     print(report(list(latest.values())))
     return 0
