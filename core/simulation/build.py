@@ -79,7 +79,10 @@ def validated_psmiles(psmiles: str) -> Chem.Mol:
         raise UnsupportedPolymer(
             f"Element(s) {', '.join(bad)} in {psmiles!r} have no GAFF2 parameters; the simulation "
             f"supports H, C, N, O, F, P, S, Cl, Br, I only.")
-    if any(a.GetFormalCharge() != 0 or a.GetNumRadicalElectrons() for a in mol.GetAtoms()):
+    # net-neutral charge-separated groups (nitro [N+](=O)[O-], N-oxides) are ordinary neutral
+    # molecules for antechamber/sqm, GAFF2 ("no") and PySCF; a net charge or a radical is not
+    if any(a.GetNumRadicalElectrons() for a in mol.GetAtoms()) or sum(
+            a.GetFormalCharge() for a in mol.GetAtoms()) != 0:
         raise UnsupportedPolymer(f"Charged or radical repeat units are not supported ({psmiles!r}).")
     if len(Chem.GetMolFrags(mol)) != 1:
         raise UnsupportedPolymer(f"The repeat unit {psmiles!r} has several disconnected fragments.")

@@ -1,5 +1,6 @@
-"""Chains with bridged bicyclic side groups build (issue 15: random configurations of a
-norbornane's bridgeheads made ETKDG fail after minutes). Coordinates in Å."""
+"""Pool polymers that failed the build step now build (issue 15): bridged bicyclic side groups
+(random configurations of a norbornane's bridgeheads made ETKDG fail after minutes) and nitro
+groups (rejected as "charged"). Coordinates in Å."""
 from rdkit import Chem
 
 from core.simulation.build import _fused_ring_atoms, build_chain
@@ -43,3 +44,17 @@ def test_backbone_stays_atactic_and_bridgeheads_follow_the_ring():
                            if a.GetIntProp("local") == 1 and a.GetSymbol() == "C"
                            and 0 <= a.GetIntProp("unit") < 4]
     assert any(a.GetChiralTag() != Chem.ChiralType.CHI_UNSPECIFIED for a in backbone_quaternary)
+
+
+def test_nitro_groups_are_accepted_net_charges_are_not():
+    """A nitro group is written charge-separated ([N+](=O)[O-]) but the unit is neutral; 89 of
+    the shipped pool's 10,000 polymers carry one. A net charge stays unsupported."""
+    import pytest
+
+    from core.simulation.build import UnsupportedPolymer, unit_atoms, validated_psmiles
+    validated_psmiles("*C(*)c1ccc([N+](=O)[O-])cc1")
+    assert unit_atoms("*C(*)c1ccc([N+](=O)[O-])cc1") == 15  # C7H5NO2
+    ch = build_chain("*C(*)c1ccc([N+](=O)[O-])cc1", 3, seed=1)
+    assert ch.mol.GetNumConformers() == 1
+    with pytest.raises(UnsupportedPolymer):
+        validated_psmiles("*CC(*)[NH3+]")
