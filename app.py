@@ -20,6 +20,7 @@ st.set_page_config(page_title="OptiPoly · optical polymer discovery",
 
 from core.config import BatchState  # noqa: E402
 from core.calibration import calibrated_values  # noqa: E402
+from core.fidelity import campaign_fidelity  # noqa: E402
 from core.figures import (  # noqa: E402
     chart_config, history_figure, observation_origin, pareto_figure, pareto_file_stem,
 )
@@ -114,6 +115,9 @@ def _details(obs: pd.DataFrame, point: dict, batch_df: pd.DataFrame | None = Non
         r = row.iloc[0]
         st.caption(esc(observation_origin(r.get("source"), r.get("provenance"),
                                           r.get("result")).detail))
+        if not bool(r.get("same_fidelity", True)):
+            st.caption(f"other fidelity ({esc(r.get('fidelity') or '?')}): shown for reference, "
+                       "not used by the model, the front or the campaign's numbers")
         st.caption(f"observation {esc(pid)} · cycle {int(r['cycle'])} · source {esc(r['source'])}"
                    + (" · **beyond the line**" if bool(r.get("beyond")) else "")
                    + (" · on the Pareto front" if bool(r.get("on_front")) else ""))
@@ -194,7 +198,8 @@ def overview() -> None:
                              st.session_state.get("fix_ranges"), st.session_state.get("x_range"),
                              st.session_state.get("y_range"),
                              st.session_state.get("_selected_id"), list(ref_xy))
-        obs_a = annotate_observations(obs, line)
+        fid = campaign_fidelity(cfg_now)
+        obs_a = annotate_observations(obs, line, fid)
         kpi = compute_kpis(obs_a, calcs["status"] if len(calcs) else [], ref_xy, line,
                            current_cycle=None if batch is None else int(batch["cycle"]))
         hist = cycle_history(obs_a, ref_xy, line)
@@ -214,6 +219,13 @@ def overview() -> None:
                     help=f"area dominated in (ν_D, n_D) above the reference point "
                          f"ν_D={ref_xy[0]:g}, n_D={ref_xy[1]:g}")
         banner = st.container()  # always present: keeps the chart's position in the tree
+        n_apart = int((~obs_a["same_fidelity"].astype(bool)).sum()) if len(obs_a) else 0
+        if fid.plumbing:
+            banner.caption(f"Preset {fid.preset}: its results test the plumbing, not physics; "
+                           "use quick or standard for real numbers.")
+        if n_apart:
+            banner.caption(f"{n_apart} result(s) of other fidelities are drawn grey and not used "
+                           f"by the model, the front or the numbers above ({fid.label} only).")
         if batch is not None and batch["status"] == BatchState.PROPOSED:
             banner.info(f"Batch of cycle {batch['cycle']} ({batch['n_selected']} candidates) waits "
                     "for approval.", icon=":material/edit_note:")
@@ -256,6 +268,7 @@ def overview() -> None:
                                    history=hist_payload,
                                    history_height=320)
             export_buttons(payload, ctx.campaign)
+            _model_check_panel(ctx, sig)
         with right:
             st.subheader("Details")
             if isinstance(clicked, dict) and clicked.get("customdata"):
@@ -279,6 +292,34 @@ def overview() -> None:
                                    f"ν_D {r['abbe_number']:.1f}")
 
     live()
+
+
+def _model_check_panel(ctx, sig: str) -> None:
+    """Predicted (GP mean ± σ at proposal time) vs simulated values of each batch: bias, MAE,
+    RMSE and the fraction within 1σ / 2σ per cycle (core.model_check); recomputed only when the
+    campaign's data change."""
+    cached = st.session_state.get("_model_check")
+    if cached is None or cached[0] != sig:
+        from core.cycle import campaign_model_check
+
+        cached = (sig, campaign_model_check(ctx.store, ctx.campaign))
+        st.session_state["_model_check"] = cached
+    mc = cached[1]
+    with st.expander("Model check: predictions vs results", icon=":material/rule:"):
+        if mc.empty:
+            st.caption("No proposed candidate has a result of this campaign's fidelity yet.")
+            return
+        st.caption("Each batch's GP prediction against the result that came back. A calibrated "
+                   "model has about 68 % of the results within 1σ and 95 % within 2σ; far "
+                   "fewer means it is over-confident.")
+        st.dataframe(mc, hide_index=True, width="stretch", column_config={
+            "within_1sd": st.column_config.ProgressColumn("within 1σ", min_value=0.0,
+                                                          max_value=1.0, format="percent"),
+            "within_2sd": st.column_config.ProgressColumn("within 2σ", min_value=0.0,
+                                                          max_value=1.0, format="percent"),
+            "bias": st.column_config.NumberColumn("bias (result − mean)", format="%.4g"),
+            "mae": st.column_config.NumberColumn("MAE", format="%.4g"),
+            "rmse": st.column_config.NumberColumn("RMSE", format="%.4g")})
 
 
 def main() -> None:

@@ -255,6 +255,7 @@ def make_campaign(db: Path, name: str, psmiles: list[str], *, n_workers: int = 1
     store = Store(db)
     create_campaign(store, name, {
         "pool_source": str(pool), "preset": "smoke", "batch_size": 2,
+        "experimental_in_model": True,
         "max_attempts": max_attempts, "preset_overrides": overrides,
         "cluster": {"profile": "local", "n_workers": n_workers, "threads_per_worker": 1}},
         initial=reference_records(BENCH_REFERENCES), actor="bench")
@@ -768,7 +769,7 @@ def _slurm_campaign(d: Path, name: str, psmiles: str, max_attempts: int = 3):
     store = Store(d / "s.db")
     create_campaign(store, name, {
         "pool_source": str(pool), "preset": "smoke", "batch_size": 1,
-        "max_attempts": max_attempts,
+        "experimental_in_model": True, "max_attempts": max_attempts,
         "cluster": slurm_profile(d / "slurm-logs", scheduler_host="127.0.0.1")},
         initial=reference_records(BENCH_REFERENCES), actor="bench")
     b = store.create_batch(name, [{"psmiles": psmiles, "key": polymer_key(psmiles)}],

@@ -176,16 +176,26 @@ def create_campaign(store: Store, name: str, config: Mapping[str, Any] | None = 
 
 
 def campaign_status(store: Store, campaign: Any) -> dict:
-    """Summary for CLIs and KPIs: cycle, counts per calculation state, current batch, runner."""
+    """Summary for CLIs and KPIs: cycle, fidelity, observations of the campaign's own fidelity
+    and of others (not used by the model, core.fidelity), counts per calculation state, current
+    batch, runner, per-cycle metrics and the model check (core.model_check)."""
     camp = store.get_campaign(campaign)
     calcs = store.calculations(camp["id"])
     counts = {s.value: int((calcs["status"] == s).sum()) for s in CalcState}
     cycles = store.cycles(camp["id"])
     batch = store.current_batch(camp["id"])
+    from core.cycle import campaign_model_check, campaign_observations  # noqa: PLC0415
+    from core.fidelity import campaign_fidelity  # noqa: PLC0415
+
+    same, other = campaign_observations(store, camp["id"])
     return {
         "campaign": camp["name"], "config": camp["config"],
         "cycle": int(cycles["number"].max()) if len(cycles) else 0,
-        "n_observations": int(len(store.observations(camp["id"]))),
+        "fidelity": campaign_fidelity(camp["config"]).label,
+        "n_observations": int(len(same)),
+        "n_observations_other_fidelity": int(len(other)),
+        "other_fidelities": list(dict.fromkeys(other["fidelity"])) if len(other) else [],
+        "model_check": campaign_model_check(store, camp["id"]).to_dict("records"),
         "calculations": counts,
         "current_batch": None if batch is None else
         {k: batch[k] for k in ("id", "cycle", "status", "strategy", "joint_value", "n_selected",
@@ -385,7 +395,10 @@ def _dispatch(args: argparse.Namespace) -> int:
             print(json.dumps(st, indent=1, default=str))
         else:
             print(f"campaign {st['campaign']}: cycle {st['cycle']}, "
-                  f"{st['n_observations']} observation(s)")
+                  f"{st['n_observations']} observation(s) of its fidelity ({st['fidelity']})")
+            if st["n_observations_other_fidelity"]:
+                print(f"  {st['n_observations_other_fidelity']} observation(s) of other "
+                      f"fidelities, not used by the model: {', '.join(st['other_fidelities'])}")
             print("calculations: " + ", ".join(f"{k} {v}" for k, v in st["calculations"].items()))
             b = st["current_batch"]
             print("current batch: " + ("none" if b is None else
@@ -399,6 +412,11 @@ def _dispatch(args: argparse.Namespace) -> int:
             if len(cyc):
                 print(cyc[["number", "status", "hypervolume", "n_beyond",
                            "n_observations"]].to_string(index=False))
+            mc = pd.DataFrame(st["model_check"])
+            if len(mc):
+                print("model check (GP prediction of each batch vs its results; calibrated: "
+                      "68 % within 1σ, 95 % within 2σ):")
+                print(mc.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
         return 0
     if args.cmd == "import-measurements":
         from core.measurements import import_measurements, load_measurements_csv  # noqa

@@ -195,6 +195,9 @@ class CampaignConfig:
     auto_approve      approve each new proposal without a person
     preset_overrides  preset fields replaced for this campaign's calculations, e.g.
                       ``{"production_ps": 100.0}`` (numbers, text or true/false; None = none)
+    experimental_in_model  fit the surrogate and count front, hypervolume and beyond-line
+                      statistics on measured values too (``core.fidelity``); off by default:
+                      only the campaign's own simulation fidelity counts
     runs_dir          root for calculation work dirs (None = ``<db dir>/runs``); each store file
                       and campaign gets its own sub-directory (``core.runner.runs_dir_for``)
     """
@@ -211,6 +214,7 @@ class CampaignConfig:
     max_attempts: int = 3
     cluster: dict = field(default_factory=lambda: dict(DEFAULT_CLUSTER))
     auto_approve: bool = False
+    experimental_in_model: bool = False
     runs_dir: str | None = None
     preset_overrides: dict | None = None
 
@@ -255,6 +259,9 @@ class CampaignConfig:
             raise InvalidConfig(f"cluster.profile must be one of {kinds}, got {self.cluster!r}")
         if not isinstance(self.auto_approve, bool):
             raise InvalidConfig(f"auto_approve must be true/false, got {self.auto_approve!r}")
+        if not isinstance(self.experimental_in_model, bool):
+            raise InvalidConfig("experimental_in_model must be true/false, got "
+                                f"{self.experimental_in_model!r}")
         if self.limit_line is not None and not isinstance(self.limit_line, dict):
             raise InvalidConfig("limit_line must be a LimitLine.to_dict() mapping or None")
         if not isinstance(self.pool_source, str) or not self.pool_source:

@@ -50,8 +50,9 @@ from core.runner import CampaignHooks
 from core.store import Store
 
 __all__ = ["PoolData", "ProposalError", "load_campaign_pool", "observation_matrix",
-           "propose_batch", "cycle_metrics", "record_cycle_metrics", "limit_line_of",
-           "RUNNER_HOOKS"]
+           "propose_batch", "cycle_metrics", "record_cycle_metrics", "campaign_observations",
+           "campaign_model_check",
+           "limit_line_of", "RUNNER_HOOKS"]
 
 
 @dataclass
@@ -149,12 +150,13 @@ def observation_matrix(store: Store, campaign: Any, pool: PoolData,
     """(X (n, 170), Y (n, 2) in objective order, per-polymer frame with ``canonical`` and
     ``has_descriptor``).
 
+    Only observations of the campaign's own fidelity count (:func:`campaign_observations`).
     Repeated observations of one polymer are averaged per objective; polymers without a
     descriptor (untypable) are left out of X and Y but stay in the frame (and are excluded from
     proposals as evaluated).
     """
     cfg = store.campaign_config(campaign)
-    obs = store.observations(campaign) if obs is None else obs
+    obs = campaign_observations(store, campaign)[0] if obs is None else obs
     if obs.empty:
         return np.zeros((0, pool.X.shape[1])), np.zeros((0, 2)), obs.assign(canonical=[])
     grouped = obs.groupby("key", sort=False).agg(
@@ -224,10 +226,41 @@ def cycle_metrics(cfg: CampaignConfig, obs: pd.DataFrame) -> dict:
     return {"hypervolume": hv, "n_beyond": n_beyond, "n_observations": int(len(obs))}
 
 
-def record_cycle_metrics(store: Store, campaign: Any, cycle: int) -> dict:
-    """Compute :func:`cycle_metrics` over all observations and store them on ``cycle``."""
+def campaign_observations(store: Store, campaign: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(same, other): the campaign's observations of its own fidelity (its preset, force field
+    and MD protocol, or declared initial data) and all others (other presets or protocol
+    versions, smoke results, experimental values), split by :func:`core.fidelity.split_by_fidelity`.
+    The surrogate, the front, the hypervolume and the beyond-line counts use ``same`` only."""
+    from core.fidelity import campaign_fidelity, split_by_fidelity  # noqa: PLC0415
+
     cfg = store.campaign_config(campaign)
-    m = cycle_metrics(cfg, store.observations(campaign))
+    return split_by_fidelity(store.observations(campaign), campaign_fidelity(cfg))
+
+
+def campaign_model_check(store: Store, campaign: Any) -> pd.DataFrame:
+    """The surrogate's predictions for every proposed batch against the results that came
+    back (own fidelity only): :func:`core.model_check.model_check` per cycle and objective
+    (n, bias, MAE, RMSE, fraction within 1σ / 2σ)."""
+    from core.model_check import model_check, prediction_pairs  # noqa: PLC0415
+
+    cfg = store.campaign_config(campaign)
+    frames = []
+    for b in store.batches(campaign).itertuples():
+        c = store.batch_candidates(int(b.id))
+        if len(c):
+            frames.append(c[c["selected"].astype(bool)].assign(cycle=int(b.cycle)))
+    cands = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    same = campaign_observations(store, campaign)[0]
+    if len(same) and "cycle" in same:  # a polymer's result of its own cycle, not the seeds
+        same = same[pd.to_numeric(same["cycle"], errors="coerce").fillna(0) > 0]
+    return model_check(prediction_pairs(cands, same, cfg.objectives))
+
+
+def record_cycle_metrics(store: Store, campaign: Any, cycle: int) -> dict:
+    """Compute :func:`cycle_metrics` over the campaign's own-fidelity observations and store
+    them on ``cycle``."""
+    cfg = store.campaign_config(campaign)
+    m = cycle_metrics(cfg, campaign_observations(store, campaign)[0])
     store.record_cycle_metrics(campaign, cycle, **m)
     return m
 
@@ -257,10 +290,16 @@ def propose_batch(store: Store, campaign: Any, *, q: int | None = None,
     q = int(q or cfg.batch_size)
     strategy = strategy or cfg.acquisition_strategy
     pool = load_campaign_pool(store, camp["id"])
-    X, Y, grouped = observation_matrix(store, camp["id"], pool)
+    same, other = campaign_observations(store, camp["id"])
+    X, Y, grouped = observation_matrix(store, camp["id"], pool, same)
     if len(Y) < 2:
+        from core.fidelity import campaign_fidelity  # noqa: PLC0415
+        apart = (f"; {len(other)} observation(s) of other fidelities ("
+                 f"{', '.join(dict.fromkeys(other['fidelity']))}) are not mixed in"
+                 if len(other) else "")
         raise ProposalError(f"campaign {camp['name']!r} has {len(Y)} distinct observed "
-                            "polymer(s); the surrogate needs at least 2")
+                            f"polymer(s) of its own fidelity ({campaign_fidelity(cfg).label})"
+                            f"{apart}; the surrogate needs at least 2")
     exclude = _excluded_canonical(store, camp["id"], grouped)
     kept_rows = _kept_candidates(store, camp, keep_selected_of)
     if keep_selected_of is not None:
@@ -283,6 +322,7 @@ def propose_batch(store: Store, campaign: Any, *, q: int | None = None,
     joint, joint_se = scores.joint_gain(cands, seed)
     finite = np.all(np.isfinite(pool.X), axis=1)
     info = {"kernel": config.kernel, "n_observations": int(len(Y)),
+            "n_observations_other_fidelity": int(len(other)),
             "n_pool": int(len(pool.psmiles)), "n_pool_without_descriptor": int((~finite).sum()),
             "n_observations_without_descriptor": int((~grouped["has_descriptor"]).sum()),
             "n_available": int(prop.available.sum()), "reference_point": cfg.reference_point,

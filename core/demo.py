@@ -3,7 +3,11 @@
 :func:`ensure_demo_campaign` creates (once) a campaign on the shipped default pool whose cycle-0
 observations are ``assets/demo/initial_observations.json`` — polymers computed by our own
 pipeline (``quick`` preset) and shipped with their provenance — and proposes its first batch.
-When that file is absent it raises :class:`DemoDataMissing`; it never invents numbers.
+A demo on another preset starts from that preset's own shipped results when there are some
+(``initial_observations_smoke.json``: the same 13 polymers through the ``smoke`` preset, for
+end-to-end tests), since a campaign's model only uses results of its own fidelity
+(``core.fidelity``).  When the file is absent it raises :class:`DemoDataMissing`; it never
+invents numbers.
 """
 from __future__ import annotations
 
@@ -14,10 +18,19 @@ from core.config import DEFAULT_PRESET
 from core.errors import InputError
 from core.store import CampaignExists, CampaignNotFound, Store, StoreError
 
-__all__ = ["ensure_demo_campaign", "DemoDataMissing", "DEMO_OBSERVATIONS"]
+__all__ = ["ensure_demo_campaign", "DemoDataMissing", "DEMO_OBSERVATIONS",
+           "demo_observations_for"]
 
 DEMO_OBSERVATIONS = Path(__file__).resolve().parents[1] / "assets" / "demo" / \
     "initial_observations.json"
+
+
+def demo_observations_for(preset: str) -> Path:
+    """The shipped initial observations of a demo on ``preset``: that preset's own results
+    (``initial_observations_<preset>.json``) when shipped, else the ``quick`` ones (which a
+    campaign of another fidelity shows apart and does not fit)."""
+    own = DEMO_OBSERVATIONS.with_name(f"initial_observations_{preset}.json")
+    return own if own.is_file() else DEMO_OBSERVATIONS
 
 
 class DemoDataMissing(InputError):
@@ -42,7 +55,8 @@ def ensure_demo_campaign(db_path: str | Path, *, preset: str = DEFAULT_PRESET, n
     except CampaignNotFound:
         camp = None
     if camp is None:
-        path = Path(observations) if observations is not None else DEMO_OBSERVATIONS
+        path = (Path(observations) if observations is not None
+                else demo_observations_for(preset))
         if not path.is_file():
             raise DemoDataMissing(
                 f"the demo's initial observations {path} are missing; generate them with the "

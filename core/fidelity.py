@@ -13,7 +13,10 @@ Rules (pure functions; ``source`` / ``provenance`` / ``result`` as the store kee
   force-field choice and was GAFF2 (the only one then); a record without a protocol tag has an
   unknown MD protocol and matches no campaign.
 - **experimental** (measured or literature values, :func:`core.figures.observation_origin`):
-  its own fidelity, never the campaign's (shown beside the simulations, not fitted).
+  its own fidelity, not the campaign's (shown beside the simulations, not fitted; raw
+  simulated n_D is ~0.05 below measured values) — unless the campaign's setting
+  ``experimental_in_model`` says to fit measured values too (a campaign seeded with measured
+  reference polymers, or a lab campaign whose "oracle" is the measurement).
 - **declared** (no origin recorded: a table of initial values the user imported into this
   campaign): counted as the campaign's fidelity, since the user gave them to this campaign as
   its data; the chart labels them "origin not recorded".
@@ -30,11 +33,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from core.config import DEFAULT_PRESET, SMOKE_PRESET
+
 __all__ = ["Fidelity", "observation_fidelity", "campaign_fidelity", "fidelity_mask",
            "split_by_fidelity", "PLUMBING_PRESETS"]
 
 #: presets whose numbers test the plumbing only (never physics)
-PLUMBING_PRESETS: frozenset[str] = frozenset({"smoke"})
+PLUMBING_PRESETS: frozenset[str] = frozenset({SMOKE_PRESET})
 _LEGACY_FORCEFIELD = "gaff2"   # every record before Preset.forcefield existed used GAFF2
 
 
@@ -48,6 +53,8 @@ class Fidelity:
     preset: str | None = None
     forcefield: str | None = None
     protocol: str | None = None
+    #: campaign fidelities only: measured values count as this fidelity too
+    with_experimental: bool = False
 
     @property
     def plumbing(self) -> bool:
@@ -73,6 +80,8 @@ class Fidelity:
         campaign of fidelity ``campaign`` (see the module rules)."""
         if self.kind == "declared":
             return True
+        if self.kind == "experimental":
+            return campaign.with_experimental
         if self.kind != "simulated" or campaign.kind != "simulated":
             return False
         return (self.preset == campaign.preset and self.protocol is not None
@@ -106,13 +115,23 @@ def observation_fidelity(source: Any, provenance: Any = None, result: Any = None
                     forcefield=first("forcefield"), protocol=first("protocol"))
 
 
-def campaign_fidelity(preset: str) -> Fidelity:
-    """The fidelity of a campaign run with the named preset (its force field and protocol tag
-    as the code defines them now).  Raises ValueError for an unknown preset name."""
+def campaign_fidelity(campaign: Any) -> Fidelity:
+    """The fidelity of a campaign: ``campaign`` is a preset name, or a campaign config (a
+    ``core.config.CampaignConfig`` or its dict) whose ``preset`` and ``experimental_in_model``
+    are read.  The force field and protocol tag are the preset's as the code defines them now.
+    Raises ValueError for an unknown preset name."""
     from core.simulation.presets import get_preset  # noqa: PLC0415
 
+    if isinstance(campaign, str):
+        preset, with_exp = campaign, False
+    elif isinstance(campaign, Mapping):
+        preset = campaign.get("preset", DEFAULT_PRESET)
+        with_exp = campaign.get("experimental_in_model")
+    else:
+        preset, with_exp = campaign.preset, getattr(campaign, "experimental_in_model", False)
     p = get_preset(preset)
-    return Fidelity("simulated", preset=p.name, forcefield=p.forcefield, protocol=p.protocol)
+    return Fidelity("simulated", preset=p.name, forcefield=p.forcefield, protocol=p.protocol,
+                    with_experimental=bool(with_exp))
 
 
 def _fidelities(obs: pd.DataFrame) -> list[Fidelity]:

@@ -32,7 +32,8 @@ from plotly.subplots import make_subplots
 
 __all__ = ["pareto_figure", "history_figure", "limit_line_xy", "CYCLE_COLORS", "UIREVISION",
            "X_TITLE", "Y_TITLE", "TRACE_LIMIT", "TRACE_FRONT", "TRACE_BATCH", "TRACE_POOL",
-           "TRACE_REFERENCES", "TRACE_MEASURED", "observation_trace_name", "PointOrigin",
+           "TRACE_REFERENCES", "TRACE_MEASURED", "TRACE_OTHER_FIDELITY",
+           "observation_trace_name", "PointOrigin",
            "observation_origin", "chart_config", "MODEBAR_REMOVE", "UNSELECTED_OPACITY",
            "label_mask", "short_label", "pareto_file_stem"]
 
@@ -46,6 +47,8 @@ TRACE_BATCH = "proposed batch (mean ± σ)"
 TRACE_POOL = "pool (predicted)"
 TRACE_REFERENCES = "reference polymers (experimental)"
 TRACE_MEASURED = "measured (experimental)"
+#: simulations of another fidelity than the campaign's (core.fidelity): greyed, off the front
+TRACE_OTHER_FIDELITY = "other fidelity"
 
 #: opacity of the points a click did not select (Plotly's default, 0.2, hid the context)
 UNSELECTED_OPACITY = 0.7
@@ -336,7 +339,10 @@ def pareto_figure(observations: pd.DataFrame | None = None, *,
     ``pool (predicted)`` (Scattergl, for ~10k points), ``beyond the line`` (shaded region),
     ``limit line``, ``reference polymers (experimental)`` (diamonds: the shipped measured
     values, named on hover), ``measured (experimental)`` (observations whose origin is experimental,
-    e.g. imported measurements; squares), one trace per cycle of the other observations
+    e.g. imported measurements; squares), ``other fidelity: <label>`` (simulations of another
+    preset / force field / protocol than the campaign's, rows with ``same_fidelity`` False from
+    ``core.views.annotate_observations``: grey open circles, never on the front; a legend
+    click hides them), one trace per cycle of the other observations
     (``initial data``, ``cycle 1``, ... followed by their origin, e.g.
     ``initial data (simulated · quick)`` — or a single ``observations`` trace with a
     colour bar when there are more than ``max_discrete_cycles`` cycles), ``Pareto front``
@@ -467,8 +473,22 @@ def pareto_figure(observations: pd.DataFrame | None = None, *,
                 marker=dict(size=9, color="#3b3b3b", line=dict(width=0.8, color="white"),
                             symbol="square"),
                 customdata=_custom(sub, cols), hovertemplate=hover))
-        rest = o[~measured]
-        rest_cycles = cycles[~measured]
+        # simulations of another fidelity (preset / force field / protocol; smoke = plumbing):
+        # greyed, one legend entry per fidelity (a click on it toggles them), never on the front
+        other = (~o["same_fidelity"].astype(bool).to_numpy() & ~measured
+                 if "same_fidelity" in o else np.zeros(len(o), dtype=bool))
+        if other.any():
+            sub_o = o[other]
+            for lab in dict.fromkeys(sub_o["fidelity"] if "fidelity" in sub_o else [""]):
+                sub = sub_o[sub_o["fidelity"] == lab] if "fidelity" in sub_o else sub_o
+                fig.add_trace(scatter(
+                    x=sub["abbe_number"], y=sub["n_D"], mode="markers",
+                    name=f"{TRACE_OTHER_FIDELITY}: {lab}" if lab else TRACE_OTHER_FIDELITY,
+                    marker=dict(size=8, color="rgba(150,150,150,0.55)", symbol="circle-open",
+                                line=dict(width=1.2, color="rgba(130,130,130,0.8)")),
+                    customdata=_custom(sub, cols), hovertemplate=hover))
+        rest = o[~measured & ~other]
+        rest_cycles = cycles[~measured & ~other]
         uniq = sorted(rest_cycles.unique())
         if len(uniq) <= max_discrete_cycles:
             for c in uniq:

@@ -42,9 +42,10 @@ def prediction_pairs(candidates: pd.DataFrame, observations: pd.DataFrame,
     the mean when a polymer was observed more than once), ``error`` = value − mean and
     ``z`` = error / std.
 
-    ``candidates``: the batches' candidates with ``cycle``, ``key``, ``pred_mean`` and
-    ``pred_std`` (dicts objective → value, or their JSON text); candidates without a
-    prediction (added by hand) are skipped.  ``observations``: ``key`` and one column per
+    ``candidates``: the batches' candidates with ``cycle``, ``key`` and either ``pred_mean`` /
+    ``pred_std`` (dicts objective → value, or their JSON text) or the store's flat columns
+    ``pred_mean_<objective>`` / ``pred_std_<objective>``; candidates without a prediction
+    (added by hand) are skipped.  ``observations``: ``key`` and one column per
     objective (only the campaign's own fidelity should be passed, core.fidelity).
     """
     cols = ["cycle", "key", "objective", "mean", "std", "value", "error", "z"]
@@ -55,7 +56,12 @@ def prediction_pairs(candidates: pd.DataFrame, observations: pd.DataFrame,
     for _, c in candidates.iterrows():
         if c["key"] not in seen.index:
             continue
-        mean, std = _as_map(c.get("pred_mean")), _as_map(c.get("pred_std"))
+        mean, std = dict(_as_map(c.get("pred_mean"))), dict(_as_map(c.get("pred_std")))
+        for o in objectives:  # the store's flat columns
+            for col, dst in ((f"pred_mean_{o}", mean), (f"pred_std_{o}", std)):
+                v = c.get(col)
+                if o not in dst and v is not None and not pd.isna(v):
+                    dst[o] = v
         for o in objectives:
             mu, sd, y = mean.get(o), std.get(o), seen.at[c["key"], o]
             if mu is None or sd is None or not np.isfinite(y):

@@ -22,7 +22,7 @@ from core.config import BatchState, CalcState, DEFAULT_REFERENCE_POINT
 from core.acquisition import hypervolume_2d, pareto_mask
 
 __all__ = [
-    "beyond_mask", "front_mask", "annotate_observations", "compute_kpis", "cycle_history",
+    "beyond_mask", "front_mask", "annotate_observations", "same_fidelity_rows", "compute_kpis", "cycle_history",
     "data_signature", "format_elapsed", "heartbeat_state", "with_structure_images",
     "limit_line_points", "filter_pool", "parse_smiles_lines", "MAX_UPLOAD_BYTES",
     "MAX_UPLOAD_ROWS", "reference_point_xy", "reference_point_from_config", "log_tail",
@@ -79,17 +79,49 @@ def front_mask(abbe: Sequence[float] | np.ndarray, n: Sequence[float] | np.ndarr
     return out
 
 
-def annotate_observations(obs: pd.DataFrame, line: Any | None) -> pd.DataFrame:
-    """Copy of ``obs`` (columns ``n_D, abbe_number``) with boolean ``on_front`` and ``beyond``."""
+def annotate_observations(obs: pd.DataFrame, line: Any | None,
+                          fidelity: Any | None = None) -> pd.DataFrame:
+    """Copy of ``obs`` (columns ``n_D, abbe_number``) with boolean ``same_fidelity``,
+    ``on_front`` and ``beyond`` and the text column ``fidelity``.
+
+    ``fidelity`` (a :class:`core.fidelity.Fidelity`, the campaign's): rows of another fidelity
+    (another preset / force field / protocol, smoke results, experimental values) get
+    ``same_fidelity`` False, are never on the front and never counted as beyond the line
+    (core.fidelity rules).  Without it every row counts (``fidelity`` column empty).
+    """
+    from core.fidelity import fidelity_mask, observation_fidelity  # noqa: PLC0415
+
     o = obs.copy()
     if len(o) == 0:
-        o["on_front"] = pd.Series(dtype=bool)
-        o["beyond"] = pd.Series(dtype=bool)
+        for c in ("same_fidelity", "on_front", "beyond"):
+            o[c] = pd.Series(dtype=bool)
+        o["fidelity"] = pd.Series(dtype=str)
         return o
-    o["on_front"] = front_mask(o["abbe_number"], o["n_D"])
-    o["beyond"] = (beyond_mask(o["abbe_number"], o["n_D"], line) if line is not None
+    if fidelity is None:
+        same = np.ones(len(o), dtype=bool)
+        o["fidelity"] = ""
+    else:
+        same = fidelity_mask(o, fidelity)
+        src = o["source"] if "source" in o else [None] * len(o)
+        prov = o["provenance"] if "provenance" in o else [None] * len(o)
+        res = o["result"] if "result" in o else [None] * len(o)
+        o["fidelity"] = [observation_fidelity(a, b, c).label for a, b, c in zip(src, prov, res)]
+    o["same_fidelity"] = same
+    x, y = o["abbe_number"].to_numpy(float), o["n_D"].to_numpy(float)
+    front = np.zeros(len(o), dtype=bool)
+    front[same] = front_mask(x[same], y[same])
+    o["on_front"] = front
+    o["beyond"] = (beyond_mask(x, y, line) & same if line is not None
                    else np.zeros(len(o), dtype=bool))
     return o
+
+
+def same_fidelity_rows(obs: pd.DataFrame | None) -> pd.DataFrame | None:
+    """The rows of an :func:`annotate_observations` frame that count for the campaign (all
+    rows of a frame without the ``same_fidelity`` column)."""
+    if obs is None or "same_fidelity" not in obs or len(obs) == 0:
+        return obs
+    return obs[obs["same_fidelity"].astype(bool)]
 
 
 def reference_point_from_config(config: Mapping[str, Any]) -> tuple[float, float]:
@@ -123,9 +155,11 @@ def cycle_history(obs: pd.DataFrame, ref_xy: tuple[float, float], line: Any | No
 
     ``hypervolume`` is the 2-D hypervolume of all observations up to and including that cycle
     in (ν_D, n_D) space above ``ref_xy`` = (ν_ref, n_ref); ``n_beyond`` counts observations
-    beyond the limit line up to that cycle.
+    beyond the limit line up to that cycle.  Only the campaign's own fidelity counts (rows
+    with ``same_fidelity`` False from :func:`annotate_observations` are left out).
     """
     cols = ["cycle", "n_evaluated", "n_beyond", "hypervolume"]
+    obs = same_fidelity_rows(obs)
     if obs is None or len(obs) == 0:
         return pd.DataFrame(columns=cols)
     o = obs.dropna(subset=["n_D", "abbe_number"])
@@ -144,7 +178,8 @@ def cycle_history(obs: pd.DataFrame, ref_xy: tuple[float, float], line: Any | No
 
 def compute_kpis(obs: pd.DataFrame, calc_status: Iterable[str], ref_xy: tuple[float, float],
                  line: Any | None, current_cycle: int | None = None) -> dict[str, Any]:
-    """Headline numbers of the Overview page.
+    """Headline numbers of the Overview page (over the campaign's own fidelity: rows with
+    ``same_fidelity`` False from :func:`annotate_observations` are left out).
 
     Returns ``cycle`` (``current_cycle`` or the largest observed cycle), ``evaluated``
     (observations with finite n_D and ν_D), ``running`` (calculations in status running /
@@ -155,6 +190,7 @@ def compute_kpis(obs: pd.DataFrame, calc_status: Iterable[str], ref_xy: tuple[fl
     running = sum(s in (CalcState.RUNNING, "submitted", CalcState.QUEUED, "pending",
                         BatchState.APPROVED) for s in statuses)
     failed = sum(s == CalcState.FAILED for s in statuses)
+    obs = same_fidelity_rows(obs)
     if obs is None or len(obs) == 0:
         return {"cycle": int(current_cycle or 0), "evaluated": 0, "running": running,  # not vocabulary: key
                 "failed": failed, "beyond": 0, "beyond_frac": 0.0, "hypervolume": 0.0}  # not vocabulary: key

@@ -13,6 +13,7 @@ from core.substructures import (
     DEFAULT_LIBRARY, SEED_CHECK_GROUPS, InvalidSmarts, enrichment, match_atoms, match_matrix,
     pin_groups, user_substructure,
 )
+from core.fidelity import campaign_fidelity
 from core.views import annotate_observations, beyond_mask
 from pages._common import (
     Ctx, code, config, esc, limit_line, page_ctx, require_optical_objectives, svg_html,
@@ -59,7 +60,9 @@ with st.expander("Add your own SMARTS"):
 lib.update(user)
 
 # ---------------------------------------------------------------- observations
-obs = annotate_observations(store.observations(ctx.campaign), line)
+obs_all = annotate_observations(store.observations(ctx.campaign), line, campaign_fidelity(cfg))
+obs = obs_all[obs_all["same_fidelity"].astype(bool)]  # statistics: the campaign's own fidelity
+n_apart = int(len(obs_all) - len(obs))
 tab_obs, tab_pool = st.tabs(["Evaluated polymers", "Pool (predicted)"])
 
 
@@ -122,6 +125,10 @@ def _grid(psmiles: list[str], names: list[str], smarts: str, n_cols: int = 4) ->
 
 
 with tab_obs:
+    if n_apart:
+        apart = obs_all.loc[~obs_all["same_fidelity"].astype(bool), "fidelity"]
+        st.caption(f"{n_apart} result(s) of other fidelities ({', '.join(dict.fromkeys(apart))})"
+                   f" are left out: the statistics use {campaign_fidelity(cfg).label} only.")
     if obs.empty:
         st.info("No evaluated polymers yet.")
     else:

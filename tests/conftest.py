@@ -82,6 +82,7 @@ def campaign(tmp_path):
         store = Store(tmp_path / "c.db")
         create_campaign(store, name, {
             "pool_source": str(pool), "preset": "smoke", "batch_size": 2,
+            "experimental_in_model": True,  # seeded with measured reference polymers
             "max_attempts": max_attempts,
             "cluster": {"profile": "local", "n_workers": n_workers, "threads_per_worker": 1}},
             initial=reference_records(("PC", "COP", "TPX")), actor="test")
@@ -104,6 +105,7 @@ def slurm_campaign(tmp_path):
         store = Store(tmp_path / "s.db")
         create_campaign(store, name, {
             "pool_source": str(pool), "preset": "smoke", "batch_size": 2,
+            "experimental_in_model": True,  # seeded with measured reference polymers
             "max_attempts": max_attempts,
             "cluster": slurm_profile(tmp_path / "slurm-logs")},
             initial=reference_records(("PC", "COP", "TPX")), actor="test")

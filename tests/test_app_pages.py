@@ -18,6 +18,12 @@ REPO = Path(__file__).resolve().parents[1]
 pytest.importorskip("streamlit.testing.v1")
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
+from core.simulation.presets import get_preset  # noqa: E402
+
+#: what a smoke-preset result record says about its oracle (core.fidelity)
+SMOKE_FIDELITY = {"preset": "smoke", "forcefield": get_preset("smoke").forcefield,
+                  "protocol": get_preset("smoke").protocol}
+
 
 def seed_store(db: Path, campaign: str = "demo") -> dict:
     """Seed ``db`` with a campaign in a realistic mid-run state; returns ids."""
@@ -27,6 +33,7 @@ def seed_store(db: Path, campaign: str = "demo") -> dict:
 
     store = Store(db)
     store.create_campaign(campaign, {"preset": "smoke", "batch_size": 3,
+                                     "experimental_in_model": True,  # measured seeds
                                      "acquisition_strategy": "ehvi"}, actor="test")
     refs = load_reference_polymers()
     init = refs[refs["abbreviation"].isin(["PMMA", "PS", "PC", "COP"])]
@@ -57,7 +64,8 @@ def seed_store(db: Path, campaign: str = "demo") -> dict:
             r = later[later["abbreviation"] == c["name"]].iloc[0]
             store.complete_calculation(int(c["id"]), att,
                                        {"n_D": float(r["n_D"]),
-                                        "abbe_number": float(r["abbe_number"])},
+                                        "abbe_number": float(r["abbe_number"]),
+                                        **SMOKE_FIDELITY},
                                        provenance={"test": "reference values"})
         else:
             store.fail_attempt(int(c["id"]), att, error_type="ConvergenceError",
@@ -144,7 +152,7 @@ def test_overview_renders_kpis_and_chart(seeded) -> None:
         > 1_000_000
     for n in ("limit line", "Pareto front", "proposed batch (mean ± σ)", "pool (predicted)",
               "reference polymers (experimental)", "measured (experimental)",
-              "cycle 1 (simulated)"):
+              "cycle 1 (simulated · smoke)"):
         assert n in names, n
     assert "initial data" not in names
     assert any("waits for approval" in i.value for i in at.info)
@@ -556,15 +564,16 @@ def test_overview_details_say_experimental_or_simulated(seeded) -> None:
     obs = store.observations("demo")
     sim = obs[obs["source"] == "simulation"].iloc[0]
     spec = _pareto_spec(at)["figure"]
-    tr = [t for t in spec["data"] if t["name"] == "cycle 1 (simulated)"][0]
+    tr = [t for t in spec["data"] if t["name"] == "cycle 1 (simulated · smoke)"][0]
     cd = [c for c in tr["customdata"] if c[0] == str(sim["id"])][0]
-    assert cd[1] == f"{sim['name']} (simulated)"
+    assert cd[1] == f"{sim['name']} (simulated, smoke)"
     at.session_state["pareto"] = {"curve": tr["name"], "customdata": cd, "t": 2,
                                   "x": float(sim["abbe_number"]), "y": float(sim["n_D"])}
     at.run()
     assert not at.exception, [e.value for e in at.exception]
-    assert f"**{sim['name']} (simulated)**" in [m.value for m in at.markdown]
-    assert any(c.value.startswith("simulated: raw values") for c in at.caption), \
+    assert f"**{sim['name']} (simulated, smoke)**" in [m.value for m in at.markdown]
+    assert any(c.value.startswith("simulated") and "raw values" in c.value
+               for c in at.caption), \
         [c.value for c in at.caption]
 
 

@@ -36,7 +36,7 @@ def pool_csv(tmp_path_factory) -> Path:
 def camp(tmp_path, pool_csv):
     store = Store(tmp_path / "c.db")
     c = create_campaign(store, "c1", {"pool_source": str(pool_csv), "batch_size": 3,
-                                      "preset": "smoke"},
+                                      "preset": "smoke", "experimental_in_model": True},
                         initial=reference_records(), actor="test")
     return store, c
 
@@ -105,7 +105,7 @@ def test_auto_approve(camp):
 
 def test_proposal_needs_two_observations(tmp_path, pool_csv):
     store = Store(tmp_path / "c.db")
-    create_campaign(store, "few", {"pool_source": str(pool_csv)},
+    create_campaign(store, "few", {"pool_source": str(pool_csv), "experimental_in_model": True},
                     initial=reference_records(("PS",)), actor="t")
     with pytest.raises(ProposalError, match="at least 2"):
         propose_batch(store, "few")
@@ -149,7 +149,8 @@ def test_demo_campaign_from_observation_file(tmp_path, pool_csv):
     obs = tmp_path / "initial.json"
     obs.write_text(json.dumps(reference_records()))
     c = ensure_demo_campaign(tmp_path / "d.db", preset="smoke", observations=obs,
-                             config={"pool_source": str(pool_csv), "batch_size": 4})
+                             config={"pool_source": str(pool_csv), "batch_size": 4,
+                                     "experimental_in_model": True})
     store = Store(tmp_path / "d.db")
     assert c["config"]["preset"] == "smoke"
     assert store.current_batch("demo")["status"] == "proposed"
@@ -223,7 +224,8 @@ def test_pool_rows_without_descriptor_are_never_proposed(tmp_path):
     df.insert(0, "id", ["A", "B", "C"])
     df.to_csv(pool, index=False)
     store = Store(tmp_path / "c.db")
-    create_campaign(store, "nan", {"pool_source": str(pool), "batch_size": 3},
+    create_campaign(store, "nan", {"pool_source": str(pool), "batch_size": 3,
+                                   "experimental_in_model": True},
                     initial=reference_records(("PMMA", "PS", "PC")), actor="t")
     b = propose_batch(store, "nan")
     assert b["info"]["n_pool_without_descriptor"] == 1
@@ -260,15 +262,18 @@ def test_reoptimise_the_rest_keeps_selected_and_refills(camp):
 
 
 def test_demo_campaign_on_shipped_assets(tmp_path):
-    from core.demo import DEMO_OBSERVATIONS
-    if not DEMO_OBSERVATIONS.is_file():
-        pytest.skip(f"{DEMO_OBSERVATIONS} not generated yet")
+    from core.demo import demo_observations_for
+    shipped = demo_observations_for("smoke")
+    if not shipped.is_file():
+        pytest.skip(f"{shipped} not generated yet")
     if not (REPO / "assets" / "pool").is_dir():
         pytest.skip("assets/pool (the default pool) not generated yet")
     c = ensure_demo_campaign(tmp_path / "demo.db", preset="smoke")
     store = Store(tmp_path / "demo.db")
     obs = store.observations("demo")
-    records = json.loads(DEMO_OBSERVATIONS.read_text())
+    records = json.loads(shipped.read_text())
+    # a smoke demo starts from smoke results of the same polymers, never from quick ones
+    assert {r["result"]["preset"] for r in records} == {"smoke"}
     assert len(obs) == len(records) >= 2  # issue 6 asks for >= 10 shipped polymers
     assert set(obs["source"]) == {"initial"} and set(obs["cycle"]) == {0}
     assert obs["provenance"].map(bool).all()  # every shipped number carries its provenance
@@ -321,3 +326,19 @@ def test_failed_in_the_last_cycle_is_not_proposed_again_straight_away(camp):
     b3 = propose_batch(store, "c1", strategy="ehvi", actor="t")
     assert b3["cycle"] == 3 and bad in store.batch_candidates(b3["id"])["key"].tolist()
     assert b3["info"]["n_failed_excluded"] == 0
+
+
+def test_quick_results_never_enter_a_smoke_campaign(tmp_path, pool_csv):
+    """Switching the demo to smoke: the quick results are shown apart, not fitted, and the
+    proposal says why it cannot run (fidelity rules, core.fidelity)."""
+    from core.demo import DEMO_OBSERVATIONS
+    if not DEMO_OBSERVATIONS.is_file():
+        pytest.skip(f"{DEMO_OBSERVATIONS} not generated yet")
+    with pytest.raises(ProposalError, match="other fidelities .*quick"):
+        ensure_demo_campaign(tmp_path / "d.db", preset="smoke", observations=DEMO_OBSERVATIONS,
+                             config={"pool_source": str(pool_csv)})
+    store = Store(tmp_path / "d.db")
+    st = campaign_status(store, "demo")
+    assert st["n_observations"] == 0
+    assert st["n_observations_other_fidelity"] == len(json.loads(DEMO_OBSERVATIONS.read_text()))
+    assert store.cycles("demo").iloc[0]["n_observations"] == 0   # cycle 0 metrics: own only

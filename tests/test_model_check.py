@@ -56,3 +56,10 @@ def test_model_check_per_cycle_and_overall():
 def test_empty_inputs_give_empty_tables():
     assert model_check(prediction_pairs(pd.DataFrame(), _obs(), ["n_D"])).empty
     assert prediction_pairs(_cands(), pd.DataFrame(), ["n_D"]).empty
+
+
+def test_store_flat_prediction_columns_are_read_too():
+    flat = pd.DataFrame([{"cycle": 1, "key": "a", "pred_mean_n_D": 1.60, "pred_std_n_D": 0.02,
+                          "pred_mean_abbe_number": None, "pred_std_abbe_number": None}])
+    p = prediction_pairs(flat, _obs(), ["n_D", "abbe_number"])
+    assert list(p["objective"]) == ["n_D"] and np.isclose(p["z"].iloc[0], 0.5)

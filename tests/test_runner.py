@@ -176,6 +176,7 @@ def test_auto_approve_runs_cycle_after_cycle(tmp_path):
     store = Store(tmp_path / "a.db")
     create_campaign(store, "auto", {
         "pool_source": str(pool), "preset": "smoke", "batch_size": 1, "auto_approve": True,
+        "experimental_in_model": True,
         "cluster": {"profile": "local", "n_workers": 1, "threads_per_worker": 1}},
         initial=reference_records(("PMMA", "PS", "COP")), propose=True, actor="test")
     r = start_runner(store, "auto", tmp_path / "runner.log", idle_exit=False)
@@ -263,3 +264,57 @@ def test_corrupt_result_fails_cleanly_and_rerun_recovers(campaign, tmp_path):
             r.kill()
     obs = store.observations("nan").dropna(subset=["calculation_id"])
     assert len(obs) == 1 and obs.iloc[0]["n_D"] > 1.0
+
+
+def test_smoke_campaign_two_cycles_records_metrics_and_stays_out_of_a_quick_front(tmp_path):
+    """A smoke campaign seeded with its own fidelity's results runs 2 cycles × 2 through the
+    runner: hypervolume and beyond-line counts are recorded per cycle and the model check has
+    both cycles; its smoke results never enter a quick campaign's front or model."""
+    from core.cycle import campaign_model_check, campaign_observations, cycle_metrics
+    from core.demo import demo_observations_for
+    from core.views import annotate_observations
+
+    seeds = demo_observations_for("smoke")
+    records = json.loads(seeds.read_text())
+    if {r["result"]["preset"] for r in records} != {"smoke"}:
+        pytest.skip("no shipped smoke results for the demo polymers")
+    pool = tmp_path / "pool.csv"
+    pool.write_text("id,psmiles\n" + "\n".join(f"T{i},{s}" for i, s in enumerate(
+        ["*CC*", "*CC(*)C", "*CC(*)Cl", "*CCO*", "*CC(*)F", "*CC(*)(C)C"])))
+    store = Store(tmp_path / "s.db")
+    create_campaign(store, "sm", {
+        "pool_source": str(pool), "preset": "smoke", "batch_size": 2, "auto_approve": True,
+        "cluster": {"profile": "local", "n_workers": 1, "threads_per_worker": 1}},
+        initial=records, propose=True, actor="test")
+    r = start_runner(store, "sm", tmp_path / "runner.log", idle_exit=False)
+    try:
+        wait_for(lambda: (lambda c: len(c) >= 2 and c.iloc[1]["status"] == "done")(
+            store.cycles("sm").set_index("number").loc[1:]), 600, "two automatic cycles")
+        r.send_signal(signal.SIGTERM)
+        assert r.wait(60) == 0
+    finally:
+        if r.poll() is None:
+            r.kill()
+    cyc = store.cycles("sm").set_index("number")
+    n0 = len(records)
+    assert list(cyc.loc[[1, 2], "n_observations"]) == [n0 + 2, n0 + 4]
+    assert cyc.loc[[0, 1, 2], "hypervolume"].notna().all()
+    assert (cyc.loc[2, "hypervolume"] >= cyc.loc[1, "hypervolume"] >= cyc.loc[0, "hypervolume"])
+    assert cyc.loc[[0, 1, 2], "n_beyond"].notna().all()
+    mc = campaign_model_check(store, "sm")
+    assert {"1", "2"} <= set(mc["cycle"]) and (mc["n"] > 0).all()
+
+    # the same results in a quick campaign: shown apart, never on its front or in its model
+    quick = Store(tmp_path / "q.db")
+    smoke_obs = store.observations("sm")
+    create_campaign(quick, "q", {"pool_source": str(pool), "preset": "quick"},
+                    initial=[{"name": o["name"], "psmiles": o["psmiles"],
+                              "values": {"n_D": o["n_D"], "abbe_number": o["abbe_number"]},
+                              "result": o["result"], "provenance": o["provenance"]}
+                             for o in smoke_obs.to_dict("records")], actor="test")
+    same, other = campaign_observations(quick, "q")
+    assert same.empty and len(other) == len(smoke_obs)
+    from core.fidelity import campaign_fidelity
+    a = annotate_observations(quick.observations("q"), None, campaign_fidelity("quick"))
+    assert not a["on_front"].any() and not a["same_fidelity"].any()
+    assert cycle_metrics(quick.campaign_config("q"), same)["n_observations"] == 0

@@ -20,7 +20,7 @@ from core.store import Store
 
 from tests.helpers import POOL, PP, REPO, reference_records
 
-SMOKE_LOCAL = {"preset": "smoke", "batch_size": 1,
+SMOKE_LOCAL = {"preset": "smoke", "batch_size": 1, "experimental_in_model": True,
                "cluster": {"profile": "local", "n_workers": 1, "threads_per_worker": 1}}
 
 
