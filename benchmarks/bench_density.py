@@ -71,10 +71,22 @@ def radonpy_densities() -> dict[str, float]:
     return out
 
 
-def make_preset(name: str, ff: str):
+# protocol variants tried against the preset as shipped: ``--forcefields gaff2,gaff2+2x320`` runs
+# both side by side (results in ``<out>/gaff2+2x320.jsonl``)
+VARIANTS: dict[str, dict] = {
+    "2x320": {"chain_atoms": 320, "n_chains": 2},      # same atom count, chains 2x longer
+    "1x640": {"chain_atoms": 640, "n_chains": 1},      # one chain of 4x the length
+    "prod200": {"production_ps": 200.0, "production_average_ps": 100.0},
+}
+
+
+def make_preset(name: str, token: str):
+    """The preset ``name`` with force field and protocol variant of ``token`` (``ff[+variant]``)."""
     from core.simulation.presets import get_preset  # noqa: PLC0415
 
-    return get_preset(name).with_overrides(forcefield=ff)
+    ff, _, variant = token.partition("+")
+    over = dict(VARIANTS[variant]) if variant else {}
+    return get_preset(name).with_overrides(forcefield=ff, **over)
 
 
 def run_one(pid: str, smiles: str, preset_name: str, ff: str, out: str) -> dict:
@@ -243,6 +255,10 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(a.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     ffs = [f.strip() for f in a.forcefields.split(",") if f.strip()]
+    bad = [f for f in ffs if f.partition("+")[2] and f.partition("+")[2] not in VARIANTS]
+    if bad:
+        print(f"unknown protocol variant in {', '.join(bad)}; known: {', '.join(VARIANTS)}")
+        return 2
     ids = [i.strip() for i in a.ids.split(",") if i.strip()]
     dev = load_dev()
     unknown = [i for i in ids if i not in dev]
