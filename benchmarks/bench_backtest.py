@@ -70,6 +70,20 @@ def main(argv=None) -> int:
         hcells = "  ".join(f"{hv[:, c].mean():.3f}±{hv[:, c].std():.3f}" for c in checkpoints)
         print(f"{strategy:8s} Pareto  {cells}")
         print(f"{strategy:8s} HV frac {hcells}")
+    print("\nModel check (GP prediction of each pick vs its oracle value, all cycles and seeds; "
+          "a calibrated GP has 68 % within 1σ, 95 % within 2σ):")
+    for strategy in a.strategies.split(","):
+        rows = [m for r in runs if r["strategy"] == strategy for m in r["model_check"]
+                if m["cycle"] == "all"]
+        for obj in dict.fromkeys(m["objective"] for m in rows):
+            ms = [m for m in rows if m["objective"] == obj]
+            n = sum(m["n"] for m in ms)
+            w1 = sum(m["within_1sd"] * m["n"] for m in ms) / n
+            w2 = sum(m["within_2sd"] * m["n"] for m in ms) / n
+            rmse = (sum(m["rmse"] ** 2 * m["n"] for m in ms) / n) ** 0.5
+            bias = sum(m["bias"] * m["n"] for m in ms) / n
+            print(f"{strategy:8s} {obj:17s} n {n:4d}  bias {bias:+.4g}  RMSE {rmse:.4g}  "
+                  f"within 1σ {w1:.0%}  within 2σ {w2:.0%}")
     if a.json:
         Path(a.json).write_text(json.dumps({"config": vars(a), "runs": runs}, indent=1))
     return 0
