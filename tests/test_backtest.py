@@ -87,11 +87,12 @@ def test_ehvi_beats_random_on_a_learnable_oracle(oracle_dir):
     r = np.mean([run_campaign(orc, strategy="random", cycles=4, batch=4, seed=s,
                               log=lambda s: None)["hypervolume"][-1] for s in range(5)])
     assert e["hypervolume"][-1] > r
-    # the model check of the picks: every cycle and objective, 4 picks each, fractions in [0, 1]
+    # the model check of the picks: every cycle and objective, ≤ 4 picks each (failed oracle
+    # values have no pair), fractions in [0, 1]
     mc = [m for m in e["model_check"] if m["cycle"] != "all"]
     assert {(m["cycle"], m["objective"]) for m in mc} == {
         (str(c), o) for c in range(1, 5) for o in ("A", "B")}
-    assert all(m["n"] == 4 and 0 <= m["within_1sd"] <= m["within_2sd"] <= 1 for m in mc)
+    assert all(1 <= m["n"] <= 4 and 0 <= m["within_1sd"] <= m["within_2sd"] <= 1 for m in mc)
 
 
 def test_believer_front_only_variant_runs(oracle_dir):
