@@ -2,8 +2,8 @@
 
 Run:  streamlit run app.py     (binds to 127.0.0.1, see .streamlit/config.toml)
 
-The page is thin: it reads the store, calls ``core.views`` for the numbers and
-``core.figures`` for the Plotly figures. Live panels poll the store in an ``st.fragment``
+The page is thin: it reads the store, calls ``core.ui.views`` for the numbers and
+``core.ui.figures`` for the Plotly figures. Live panels poll the store in an ``st.fragment``
 with ``run_every``; the figure is rebuilt only when the data signature changes. The Pareto chart
 is a small custom component (``pages/_pareto_chart.py``): it redraws with Plotly.react and a
 constant ``uirevision`` so zoom/pan survive new results, and hovering a point shows its
@@ -19,13 +19,13 @@ st.set_page_config(page_title="OptiPoly · optical polymer discovery",
                    layout="wide", initial_sidebar_state="expanded")
 
 from core.config import BatchState  # noqa: E402
-from core.calibration import calibrated_values  # noqa: E402
+from core.chem.calibration import calibrated_values  # noqa: E402
 from core.fidelity import campaign_fidelity  # noqa: E402
-from core.figures import (  # noqa: E402
+from core.ui.figures import (  # noqa: E402
     chart_config, history_figure, observation_origin, pareto_figure, pareto_file_stem,
 )
-from core.structure_images import polymer_svg  # noqa: E402
-from core.views import (  # noqa: E402
+from core.chem.structure_images import polymer_svg  # noqa: E402
+from core.ui.views import (  # noqa: E402
     annotate_observations, compute_kpis, cycle_history, data_signature,
     reference_point_from_config, simulation_summary,
 )
@@ -73,7 +73,7 @@ def _details(obs: pd.DataFrame, point: dict, batch_df: pd.DataFrame | None = Non
     """Right-hand panel: the clicked point's structure and values.
 
     ``point``: {curve, customdata, x, y} from the chart component; customdata layouts are those
-    of ``core.figures.pareto_figure`` (observations/batch ``[id, label, psmiles, extra, key]``,
+    of ``core.ui.figures.pareto_figure`` (observations/batch ``[id, label, psmiles, extra, key]``,
     references ``[name, abbreviation, key]``, pool ``[id, key]``).
     """
     cd = point.get("customdata")
@@ -152,7 +152,7 @@ def _details(obs: pd.DataFrame, point: dict, batch_df: pd.DataFrame | None = Non
 
 @st.cache_resource(show_spinner=False)
 def _calibration() -> dict:
-    from core.calibration import load_calibration
+    from core.chem.calibration import load_calibration
 
     return load_calibration()
 
@@ -300,7 +300,7 @@ def _model_check_panel(ctx, sig: str) -> None:
     campaign's data change."""
     cached = st.session_state.get("_model_check")
     if cached is None or cached[0] != sig:
-        from core.cycle import campaign_model_check
+        from core.campaign.cycle import campaign_model_check
 
         cached = (sig, campaign_model_check(ctx.store, ctx.campaign))
         st.session_state["_model_check"] = cached

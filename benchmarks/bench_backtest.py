@@ -2,7 +2,8 @@
 20 cycles × 10, strategies EHVI (top-10), Kriging believer and random, over several seeds.
 
 Oracle: ../shared/data/spacier_benchmark (1,067-polymer pool, PI1070 MD values).  Metrics as
-defined in ``core.backtest``: ``pareto_found`` (how many of the oracle's true Pareto polymers
+defined in ``core.optimize.backtest``: ``pareto_found`` (how many of the oracle's true Pareto
+polymers
 have been evaluated; SPACIER's metric) and the hypervolume fraction (z-scaling on all valid
 oracle rows, reference = nadir − 10 % range).
 
@@ -26,8 +27,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from core.backtest import load_oracle, quality_metric, run_campaign  # noqa: E402
-from core.surrogate import DEFAULT_KERNEL  # noqa: E402
+from core.optimize.backtest import load_oracle, quality_metric, run_campaign  # noqa: E402
+from core.optimize.surrogate import DEFAULT_KERNEL  # noqa: E402
 
 SB = REPO.parent / "shared" / "data" / "spacier_benchmark"
 

@@ -1,6 +1,6 @@
 """Descriptor benchmark: fidelity to SPACIER's vectors and throughput.
 
-1. Fidelity: core.descriptors.ff_kernel_mean for every polymer of
+1. Fidelity: core.chem.descriptors.ff_kernel_mean for every polymer of
    ../shared/data/spacier_benchmark (y_oracle.csv smiles, rows aligned with X_pool.csv) and the
    cosine similarity with SPACIER's published 170-d vector; target >= 0.99 for >= 95 %.
 2. Throughput: ff_kernel_mean_batch(n_jobs=2) on N new polymers (default 10,000) made by
@@ -25,8 +25,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from rdkit import Chem, RDLogger  # noqa: E402
 
-from core.descriptors import DESCRIPTOR_NAMES, ff_kernel_mean_batch  # noqa: E402
-from core.polymer import InvalidPolymer, canonical_psmiles, parse_psmiles  # noqa: E402
+from core.chem.descriptors import DESCRIPTOR_NAMES, ff_kernel_mean_batch  # noqa: E402
+from core.chem.polymer import InvalidPolymer, canonical_psmiles, parse_psmiles  # noqa: E402
 
 RDLogger.DisableLog("rdApp.*")
 

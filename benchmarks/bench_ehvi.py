@@ -2,7 +2,7 @@
 
 Measures, on this machine, side by side:
 1. GP prediction (two objectives, default kernel, trained on ``--n-train`` polymers) for the pool;
-2. ``core.acquisition.ehvi_2d`` vectorised over the whole pool;
+2. ``core.optimize.acquisition.ehvi_2d`` vectorised over the whole pool;
 3. baseline A: a straightforward per-candidate exact loop in the style of the published code
    (scalar ``scipy.stats.norm`` calls per strip); timed on ``--loop-n`` candidates and
    extrapolated linearly to the pool (SPACIER reported 22.8 s for 10k);
@@ -25,8 +25,8 @@ from scipy import stats
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from core.acquisition import ehvi_2d  # noqa: E402
-from core.surrogate import DEFAULT_KERNEL, fit_surrogates  # noqa: E402
+from core.optimize.acquisition import ehvi_2d  # noqa: E402
+from core.optimize.surrogate import DEFAULT_KERNEL, fit_surrogates  # noqa: E402
 
 SB = REPO.parent / "shared" / "data" / "spacier_benchmark"
 

@@ -245,8 +245,8 @@ def read(path: Path) -> str:
 def make_campaign(db: Path, name: str, psmiles: list[str], *, n_workers: int = 1,
                   max_attempts: int = 3, overrides: dict | None = None):
     """A smoke campaign with one approved batch of ``psmiles``; returns (store, {psmiles: id})."""
-    from core.campaign import create_campaign  # noqa: PLC0415
-    from core.polymer import polymer_key  # noqa: PLC0415
+    from core.campaign.commands import create_campaign  # noqa: PLC0415
+    from core.chem.polymer import polymer_key  # noqa: PLC0415
     from core.store import Store  # noqa: PLC0415
 
     db.parent.mkdir(parents=True, exist_ok=True)
@@ -411,7 +411,7 @@ def drill_sim_cli_kill(root: Path, *, repeats: int = 1) -> Row:
 
 
 def drill_cancel(root: Path) -> Row:
-    from core.task import CALC_ENV, calc_tag, read_progress  # noqa: PLC0415
+    from core.execution.task import CALC_ENV, calc_tag, read_progress  # noqa: PLC0415
     row = Row("cancel during MD, then rerun")
     d = root / "cancel"
     store, calcs = make_campaign(d / "c.db", "cx", [PP], overrides=SLOW_MD)
@@ -466,7 +466,7 @@ def drill_cancel(root: Path) -> Row:
 
 
 def drill_two_stores(root: Path) -> Row:
-    from core.runner import runner_lock_path, runs_dir_for  # noqa: PLC0415
+    from core.execution.runner import runner_lock_path, runs_dir_for  # noqa: PLC0415
     row = Row("two stores in one directory")
     d = root / "two-stores"
     stores = []
@@ -694,7 +694,7 @@ def hostile_rows() -> list[str]:
 
 
 def drill_hostile_pool(root: Path) -> Row:
-    from core.polymer import canonical_psmiles, polymer_key  # noqa: PLC0415
+    from core.chem.polymer import canonical_psmiles, polymer_key  # noqa: PLC0415
     from core.pool import DEFAULT_POOL_DIR, read_pool  # noqa: PLC0415
     row = Row("hostile pool rows (100) via CLI, x2")
     d = root / "pool"
@@ -760,8 +760,8 @@ def slurm_up() -> tuple[bool, str]:
 
 
 def _slurm_campaign(d: Path, name: str, psmiles: str, max_attempts: int = 3):
-    from core.campaign import create_campaign  # noqa: PLC0415
-    from core.polymer import polymer_key  # noqa: PLC0415
+    from core.campaign.commands import create_campaign  # noqa: PLC0415
+    from core.chem.polymer import polymer_key  # noqa: PLC0415
     from core.store import Store  # noqa: PLC0415
     d.mkdir(parents=True)
     pool = d / "pool.csv"

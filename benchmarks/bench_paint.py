@@ -172,7 +172,7 @@ def main() -> None:
         # the pool's hover pictures are drawn once per pool (a background process in the app);
         # draw them here first so they do not compete with the timed page loads
         from core.store import Store
-        from core.structure_images import write_structure_images
+        from core.chem.structure_images import write_structure_images
 
         t0 = time.time()
         preds = Store(db).latest_predictions("big")

@@ -1,10 +1,10 @@
-"""Benchmark of the virtual polymer pool generator (core.pool / core.ngram).
+"""Benchmark of the virtual polymer pool generator (core.pool / core.pool.ngram).
 
 Prints, for the n-gram trained on the shipped corpus (and, when ../shared/data is present,
 on PI1070 for comparison with DESIGN.md's order-8 numbers):
 
 * raw sampling metrics over a fixed number of draws: completed strings per draw, validity
-  (valid / completed, core.polymer validation), uniqueness (unique canonical / valid),
+  (valid / completed, core.chem.polymer validation), uniqueness (unique canonical / valid),
   novelty (not in the corpus / unique);
 * time to produce N valid, filtered, unique, novel candidates (default 10,000; no
   descriptors; the same procedure and filters as ``python -m core.pool generate``) and the
@@ -28,7 +28,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from core import pool  # noqa: E402
-from core.polymer import InvalidPolymer, canonical_psmiles, parse_psmiles  # noqa: E402
+from core.chem.polymer import InvalidPolymer, canonical_psmiles, parse_psmiles  # noqa: E402
 
 ELEMENTS = ["C", "N", "O", "F", "S", "Cl", "Br", "I", "P"]
 GROUPS = {"S": "[#16]", "sulfonyl": "[#16X4](=O)(=O)", "thioether": "[#16X2]([#6])[#6]",
@@ -37,7 +37,7 @@ GROUPS = {"S": "[#16]", "sulfonyl": "[#16X4](=O)(=O)", "thioether": "[#16X2]([#6
 
 def raw_metrics(model, corpus: set[str], draws: int, seed: int, params: pool.SampleParams):
     """Validity / uniqueness / novelty over ``draws`` sampled strings (no filters)."""
-    from core import ngram
+    from core.pool import ngram
 
     st = ngram.SampleStats()
     t0 = time.perf_counter()
@@ -133,7 +133,7 @@ def main() -> int:
     cands = run("shipped corpus (assets/polymer_corpus.csv)", [], True, pool.ModelParams(),
                 args.n, args.draws, args.seed)
     if args.descriptor_sample:
-        from core.descriptors import ff_kernel_mean_batch
+        from core.chem.descriptors import ff_kernel_mean_batch
 
         sub = cands[: args.descriptor_sample]
         t0 = time.perf_counter()

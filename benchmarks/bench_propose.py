@@ -7,7 +7,7 @@ Pools timed side by side:
   (../shared/data/spacier_benchmark/X_pool.csv, 1,067 rows) and their real computed
   refractive index and density (y_oracle.csv) as the two objectives;
 - ``default``: the shipped 10k pool (assets/pool) when it exists, with the same PI1070
-  observations (their descriptors computed by core.descriptors when not in the pool).
+  observations (their descriptors computed by core.chem.descriptors when not in the pool).
 
 Prints seconds per proposal for the "ehvi" (top-q) and "believer" (Kriging believer) strategies
 and the believer/ehvi ratio.
@@ -26,7 +26,7 @@ import pandas as pd
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from core.cycle import propose_batch  # noqa: E402
+from core.campaign.cycle import propose_batch  # noqa: E402
 from core.store import Store  # noqa: E402
 
 SHARED = REPO.parent / "shared" / "data" / "spacier_benchmark"

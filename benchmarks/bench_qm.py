@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from core.polymer import repeat_unit_mass  # noqa: E402
+from core.chem.polymer import repeat_unit_mass  # noqa: E402
 from core.simulation.qm import repeat_unit_polarizability  # noqa: E402
 
 N_A = 6.02214076e23

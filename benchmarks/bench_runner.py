@@ -23,8 +23,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from core.polymer import polymer_key  # noqa: E402
-from core.task import execute_calculation  # noqa: E402
+from core.chem.polymer import polymer_key  # noqa: E402
+from core.execution.task import execute_calculation  # noqa: E402
 from core.store import Store  # noqa: E402
 
 POLYMERS = ["*CC(*)C", "*CC(*)(C)C(=O)OC", "*CC(*)Cl", "*CCO*", "*CC(*)C#N", "*CCS*",

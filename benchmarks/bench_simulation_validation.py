@@ -178,7 +178,7 @@ def report(rows, results, args) -> None:
                   f"{lo}–{hi} g/cm³ ({(rho - ref) / ref:+.1%})")
     summary["density"] = dens
     # separate, clearly labelled output: a linear calibration to experiment (LOO-validated)
-    from core.calibration import CalibrationError, fit_linear, worth_shipping
+    from core.chem.calibration import CalibrationError, fit_linear, worth_shipping
 
     ok_rows = [t for t in table if t.get("ok")]
     lines = {}

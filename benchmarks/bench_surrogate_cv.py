@@ -30,7 +30,7 @@ import pandas as pd
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from core.surrogate import fit_gp  # noqa: E402
+from core.optimize.surrogate import fit_gp  # noqa: E402
 
 SHARED = REPO.parent / "shared" / "data"
 PROPS = ("refractive_index", "density", "Cp")

@@ -1,4 +1,4 @@
-"""Agreement of core.gaff2's RDKit typer with AmberTools' ``antechamber -at gaff2``.
+"""Agreement of core.chem.gaff2's RDKit typer with AmberTools' ``antechamber -at gaff2``.
 
 For a random sample of PI1070 polymers, build the H-capped linear trimer (3-D, RDKit), type it
 with both, and report the fraction of atoms with identical types:
@@ -9,7 +9,7 @@ with both, and report the fraction of atoms with identical types:
   ``c3`` (GAFF2_mod's name for sp3 C bonded to F; same parameters);
 - version-normalised: additionally antechamber's ``c5``/``c6`` (sp3 C in 5-/6-membered rings,
   new in GAFF2.2; AmberTools >= 24) read as ``c3``, which is what GAFF2.11 -- the parameter
-  release RadonPy/SPACIER used and core.gaff2 reads by default -- calls them.
+  release RadonPy/SPACIER used and core.chem.gaff2 reads by default -- calls them.
 
 Usage: python benchmarks/gaff2_agreement.py [--n 150] [--seed 0] [--data ../shared/data]
 """
@@ -31,8 +31,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from rdkit import Chem  # noqa: E402
 
-from core import gaff2  # noqa: E402
-from core.polymer import linear_oligomer  # noqa: E402
+from core.chem import gaff2  # noqa: E402
+from core.chem.polymer import linear_oligomer  # noqa: E402
 
 NORMALISE = {"cd": "cc", "cf": "ce", "cq": "cp", "nd": "nc", "nf": "ne", "pd": "pc", "pf": "pe",
              "c3f": "c3"}
@@ -107,9 +107,9 @@ def main() -> None:
     print(f"atom-type agreement, normalised: {n_norm / n_atoms:.4f}")
     print(f"atom-type agreement, version-normalised (c5/c6 -> c3): {n_ver / n_atoms:.4f}")
     print(f"molecules with all types equal (version-normalised): {n_mol_norm}/{done}")
-    print(f"time per trimer: core.gaff2 {1e3 * t_mine / done:.1f} ms, antechamber "
+    print(f"time per trimer: core.chem.gaff2 {1e3 * t_mine / done:.1f} ms, antechamber "
           f"{1e3 * t_ac / done:.0f} ms (ratio {t_ac / max(t_mine, 1e-9):.0f}x)")
-    print("remaining disagreements (antechamber -> core.gaff2): count")
+    print("remaining disagreements (antechamber -> core.chem.gaff2): count")
     for (b, a), c in confusion.most_common(15):
         print(f"  {b:>3} -> {a:<3} {c}")
     for s, why in failures[:10]:

@@ -1,56 +1,114 @@
 """Core library of the optical-polymer discovery tool (no Streamlit imports here).
 
-Modules (one concept each), by layer:
+The folder tree is the map: one package per layer, one concept per module.  Read it top to
+bottom as the closed loop runs (README, "Architecture").  ``tests/test_layout.py`` checks that
+every module under ``core/`` is named here.
 
-Vocabulary and errors
-- ``config``       the campaign vocabulary: CalcState, BatchState, CycleState, RunnerState,
-                   Strategy, ClusterKind, preset names, wavelengths, defaults, CampaignConfig
-- ``errors``       OptipolyError and its domains (input, store, calculation, cluster)
-- ``atomic_io``    atomic file writes
+Vocabulary and errors (top level)
+- ``config``            the campaign vocabulary: CalcState, BatchState, CycleState, RunnerState,
+                        Strategy, ClusterKind, preset names, wavelengths, defaults, CampaignConfig
+- ``errors``            OptipolyError and its domains (input, store, calculation, cluster)
+- ``atomic_io``         atomic file writes
+- ``runner``, ``backtest``  entry points only, for ``python -m core.runner`` and
+                        ``python -m core.backtest``; the code is in ``execution`` and ``optimize``
 
-Chemistry and physics
-- ``polymer``      polymer-SMILES parsing/validation, canonical form, capped units, oligomers
-- ``gaff2``        GAFF2 atom typing and parameter lookup (gaff2.dat from AmberTools)
-- ``descriptors``  170-d force-field kernel mean embedding (SPACIER / RadonPy)
-- ``substructures`` named SMARTS library and enrichment statistics
-- ``feasibility``  synthetic accessibility (SA score) and unfit-motif flags
-- ``optics``       Lorentz–Lorenz, Abbe number, empirical n_D–ν_D limit line, reference polymers
-- ``calibration``  labelled linear calibration of simulated n_D / ν_D to experiment (LOO errors)
-- ``simulation``   MD (LAMMPS) + QM (PySCF) oracle: polymer SMILES -> n_D, n_F, n_C, ν_D
+``chem``: chemistry and physics of one polymer
+- ``chem.polymer``      polymer-SMILES parsing/validation, canonical form, capped units, oligomers
+- ``chem.gaff2``        GAFF2 atom typing and parameter lookup (gaff2.dat from AmberTools)
+- ``chem.descriptors``  170-d force-field kernel mean embedding (SPACIER / RadonPy)
+- ``chem.substructures``  named SMARTS library and enrichment statistics
+- ``chem.feasibility``  synthetic accessibility (SA score) and unfit-motif flags
+- ``chem.optics``       Lorentz–Lorenz, Abbe number, empirical n_D–ν_D limit line, references
+- ``chem.calibration``  labelled linear calibration of simulated n_D / ν_D to experiment
+- ``chem.structure_images``  RDKit pictures of polymers (hover images, SVG data URIs)
 
-Candidates
-- ``ngram``        n-gram polymer-SMILES language model
-- ``pool``         candidate pool: generation, default pool, imports
+``pool``: the candidates
+- ``pool``              candidate pool: generation, default pool, imports, ``python -m core.pool``
+- ``pool.ngram``        n-gram polymer-SMILES language model the generator samples
 
-Optimisation
-- ``surrogate``    Gaussian-process surrogate, one GP per objective
-- ``acquisition``  Pareto front, 2-D hypervolume, exact EHVI, batch selection
-- ``proposal``     propose(observations, pool, config, pending) -> Proposal: the one, pure
-                   proposal step the campaign and the back-test share
-- ``backtest``     replay of a campaign against an oracle table (CLI)
+``optimize``: from observations to a proposed batch
+- ``optimize.surrogate``    Gaussian-process surrogate, one GP per objective
+- ``optimize.acquisition``  Pareto front, 2-D hypervolume, exact EHVI, batch selection
+- ``optimize.proposal``     propose(observations, pool, config, pending) -> Proposal: the one,
+                            pure proposal step the campaign and the back-test share
+- ``optimize.backtest``     replay of a campaign against an oracle table (CLI)
 
-Persistence
-- ``store``        SQLite store, single source of truth (package: db, migrations, errors, one
-                   module per aggregate: campaigns, observations, pool, batches, calculations,
-                   runners)
+``simulation``: the oracle, polymer SMILES -> n_D, n_F, n_C, ν_D (MD with LAMMPS, QM with PySCF)
+- ``simulation.pipeline``   the steps in order, resumable in a work directory
+- ``simulation.presets``    smoke / quick / standard settings, one frozen dataclass
+- ``simulation.build``      step 1: CH3-terminated atactic chains with 3-D coordinates
+- ``simulation.forcefield``  step 2: GAFF2 types and parameters, AM1-BCC charges
+- ``simulation.openff_sage``  the second force field, OpenFF Sage
+- ``simulation.lammps_data``  LAMMPS data file of the parametrised chains
+- ``simulation.cell``       step 3: packmol box at low density
+- ``simulation.md``         step 4: LAMMPS equilibration and NPT production -> density
+- ``simulation.dilatometry``  Tg and the melt-line density from a cooling ladder
+- ``simulation.packing``    packing-coefficient density estimate (cross-check)
+- ``simulation.qm``         step 5: frequency-dependent polarisability of the repeat unit
+- ``simulation.response``   α(ω) by linear response on PySCF primitives
+- ``simulation.env``        external programs of the pipeline, work-dir lock
+- ``simulation.errors``     one error class per failure a chemist tells apart
 
-Execution
-- ``cluster``      dask LocalCluster / dask-jobqueue profiles
-- ``cluster_preview`` job-script preview in a subprocess (thread-safe), per-kind profile templates
-- ``cluster_profiles`` named profiles from the owner's jobqueue.yaml; browser editing off by default
-- ``task``         the worker side: CalculationSpec and the dask task of one calculation
-- ``calc_process`` one calculation's pipeline in its own supervised, killable process group
-- ``runner``       the scheduler loop that executes approved calculations (store, executor and
-                   campaign hooks injected)
+``store``: SQLite, the single source of truth
+- ``store``                 :class:`Store`, composed of the modules below
+- ``store.db``              connections, transactions, shared helpers
+- ``store.migrations``      the schema, one SQL script per version
+- ``store.errors``          StoreError and its subclasses
+- ``store.campaigns``       campaigns and the audit log
+- ``store.observations``    observed objective values
+- ``store.pool``            pool additions, rejections, predictions, descriptor cache
+- ``store.batches``         cycles and batches (propose -> approve -> finish)
+- ``store.calculations``    the calculation state machine
+- ``store.runners``         runner heartbeats
 
-Campaign
-- ``cycle``        one proposal: gathers the inputs, calls ``proposal.propose``, persists the batch
-- ``campaign``     headless campaign CLI (new/propose/approve/import-measurements/status/export)
-- ``runner_cli``   ``python -m core.runner``: the runner wired to the campaign's hooks
-- ``measurements`` measured / literature n_D, ν_D from a CSV as experimental observations
-- ``demo``         the demo campaign on the shipped pool and initial observations
+``execution``: running approved calculations
+- ``execution.runner``      the scheduler loop (store, executor and campaign hooks injected)
+- ``execution.task``        the worker side: CalculationSpec and the dask task of one calculation
+- ``execution.calc_process``  one calculation's pipeline in its own supervised process group
+- ``execution.cluster``     dask LocalCluster / dask-jobqueue profiles
+- ``execution.cluster_preview``  job-script preview in a subprocess, per-kind templates
+- ``execution.cluster_profiles``  named profiles from the owner's jobqueue.yaml
 
-Presentation (no Streamlit)
-- ``figures``, ``views``, ``structure_images``  Plotly figures, page numbers, RDKit pictures
-- ``figure_export`` SVG / PDF / print-PNG export of a figure (kaleido + system Chromium)
+``campaign``: the closed loop around a store
+- ``campaign.commands``     campaign operations and the headless CLI ``python -m core.campaign``
+                            (new/propose/approve/import-measurements/status/export)
+- ``campaign.cycle``        one proposal: gathers the inputs, calls ``optimize.proposal.propose``,
+                            persists the batch; the runner's hooks (``RUNNER_HOOKS``)
+- ``campaign.runner_cli``   ``python -m core.runner``: the runner wired to the campaign's hooks
+- ``campaign.measurements``  measured / literature n_D, ν_D from a CSV as observations
+- ``campaign.demo``         the demo campaign on the shipped pool and initial observations
+
+``ui``: presentation, no Streamlit (the pages are in ``pages/``)
+- ``ui.views``              page numbers and texts
+- ``ui.figures``            Plotly figures
+- ``ui.figure_export``      SVG / PDF / print-PNG export of a figure (kaleido + system Chromium)
 """
+
+import importlib as _importlib
+import importlib.abc as _abc
+import importlib.util as _util
+import sys as _sys
+
+#: old flat module names that work in progress outside this layout still imports
+#: (``benchmarks/bench_density.py``: ``from core.polymer import canonical_psmiles``); each is
+#: the very module object of its new home.  Delete an entry once nothing imports the old name.
+_MOVED = {"core.polymer": "core.chem.polymer"}
+
+
+class _MovedModuleAlias(_abc.MetaPathFinder, _abc.Loader):
+    """Resolves an old name of :data:`_MOVED` to its module (consulted after the normal finders)."""
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname not in _MOVED:
+            return None
+        return _util.spec_from_loader(fullname, self)
+
+    def create_module(self, spec):
+        return _importlib.import_module(_MOVED[spec.name])
+
+    def exec_module(self, module):
+        pass
+
+
+if not any(isinstance(f, _MovedModuleAlias) for f in _sys.meta_path):
+    _sys.meta_path.append(_MovedModuleAlias())

@@ -110,7 +110,7 @@ class RunnerState(StrEnum):
 
 
 class Strategy(StrEnum):
-    """Batch-selection strategy (``core.acquisition.select_batch``)."""
+    """Batch-selection strategy (``core.optimize.acquisition.select_batch``)."""
 
     EHVI = "ehvi"
     BELIEVER = "believer"
@@ -182,16 +182,17 @@ class CampaignConfig:
     objectives        result-record keys to maximise, in plot order (x = ν_D, y = n_D in the UI)
     reference_point   hypervolume/EHVI reference, one value per objective, same units
                       (default n_D 1.30, ν_D 10: below every practical optical polymer)
-    limit_line        ``core.optics.LimitLine.to_dict()``; None = the shipped default line
+    limit_line        ``core.chem.optics.LimitLine.to_dict()``; None = the shipped default line
     pool_source       ``"default"`` (the shipped 10k pool) or a path to a pool CSV
-    surrogate_kernel  kernel name passed to ``core.surrogate.fit_gp`` (None = its default)
+    surrogate_kernel  kernel name passed to ``core.optimize.surrogate.fit_gp`` (None = its default)
     acquisition_strategy a :class:`Strategy` of :meth:`Strategy.for_campaigns`: ``ehvi``
                       (top-q EHVI) or ``believer`` (Kriging believer batches)
     batch_size        candidates per proposed batch (q)
     preset            simulation preset, one of :data:`PRESET_NAMES`
     threads           threads per calculation passed to ``run_pipeline`` (None = preset default)
     max_attempts      attempts per calculation before it is failed (worker/job deaths)
-    cluster           cluster profile dict, see ``core.cluster`` (``{"profile": "local", ...}``)
+    cluster           cluster profile dict, see ``core.execution.cluster``
+                      (``{"profile": "local", ...}``)
     auto_approve      approve each new proposal without a person
     preset_overrides  preset fields replaced for this campaign's calculations, e.g.
                       ``{"production_ps": 100.0}`` (numbers, text or true/false; None = none)
@@ -199,7 +200,8 @@ class CampaignConfig:
                       statistics on measured values too (``core.fidelity``); off by default:
                       only the campaign's own simulation fidelity counts
     runs_dir          root for calculation work dirs (None = ``<db dir>/runs``); each store file
-                      and campaign gets its own sub-directory (``core.runner.runs_dir_for``)
+                      and campaign gets its own sub-directory
+                      (``core.execution.runner.runs_dir_for``)
     """
 
     objectives: list[str] = field(default_factory=lambda: list(DEFAULT_OBJECTIVES))

@@ -8,7 +8,8 @@ Environment:
     OPTIPOLY_RUNNER    ``0`` to never start the runner process from the dashboard (tests)
     OPTIPOLY_LIVE_S    polling period of live panels in seconds (default 2)
     OPTIPOLY_ALLOW_PROFILE_EDITING  ``1`` to let the browser edit cluster profiles (off by
-                       default: a profile's prologue runs on the cluster; core.cluster_profiles)
+                       default: a profile's prologue runs on the cluster;
+                       core.execution.cluster_profiles)
     OPTIPOLY_JOBQUEUE_YAML  file of named cluster profiles (default ~/.config/dask/jobqueue.yaml)
 """
 from __future__ import annotations
@@ -25,7 +26,7 @@ import streamlit as st
 
 from core.config import DEFAULT_PRESET, default_db_path
 from core.store import CampaignNotFound, Store, StoreError, StoreUnavailable
-from core.views import escape_markdown, markdown_code
+from core.ui.views import escape_markdown, markdown_code
 
 REPO = Path(__file__).resolve().parents[1]
 ACTOR = "dashboard"
@@ -82,7 +83,7 @@ def get_store(path: str) -> Store:
 
 @st.cache_resource(show_spinner="Preparing the demo campaign …")
 def _ensure_demo(path: str, preset_name: str, name: str) -> str:
-    from core.demo import ensure_demo_campaign
+    from core.campaign.demo import ensure_demo_campaign
 
     ensure_demo_campaign(path, preset=preset_name, name=name)
     return name
@@ -100,7 +101,7 @@ def _ensure_runner(path: str, campaign: str, every_s: float = 15.0) -> None:
     if now - _RUNNER_CHECKED.get((path, campaign), -1e9) < every_s:
         return
     _RUNNER_CHECKED[(path, campaign)] = now
-    from core.runner import ensure_runner
+    from core.execution.runner import ensure_runner
 
     ensure_runner(path, campaign)
 
@@ -205,7 +206,7 @@ def require_optical_objectives(cfg: dict[str, Any]) -> None:
 
 
 def limit_line(cfg: dict[str, Any]):
-    from core.optics import LimitLine, load_default_limit_line
+    from core.chem.optics import LimitLine, load_default_limit_line
 
     if cfg.get("limit_line"):
         return LimitLine.from_dict(cfg["limit_line"])
@@ -214,7 +215,7 @@ def limit_line(cfg: dict[str, Any]):
 
 @st.cache_data(show_spinner=False)
 def reference_polymers() -> pd.DataFrame:
-    from core.optics import load_reference_polymers
+    from core.chem.optics import load_reference_polymers
 
     return load_reference_polymers()
 
@@ -228,14 +229,14 @@ def svg_html(svg: str, width: int | None = None) -> str:
 def esc(text: Any) -> str:
     """``text`` escaped for Streamlit Markdown (st.markdown / error / warning / caption /
     toast / success / info): shown literally, so a polymer SMILES ``*C(*)(F)Cl`` keeps its
-    asterisks and ``[N+](=O)`` is no link (:func:`core.views.escape_markdown`).  Not for
+    asterisks and ``[N+](=O)`` is no link (:func:`core.ui.views.escape_markdown`).  Not for
     code spans: use :func:`code` there."""
     return escape_markdown(text)
 
 
 def code(text: Any) -> str:
     """``text`` as an inline code span (monospace, literal), e.g. a polymer SMILES or a
-    user's SMARTS pattern inside a sentence (:func:`core.views.markdown_code`)."""
+    user's SMARTS pattern inside a sentence (:func:`core.ui.views.markdown_code`)."""
     return markdown_code(text)
 
 

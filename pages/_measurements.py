@@ -1,5 +1,5 @@
 """Measured / literature values on the Settings page (not a page itself): read an uploaded or
-pasted measurements CSV and show why a file was refused (``core.measurements`` does the
+pasted measurements CSV and show why a file was refused (``core.campaign.measurements`` does the
 checking)."""
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from core.measurements import (MAX_MEASUREMENT_BYTES, MeasurementImportError,
-                               parse_measurements_csv)
+from core.campaign.measurements import (MAX_MEASUREMENT_BYTES, MeasurementImportError,
+                                        parse_measurements_csv)
 from pages._common import esc
 
 #: what the upload / paste widgets say about the expected table
@@ -19,7 +19,7 @@ CSV_HELP = ("CSV with a header row: `psmiles`, `n_D`, `abbe_number` (ν_D) and o
 
 
 def measurement_rows(upload: Any, pasted: str | None) -> tuple[list[dict], str] | None:
-    """Rows (:func:`core.measurements.parse_measurements_csv`) and a file label from an
+    """Rows (:func:`core.campaign.measurements.parse_measurements_csv`) and a file label from an
     ``st.file_uploader`` value or pasted CSV text (the upload wins); None when neither is
     given.  Raises :class:`MeasurementImportError` for an unusable table."""
     if upload is not None:

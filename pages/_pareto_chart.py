@@ -4,9 +4,9 @@ The frontend is one static file, ``pages/components/pareto_chart/index.html`` (n
 At first use it is copied, with the ``plotly.min.js`` that ships inside the plotly Python
 package, into a served runtime directory (``$OPTIPOLY_CACHE`` or ``var/cache`` under the
 repository, ``components/pareto_chart/``); structure pictures for the hover box are written
-there too, as ``img/<image_key>.svg`` (``core.structure_images``). Observations, the proposed
+there too, as ``img/<image_key>.svg`` (``core.chem.structure_images``). Observations, the proposed
 batch and the reference polymers are drawn before the chart is sent; a pool's 10,000 pictures
-are drawn by a background process (``python -m core.structure_images``), niced, once.
+are drawn by a background process (``python -m core.chem.structure_images``), niced, once.
 """
 from __future__ import annotations
 
@@ -26,9 +26,9 @@ import streamlit as st
 import streamlit.components.v1 as components
 
 from core.atomic_io import atomic_copy
-from core.figure_export import ExportSpec, export_specs, export_unavailable, figure_image
-from core.figures import pareto_file_stem
-from core.structure_images import write_structure_images
+from core.ui.figure_export import ExportSpec, export_specs, export_unavailable, figure_image
+from core.ui.figures import pareto_file_stem
+from core.chem.structure_images import write_structure_images
 from pages._common import esc
 
 REPO = Path(__file__).resolve().parents[1]
@@ -87,7 +87,7 @@ def ensure_images_background(psmiles: list[str]) -> None:
     lst.write_text("\n".join(psmiles), encoding="utf-8")
     env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     subprocess.Popen(
-        ["nice", "-n", "10", sys.executable, "-m", "core.structure_images",
+        ["nice", "-n", "10", sys.executable, "-m", "core.chem.structure_images",
          "--out", str(d / "img"), "--done", str(marker), str(lst)],
         cwd=str(REPO), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         stdin=subprocess.DEVNULL, start_new_session=True)
@@ -123,7 +123,7 @@ def _render_export(payload: dict, spec: ExportSpec) -> bytes:
 def export_buttons(payload: dict, campaign: str) -> None:
     """Download buttons for the plot as SVG, PDF and print PNG, named
     ``<campaign>-pareto.<ext>`` and rendered on the server only when clicked
-    (:mod:`core.figure_export`); one line saying why instead where that cannot run."""
+    (:mod:`core.ui.figure_export`); one line saying why instead where that cannot run."""
     why = export_unavailable()
     if why:
         st.caption(f"SVG / PDF export is not available on this server: {esc(why)}. The camera "

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core.substructures import DEFAULT_LIBRARY, match_matrix
+from core.chem.substructures import DEFAULT_LIBRARY, match_matrix
 from pages._common import Ctx, esc
 
 
@@ -30,7 +30,7 @@ def _predictions_columns(preds: pd.DataFrame) -> pd.DataFrame:
 def pool_table(ctx: Ctx) -> pd.DataFrame:
     """id, psmiles, source (+ n_pred, n_sd, abbe_pred, abbe_sd, ehvi, p_beyond when known).
 
-    When the latest proposal saved predictions (``core.cycle.propose_batch``: one row per
+    When the latest proposal saved predictions (``core.campaign.cycle.propose_batch``: one row per
     campaign pool candidate, uploads included), that frame is the table; uploads added since
     are appended without predictions. Otherwise the shipped pool plus the uploads."""
     extra = ctx.store.pool_candidates(ctx.campaign)

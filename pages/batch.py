@@ -7,7 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from core.config import BatchState, Strategy
-from core.structure_images import polymer_data_uri, polymer_svg
+from core.chem.structure_images import polymer_data_uri, polymer_svg
 from pages._common import (ACTOR, Ctx, code, config, esc, page_ctx, show_error,
                            structure_column, svg_html)
 from pages._proposal import remember_batch_size
@@ -22,14 +22,14 @@ batch = store.current_batch(ctx.campaign)
 
 
 def _propose(batch_size: int, strategy: str) -> None:
-    from core.cycle import propose_batch
+    from core.campaign.cycle import propose_batch
 
     with st.spinner("Refitting the surrogates and computing EHVI over the pool …"):
         propose_batch(store, ctx.campaign, q=batch_size, strategy=strategy, actor=ACTOR)
 
 
 def _canonical(psmiles: str) -> tuple[str, str]:
-    from core.polymer import canonical_psmiles, polymer_key
+    from core.chem.polymer import canonical_psmiles, polymer_key
 
     can = canonical_psmiles(psmiles)
     return can, polymer_key(can)

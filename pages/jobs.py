@@ -9,8 +9,8 @@ import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
 from core.config import CalcState, ClusterKind
-from core.structure_images import polymer_data_uri
-from core.views import format_elapsed, heartbeat_state, log_tail
+from core.chem.structure_images import polymer_data_uri
+from core.ui.views import format_elapsed, heartbeat_state, log_tail
 from pages._common import (ACTOR, Ctx, code, config, esc, live_every, page_ctx, show_error,
                            structure_column)
 from pages._jobdetails import AUDIT_SCAN_LIMIT, attempt_history, last_requeue, retry_calculation
@@ -170,8 +170,8 @@ def _details(cid: int) -> None:
 live_jobs()
 
 with st.expander("Cluster"):
-    from core.cluster import ClusterProfile
-    from core.cluster_profiles import describe
+    from core.execution.cluster import ClusterProfile
+    from core.execution.cluster_profiles import describe
 
     cl = dict(cfg.get("cluster") or {})
     st.caption(f"The campaign uses the {esc(describe(cl))}.")
@@ -187,7 +187,7 @@ with st.expander("Cluster"):
         st.json(rs["info"], expanded=False)
     if cl.get("profile", ClusterKind.LOCAL) != ClusterKind.LOCAL:
         try:
-            from core.cluster_preview import preview_job_script
+            from core.execution.cluster_preview import preview_job_script
 
             st.markdown("Job script the runner submits")
             st.code(preview_job_script(cl), language="bash")

@@ -9,11 +9,10 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core.structure_images import polymer_data_uri
-from core.substructures import DEFAULT_LIBRARY
-from core.views import (
-    MAX_UPLOAD_BYTES, MAX_UPLOAD_ROWS, filter_pool, parse_smiles_lines, parse_upload,
-)
+from core.chem.structure_images import polymer_data_uri
+from core.chem.substructures import DEFAULT_LIBRARY
+from core.ui.views import (MAX_UPLOAD_BYTES, MAX_UPLOAD_ROWS, filter_pool, parse_smiles_lines,
+                           parse_upload)
 from pages._common import ACTOR, Ctx, config, esc, limit_line, structure_column, page_ctx
 from pages._pooldata import pool_matches, pool_table
 
@@ -101,7 +100,7 @@ def _validate(rows: list[dict]) -> tuple[list[dict], list[dict], dict]:
     """Validate with :func:`core.pool.import_candidates` (parse, size limits, canonical form,
     duplicates vs the pool, descriptors). Returns (store rows, per-row problems, descriptors by
     key)."""
-    from core.polymer import polymer_key
+    from core.chem.polymer import polymer_key
     from core.pool import import_candidates
 
     names = {}

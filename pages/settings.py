@@ -8,9 +8,9 @@ import json
 import streamlit as st
 
 from core.config import (ClusterKind, DEFAULT_OBJECTIVES, DEFAULT_PRESET, DEFAULT_REFERENCE_POINT,
-                        PRESET_NAMES, Strategy)
-from core.figures import pareto_figure
-from core.views import annotate_observations
+                         PRESET_NAMES, Strategy)
+from core.ui.figures import pareto_figure
+from core.ui.views import annotate_observations
 from pages._common import (
     ACTOR, Ctx, code, config, esc, limit_line, page_ctx, reference_polymers,
     require_optical_objectives,
@@ -39,8 +39,8 @@ def _limit_line_tab() -> None:
     Save and Reset stay on screen while the input is invalid (two points with one Abbe
     number, …): Save is then disabled and says why, Reset to default brings the stored default
     back. The preview plot scrolls with the page (the mouse wheel does not zoom)."""
-    from core.figures import chart_config, pareto_file_stem
-    from core.optics import LimitLine, OpticsInputError, load_default_limit_line
+    from core.ui.figures import chart_config, pareto_file_stem
+    from core.chem.optics import LimitLine, OpticsInputError, load_default_limit_line
 
     cur = limit_line(cfg)
     st.caption(f"Current: **{esc(cur.label)}** — through (ν_D, n_D) = {cur.p1} and {cur.p2}. "
@@ -144,13 +144,13 @@ with tab_camp:
 
 # ---------------------------------------------------------------- cluster
 with tab_cluster:
-    from core.cluster import (PROFILES, ClusterConfigError, ClusterProfile, is_profile_reference,
-                              validate_profile)
-    from core.cluster_preview import (QUEUE_PLACEHOLDER, JobScriptPreviewError,
-                                      preview_job_script, profile_for_kind)
-    from core.cluster_profiles import (LOCAL_DEFAULT, describe, editing_off_message,
-                                       jobqueue_yaml_path, profile_editing_allowed,
-                                       profile_names, save_cluster_profile)
+    from core.execution.cluster import (PROFILES, ClusterConfigError, ClusterProfile,
+                                        is_profile_reference, validate_profile)
+    from core.execution.cluster_preview import (QUEUE_PLACEHOLDER, JobScriptPreviewError,
+                                                preview_job_script, profile_for_kind)
+    from core.execution.cluster_profiles import (LOCAL_DEFAULT, describe, editing_off_message,
+                                                 jobqueue_yaml_path, profile_editing_allowed,
+                                                 profile_names, save_cluster_profile)
 
     can_edit = profile_editing_allowed()  # OPTIPOLY_ALLOW_PROFILE_EDITING=1 at server start
     cl = dict(cfg.get("cluster") or LOCAL_DEFAULT)
@@ -246,7 +246,7 @@ with tab_cluster:
 
 # ---------------------------------------------------------------- measured values
 with tab_meas:
-    from core.measurements import MeasurementImportError, import_measurements
+    from core.campaign.measurements import MeasurementImportError, import_measurements
 
     st.caption(f"Add measured or literature values to campaign **{esc(ctx.campaign)}**: they "
                "are stored as experimental observations (labelled so in the Pareto plot) and "
@@ -286,7 +286,7 @@ with tab_new:
         d1, d2, d3 = st.columns(3)
         rn = d1.number_input("Reference n_D", value=1.30, step=0.01, format="%.3f", key="nc_rn")
         ra = d2.number_input("Reference ν_D", value=10.0, step=1.0, key="nc_ra")
-        from core.cluster_profiles import profile_editing_allowed, profile_names
+        from core.execution.cluster_profiles import profile_editing_allowed, profile_names
 
         try:
             nc_names = profile_names()
@@ -309,9 +309,9 @@ with tab_new:
         create = st.form_submit_button("Create campaign", type="primary")
     def _new_campaign_cluster(choice: str, same: str, cfg: dict) -> dict:
         """The cluster setting of a new campaign: a copy of this campaign's, or one that
-        :func:`core.cluster_profiles.check_profile_change` allows (inline templates only with
-        editing on)."""
-        from core.cluster_profiles import check_profile_change, profile_editing_allowed
+        :func:`core.execution.cluster_profiles.check_profile_change` allows (inline templates
+        only with editing on)."""
+        from core.execution.cluster_profiles import check_profile_change, profile_editing_allowed
 
         if choice == same:
             return dict(cfg["cluster"])
@@ -322,8 +322,8 @@ with tab_new:
         return check_profile_change(want, allow_editing=profile_editing_allowed())
 
     if create:
-        from core.campaign import create_campaign
-        from core.measurements import MeasurementImportError
+        from core.campaign.commands import create_campaign
+        from core.campaign.measurements import MeasurementImportError
 
         records = []
         if copy_obs:
@@ -354,7 +354,7 @@ with tab_new:
 
 # ---------------------------------------------------------------- export
 with tab_export:
-    from core.campaign import export_observations
+    from core.campaign.commands import export_observations
 
     flat, full = export_observations(store, ctx.campaign)
     st.caption(f"{len(flat)} observations with their provenance (same export as "

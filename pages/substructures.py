@@ -8,13 +8,11 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from core.structure_images import polymer_svg
-from core.substructures import (
-    DEFAULT_LIBRARY, SEED_CHECK_GROUPS, InvalidSmarts, enrichment, match_atoms, match_matrix,
-    pin_groups, user_substructure,
-)
+from core.chem.structure_images import polymer_svg
+from core.chem.substructures import (DEFAULT_LIBRARY, SEED_CHECK_GROUPS, InvalidSmarts, enrichment,
+                                     match_atoms, match_matrix, pin_groups, user_substructure)
 from core.fidelity import campaign_fidelity
-from core.views import annotate_observations, beyond_mask
+from core.ui.views import annotate_observations, beyond_mask
 from pages._common import (
     Ctx, code, config, esc, limit_line, page_ctx, require_optical_objectives, svg_html,
 )
@@ -68,7 +66,7 @@ tab_obs, tab_pool = st.tabs(["Evaluated polymers", "Pool (predicted)"])
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def _matches(psmiles: tuple[str, ...], lib_items: tuple[tuple[str, str], ...]) -> pd.DataFrame:
-    from core.substructures import Substructure
+    from core.chem.substructures import Substructure
 
     subs = [Substructure(n, s, "x") for n, s in lib_items]
     return match_matrix(list(psmiles), subs)

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from core.campaign import create_campaign
-from core.polymer import polymer_key
+from core.campaign.commands import create_campaign
+from core.chem.polymer import polymer_key
 from core.store import Store
 
 from tests.helpers import reference_records, slurm_env, slurm_profile, write_pool_csv
@@ -27,7 +27,7 @@ os.environ["OPTIPOLY_CACHE"] = str(_GUARD_DIR / "cache")
 
 
 def _runner_pids_for(path_fragment: str) -> list[int]:
-    """PIDs of ``core.runner`` processes whose command line mentions ``path_fragment``."""
+    """PIDs of ``python -m core.runner`` processes whose command line mentions ``path_fragment``."""
     pids = []
     for d in Path("/proc").glob("[0-9]*"):
         try:

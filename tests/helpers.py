@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from core.store import Store
-from core.task import read_progress
+from core.execution.task import read_progress
 
 REPO = Path(__file__).resolve().parents[1]
 #: polymers the runner tests simulate (polypropylene, PMMA, polystyrene, PVC)

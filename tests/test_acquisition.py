@@ -1,27 +1,21 @@
-"""Tests for core.acquisition: Pareto front, 2-D hypervolume, exact EHVI, batch selection."""
+"""Tests for core.optimize.acquisition: Pareto front, 2-D hypervolume, exact EHVI, batch
+selection."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from core.acquisition import (
-    AcquisitionInputError,
-    DuplicateCandidateError,
-    EmptyPoolError,
-    ehvi_2d,
-    hypervolume_2d,
-    hypervolume_improvement_2d,
-    pareto_front,
-    pareto_mask,
-    probability_beyond_line,
-    select_batch,
-)
-from core.optics import LimitLine
+from core.optimize.acquisition import (AcquisitionInputError, DuplicateCandidateError,
+                                       EmptyPoolError, ehvi_2d, hypervolume_2d,
+                                       hypervolume_improvement_2d, pareto_front, pareto_mask,
+                                       probability_beyond_line, select_batch)
+from core.chem.optics import LimitLine
 
 
 # ------------------------------------------------------------------ independent reference
 def hvi_reference(samples: np.ndarray, front: np.ndarray, ref: np.ndarray) -> np.ndarray:
-    """HV(front ∪ {y}) − HV(front) per sample, by a method independent of core.acquisition.
+    """HV(front ∪ {y}) − HV(front) per sample, by a method independent of
+    core.optimize.acquisition.
 
     HV of boxes anchored at ref = Σ_i (a_(i) − a_(i+1)) · cummax b over points sorted by a
     descending; the improvement is box(y) minus its overlap with the dominated region, and the

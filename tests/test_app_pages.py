@@ -27,8 +27,8 @@ SMOKE_FIDELITY = {"preset": "smoke", "forcefield": get_preset("smoke").forcefiel
 
 def seed_store(db: Path, campaign: str = "demo") -> dict:
     """Seed ``db`` with a campaign in a realistic mid-run state; returns ids."""
-    from core.optics import load_reference_polymers
-    from core.polymer import canonical_psmiles, polymer_key
+    from core.chem.optics import load_reference_polymers
+    from core.chem.polymer import canonical_psmiles, polymer_key
     from core.store import Store
 
     store = Store(db)
@@ -75,7 +75,7 @@ def seed_store(db: Path, campaign: str = "demo") -> dict:
                "*CC(*)c1ccc2ccccc2c1"]
     b2 = store.create_batch(campaign, [cand(p, 10 + i) for i, p in enumerate(pool_ps)],
                             strategy="ehvi", actor="test")
-    # predictions over a small stand-in pool (the shape core.cycle.propose_batch saves)
+    # predictions over a small stand-in pool (the shape core.campaign.cycle.propose_batch saves)
     pool = [*pool_ps, "*CC(*)(C)C(=O)OC", "*CCOC(=O)c1ccc(C(=O)O*)cc1", "*CC(*)C#N",
             "*c1ccc(S(=O)(=O)c2ccc(O*)cc2)cc1", "*CC(F)(F)*", "*CCCCCCC(=O)N*",
             "*CSC(*)c1ccccc1", "*c1ccc(C(C)(C)c2ccc(OC(=O)O*)cc2)cc1"]
@@ -138,7 +138,7 @@ def test_overview_renders_kpis_and_chart(seeded) -> None:
     assert args["image_keys"] is True and args["sig"]
     names = [t.get("name") for t in args["figure"]["data"]]
     # every observation point carries its picture key, and the picture file is there to serve
-    from core.structure_images import image_key
+    from core.chem.structure_images import image_key
 
     obs = seeded["store"].observations("demo")
     img = seeded["cache"] / "components" / "pareto_chart" / "img"
@@ -379,7 +379,7 @@ def test_settings_cluster_preview_of_every_jobqueue_profile(seeded, monkeypatch)
 
 
 def test_jobs_page_previews_the_saved_jobqueue_script(seeded, monkeypatch) -> None:
-    from core.cluster_preview import profile_template
+    from core.execution.cluster_preview import profile_template
 
     _forget_dask_jobqueue(monkeypatch)
     store = seeded["store"]
@@ -461,11 +461,11 @@ def test_jobs_page_retry_says_requeued_and_keeps_the_failed_attempts_error(seede
 def test_batch_page_remembers_the_chosen_batch_size(seeded, monkeypatch) -> None:
     """The batch size used for a proposal is stored in the campaign config (as Settings does)
     and is the widget's default on the next visit."""
-    import core.cycle
+    import core.campaign.cycle
 
     store = seeded["store"]
     asked = []
-    monkeypatch.setattr(core.cycle, "propose_batch",
+    monkeypatch.setattr(core.campaign.cycle, "propose_batch",
                         lambda store, campaign, *, q, strategy, actor: asked.append(
                             (q, strategy, actor)))
 
@@ -491,7 +491,7 @@ def test_batch_page_remembers_the_chosen_batch_size(seeded, monkeypatch) -> None
 
 # ---------------------------------------------------------------- measured / literature values
 def _measurements_csv(abbrevs=("PMMA", "PS", "PC")) -> str:
-    from core.optics import load_reference_polymers
+    from core.chem.optics import load_reference_polymers
 
     refs = load_reference_polymers().set_index("abbreviation").loc[list(abbrevs)]
     return "psmiles,n_D,abbe_number,name\n" + "".join(

@@ -1,4 +1,4 @@
-"""Tests for core.backtest: a tiny replay on a synthetic oracle, JSON format, bad input."""
+"""Tests for core.optimize.backtest: a tiny replay on a synthetic oracle, JSON format, bad input."""
 from __future__ import annotations
 
 import json
@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.backtest import BacktestInputError, load_oracle, main, quality_metric, run_campaign
+from core.optimize.backtest import (BacktestInputError, load_oracle, main, quality_metric,
+                                    run_campaign)
 
 REPO = Path(__file__).resolve().parents[1]
 DESC_NAMES = ([f"mass_{e}" for e in ("H", "C", "N", "O", "F", "P", "S", "Cl", "Br", "I")]
@@ -162,7 +163,7 @@ def test_spacier_benchmark_two_cycles(shared_data, tmp_path):
 
 @pytest.mark.integration
 def test_csv_oracle_with_smiles_computes_descriptors(tmp_path):
-    pytest.importorskip("core.descriptors")
+    pytest.importorskip("core.chem.descriptors")
     rows = [("*CC*", 1.0, 2.0), ("*CC(*)C", 1.2, 1.5), ("*CC(*)c1ccccc1", 1.6, 0.5),
             ("*CC(*)(C)C(=O)OC", 1.5, 1.0), ("*OCC*", 1.1, 1.8), ("*CC(*)Cl", 1.4, 1.2),
             ("*CC(*)C#N", 1.3, 1.1), ("*C(F)(F)C(F)(F)*", 0.8, 2.5)]

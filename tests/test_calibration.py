@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.calibration import CalibrationError, fit_linear
+from core.chem.calibration import CalibrationError, fit_linear
 
 
 def test_exact_line_is_recovered_with_zero_error():
@@ -42,7 +42,7 @@ def test_unusable_input_is_refused(x, y):
 def test_calibrated_values_only_for_the_calibrated_preset(tmp_path):
     import json
 
-    from core.calibration import calibrated_values, load_calibration
+    from core.chem.calibration import calibrated_values, load_calibration
 
     n = fit_linear("n_D", [1.40, 1.50, 1.60], [1.45, 1.56, 1.67], label="test line")
     nu = fit_linear("abbe_number", [30.0, 50.0, 70.0], [28.0, 44.0, 60.0], label="test line")
@@ -59,7 +59,7 @@ def test_calibrated_values_only_for_the_calibrated_preset(tmp_path):
 
 
 def test_a_line_worse_than_raw_out_of_sample_is_not_shipped():
-    from core.calibration import worth_shipping
+    from core.chem.calibration import worth_shipping
 
     good = fit_linear("n_D", [1.40, 1.45, 1.50, 1.60], [1.47, 1.515, 1.58, 1.67])  # biased raw
     assert worth_shipping(good)

@@ -14,11 +14,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.campaign import (ObservationImportError, campaign_status, create_campaign,
-                           export_observations, import_observations, main, write_export)
-from core.cycle import ProposalError, cycle_metrics, propose_batch
-from core.demo import DemoDataMissing, ensure_demo_campaign
-from core.polymer import polymer_key
+from core.campaign.commands import (ObservationImportError, campaign_status, create_campaign,
+                                    export_observations, import_observations, main, write_export)
+from core.campaign.cycle import ProposalError, cycle_metrics, propose_batch
+from core.campaign.demo import DemoDataMissing, ensure_demo_campaign
+from core.chem.polymer import polymer_key
 from core.store import CampaignConfig, Store
 
 from tests.helpers import POOL, reference_records
@@ -214,7 +214,7 @@ def test_initial_observation_with_invisible_character_is_refused(camp):
 
 
 def test_pool_rows_without_descriptor_are_never_proposed(tmp_path):
-    from core.descriptors import ff_kernel_mean_batch
+    from core.chem.descriptors import ff_kernel_mean_batch
     ps = ["*CCO*", "*CC(*)Cl", "*CCS*"]
     X = ff_kernel_mean_batch(ps)
     X[1] = np.nan  # as a pool built with on_error="nan" stores an untypable polymer
@@ -262,7 +262,7 @@ def test_reoptimise_the_rest_keeps_selected_and_refills(camp):
 
 
 def test_demo_campaign_on_shipped_assets(tmp_path):
-    from core.demo import demo_observations_for
+    from core.campaign.demo import demo_observations_for
     shipped = demo_observations_for("smoke")
     if not shipped.is_file():
         pytest.skip(f"{shipped} not generated yet")
@@ -331,7 +331,7 @@ def test_failed_in_the_last_cycle_is_not_proposed_again_straight_away(camp):
 def test_quick_results_never_enter_a_smoke_campaign(tmp_path, pool_csv):
     """Switching the demo to smoke: the quick results are shown apart, not fitted, and the
     proposal says why it cannot run (fidelity rules, core.fidelity)."""
-    from core.demo import DEMO_OBSERVATIONS
+    from core.campaign.demo import DEMO_OBSERVATIONS
     if not DEMO_OBSERVATIONS.is_file():
         pytest.skip(f"{DEMO_OBSERVATIONS} not generated yet")
     with pytest.raises(ProposalError, match="other fidelities .*quick"):

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import pytest
 
-from core.cluster import (ClusterConfigError, ClusterProfile, WalltimeTooShort,
-                          format_walltime, job_script, minimum_walltime_s, parse_walltime, required_walltime_s,
-                          scheduler_job_state, validate_profile)
+from core.execution.cluster import (ClusterConfigError, ClusterProfile, WalltimeTooShort,
+                                    format_walltime, job_script, minimum_walltime_s, parse_walltime,
+                                    required_walltime_s, scheduler_job_state, validate_profile)
 
 
 @pytest.mark.parametrize("text,seconds", [("01:30:00", 5400), ("1-00:00:00", 86400),
@@ -96,7 +96,7 @@ def test_job_state_rejects_injection():
 
 
 def test_ended_jobs_needs_a_scheduler_query_and_valid_ids():
-    from core.cluster import ended_jobs
+    from core.execution.cluster import ended_jobs
     assert ended_jobs("pbs", ["123"]) is None  # no query for this profile: cannot tell
     assert ended_jobs("local", []) is None
     with pytest.raises(ClusterConfigError, match="not a job id"):

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from core.cluster import JOBQUEUE_PROFILES, validate_profile
-from core.cluster_preview import (QUEUE_PLACEHOLDER, JobScriptPreviewError, _preview_cached,
-                                  preview_job_script, profile_for_kind, profile_template)
+from core.execution.cluster import JOBQUEUE_PROFILES, validate_profile
+from core.execution.cluster_preview import (QUEUE_PLACEHOLDER, JobScriptPreviewError,
+                                            _preview_cached, preview_job_script, profile_for_kind,
+                                            profile_template)
 
 REPO = Path(__file__).resolve().parents[1]
 MARK = {"slurm": "#SBATCH", "pbs": "#PBS", "sge": "#$", "lsf": "#BSUB"}
@@ -89,11 +90,13 @@ def test_preview_reports_the_child_error_in_one_line(tmp_path):
 
 
 def test_cli_reads_json_and_exits_2_on_a_bad_profile():
-    ok = subprocess.run([sys.executable, "-m", "core.cluster_preview"], cwd=REPO, text=True,
+    ok = subprocess.run([sys.executable, "-m", "core.execution.cluster_preview"], cwd=REPO,
+                        text=True,
                         input=json.dumps(profile_template("lsf", preset="smoke")),
                         capture_output=True, timeout=120, check=False)
     assert ok.returncode == 0 and "#BSUB" in ok.stdout
-    bad = subprocess.run([sys.executable, "-m", "core.cluster_preview"], cwd=REPO, text=True,
+    bad = subprocess.run([sys.executable, "-m", "core.execution.cluster_preview"], cwd=REPO,
+                         text=True,
                          input='{"profile": "slurm", "memory": "lots"}', capture_output=True,
                          timeout=120, check=False)
     assert bad.returncode == 2 and "memory" in bad.stderr and not bad.stdout

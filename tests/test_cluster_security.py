@@ -3,11 +3,13 @@ TLS on the interface the workers need (reliability issue: "anyone who can open t
 gets a shell on the cluster").
 
 - Settings → Cluster is read-only unless the server runs with OPTIPOLY_ALLOW_PROFILE_EDITING=1;
-  a hostile prologue cannot be saved through :func:`core.cluster_profiles.save_cluster_profile`
+  a hostile prologue cannot be saved through
+  :func:`core.execution.cluster_profiles.save_cluster_profile`
   while editing is off.
 - Named profiles come from the owner's jobqueue.yaml (dask-jobqueue layout) and are selected
   by name in the campaign config.
-- :func:`core.cluster.cluster_spec` (the kwargs :func:`core.cluster.make_cluster` passes, no
+- :func:`core.execution.cluster.cluster_spec` (the kwargs
+  :func:`core.execution.cluster.make_cluster` passes, no
   cluster started) gives every jobqueue profile ``Security`` with TLS, protocol ``tls://``, a
   scheduler bound to one address (never 0.0.0.0) and a loopback dashboard; local stays on
   127.0.0.1.
@@ -22,11 +24,11 @@ from pathlib import Path
 
 import pytest
 
-from core.cluster import ClusterConfigError, ClusterProfile, cluster_spec, job_script
-from core.cluster_profiles import (PROFILE_EDITING_ENV, ProfileEditingDisabled,
-                                   ProfileFileError, check_profile_change, load_profile_file,
-                                   named_profile, profile_editing_allowed,
-                                   save_cluster_profile)
+from core.execution.cluster import ClusterConfigError, ClusterProfile, cluster_spec, job_script
+from core.execution.cluster_profiles import (PROFILE_EDITING_ENV, ProfileEditingDisabled,
+                                             ProfileFileError, check_profile_change,
+                                             load_profile_file, named_profile,
+                                             profile_editing_allowed, save_cluster_profile)
 from core.store import Store
 
 REPO = Path(__file__).resolve().parents[1]
@@ -99,7 +101,7 @@ def test_jobqueue_scheduler_binds_the_workers_interface_or_the_advertised_addres
     assert kw["scheduler_options"] == {"dashboard_address": "127.0.0.1:8787", "interface": "ib0"}
     assert kw["interface"] == "ib0" and kw["security"] is sec
     # nothing given: the address dask would advertise (get_ip), never every interface
-    import core.cluster as cluster
+    import core.execution.cluster as cluster
 
     monkeypatch.setattr(cluster, "_default_scheduler_host", lambda: "10.9.8.7")
     _, kw = cluster_spec({"profile": "pbs"}, security=sec)
@@ -177,7 +179,7 @@ def test_a_campaign_selects_a_named_profile_even_with_editing_off(store, jobqueu
     save_cluster_profile(store, "c", {"name": "big-nodes"}, actor="dashboard")
     cfg = store.get_campaign("c")["config"]
     assert cfg["cluster"] == {"name": "big-nodes"}
-    from core.cluster import validate_profile
+    from core.execution.cluster import validate_profile
 
     assert validate_profile(cfg["cluster"], "smoke").profile == "pbs"
     with pytest.raises(ProfileFileError):
@@ -211,7 +213,7 @@ def test_missing_profile_file_means_no_named_profiles(tmp_path, monkeypatch):
     assert load_profile_file() == {}
     monkeypatch.delenv("OPTIPOLY_JOBQUEUE_YAML")
     monkeypatch.setenv("DASK_CONFIG", str(tmp_path))
-    from core.cluster_profiles import jobqueue_yaml_path
+    from core.execution.cluster_profiles import jobqueue_yaml_path
 
     assert jobqueue_yaml_path() == tmp_path / "jobqueue.yaml"
 

@@ -8,10 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.figures import (
-    MODEBAR_REMOVE, TRACE_BATCH, TRACE_REFERENCES, UNSELECTED_OPACITY, chart_config, label_mask,
-    pareto_figure, pareto_file_stem, short_label,
-)
+from core.ui.figures import (MODEBAR_REMOVE, TRACE_BATCH, TRACE_REFERENCES, UNSELECTED_OPACITY,
+                             chart_config, label_mask, pareto_figure, pareto_file_stem, short_label)
 from tests.test_app_pages import _app, _pareto_spec, _visible, seed_store  # noqa: F401
 
 LINE = {"p1": (30.0, 1.60), "p2": (60.0, 1.50), "label": "test line"}
@@ -129,7 +127,7 @@ def test_overview_sends_the_chart_config(seeded) -> None:
 
 # ---------------------------------------------------------------- 2. export
 def test_export_specs_name_the_files_after_the_campaign() -> None:
-    from core.figure_export import export_specs
+    from core.ui.figure_export import export_specs
 
     specs = {s.fmt: s for s in export_specs("sulfur run 1")}
     assert set(specs) == {"svg", "pdf", "png"}
@@ -140,7 +138,7 @@ def test_export_specs_name_the_files_after_the_campaign() -> None:
 
 
 def test_print_figure_draws_webgl_as_vector_and_leaves_the_figure_alone() -> None:
-    from core.figure_export import print_figure
+    from core.ui.figure_export import print_figure
 
     pool = pd.DataFrame({"id": ["p1", "p2"], "abbe_pred": [30.0, 40.0], "n_pred": [1.5, 1.6]})
     fig = pareto_figure(None, limit_line=LINE, pool=pool)
@@ -151,7 +149,7 @@ def test_print_figure_draws_webgl_as_vector_and_leaves_the_figure_alone() -> Non
 
 
 def test_export_unavailable_names_the_missing_browser(monkeypatch) -> None:
-    import core.figure_export as fe
+    import core.ui.figure_export as fe
 
     monkeypatch.setattr(fe, "_browser_path", lambda: None)
     why = fe.export_unavailable()
@@ -170,7 +168,7 @@ def test_figure_image_svg_pdf_and_print_png_offline() -> None:
     """Real kaleido + the system Chromium (skipped where either is missing)."""
     import struct
 
-    from core.figure_export import export_unavailable, figure_image
+    from core.ui.figure_export import export_unavailable, figure_image
 
     why = export_unavailable()
     if why:
@@ -185,7 +183,7 @@ def test_figure_image_svg_pdf_and_print_png_offline() -> None:
 
 
 def test_overview_offers_svg_pdf_png_export_named_after_the_campaign(seeded) -> None:
-    from core.figure_export import export_unavailable
+    from core.ui.figure_export import export_unavailable
 
     at = _app().run()
     assert not at.exception, [e.value for e in at.exception]
@@ -203,7 +201,7 @@ def test_overview_offers_svg_pdf_png_export_named_after_the_campaign(seeded) -> 
 
 # ---------------------------------------------------------------- 3. substructures
 def test_benjamini_hochberg_hand_checked() -> None:
-    from core.substructures import benjamini_hochberg
+    from core.chem.substructures import benjamini_hochberg
 
     # sorted: 0.005*4/1 = 0.02, 0.01*4/2 = 0.02, 0.03*4/3 = 0.04, 0.04*4/4 = 0.04
     q = benjamini_hochberg(np.array([0.01, 0.04, 0.03, 0.005]))
@@ -218,9 +216,8 @@ def test_benjamini_hochberg_hand_checked() -> None:
 
 
 def test_enrichment_q_values_and_pinned_seed_check() -> None:
-    from core.substructures import (
-        DEFAULT_LIBRARY, SEED_CHECK_GROUPS, benjamini_hochberg, enrichment, pin_groups,
-    )
+    from core.chem.substructures import (DEFAULT_LIBRARY, SEED_CHECK_GROUPS, benjamini_hochberg,
+                                         enrichment, pin_groups)
 
     ps = ["*CC(*)c1ccccc1", "*CC(*)C(=O)OC", "*c1ccc(S(=O)(=O)c2ccc(*)cc2)cc1",
           "*CSC*", "*CC(*)c1ccc2ccccc2c1", "*CC(*)C#N"]
@@ -267,7 +264,7 @@ def test_substructures_user_pattern_name_is_shown_literally(seeded) -> None:
 # ---------------------------------------------------------------- 4. pool uploads
 def test_parse_upload_reads_what_the_cli_reads() -> None:
     from core.pool import _SMILES_COLUMNS
-    from core.views import SMILES_COLUMNS, parse_upload
+    from core.ui.views import SMILES_COLUMNS, parse_upload
 
     assert SMILES_COLUMNS == _SMILES_COLUMNS  # the page accepts the CLI's column names
     assert parse_upload("SMILES,Name\n*CC*,PE\n\n*CC(*)C,\n", csv_file=True) == [
@@ -287,7 +284,7 @@ def test_parse_upload_reads_what_the_cli_reads() -> None:
     ('psmiles\n"*CC*\n', True, "not valid CSV"),
 ])
 def test_parse_upload_says_what_is_wrong(text, csv_file, words) -> None:
-    from core.views import parse_upload
+    from core.ui.views import parse_upload
 
     with pytest.raises(ValueError, match=words.replace("(", r"\(").replace(")", r"\)")) as exc:
         parse_upload(text, csv_file=csv_file, label="mine.csv")

@@ -1,4 +1,4 @@
-"""Tests for core.descriptors: the 170-d force-field kernel mean embedding."""
+"""Tests for core.chem.descriptors: the 170-d force-field kernel mean embedding."""
 from __future__ import annotations
 
 import math
@@ -6,15 +6,8 @@ import math
 import numpy as np
 import pytest
 
-from core.descriptors import (
-    DESCRIPTOR_NAMES,
-    SCALE_RANGES,
-    DescriptorError,
-    ff_kernel_mean,
-    ff_kernel_mean_batch,
-    ff_parameters,
-    kernel_mean,
-)
+from core.chem.descriptors import (DESCRIPTOR_NAMES, SCALE_RANGES, DescriptorError, ff_kernel_mean,
+                                   ff_kernel_mean_batch, ff_parameters, kernel_mean)
 
 
 def test_names_and_order() -> None:

@@ -113,7 +113,7 @@ def server(tmp_path, artifacts_dir):
     if template:
         shutil.copy(template, db)
     else:
-        from core.demo import DEMO_OBSERVATIONS
+        from core.campaign.demo import DEMO_OBSERVATIONS
 
         if not DEMO_OBSERVATIONS.is_file():
             pytest.skip(f"demo campaign data missing: {DEMO_OBSERVATIONS}")

@@ -17,7 +17,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
 
 
 def _payload() -> dict:
-    from core.figures import chart_config, pareto_figure
+    from core.ui.figures import chart_config, pareto_figure
     from pages._pareto_chart import figure_payload
     from tests.test_dashboard_ergonomics import LINE, _crowded
 

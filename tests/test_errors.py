@@ -36,24 +36,25 @@ def test_every_library_error_has_one_base_and_one_domain():
 
 
 @pytest.mark.parametrize("dotted", [
-    "core.polymer.InvalidPolymer", "core.store.CampaignNotFound", "core.store.InvalidConfig",
-    "core.cycle.ProposalError", "core.campaign.ObservationImportError",
-    "core.measurements.MeasurementImportError", "core.cluster.ClusterConfigError",
-    "core.runner.RunnerStartError", "core.demo.DemoDataMissing", "core.pool.RowTooLong"])
+    "core.chem.polymer.InvalidPolymer", "core.store.CampaignNotFound", "core.store.InvalidConfig",
+    "core.campaign.cycle.ProposalError", "core.campaign.commands.ObservationImportError",
+    "core.campaign.measurements.MeasurementImportError",
+    "core.execution.cluster.ClusterConfigError", "core.execution.runner.RunnerStartError",
+    "core.campaign.demo.DemoDataMissing", "core.pool.RowTooLong"])
 def test_value_error_compatibility_is_kept(dotted):
     mod, name = dotted.rsplit(".", 1)
     assert issubclass(getattr(importlib.import_module(mod), name), ValueError)
 
 
 def test_non_store_errors_are_not_store_errors():
-    from core.cycle import ProposalError
-    from core.demo import DemoDataMissing
-    from core.runner import RunnerStartError
+    from core.campaign.cycle import ProposalError
+    from core.campaign.demo import DemoDataMissing
+    from core.execution.runner import RunnerStartError
     for cls in (ProposalError, DemoDataMissing, RunnerStartError):
         assert not issubclass(cls, StoreError), cls
 
 
 def test_one_invalid_polymer_class():
-    from core.polymer import InvalidPolymer
-    from core.substructures import InvalidPolymerSmiles
+    from core.chem.polymer import InvalidPolymer
+    from core.chem.substructures import InvalidPolymerSmiles
     assert InvalidPolymerSmiles is InvalidPolymer

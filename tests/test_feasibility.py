@@ -1,8 +1,8 @@
-"""core.feasibility: SA score (Ertl & Schuffenhauer 2009, RDKit Contrib) and unfit-motif flags,
+"""core.chem.feasibility: SA score (Ertl & Schuffenhauer 2009, RDKit Contrib) and unfit-motif flags,
 checked on hand-picked molecules."""
 import pytest
 
-from core import feasibility as F
+from core.chem import feasibility as F
 
 
 @pytest.mark.parametrize("psmiles, flag", [

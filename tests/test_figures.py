@@ -1,14 +1,12 @@
-"""Tests of core.figures: trace names, data placement, error bars, uirevision."""
+"""Tests of core.ui.figures: trace names, data placement, error bars, uirevision."""
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from core.figures import (
-    TRACE_BATCH, TRACE_FRONT, TRACE_LIMIT, TRACE_POOL, TRACE_REFERENCES, UIREVISION,
-    history_figure, limit_line_xy, pareto_figure,
-)
+from core.ui.figures import (TRACE_BATCH, TRACE_FRONT, TRACE_LIMIT, TRACE_POOL, TRACE_REFERENCES,
+                             UIREVISION, history_figure, limit_line_xy, pareto_figure)
 
 LINE = {"p1": (30.0, 1.60), "p2": (60.0, 1.50), "label": "test line"}
 
@@ -115,7 +113,7 @@ def test_history_figure() -> None:
 
 # ---------------------------------------------------------------- origin of every point
 def test_observation_origin_from_source_provenance_and_result() -> None:
-    from core.figures import observation_origin
+    from core.ui.figures import observation_origin
 
     imp = observation_origin("experimental", {"origin": "experimental", "source": "Ando 2015"},
                              {"origin": "experimental"})
@@ -146,7 +144,7 @@ def test_pareto_figure_labels_every_point_by_origin() -> None:
     """The same name P1 as a reference diamond (experimental) and a simulated point: the
     legend and hover say which is which; 'initial data' is never used for simulated data
     without saying so."""
-    from core.figures import TRACE_MEASURED
+    from core.ui.figures import TRACE_MEASURED
 
     obs = pd.DataFrame({
         "id": [1, 2, 3, 4], "name": ["P1", "PS", "mine", None],

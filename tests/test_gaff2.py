@@ -1,4 +1,4 @@
-"""Tests for core.gaff2: data-file parsing, atom typing, parameter lookup and fallbacks."""
+"""Tests for core.chem.gaff2: data-file parsing, atom typing, parameter lookup and fallbacks."""
 from __future__ import annotations
 
 import math
@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 from rdkit import Chem
 
-from core import gaff2
-from core.gaff2 import Gaff2Error, Gaff2Parameters, angle_term, bond_term, dihedral_terms, load_gaff2
+from core.chem import gaff2
+from core.chem.gaff2 import (Gaff2Error, Gaff2Parameters, angle_term, bond_term, dihedral_terms,
+                             load_gaff2)
 
 
 def _types(smiles: str) -> list[str]:

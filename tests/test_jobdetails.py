@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.polymer import canonical_psmiles, polymer_key
+from core.chem.polymer import canonical_psmiles, polymer_key
 from core.store import InvalidState, Store
 from pages._jobdetails import (RETRY_LOG_ACTION, attempt_history, last_requeue,
                                requeue_message, retry_calculation)

@@ -1,4 +1,4 @@
-"""Importing measured / literature n_D, ν_D values (core.measurements, ``campaign
+"""Importing measured / literature n_D, ν_D values (core.campaign.measurements, ``campaign
 import-measurements`` and ``campaign new --measurements``).
 
 The values are the experimental n_D / ν_D of reference polymers shipped in
@@ -12,11 +12,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from core.campaign import create_campaign, main
-from core.measurements import (MeasurementImportError, check_measurements,
-                               import_measurements, load_measurements_csv,
-                               parse_measurements_csv)
-from core.polymer import polymer_key
+from core.campaign.commands import create_campaign, main
+from core.campaign.measurements import (MeasurementImportError, check_measurements,
+                                        import_measurements, load_measurements_csv,
+                                        parse_measurements_csv)
+from core.chem.polymer import polymer_key
 from core.store import Store
 
 REPO = Path(__file__).resolve().parents[1]
@@ -179,7 +179,7 @@ def test_new_campaign_starts_from_measurements_and_proposes(tmp_path, pool_csv,
 
 
 def test_export_keeps_the_measurement_source(tmp_path, store) -> None:
-    from core.campaign import export_observations
+    from core.campaign.commands import export_observations
 
     import_measurements(store, "m1", parse_measurements_csv(
         pd.DataFrame(_good_rows(("PS", "PC"))).to_csv(index=False)), source="Ando 2015")

@@ -1,4 +1,4 @@
-"""Tests for core.optics: Lorentz–Lorenz, Abbe number, limit line, reference polymers."""
+"""Tests for core.chem.optics: Lorentz–Lorenz, Abbe number, limit line, reference polymers."""
 from __future__ import annotations
 
 import json
@@ -8,17 +8,9 @@ import numpy as np
 import pytest
 from rdkit import Chem
 
-from core.optics import (
-    AVOGADRO,
-    WAVELENGTHS_NM,
-    LimitLine,
-    OpticsInputError,
-    abbe_number,
-    load_default_limit_line,
-    load_reference_polymers,
-    lorentz_lorenz_ratio,
-    refractive_index,
-)
+from core.chem.optics import (AVOGADRO, WAVELENGTHS_NM, LimitLine, OpticsInputError, abbe_number,
+                              load_default_limit_line, load_reference_polymers,
+                              lorentz_lorenz_ratio, refractive_index)
 
 
 def test_wavelengths():
@@ -124,7 +116,7 @@ def test_reference_polymers_table():
         stars = [a for a in mol.GetAtoms() if a.GetSymbol() == "*"]
         assert len(stars) == 2 and all(a.GetDegree() == 1 for a in stars), s
     try:
-        from core.polymer import validate_psmiles
+        from core.chem.polymer import validate_psmiles
     except ImportError:
         validate_psmiles = None
     if validate_psmiles is not None:

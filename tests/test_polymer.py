@@ -1,4 +1,4 @@
-"""Tests for core.polymer: validation, canonical form, masses, builders."""
+"""Tests for core.chem.polymer: validation, canonical form, masses, builders."""
 from __future__ import annotations
 
 import random
@@ -6,20 +6,10 @@ import random
 import pytest
 from rdkit import Chem
 
-from core.polymer import (
-    ALLOWED_ELEMENTS,
-    DEFAULT_MAX_HEAVY_ATOMS,
-    InvalidPolymer,
-    canonical_psmiles,
-    capped_unit,
-    cyclic_oligomer,
-    element_counts,
-    linear_oligomer,
-    parse_psmiles,
-    polymer_key,
-    repeat_unit_mass,
-    validate_psmiles,
-)
+from core.chem.polymer import (ALLOWED_ELEMENTS, DEFAULT_MAX_HEAVY_ATOMS, InvalidPolymer,
+                               canonical_psmiles, capped_unit, cyclic_oligomer, element_counts,
+                               linear_oligomer, parse_psmiles, polymer_key, repeat_unit_mass,
+                               validate_psmiles)
 
 # ----------------------------------------------------------------------------- validation
 
@@ -73,7 +63,7 @@ def test_rejects_invisible_control_and_non_ascii_characters(smi: str, code: str,
         msg = str(exc.value)
         assert code in msg and f"position {pos}" in msg, msg
         assert smi not in msg  # the invisible character is not echoed back
-    from core.polymer import check_psmiles_characters
+    from core.chem.polymer import check_psmiles_characters
 
     with pytest.raises(InvalidPolymer, match=code.replace("+", r"\+")):
         check_psmiles_characters(smi)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from core import pool
-from core.polymer import canonical_psmiles, validate_psmiles
+from core.chem.polymer import canonical_psmiles, validate_psmiles
 
 SMALL_N = 12
 
@@ -134,7 +134,7 @@ def test_check_candidate_reports_invalid():
 def test_chain_mol_bonds_the_two_ends():
     from rdkit import Chem
 
-    from core.polymer import parse_psmiles
+    from core.chem.polymer import parse_psmiles
 
     smi = Chem.MolToSmiles(pool.chain_mol(parse_psmiles("*Sc1ccc(*)cc1")))
     assert smi == Chem.CanonSmiles("c1cc2ccc1S2")
@@ -173,7 +173,7 @@ def test_small_model_generates_valid_unique_novel(small_model):
 
 
 def test_unseen_environment_filter(small_model):
-    from core.polymer import parse_psmiles
+    from core.chem.polymer import parse_psmiles
 
     model, corpus = small_model
     envs = pool.corpus_environments(corpus)
@@ -299,7 +299,7 @@ def test_cli_generate(tmp_path, capsys):
     man = json.loads((out / pool.MANIFEST).read_text())
     assert man["command"].startswith("python -m core.pool generate --n 4 --seed 2")
     assert man["model"]["params"]["order"] == 6 and man["seed"] == 2
-    from core.descriptors import DESCRIPTOR_VERSION
+    from core.chem.descriptors import DESCRIPTOR_VERSION
     assert man["descriptors"]["version"] == DESCRIPTOR_VERSION
     assert pool.main(["generate", "--n", "4", "--out", str(out), "--corpus",
                       str(tmp_path / "missing.csv")]) == 2
@@ -347,7 +347,7 @@ def test_default_pool_is_cached_and_read_only():
 
 
 def test_default_pool_descriptors_match_recomputation():
-    from core.descriptors import ff_kernel_mean_batch
+    from core.chem.descriptors import ff_kernel_mean_batch
 
     p = pool.load_default_pool()
     idx = [0, 1, len(p["ids"]) // 2, len(p["ids"]) - 1]
@@ -388,7 +388,7 @@ def test_import_report_cases():
 
 
 def test_import_accepts_polymer_keys_as_existing():
-    from core.polymer import polymer_key
+    from core.chem.polymer import polymer_key
 
     rep = pool.import_candidates("*CCO*\n*CC(*)C\n", existing_keys=[polymer_key("*OCC*")])
     assert rep.duplicates == [(1, "*CCO*", "already in the pool")] and rep.rows == [2]
@@ -452,7 +452,7 @@ def test_import_refuses_pool_of_other_descriptor_version(tmp_path):
     assert len(pool.read_pool(d)["ids"]) == 1
     assert pool.main(["redescribe", str(d), "--n-jobs", "1"]) == 0
     p = pool.read_pool(d)
-    from core.descriptors import DESCRIPTOR_VERSION, ff_kernel_mean
+    from core.chem.descriptors import DESCRIPTOR_VERSION, ff_kernel_mean
     assert p["manifest"]["descriptors"]["version"] == DESCRIPTOR_VERSION
     assert np.allclose(p["X"][0], ff_kernel_mean("*CC(*)C"), atol=1e-6)
     assert pool.import_into_pool(f, d).n_added == 1

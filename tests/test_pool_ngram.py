@@ -1,4 +1,4 @@
-"""Unit tests of core.ngram: tokens, ring relabelling, counts, masks, sampling, files."""
+"""Unit tests of core.pool.ngram: tokens, ring relabelling, counts, masks, sampling, files."""
 from __future__ import annotations
 
 import gzip
@@ -6,9 +6,9 @@ import gzip
 import pytest
 from rdkit import Chem
 
-from core import ngram
-from core.ngram import (EOS, ModelFileError, SmilesTokenError, atom_capacity, relabel_rings,
-                        tokenize, train_ngram)
+from core.pool import ngram
+from core.pool.ngram import (EOS, ModelFileError, SmilesTokenError, atom_capacity, relabel_rings,
+                             tokenize, train_ngram)
 
 
 def test_tokenize_roundtrip_and_special_tokens():

@@ -1,15 +1,15 @@
-"""One proposal path: the campaign and the back-test choose with core.proposal.propose."""
+"""One proposal path: the campaign and the back-test choose with core.optimize.proposal.propose."""
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from core.backtest import Oracle, run_campaign
-from core.cycle import propose_batch
+from core.optimize.backtest import Oracle, run_campaign
+from core.campaign.cycle import propose_batch
 from core.pool import load_default_pool
-from core.proposal import (Candidates, Observations, Pending, ProposalConfig, ProposalError,
-                           propose)
+from core.optimize.proposal import (Candidates, Observations, Pending, ProposalConfig,
+                                    ProposalError, propose)
 from core.store import Store
 
 N_POOL, N_INIT, Q = 60, 6, 4

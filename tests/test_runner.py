@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from core.campaign import create_campaign
-from core.runner import RunnerStartError, ensure_runner, runs_dir_for
+from core.campaign.commands import create_campaign
+from core.execution.runner import RunnerStartError, ensure_runner, runs_dir_for
 from core.store import Store
 
 from tests.helpers import (PMMA, PP, PS, alive, progress_at, reference_records, start_runner,
@@ -213,13 +213,13 @@ def test_restart_closes_a_batch_left_open_by_a_crash(campaign, tmp_path):
 
 
 def test_kill_orphans_kills_only_the_tagged_processes():
-    from core.task import CALC_ENV
+    from core.execution.task import CALC_ENV
     tag = f"999:/tmp/optipoly-test-{os.getpid()}"
     orphan = subprocess.Popen(["sleep", "120"], env={**os.environ, CALC_ENV: tag})
     other = subprocess.Popen(["sleep", "120"], env={**os.environ, CALC_ENV: tag + "-other"})
     # a process that itself carries the tag (like a worker started from a tagged process)
     # calls kill_orphans: it must spare itself and its ancestors, and kill the orphan
-    code = ("from core.task import kill_orphans; import os, sys; "
+    code = ("from core.execution.task import kill_orphans; import os, sys; "
             f"print(sorted(kill_orphans({tag!r}))); print(os.getpid())")
     try:
         out = subprocess.run([sys.executable, "-c", code], env={**os.environ, CALC_ENV: tag},
@@ -236,7 +236,7 @@ def test_kill_orphans_kills_only_the_tagged_processes():
 
 
 def test_corrupt_result_fails_cleanly_and_rerun_recovers(campaign, tmp_path):
-    from core.task import execute_calculation
+    from core.execution.task import execute_calculation
     store, bid, calcs = campaign("nan", [PP], n_workers=1)
     cid = calcs[PP]
     wd = runs_dir_for(store, store.get_campaign("nan")["id"], None) / f"calc-{cid}"

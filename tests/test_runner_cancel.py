@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from core.task import CALC_ENV, calc_tag, read_progress
+from core.execution.task import CALC_ENV, calc_tag, read_progress
 from core.store import Store
 
 from tests.helpers import SLOW_MD, PP, alive, progress_at, start_runner, wait_for, workdir_of
@@ -131,7 +131,7 @@ def test_the_task_kills_its_pipeline_when_the_cancel_file_appears(tmp_path):
     "cancelled" and raises CalculationCancelled."""
     import threading
 
-    from core.task import CANCEL_FILE, CalculationCancelled, execute_calculation
+    from core.execution.task import CANCEL_FILE, CalculationCancelled, execute_calculation
 
     wd = tmp_path / "calc-7"
     spec = {"calc_id": 7, "attempt": 1, "psmiles": PP, "preset": "smoke",

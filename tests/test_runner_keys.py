@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from core.campaign import create_campaign
-from core.polymer import polymer_key
-from core.runner import Runner, RunnerLocked, runner_lock_path, runs_dir_for, store_key
+from core.campaign.commands import create_campaign
+from core.chem.polymer import polymer_key
+from core.execution.runner import Runner, RunnerLocked, runner_lock_path, runs_dir_for, store_key
 from core.store import Store
 
 from tests.helpers import POOL, PP, REPO, reference_records

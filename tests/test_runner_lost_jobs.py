@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from core.task import read_progress
+from core.execution.task import read_progress
 from core.store import Store
 
 from tests.helpers import SLOW_MD, PMMA, PP, slurm_runner, start_runner, wait_for, workdir_of

@@ -10,10 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 from core.config import BatchState, CalcState
-from core.polymer import polymer_key
-from core.runner import CampaignHooks, Runner
+from core.chem.polymer import polymer_key
+from core.execution.runner import CampaignHooks, Runner
 from core.store import Store
-from core.task import CalculationSpec
+from core.execution.task import CalculationSpec
 
 VALUES = {"*CC(*)C": (1.49, 56.0), "*CC(*)c1ccccc1": (1.59, 31.0)}
 

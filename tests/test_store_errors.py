@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from core.campaign import create_campaign, main
+from core.campaign.commands import create_campaign, main
 from core.store import Store, StoreError, StoreUnavailable
 
 REPO = Path(__file__).resolve().parents[1]
@@ -235,8 +235,8 @@ def test_runner_keeps_a_result_it_could_not_store(tmp_path, monkeypatch):
     """A full disk while a finished result is stored is not the result's fault: the
     calculation stays running, the result is kept and stored at the next pass (it used to be
     failed for good as an "invalid result")."""
-    from core.polymer import polymer_key
-    from core.runner import Runner
+    from core.chem.polymer import polymer_key
+    from core.execution.runner import Runner
 
     s = Store(tmp_path / "r.db")
     s.create_campaign("r", {"preset": "smoke"}, actor="t")

@@ -1,7 +1,7 @@
 """Structure picture files for the Pareto chart's hover box."""
 from __future__ import annotations
 
-from core.structure_images import image_key, main, write_structure_images
+from core.chem.structure_images import image_key, main, write_structure_images
 
 
 def test_pictures_are_written_once_per_polymer_and_named_by_key(tmp_path):

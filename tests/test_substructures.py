@@ -1,4 +1,4 @@
-"""Tests of core.substructures against hand-made polymer sets with hand-checked answers."""
+"""Tests of core.chem.substructures against hand-made polymer sets with hand-checked answers."""
 from __future__ import annotations
 
 import numpy as np
@@ -6,11 +6,10 @@ import pandas as pd
 import pytest
 from scipy.stats import fisher_exact
 
-from core.substructures import (
-    DEFAULT_LIBRARY, InvalidPolymerSmiles, InvalidSmarts, Substructure, enrichment,
-    has_substructure, match_atoms, match_matrix, polymer_trimer, user_substructure,
-    validate_smarts,
-)
+from core.chem.substructures import (DEFAULT_LIBRARY, InvalidPolymerSmiles, InvalidSmarts,
+                                     Substructure, enrichment, has_substructure, match_atoms,
+                                     match_matrix, polymer_trimer, user_substructure,
+                                     validate_smarts)
 from rdkit import Chem
 
 PSU = "*c1ccc(S(=O)(=O)c2ccc(Oc3ccc(*)cc3)cc2)cc1"      # polysulfone-like

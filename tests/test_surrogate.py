@@ -1,18 +1,12 @@
-"""Tests for core.surrogate: GP fits in original units, kernels, cross-covariance, bad input."""
+"""Tests for core.optimize.surrogate: GP fits in original units, kernels, cross-covariance, bad
+input."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from core.surrogate import (
-    DEFAULT_KERNEL,
-    KERNELS,
-    ExpMinMaxKernel,
-    MinMaxKernel,
-    SurrogateInputError,
-    fit_gp,
-    fit_surrogates,
-)
+from core.optimize.surrogate import (DEFAULT_KERNEL, KERNELS, ExpMinMaxKernel, MinMaxKernel,
+                                     SurrogateInputError, fit_gp, fit_surrogates)
 
 
 def _toy(n=60, d=4, seed=0, noise=0.05):
@@ -162,7 +156,7 @@ def test_pi1070_refractive_index_small_training(shared_data):
 @pytest.mark.parametrize("kernel", ["published", "matern"])
 def test_fast_isotropic_predict_matches_sklearn(kernel):
     """The BLAS distance path in GPModel.predict equals sklearn's own predict."""
-    from core.surrogate import _predict_isotropic
+    from core.optimize.surrogate import _predict_isotropic
 
     rng = np.random.default_rng(3)
     X = rng.random((40, 12))

@@ -1,15 +1,13 @@
-"""Tests of core.views (page logic without Streamlit) with hand-checked numbers."""
+"""Tests of core.ui.views (page logic without Streamlit) with hand-checked numbers."""
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from core.views import (
-    annotate_observations, beyond_mask, compute_kpis, cycle_history, data_signature,
-    filter_pool, format_elapsed, front_mask, heartbeat_state, log_tail, parse_smiles_lines,
-    reference_point_xy, with_structure_images,
-)
+from core.ui.views import (annotate_observations, beyond_mask, compute_kpis, cycle_history,
+                           data_signature, filter_pool, format_elapsed, front_mask, heartbeat_state,
+                           log_tail, parse_smiles_lines, reference_point_xy, with_structure_images)
 
 LINE = {"p1": (30.0, 1.60), "p2": (60.0, 1.50)}
 
@@ -30,14 +28,14 @@ def test_beyond_mask_and_front_mask() -> None:
     class Line:
         p1, p2 = (30.0, 1.60), (60.0, 1.50)
 
-        def is_beyond(self, n, abbe):  # core.optics.LimitLine argument order
+        def is_beyond(self, n, abbe):  # core.chem.optics.LimitLine argument order
             return np.asarray(n) > 1.53
 
     assert beyond_mask(o.abbe_number, o.n_D, Line()).tolist() == [True, True, False, True, False]
 
 
 def test_beyond_mask_with_real_limit_line() -> None:
-    from core.optics import LimitLine
+    from core.chem.optics import LimitLine
 
     line = LimitLine(p1=(30.0, 1.60), p2=(60.0, 1.50))
     o = _obs()
@@ -45,7 +43,7 @@ def test_beyond_mask_with_real_limit_line() -> None:
 
 
 def test_reference_point_from_config() -> None:
-    from core.views import reference_point_from_config
+    from core.ui.views import reference_point_from_config
 
     cfg = {"objectives": ["n_D", "abbe_number"], "reference_point": [1.30, 10.0]}
     assert reference_point_from_config(cfg) == (10.0, 1.30)
@@ -131,8 +129,8 @@ def test_parse_smiles_lines_and_log_tail(tmp_path) -> None:
 
 
 def test_structure_svg_highlight_and_invalid_input() -> None:
-    from core.structure_images import placeholder_svg, polymer_svg, svg_data_uri
-    from core.substructures import DEFAULT_LIBRARY, match_atoms
+    from core.chem.structure_images import placeholder_svg, polymer_svg, svg_data_uri
+    from core.chem.substructures import DEFAULT_LIBRARY, match_atoms
 
     ps = "*c1ccc(S(=O)(=O)c2ccc(*)cc2)cc1"
     plain = polymer_svg(ps, 200, 150)
@@ -147,7 +145,7 @@ def test_structure_svg_highlight_and_invalid_input() -> None:
 
 
 def test_simulation_summary_names_force_field_protocol_and_cross_check() -> None:
-    from core.views import simulation_summary
+    from core.ui.views import simulation_summary
 
     s = simulation_summary({"density": 1.05, "density_stderr": 0.003, "forcefield": "sage",
                             "protocol": "quick-md1-direct", "tg_sim_K": 401.6,
@@ -182,7 +180,7 @@ def _visible(markdown: str) -> str:
     "![not](an image)", "line one\n- line two\n=== three",
 ])
 def test_escape_markdown_shows_text_literally(text: str) -> None:
-    from core.views import escape_markdown
+    from core.ui.views import escape_markdown
 
     assert _visible(escape_markdown(text)) == text
     if "*" in text and "\n" not in text:
@@ -190,7 +188,7 @@ def test_escape_markdown_shows_text_literally(text: str) -> None:
 
 
 def test_markdown_code_spans_any_text() -> None:
-    from core.views import markdown_code
+    from core.ui.views import markdown_code
 
     for text in ("*C(*)(F)Cl", "a`b", "`x`", "C[N+](=O)[O-]"):
         src = markdown_code(text)

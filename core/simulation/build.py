@@ -53,7 +53,7 @@ def validated_psmiles(psmiles: str) -> Chem.Mol:
     if not isinstance(psmiles, str) or not psmiles.strip():
         raise UnsupportedPolymer("The polymer SMILES is empty.")
     try:
-        from core import polymer  # noqa: PLC0415
+        from core.chem import polymer  # noqa: PLC0415
         parse = getattr(polymer, "parse_psmiles", None)
     except ImportError:
         parse = None
@@ -92,7 +92,7 @@ def validated_psmiles(psmiles: str) -> Chem.Mol:
 def repeat_unit_mass(psmiles: str) -> float:
     """Molar mass of the repeat unit without end groups (g/mol); core.polymer's when available."""
     try:
-        from core.polymer import repeat_unit_mass as rum  # noqa: PLC0415
+        from core.chem.polymer import repeat_unit_mass as rum  # noqa: PLC0415
         return float(rum(psmiles))
     except ImportError:
         pass

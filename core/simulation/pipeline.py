@@ -49,7 +49,7 @@ class WorkdirMismatch(ValueError):
 
 def _canonical(psmiles: str) -> str:
     try:
-        from core.polymer import canonical_psmiles  # noqa: PLC0415
+        from core.chem.polymer import canonical_psmiles  # noqa: PLC0415
         return canonical_psmiles(psmiles)
     except ImportError:  # pragma: no cover - core.polymer ships with the package
         return Chem.MolToSmiles(Chem.MolFromSmiles(psmiles))
@@ -271,7 +271,7 @@ def _json_default(o):
 
 
 def _step_optics(psmiles: str, p: Preset, d: Path, say, wd: Path) -> dict:
-    from core.optics import abbe_number, refractive_index  # noqa: PLC0415
+    from core.chem.optics import abbe_number, refractive_index  # noqa: PLC0415
 
     b = _result(wd, "build")
     md = _result(wd, "md")

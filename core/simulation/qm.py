@@ -59,11 +59,7 @@ import numpy as np
 
 from core.atomic_io import atomic_write_json
 from core.simulation.errors import BuildError, ResponseNotConverged, SCFNotConverged
-from core.simulation.response import (
-    BOHR3_TO_A3,
-    polarizability_tensors,
-    wavelength_to_omega_au,
-)
+from core.simulation.response import (BOHR3_TO_A3, polarizability_tensors, wavelength_to_omega_au)
 
 __all__ = [
     "FRAUNHOFER_NM",
@@ -233,7 +229,7 @@ def capped_geometry(psmiles: str, n_units: int = 1, *, seed: int = 0) -> list[tu
     Raises ``core.polymer.InvalidPolymer`` (a ValueError) for a bad SMILES and
     :class:`BuildError` when no 3-D embedding is found.
     """
-    from core import polymer
+    from core.chem import polymer
 
     if n_units == 1:
         mol = polymer.capped_unit(psmiles, "H", embed=False)
@@ -603,7 +599,7 @@ def repeat_unit_polarizability(
     grid_level = _check_grid(grid_level)
     if mode not in MODES:
         raise InvalidQMSettings(f"mode must be one of {MODES}, got {mode!r}")
-    from core import polymer
+    from core.chem import polymer
 
     polymer.validate_psmiles(psmiles)
     payload = {"psmiles": psmiles, "method": method, "basis": basis, "wl": wl, "mode": mode,

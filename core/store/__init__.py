@@ -17,7 +17,7 @@ process, kept open: closing the last connection of a WAL file checkpoints and fs
 the dashboard (any number of Streamlit threads/tabs) and the runner process can share one file
 without "database is locked" races: SQLite's WAL lets readers proceed while one writer commits,
 writers queue on ``busy_timeout`` (30 s) and no transaction is held open across user interaction.
-Keys: ``key`` is :func:`core.polymer.polymer_key` of the polymer SMILES everywhere.
+Keys: ``key`` is :func:`core.chem.polymer.polymer_key` of the polymer SMILES everywhere.
 The schema is versioned with ``PRAGMA user_version``; :data:`MIGRATIONS` upgrades older files.
 
 State machines
@@ -120,8 +120,8 @@ from core.store.batches import BatchStore
 from core.store.calculations import CalculationStore
 from core.store.campaigns import CampaignStore
 from core.store.db import SCHEMA_VERSION, utcnow
-from core.store.errors import (BatchNotFound, CalculationNotFound, CampaignExists,
-                               CampaignNotFound, InvalidState, StoreError, StoreUnavailable)
+from core.store.errors import (BatchNotFound, CalculationNotFound, CampaignExists, CampaignNotFound,
+                               InvalidState, StoreError, StoreUnavailable)
 from core.store.observations import ObservationStore
 from core.store.pool import PoolStore
 from core.store.runners import RunnerStore

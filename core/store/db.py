@@ -354,5 +354,5 @@ def _wal_pending(path: Path) -> bool:
 
 
 def _polymer_key(psmiles: str) -> str:
-    from core.polymer import polymer_key  # noqa: PLC0415  (RDKit import only when needed)
+    from core.chem.polymer import polymer_key  # noqa: PLC0415  (RDKit import only when needed)
     return polymer_key(psmiles)

@@ -21,7 +21,7 @@ class ObservationStore(Database):
                         actor: str = "cli") -> int:
         """Insert one observation; ``values`` must hold every objective as a finite number.
 
-        ``key`` defaults to ``core.polymer.polymer_key(psmiles)``.  Returns the observation id.
+        ``key`` defaults to ``core.chem.polymer.polymer_key(psmiles)``.  Returns the observation id.
         """
         with self._read() as con:
             cid = self._cid(con, campaign)
