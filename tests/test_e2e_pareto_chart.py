@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_e2e_dashboard import CHROMIUM, CHROMIUM_ARGS
+from tests.helpers import CHROMIUM, CHROMIUM_ARGS, LINE, crowded_chart_data
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
 
@@ -19,9 +19,8 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
 def _payload() -> dict:
     from core.ui.figures import chart_config, pareto_figure
     from pages._pareto_chart import figure_payload
-    from tests.test_dashboard_ergonomics import LINE, _crowded
 
-    obs, refs, batch = _crowded()
+    obs, refs, batch = crowded_chart_data()
     fig = pareto_figure(obs, limit_line=LINE, references=refs, batch=batch)
     return {"figure": figure_payload(fig), "sig": "e2e", "height": 560, "image_keys": False,
             "keep_zoom": True, "config": chart_config("demo-pareto")}

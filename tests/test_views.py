@@ -8,6 +8,7 @@ import pytest
 from core.ui.views import (annotate_observations, beyond_mask, compute_kpis, cycle_history,
                            data_signature, filter_pool, format_elapsed, front_mask, heartbeat_state,
                            log_tail, parse_smiles_lines, reference_point_xy, with_structure_images)
+from tests.helpers import visible_text
 
 LINE = {"p1": (30.0, 1.60), "p2": (60.0, 1.50)}
 
@@ -160,18 +161,6 @@ def test_simulation_summary_names_force_field_protocol_and_cross_check() -> None
 
 
 # ---------------------------------------------------------------- Markdown shown literally
-def _visible(markdown: str) -> str:
-    """Text a reader sees of ``markdown`` (CommonMark + GFM strikethrough/tables, as in
-    Streamlit's renderer): rendered to HTML, tags dropped, entities decoded."""
-    import html
-    import re
-
-    from markdown_it import MarkdownIt
-
-    out = MarkdownIt("commonmark").enable(["strikethrough", "table"]).render(markdown)
-    return html.unescape(re.sub(r"<[^>]+>", "", out)).strip()
-
-
 @pytest.mark.parametrize("text", [
     "*C(*)(F)Cl", "a polymer SMILES needs exactly two '*' atoms, found 3 in '*C(*)(F)C(*)Cl'",
     "*CC(*)[N+](=O)[O-]", "*c1ccc(S/C=C(c2ccc(Cl)cc2)\\S*)cc1", "poly_a_b _x_ __y__",
@@ -182,9 +171,9 @@ def _visible(markdown: str) -> str:
 def test_escape_markdown_shows_text_literally(text: str) -> None:
     from core.ui.views import escape_markdown
 
-    assert _visible(escape_markdown(text)) == text
+    assert visible_text(escape_markdown(text)) == text
     if "*" in text and "\n" not in text:
-        assert _visible(text) != text  # the raw text would indeed be mangled
+        assert visible_text(text) != text  # the raw text would indeed be mangled
 
 
 def test_markdown_code_spans_any_text() -> None:
@@ -192,6 +181,6 @@ def test_markdown_code_spans_any_text() -> None:
 
     for text in ("*C(*)(F)Cl", "a`b", "`x`", "C[N+](=O)[O-]"):
         src = markdown_code(text)
-        assert _visible(src) == text, src
+        assert visible_text(src) == text, src
         assert "<code>" in __import__("markdown_it").MarkdownIt().render(src)
     assert markdown_code("") == ""
