@@ -11,6 +11,11 @@ Vocabulary and errors (top level)
 - ``atomic_io``         atomic file writes
 - ``runner``, ``backtest``  entry points only, for ``python -m core.runner`` and
                         ``python -m core.backtest``; the code is in ``execution`` and ``optimize``
+- ``fidelity``          which oracle made an observation's numbers (preset, force field,
+                        protocol); the surrogate uses only the campaign's own fidelity
+- ``model_check``       predicted vs simulated values per cycle: bias, MAE, RMSE, 1σ/2σ coverage
+                        (``fidelity`` and ``model_check`` are new and still being written; they
+                        join a package when they settle)
 
 ``chem``: chemistry and physics of one polymer
 - ``chem.polymer``      polymer-SMILES parsing/validation, canonical form, capped units, oligomers

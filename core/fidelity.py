@@ -12,7 +12,7 @@ Rules (pure functions; ``source`` / ``provenance`` / ``result`` as the store kee
   fidelity = (preset, force field, protocol).  A record without a force field predates the
   force-field choice and was GAFF2 (the only one then); a record without a protocol tag has an
   unknown MD protocol and matches no campaign.
-- **experimental** (measured or literature values, :func:`core.figures.observation_origin`):
+- **experimental** (measured or literature values, :func:`core.ui.figures.observation_origin`):
   its own fidelity, not the campaign's (shown beside the simulations, not fitted; raw
   simulated n_D is ~0.05 below measured values) — unless the campaign's setting
   ``experimental_in_model`` says to fit measured values too (a campaign seeded with measured
@@ -96,7 +96,7 @@ def _text(v: Any) -> str | None:
 def observation_fidelity(source: Any, provenance: Any = None, result: Any = None) -> Fidelity:
     """The :class:`Fidelity` of one stored observation (``provenance`` / ``result`` as dicts, or
     None/NaN when absent).  Pure function."""
-    from core.figures import observation_origin  # noqa: PLC0415 - figures imports pandas/plotly
+    from core.ui.figures import observation_origin  # noqa: PLC0415 - figures imports pandas/plotly
 
     origin = observation_origin(source, provenance, result)
     if origin.kind == "experimental":
