@@ -14,8 +14,10 @@ Vocabulary and errors (top level)
 - ``fidelity``          which oracle made an observation's numbers (preset, force field,
                         protocol); the surrogate uses only the campaign's own fidelity
 - ``model_check``       predicted vs simulated values per cycle: bias, MAE, RMSE, 1σ/2σ coverage
-                        (``fidelity`` and ``model_check`` are new and still being written; they
-                        join a package when they settle)
+- ``cost_estimate``     CPU cost of simulating a candidate, per step, and whether it can be
+                        simulated at all (the pre-check before it is proposed)
+                        (``fidelity``, ``model_check`` and ``cost_estimate`` are new and still
+                        being worked on; they join a package when they settle)
 
 ``chem``: chemistry and physics of one polymer
 - ``chem.polymer``      polymer-SMILES parsing/validation, canonical form, capped units, oligomers

@@ -23,7 +23,8 @@ factor-of-~2 errors above are small against the 100× spread of the pool.
 
 ``simulability`` is the cheap pre-check before a candidate is proposed: the polymer SMILES passes
 the simulation's own validation (``core.simulation.build.validated_psmiles``), every atom of the
-H-capped trimer gets a GAFF2 type (``core.gaff2``), and the QM molecule is within a size limit.
+H-capped trimer gets a GAFF2 type (``core.chem.gaff2``), and the QM molecule is within a size
+limit.
 It never runs an external program.
 """
 from __future__ import annotations
@@ -33,6 +34,8 @@ from functools import lru_cache
 
 from rdkit import Chem
 
+from core.config import DEFAULT_PRESET, SMOKE_PRESET, STANDARD_PRESET
+
 __all__ = ["CostEstimate", "Simulability", "qm_size", "cell_atoms", "trimer_atoms",
            "estimate_cost", "simulability", "MAX_QM_ATOMS", "COST_MODEL"]
 
@@ -41,12 +44,14 @@ COST_MODEL = {
     # s = A · N_tri^B (one sqm single point + parmchk2 + tleap)
     "forcefield": {"A": 5.99e-5, "B": 2.255},
     # s per cell atom (md_steps × s per atom-step); standard extrapolated from quick
-    "md": {"smoke": 0.01293, "quick": 0.3488, "standard": 7.03e-6 * 13_580_000},
+    "md": {SMOKE_PRESET: 0.01293, DEFAULT_PRESET: 0.3488,
+           STANDARD_PRESET: 7.03e-6 * 13_580_000},
     # s = A · (N_AO / 100)^B; standard = quick's fit on the standard molecule (extrapolated)
-    "qm": {"smoke": {"A": 3.0, "B": 3.0}, "quick": {"A": 16.6, "B": 2.87},
-           "standard": {"A": 16.6, "B": 2.87}},
+    "qm": {SMOKE_PRESET: {"A": 3.0, "B": 3.0}, DEFAULT_PRESET: {"A": 16.6, "B": 2.87},
+           STANDARD_PRESET: {"A": 16.6, "B": 2.87}},
 }
-MAX_QM_ATOMS = {"smoke": 150, "quick": 100, "standard": 60}  # QM molecule atoms (default limit)
+#: QM molecule atoms (default limit)
+MAX_QM_ATOMS = {SMOKE_PRESET: 150, DEFAULT_PRESET: 100, STANDARD_PRESET: 60}
 
 
 def _preset(preset):
@@ -81,7 +86,7 @@ def _unit_elements(psmiles: str) -> dict[str, int]:
     return out
 
 
-def qm_size(psmiles: str, preset="quick") -> tuple[int, int]:
+def qm_size(psmiles: str, preset=DEFAULT_PRESET) -> tuple[int, int]:
     """(atoms, atomic orbitals) of the preset's largest QM molecule: the H-capped unit, or the
     H-capped dimer for ``dimer_minus_monomer`` (2 × unit − 2 capping H)."""
     p = _preset(preset)
@@ -103,7 +108,7 @@ def trimer_atoms(psmiles: str, n: int = 3) -> int:
     return n * _unit_atoms(psmiles) + 8
 
 
-def cell_atoms(psmiles: str, preset="quick") -> int:
+def cell_atoms(psmiles: str, preset=DEFAULT_PRESET) -> int:
     """Atoms in the preset's MD cell (n_chains CH3-capped chains of the chosen DP)."""
     from core.simulation.build import choose_dp  # noqa: PLC0415
 
@@ -147,12 +152,12 @@ def _has_sulfur(psmiles: str) -> bool:
     return "S" in _unit_elements(psmiles)
 
 
-def estimate_cost(psmiles: str, preset="quick") -> CostEstimate:
+def estimate_cost(psmiles: str, preset=DEFAULT_PRESET) -> CostEstimate:
     """CPU seconds on one core for charges, MD and QM of ``psmiles`` with ``preset`` (see the
     module docstring for the model and its measured error). Raises UnsupportedPolymer
     (a ValueError) for a polymer SMILES the simulation rejects."""
     p = _preset(preset)
-    name = p.name if p.name in COST_MODEL["md"] else "quick"
+    name = p.name if p.name in COST_MODEL["md"] else DEFAULT_PRESET
     n_tri = trimer_atoms(psmiles, p.charge_oligomer_n)
     n_cell = cell_atoms(psmiles, p)
     q_atoms, q_aos = qm_size(psmiles, p)
@@ -177,12 +182,13 @@ class Simulability:
     qm_atoms: int | None = None
 
 
-def simulability(psmiles: str, preset="quick", *, max_qm_atoms: int | None = None) -> Simulability:
+def simulability(psmiles: str, preset=DEFAULT_PRESET, *,
+                 max_qm_atoms: int | None = None) -> Simulability:
     """Can ``psmiles`` be simulated with ``preset``?  Checks, without running any program:
     the simulation's SMILES validation (elements with GAFF2 parameters, two ``*``, neutral),
-    GAFF2 typing of every atom of the H-capped trimer (``core.gaff2``), and the QM molecule's
+    GAFF2 typing of every atom of the H-capped trimer (``core.chem.gaff2``), and the QM molecule's
     size against ``max_qm_atoms`` (default ``MAX_QM_ATOMS[preset]``)."""
-    from core import gaff2  # noqa: PLC0415
+    from core.chem import gaff2  # noqa: PLC0415
     from core.simulation.build import validated_psmiles  # noqa: PLC0415
 
     p = _preset(preset)
@@ -193,7 +199,7 @@ def simulability(psmiles: str, preset="quick", *, max_qm_atoms: int | None = Non
         return Simulability(psmiles, False, (str(exc),))
     reasons = []
     try:
-        from core.polymer import linear_oligomer  # noqa: PLC0415
+        from core.chem.polymer import linear_oligomer  # noqa: PLC0415
         tri = gaff2.prepare(linear_oligomer(psmiles, 3, "H", embed=False))
         gaff2.atom_types(tri)
     except Exception as exc:  # noqa: BLE001 - any typing failure means "cannot be simulated"
