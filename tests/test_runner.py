@@ -270,9 +270,9 @@ def test_smoke_campaign_two_cycles_records_metrics_and_stays_out_of_a_quick_fron
     """A smoke campaign seeded with its own fidelity's results runs 2 cycles × 2 through the
     runner: hypervolume and beyond-line counts are recorded per cycle and the model check has
     both cycles; its smoke results never enter a quick campaign's front or model."""
-    from core.cycle import campaign_model_check, campaign_observations, cycle_metrics
-    from core.demo import demo_observations_for
-    from core.views import annotate_observations
+    from core.campaign.cycle import campaign_model_check, campaign_observations, cycle_metrics
+    from core.campaign.demo import demo_observations_for
+    from core.ui.views import annotate_observations
 
     seeds = demo_observations_for("smoke")
     records = json.loads(seeds.read_text())

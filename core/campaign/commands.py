@@ -184,7 +184,7 @@ def campaign_status(store: Store, campaign: Any) -> dict:
     counts = {s.value: int((calcs["status"] == s).sum()) for s in CalcState}
     cycles = store.cycles(camp["id"])
     batch = store.current_batch(camp["id"])
-    from core.cycle import campaign_model_check, campaign_observations  # noqa: PLC0415
+    from core.campaign.cycle import campaign_model_check, campaign_observations  # noqa: PLC0415
     from core.fidelity import campaign_fidelity  # noqa: PLC0415
 
     same, other = campaign_observations(store, camp["id"])

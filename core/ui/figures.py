@@ -341,7 +341,7 @@ def pareto_figure(observations: pd.DataFrame | None = None, *,
     values, named on hover), ``measured (experimental)`` (observations whose origin is experimental,
     e.g. imported measurements; squares), ``other fidelity: <label>`` (simulations of another
     preset / force field / protocol than the campaign's, rows with ``same_fidelity`` False from
-    ``core.views.annotate_observations``: grey open circles, never on the front; a legend
+    ``core.ui.views.annotate_observations``: grey open circles, never on the front; a legend
     click hides them), one trace per cycle of the other observations
     (``initial data``, ``cycle 1``, ... followed by their origin, e.g.
     ``initial data (simulated · quick)`` — or a single ``observations`` trace with a
