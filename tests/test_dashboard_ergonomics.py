@@ -146,6 +146,22 @@ def test_figure_image_svg_pdf_and_print_png_offline() -> None:
     assert png.startswith(b"\x89PNG") and struct.unpack(">II", png[16:24]) == (2700, 1800)
 
 
+@pytest.mark.timeout(240)
+def test_a_failed_export_leaves_no_browser_running() -> None:
+    """A timed-out export stops the headless browser it started (real kaleido + Chromium)."""
+    import core.ui.figure_export as fe
+
+    why = fe.export_unavailable()
+    if why:
+        pytest.skip(why)
+    before = fe._browser_children()
+    obs, refs, batch = crowded_chart_data()
+    fig = pareto_figure(obs, limit_line=LINE, references=refs, batch=batch)
+    with pytest.raises(Exception):  # kaleido's own timeout error type varies by version
+        fe.figure_image(fig, "png", scale=3, timeout_s=0.001)
+    assert fe._browser_children() - before == set()
+
+
 def test_overview_offers_svg_pdf_png_export_named_after_the_campaign(seeded) -> None:
     from core.ui.figure_export import export_unavailable
 

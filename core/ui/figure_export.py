@@ -107,9 +107,53 @@ def figure_image(figure: go.Figure | dict[str, Any], fmt: str, *, scale: float =
         raise ExportUnavailable(why)
     import kaleido  # noqa: PLC0415
 
-    out = kaleido.calc_fig_sync(
-        print_figure(figure),
-        opts={"format": fmt, "width": int(size[0]), "height": int(size[1]),
-              "scale": float(scale)},
-        kopts={"mathjax": False, "timeout": timeout_s})
+    before = _browser_children()
+    try:
+        out = kaleido.calc_fig_sync(
+            print_figure(figure),
+            opts={"format": fmt, "width": int(size[0]), "height": int(size[1]),
+                  "scale": float(scale)},
+            kopts={"mathjax": False, "timeout": timeout_s})
+    except BaseException:
+        # a timed-out or failed export can leave its headless browser running: stop the ones
+        # this call started (never a browser that was there before)
+        _kill(_browser_children() - before)
+        raise
     return bytes(out)
+
+
+def _browser_children() -> set[int]:
+    """PIDs of Chrome/Chromium processes below this process."""
+    import psutil  # noqa: PLC0415
+
+    out = set()
+    for p in psutil.Process().children(recursive=True):
+        try:
+            if "chrom" in p.name().lower():
+                out.add(p.pid)
+        except psutil.Error:
+            continue
+    return out
+
+
+def _kill(pids: set[int]) -> None:
+    """Terminate, then kill, the given processes (those already gone are skipped)."""
+    import psutil  # noqa: PLC0415
+
+    procs = []
+    for pid in pids:
+        try:
+            procs.append(psutil.Process(pid))
+        except psutil.Error:
+            continue
+    for p in procs:
+        try:
+            p.terminate()
+        except psutil.Error:
+            continue
+    _, alive = psutil.wait_procs(procs, timeout=3)
+    for p in alive:
+        try:
+            p.kill()
+        except psutil.Error:
+            continue
