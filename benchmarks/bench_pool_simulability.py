@@ -144,6 +144,14 @@ def _unit_atoms(psmiles: str) -> int | None:
         return None
 
 
+def _flags(psmiles: str) -> tuple[str, ...]:
+    try:
+        from core.feasibility import motif_flags  # noqa: PLC0415
+        return motif_flags(psmiles)
+    except Exception:  # noqa: BLE001
+        return ()
+
+
 def _precheck(psmiles: str, preset: str) -> dict:
     """The pure pre-check's verdict (for the report; never changes what runs)."""
     try:
@@ -187,6 +195,13 @@ def report(rows: list[dict]) -> str:
         lines.append(f"| {s} | {len(a)} | {np.median(a):.1f} | {np.percentile(a, 90):.1f} | "
                      f"{a.max():.1f} | {np.median(c):.1f} | {np.percentile(c, 90):.1f} | "
                      f"{c.max():.1f} |")
+    failed = [r for r in rows if r["status"] != "ok"]
+    if failed:
+        lines += ["", "| id | step | reason | motif flags (core.feasibility) | polymer |",
+                  "|---|---|---|---|---|"]
+        for r in failed:
+            lines.append(f"| {r['id']} | {r['step']} | {r['reason']} | "
+                         f"{', '.join(_flags(r['psmiles'])) or '—'} | `{r['psmiles']}` |")
     pre = [dict(r, **_precheck(r["psmiles"], r["preset"])) for r in rows]
     pre = [r for r in pre if r.get("precheck_ok") is not None]
     if pre:

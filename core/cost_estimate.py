@@ -16,7 +16,22 @@ CPU-cost model (seconds on one core; ``estimate_cost``), per step of ``core.simu
 Fit (``benchmarks/bench_cost_model.py`` prints it from the measurement files; log-log least
 squares, errors are the RMS of log10(measured / fitted) → a factor ×10^rms):
 
-FIT_TEXT_PLACEHOLDER
+* charges: A_FF = 6.47e-5 s, B_FF = 2.23; 80 smoke runs of shipped-pool polymers, trimers of
+  44–287 atoms (0.3–28 s); RMS error ×1.37 (0.136 in log10). Not covered: antechamber's own
+  AM1-BCC bond typing after sqm, which on 2 of 84 large conjugated trimers (164 and 170 atoms,
+  aromatic lactams with cyclohexadienones) ran past the 300 s step limit while sqm took 10 s.
+* MD: 7.0e-6 s per atom and time step in both measured presets (smoke 7.8e-6 from 2 runs'
+  CPU time; quick 7.0e-6 from 26 density-benchmark runs' wall time on one thread, RMS ×1.22),
+  so C_MD = smoke 0.0129, quick 0.349 s per cell atom (≈ 220 s for a 640-atom quick cell);
+  standard = 7.03e-6 × 13.58 M steps = 95 s per atom, an extrapolation and a lower bound
+  (12 Å cut-off, PPPM 1e-6, extensions not counted).
+* QM quick (CAM-B3LYP/6-31+G*, RI, grid 1, one thread): A = 15.9 s, B = 2.84, 5 units of
+  70–294 AOs (11–27 atoms; 5.8–332 s), RMS ×1.04; the 4-point fit predicted 293 s for
+  4-chlorobenzyl methacrylate (282 AOs) before it was measured: 319 s (−8 %).
+  Extrapolated beyond ~300 AOs (the pool's median quick unit has 38 atoms, ~390 AOs).
+* QM smoke (HF/STO-3G): A = 10.2 s, B = 2.22, 7 units of 23–206 AOs (11–86 atoms), RMS ×1.65.
+* QM standard (CAM-B3LYP/aug-cc-pVDZ dimer, no RI, grid 3): quick's fit applied to the
+  standard molecule's AOs — not measured, a lower bound.
 
 A budget-conscious proposal divides an acquisition value by ``estimate_cost(...).total_s``; the
 factor-of-~2 errors above are small against the 100× spread of the pool.
@@ -42,15 +57,13 @@ __all__ = ["CostEstimate", "Simulability", "qm_size", "cell_atoms", "trimer_atom
 # ---- fitted coefficients (see the module docstring) ----
 COST_MODEL = {
     # s = A · N_tri^B (one sqm single point + parmchk2 + tleap)
-    "forcefield": {"A": 5.99e-5, "B": 2.255},
-    # s per cell atom (md_steps × s per atom-step); standard extrapolated from quick
-    "md": {SMOKE_PRESET: 0.01293, DEFAULT_PRESET: 0.3488,
-           STANDARD_PRESET: 7.03e-6 * 13_580_000},
-    # s = A · (N_AO / 100)^B; standard = quick's fit on the standard molecule (extrapolated)
-    "qm": {SMOKE_PRESET: {"A": 3.0, "B": 3.0}, DEFAULT_PRESET: {"A": 16.6, "B": 2.87},
-           STANDARD_PRESET: {"A": 16.6, "B": 2.87}},
+    "forcefield": {"A": 6.47e-5, "B": 2.231},
+    # s per cell atom; standard = quick's 7.03e-6 s per atom-step × its 13.58 M steps
+    "md": {"smoke": 0.01293, "quick": 0.3488, "standard": 7.03e-6 * 13_580_000},
+    # s = A · (N_AO / 100)^B; standard = quick's fit on the standard molecule and basis
+    "qm": {"smoke": {"A": 10.16, "B": 2.218}, "quick": {"A": 15.91, "B": 2.843},
+           "standard": {"A": 15.91, "B": 2.843}},
 }
-#: QM molecule atoms (default limit)
 MAX_QM_ATOMS = {SMOKE_PRESET: 150, DEFAULT_PRESET: 100, STANDARD_PRESET: 60}
 
 
