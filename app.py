@@ -20,7 +20,7 @@ st.set_page_config(page_title="OptiPoly · optical polymer discovery",
 
 from core.config import BatchState  # noqa: E402
 from core.chem.calibration import calibrated_values  # noqa: E402
-from core.fidelity import campaign_fidelity  # noqa: E402
+from core.campaign.fidelity import campaign_fidelity  # noqa: E402
 from core.ui.figures import (  # noqa: E402
     chart_config, history_figure, observation_origin, pareto_figure, pareto_file_stem,
 )
@@ -296,8 +296,8 @@ def overview() -> None:
 
 def _model_check_panel(ctx, sig: str) -> None:
     """Predicted (GP mean ± σ at proposal time) vs simulated values of each batch: bias, MAE,
-    RMSE and the fraction within 1σ / 2σ per cycle (core.model_check); recomputed only when the
-    campaign's data change."""
+    RMSE and the fraction within 1σ / 2σ per cycle (core.optimize.model_check); recomputed only
+    when the campaign's data change."""
     cached = st.session_state.get("_model_check")
     if cached is None or cached[0] != sig:
         from core.campaign.cycle import campaign_model_check

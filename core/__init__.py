@@ -11,13 +11,9 @@ Vocabulary and errors (top level)
 - ``atomic_io``         atomic file writes
 - ``runner``, ``backtest``  entry points only, for ``python -m core.runner`` and
                         ``python -m core.backtest``; the code is in ``execution`` and ``optimize``
-- ``fidelity``          which oracle made an observation's numbers (preset, force field,
-                        protocol); the surrogate uses only the campaign's own fidelity
-- ``model_check``       predicted vs simulated values per cycle: bias, MAE, RMSE, 1σ/2σ coverage
 - ``cost_estimate``     CPU cost of simulating a candidate, per step, and whether it can be
-                        simulated at all (the pre-check before it is proposed)
-                        (``fidelity``, ``model_check`` and ``cost_estimate`` are new and still
-                        being worked on; they join a package when they settle)
+                        simulated at all (the pre-check before it is proposed); still being
+                        worked on, it joins ``optimize`` when it settles
 
 ``chem``: chemistry and physics of one polymer
 - ``chem.polymer``      polymer-SMILES parsing/validation, canonical form, capped units, oligomers
@@ -39,6 +35,8 @@ Vocabulary and errors (top level)
 - ``optimize.proposal``     propose(observations, pool, config, pending) -> Proposal: the one,
                             pure proposal step the campaign and the back-test share
 - ``optimize.backtest``     replay of a campaign against an oracle table (CLI)
+- ``optimize.model_check``  is the surrogate any good: predicted vs simulated values per
+                            cycle (bias, MAE, RMSE, fraction within 1σ / 2σ)
 
 ``simulation``: the oracle, polymer SMILES -> n_D, n_F, n_C, ν_D (MD with LAMMPS, QM with PySCF)
 - ``simulation.pipeline``   the steps in order, resumable in a work directory
@@ -82,6 +80,8 @@ Vocabulary and errors (top level)
 - ``campaign.cycle``        one proposal: gathers the inputs, calls ``optimize.proposal.propose``,
                             persists the batch; the runner's hooks (``RUNNER_HOOKS``)
 - ``campaign.runner_cli``   ``python -m core.runner``: the runner wired to the campaign's hooks
+- ``campaign.fidelity``     which oracle made an observation's numbers (preset, force field,
+                            protocol); the surrogate and the front use the campaign's own only
 - ``campaign.measurements``  measured / literature n_D, ν_D from a CSV as observations
 - ``campaign.demo``         the demo campaign on the shipped pool and initial observations
 

@@ -197,8 +197,8 @@ class CampaignConfig:
     preset_overrides  preset fields replaced for this campaign's calculations, e.g.
                       ``{"production_ps": 100.0}`` (numbers, text or true/false; None = none)
     experimental_in_model  fit the surrogate and count front, hypervolume and beyond-line
-                      statistics on measured values too (``core.fidelity``); off by default:
-                      only the campaign's own simulation fidelity counts
+                      statistics on measured values too (``core.campaign.fidelity``); off by
+                      default: only the campaign's own simulation fidelity counts
     runs_dir          root for calculation work dirs (None = ``<db dir>/runs``); each store file
                       and campaign gets its own sub-directory
                       (``core.execution.runner.runs_dir_for``)

@@ -11,7 +11,7 @@ import streamlit as st
 from core.chem.structure_images import polymer_svg
 from core.chem.substructures import (DEFAULT_LIBRARY, SEED_CHECK_GROUPS, InvalidSmarts, enrichment,
                                      match_atoms, match_matrix, pin_groups, user_substructure)
-from core.fidelity import campaign_fidelity
+from core.campaign.fidelity import campaign_fidelity
 from core.ui.views import annotate_observations, beyond_mask
 from pages._common import (
     Ctx, code, config, esc, limit_line, page_ctx, require_optical_objectives, svg_html,

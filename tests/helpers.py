@@ -140,7 +140,7 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu",
                  "--disable-sync", "--no-first-run"]
 #: a limit line of the chart tests: two (ν_D, n_D) points
 LINE = {"p1": (30.0, 1.60), "p2": (60.0, 1.50), "label": "test line"}
-#: what a smoke-preset result record says about its oracle (core.fidelity)
+#: what a smoke-preset result record says about its oracle (core.campaign.fidelity)
 SMOKE_FIDELITY = {"preset": "smoke", "forcefield": get_preset("smoke").forcefield,
                   "protocol": get_preset("smoke").protocol}
 

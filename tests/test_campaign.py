@@ -330,7 +330,7 @@ def test_failed_in_the_last_cycle_is_not_proposed_again_straight_away(camp):
 
 def test_quick_results_never_enter_a_smoke_campaign(tmp_path, pool_csv):
     """Switching the demo to smoke: the quick results are shown apart, not fitted, and the
-    proposal says why it cannot run (fidelity rules, core.fidelity)."""
+    proposal says why it cannot run (fidelity rules, core.campaign.fidelity)."""
     from core.campaign.demo import DEMO_OBSERVATIONS
     if not DEMO_OBSERVATIONS.is_file():
         pytest.skip(f"{DEMO_OBSERVATIONS} not generated yet")

@@ -1,7 +1,8 @@
 """Fidelity rules: a campaign's model and statistics see only its own oracle's results."""
 import pandas as pd
 
-from core.fidelity import Fidelity, campaign_fidelity, observation_fidelity, split_by_fidelity
+from core.campaign.fidelity import (Fidelity, campaign_fidelity, observation_fidelity,
+                                    split_by_fidelity)
 from core.simulation.presets import get_preset
 
 

@@ -4,7 +4,7 @@ import json
 import numpy as np
 import pandas as pd
 
-from core.model_check import model_check, prediction_pairs
+from core.optimize.model_check import model_check, prediction_pairs
 
 
 def _cands():

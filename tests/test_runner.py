@@ -314,7 +314,7 @@ def test_smoke_campaign_two_cycles_records_metrics_and_stays_out_of_a_quick_fron
                              for o in smoke_obs.to_dict("records")], actor="test")
     same, other = campaign_observations(quick, "q")
     assert same.empty and len(other) == len(smoke_obs)
-    from core.fidelity import campaign_fidelity
+    from core.campaign.fidelity import campaign_fidelity
     a = annotate_observations(quick.observations("q"), None, campaign_fidelity("quick"))
     assert not a["on_front"].any() and not a["same_fidelity"].any()
     assert cycle_metrics(quick.campaign_config("q"), same)["n_observations"] == 0

@@ -177,15 +177,15 @@ def create_campaign(store: Store, name: str, config: Mapping[str, Any] | None = 
 
 def campaign_status(store: Store, campaign: Any) -> dict:
     """Summary for CLIs and KPIs: cycle, fidelity, observations of the campaign's own fidelity
-    and of others (not used by the model, core.fidelity), counts per calculation state, current
-    batch, runner, per-cycle metrics and the model check (core.model_check)."""
+    and of others (not used by the model, core.campaign.fidelity), counts per calculation state,
+    current batch, runner, per-cycle metrics and the model check (core.optimize.model_check)."""
     camp = store.get_campaign(campaign)
     calcs = store.calculations(camp["id"])
     counts = {s.value: int((calcs["status"] == s).sum()) for s in CalcState}
     cycles = store.cycles(camp["id"])
     batch = store.current_batch(camp["id"])
     from core.campaign.cycle import campaign_model_check, campaign_observations  # noqa: PLC0415
-    from core.fidelity import campaign_fidelity  # noqa: PLC0415
+    from core.campaign.fidelity import campaign_fidelity  # noqa: PLC0415
 
     same, other = campaign_observations(store, camp["id"])
     return {

@@ -234,9 +234,10 @@ def cycle_metrics(cfg: CampaignConfig, obs: pd.DataFrame) -> dict:
 def campaign_observations(store: Store, campaign: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(same, other): the campaign's observations of its own fidelity (its preset, force field
     and MD protocol, or declared initial data) and all others (other presets or protocol
-    versions, smoke results, experimental values), split by :func:`core.fidelity.split_by_fidelity`.
+    versions, smoke results, experimental values), split by
+    :func:`core.campaign.fidelity.split_by_fidelity`.
     The surrogate, the front, the hypervolume and the beyond-line counts use ``same`` only."""
-    from core.fidelity import campaign_fidelity, split_by_fidelity  # noqa: PLC0415
+    from core.campaign.fidelity import campaign_fidelity, split_by_fidelity  # noqa: PLC0415
 
     cfg = store.campaign_config(campaign)
     return split_by_fidelity(store.observations(campaign), campaign_fidelity(cfg))
@@ -244,9 +245,9 @@ def campaign_observations(store: Store, campaign: Any) -> tuple[pd.DataFrame, pd
 
 def campaign_model_check(store: Store, campaign: Any) -> pd.DataFrame:
     """The surrogate's predictions for every proposed batch against the results that came
-    back (own fidelity only): :func:`core.model_check.model_check` per cycle and objective
+    back (own fidelity only): :func:`core.optimize.model_check.model_check` per cycle and objective
     (n, bias, MAE, RMSE, fraction within 1σ / 2σ)."""
-    from core.model_check import model_check, prediction_pairs  # noqa: PLC0415
+    from core.optimize.model_check import model_check, prediction_pairs  # noqa: PLC0415
 
     cfg = store.campaign_config(campaign)
     frames = []
@@ -299,7 +300,7 @@ def propose_batch(store: Store, campaign: Any, *, q: int | None = None,
     same, other = campaign_observations(store, camp["id"])
     X, Y, grouped = observation_matrix(store, camp["id"], pool, same)
     if len(Y) < 2:
-        from core.fidelity import campaign_fidelity  # noqa: PLC0415
+        from core.campaign.fidelity import campaign_fidelity  # noqa: PLC0415
         apart = (f"; {len(other)} observation(s) of other fidelities ("
                  f"{', '.join(dict.fromkeys(other['fidelity']))}) are not mixed in"
                  if len(other) else "")

@@ -6,7 +6,7 @@ pipeline (``quick`` preset) and shipped with their provenance — and proposes i
 A demo on another preset starts from that preset's own shipped results when there are some
 (``initial_observations_smoke.json``: the same 13 polymers through the ``smoke`` preset, for
 end-to-end tests), since a campaign's model only uses results of its own fidelity
-(``core.fidelity``).  When the file is absent it raises :class:`DemoDataMissing`; it never
+(``core.campaign.fidelity``).  When the file is absent it raises :class:`DemoDataMissing`; it never
 invents numbers.
 """
 from __future__ import annotations

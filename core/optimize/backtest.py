@@ -31,8 +31,8 @@ strategies are comparable:
 * ``pareto_found[c]`` = how many polymers of the oracle's true Pareto front (maximisation,
   pool ∪ initial) have been evaluated (SPACIER's experiment-3 metric);
 * ``model_check`` = the GP's prediction of each pick against its oracle value, per cycle and
-  objective (:func:`core.model_check.model_check`: bias, MAE, RMSE, fraction within 1σ / 2σ),
-  the same numbers the campaign's status shows.
+  objective (:func:`core.optimize.model_check.model_check`: bias, MAE, RMSE, fraction within
+  1σ / 2σ), the same numbers the campaign's status shows.
 """
 from __future__ import annotations
 
@@ -50,7 +50,7 @@ import pandas as pd
 from core.optimize.acquisition import hypervolume_2d, pareto_mask
 from core.config import Strategy
 from core.errors import InputError
-from core.model_check import model_check
+from core.optimize.model_check import model_check
 from core.optimize.proposal import Candidates, Observations, Pending, ProposalConfig, propose
 from core.optimize.surrogate import DEFAULT_KERNEL, KERNELS
 

@@ -47,7 +47,8 @@ TRACE_BATCH = "proposed batch (mean ± σ)"
 TRACE_POOL = "pool (predicted)"
 TRACE_REFERENCES = "reference polymers (experimental)"
 TRACE_MEASURED = "measured (experimental)"
-#: simulations of another fidelity than the campaign's (core.fidelity): greyed, off the front
+#: simulations of another fidelity than the campaign's (core.campaign.fidelity): greyed, off the
+#: front
 TRACE_OTHER_FIDELITY = "other fidelity"
 
 #: opacity of the points a click did not select (Plotly's default, 0.2, hid the context)

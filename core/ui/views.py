@@ -84,12 +84,12 @@ def annotate_observations(obs: pd.DataFrame, line: Any | None,
     """Copy of ``obs`` (columns ``n_D, abbe_number``) with boolean ``same_fidelity``,
     ``on_front`` and ``beyond`` and the text column ``fidelity``.
 
-    ``fidelity`` (a :class:`core.fidelity.Fidelity`, the campaign's): rows of another fidelity
-    (another preset / force field / protocol, smoke results, experimental values) get
+    ``fidelity`` (a :class:`core.campaign.fidelity.Fidelity`, the campaign's): rows of another
+    fidelity (another preset / force field / protocol, smoke results, experimental values) get
     ``same_fidelity`` False, are never on the front and never counted as beyond the line
-    (core.fidelity rules).  Without it every row counts (``fidelity`` column empty).
+    (core.campaign.fidelity rules).  Without it every row counts (``fidelity`` column empty).
     """
-    from core.fidelity import fidelity_mask, observation_fidelity  # noqa: PLC0415
+    from core.campaign.fidelity import fidelity_mask, observation_fidelity  # noqa: PLC0415
 
     o = obs.copy()
     if len(o) == 0:

@@ -46,7 +46,7 @@ def prediction_pairs(candidates: pd.DataFrame, observations: pd.DataFrame,
     ``pred_std`` (dicts objective → value, or their JSON text) or the store's flat columns
     ``pred_mean_<objective>`` / ``pred_std_<objective>``; candidates without a prediction
     (added by hand) are skipped.  ``observations``: ``key`` and one column per
-    objective (only the campaign's own fidelity should be passed, core.fidelity).
+    objective (only the campaign's own fidelity should be passed, core.campaign.fidelity).
     """
     cols = ["cycle", "key", "objective", "mean", "std", "value", "error", "z"]
     if candidates is None or candidates.empty or observations is None or observations.empty:
