@@ -11,11 +11,16 @@ step (s). A rerun with the same arguments skips the polymers already in the file
     nice -n 19 .venv/bin/python benchmarks/bench_pool_simulability.py --preset smoke -n 300
     .venv/bin/python benchmarks/bench_pool_simulability.py --preset smoke --report
 
-Every polymer runs in its own work directory under ``var/pool_simulability/runs/`` (removed after
-the run unless ``--keep``), one at a time, with ``threads`` OpenMP threads (default 1). A Python
+Every polymer runs in its own work directory ``var/pool_simulability/runs/<preset>/<id>`` (removed
+after the run unless ``--keep``), one at a time, with ``threads`` OpenMP threads (default 1). A
+whole-preset run after a ``--until cell --keep`` run resumes each polymer after its cheap steps,
+and counts a polymer whose cheap steps failed with that failure instead of rerunning it;
+``--full-every K`` runs every K-th polymer of the draw through the whole preset straight away.
+Per step the row holds the wall time and the CPU time (s; this process and its finished child
+programs, so independent of the machine's load). A Python
 exception that is not a ``SimulationError`` (a bug) is recorded with step ``pipeline`` unless the
 pipeline wrote ``failed.json``. The report also counts polymers the feasibility pre-check
-(``core.feasibility``, ``core.cost_estimate``) would have flagged, to compare the pre-check with
+(``core.chem.feasibility``, ``core.cost_estimate``) would have flagged, to compare the pre-check with
 what really failed.
 """
 from __future__ import annotations
@@ -146,7 +151,7 @@ def _unit_atoms(psmiles: str) -> int | None:
 
 def _flags(psmiles: str) -> tuple[str, ...]:
     try:
-        from core.feasibility import motif_flags  # noqa: PLC0415
+        from core.chem.feasibility import motif_flags  # noqa: PLC0415
         return motif_flags(psmiles)
     except Exception:  # noqa: BLE001
         return ()
@@ -197,7 +202,7 @@ def report(rows: list[dict]) -> str:
                      f"{c.max():.1f} |")
     failed = [r for r in rows if r["status"] != "ok"]
     if failed:
-        lines += ["", "| id | step | reason | motif flags (core.feasibility) | polymer |",
+        lines += ["", "| id | step | reason | motif flags (core.chem.feasibility) | polymer |",
                   "|---|---|---|---|---|"]
         for r in failed:
             lines.append(f"| {r['id']} | {r['step']} | {r['reason']} | "
@@ -240,6 +245,8 @@ def main(argv=None) -> int:
     latest = {r["id"]: r for r in rows}
     done = {i for i, r in latest.items() if not (a.retry_failed and r["status"] != "ok")}
     print(f"{len(done)} done in {path}", flush=True)
+    cheap_failed = {} if a.until else {
+        r["id"]: r for r in read_results(results_path(a.preset, "cell")) if r["status"] != "ok"}
     full_path = results_path(a.preset, None)
     full_done = {r["id"] for r in read_results(full_path)} if a.full_every else set()
     t_start = time.time()
@@ -248,7 +255,14 @@ def main(argv=None) -> int:
             print("time limit reached", flush=True)
             break
         full = bool(a.full_every and a.until and k % a.full_every == 0 and pid not in full_done)
-        if pid not in done:
+        if pid not in done and pid in cheap_failed:
+            # the cheap steps already failed for this polymer (a ``--until cell`` run): the
+            # whole preset fails the same way; record that row instead of rerunning it
+            row = dict(cheap_failed[pid], until=a.until, from_until_run="cell")
+            with path.open("a") as f:
+                f.write(json.dumps(row) + "\n")
+            print(f"[{k + 1}/{a.n}] {pid} failed in the cell run: {row['reason']}", flush=True)
+        elif pid not in done:
             row = run_one(pid, s, a.preset, a.until, a.threads, a.keep or full)
             with path.open("a") as f:
                 f.write(json.dumps(row) + "\n")

@@ -59,11 +59,13 @@ COST_MODEL = {
     # s = A · N_tri^B (one sqm single point + parmchk2 + tleap)
     "forcefield": {"A": 6.47e-5, "B": 2.231},
     # s per cell atom; standard = quick's 7.03e-6 s per atom-step × its 13.58 M steps
-    "md": {"smoke": 0.01293, "quick": 0.3488, "standard": 7.03e-6 * 13_580_000},
+    "md": {SMOKE_PRESET: 0.01293, DEFAULT_PRESET: 0.3488,
+           STANDARD_PRESET: 7.03e-6 * 13_580_000},
     # s = A · (N_AO / 100)^B; standard = quick's fit on the standard molecule and basis
-    "qm": {"smoke": {"A": 10.16, "B": 2.218}, "quick": {"A": 15.91, "B": 2.843},
-           "standard": {"A": 15.91, "B": 2.843}},
+    "qm": {SMOKE_PRESET: {"A": 10.16, "B": 2.218}, DEFAULT_PRESET: {"A": 15.91, "B": 2.843},
+           STANDARD_PRESET: {"A": 15.91, "B": 2.843}},
 }
+#: QM molecule atoms (default limit)
 MAX_QM_ATOMS = {SMOKE_PRESET: 150, DEFAULT_PRESET: 100, STANDARD_PRESET: 60}
 
 
