@@ -167,6 +167,13 @@ def test_new_campaign_starts_from_measurements_and_proposes(tmp_path, pool_csv,
     assert set(obs["source"]) == {"experimental"} and set(obs["cycle"]) == {0}
     assert s.current_batch("fresh")["status"] == "proposed"
     assert s.cycles("fresh").iloc[0]["n_observations"] == 4
+    assert s.campaign_config("fresh").experimental_in_model  # started from measured values
+    assert "measured values are fitted too" in out
+    # kept apart on request: no data of the campaign's own fidelity, so no proposal (exit 2)
+    assert main(["--db", db, "new", "apart", "--preset", "smoke", "--pool", str(pool_csv),
+                 "--measurements", str(meas), "--source", "Kasarova 2007",
+                 "--no-experimental-in-model", "--propose"]) == 2
+    assert "4 observation(s) of other fidelities (experimental)" in capsys.readouterr().err
     # a bad measurements file: exit 2, the rows named, no half-made campaign
     bad = _csv(tmp_path, [*_good_rows(("PMMA",)),
                           {"psmiles": "*CC*", "n_D": 1.49, "abbe_number": 58}], "b.csv")

@@ -4,7 +4,8 @@
 
     new NAME [--preset P] [--batch-size Q] [--strategy ehvi|believer] [--ref N_D ABBE]
              [--pool default|PATH] [--kernel K] [--cluster JSON] [--auto-approve]
-             [--initial FILE] [--measurements CSV [--source TEXT]] [--propose]
+             [--initial FILE] [--measurements CSV [--source TEXT]]
+             [--[no-]experimental-in-model] [--propose]
     import-measurements NAME --csv FILE [--source TEXT]
                                      (measured / literature n_D, ν_D as experimental
                                      observations; a file with a bad row imports nothing
@@ -282,6 +283,11 @@ def _parser() -> argparse.ArgumentParser:
                         " stored as experimental observations")
     n.add_argument("--source", default=None,
                    help="citation of the --measurements rows without a source column")
+    n.add_argument("--experimental-in-model", action=argparse.BooleanOptionalAction,
+                   default=None,
+                   help="fit the surrogate (and count the front) on measured values too; "
+                        "default: on when the campaign starts from --measurements alone, "
+                        "else off (only the preset's own simulations count)")
     n.add_argument("--propose", action="store_true", help="propose the first batch")
     n.add_argument("--actor", default=os.environ.get("USER", "cli"))
     p = sub.add_parser("propose", help="refit the surrogate and propose the next batch")
@@ -354,6 +360,11 @@ def _dispatch(args: argparse.Namespace) -> int:
             cfg["reference_point"] = list(args.ref)
         if args.cluster:
             cfg["cluster"] = json.loads(args.cluster)
+        # a campaign started from measured values alone fits them (else it has no data of
+        # its own fidelity, core.campaign.fidelity); an explicit flag always wins
+        fit_measured = (args.experimental_in_model if args.experimental_in_model is not None
+                        else bool(args.measurements) and not args.initial)
+        cfg["experimental_in_model"] = bool(fit_measured)
         initial = load_observation_records(args.initial) if args.initial else None
         meas = None
         if args.measurements:
@@ -365,7 +376,9 @@ def _dispatch(args: argparse.Namespace) -> int:
                                measurements_file=Path(args.measurements).name
                                if args.measurements else None)
         print(f"created campaign {camp['name']} (id {camp['id']}) with "
-              f"{len(store.observations(camp['id']))} observation(s)")
+              f"{len(store.observations(camp['id']))} observation(s)"
+              + ("; measured values are fitted too (--no-experimental-in-model to keep them "
+                 "apart)" if fit_measured else ""))
         if "batch" in camp:
             _print_batch(store, camp["batch"]["id"])
         return 0
