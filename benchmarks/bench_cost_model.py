@@ -1,4 +1,4 @@
-"""Fit the CPU-cost model of ``core.cost_estimate`` to measured timings, and report the shipped
+"""Fit the CPU-cost model of ``core.optimize.cost_estimate`` to measured timings, and report the shipped
 pool's cost distribution.
 
 Measurements (all on this repository's 2-core machine, one thread):
@@ -66,7 +66,7 @@ def md_steps(preset) -> int:
 
 
 def fit_forcefield() -> dict:
-    from core.cost_estimate import trimer_atoms  # noqa: PLC0415
+    from core.optimize.cost_estimate import trimer_atoms  # noqa: PLC0415
 
     xs, ys = [], []
     for r in _rows(VAR / "pool_simulability" / "smoke-cell.jsonl"):
@@ -79,7 +79,7 @@ def fit_forcefield() -> dict:
 
 
 def fit_md() -> dict:
-    from core.cost_estimate import cell_atoms  # noqa: PLC0415
+    from core.optimize.cost_estimate import cell_atoms  # noqa: PLC0415
 
     out = {}
     per = []
@@ -109,7 +109,7 @@ def _ratio_summary(v) -> dict:
 
 
 def fit_qm() -> dict:
-    from core.cost_estimate import qm_size  # noqa: PLC0415
+    from core.optimize.cost_estimate import qm_size  # noqa: PLC0415
 
     out = {}
     for preset in ("smoke", "quick"):
@@ -152,7 +152,7 @@ def measure_qm(preset: str, units: list[str]) -> None:
 
 def pool_distribution(preset: str = "quick", limit_min: float = 15.0) -> dict:
     """Percentiles of the estimated CPU minutes over the shipped pool, fraction above the limit."""
-    from core.cost_estimate import estimate_cost  # noqa: PLC0415
+    from core.optimize.cost_estimate import estimate_cost  # noqa: PLC0415
     from core.pool import load_default_pool  # noqa: PLC0415
 
     tot, qm, md, ff, bad = [], [], [], [], 0

@@ -59,7 +59,7 @@ def load_dev() -> dict[str, dict]:
 
 def radonpy_densities() -> dict[str, float]:
     """PI1070 GAFF2 densities keyed by our canonical PSMILES."""
-    from core.polymer import canonical_psmiles  # noqa: PLC0415
+    from core.chem.polymer import canonical_psmiles  # noqa: PLC0415
 
     out = {}
     with open(DATA / "PI1070.csv") as fh:
@@ -163,7 +163,7 @@ def refit_packing(dev: dict[str, dict]) -> dict[str, float]:
 
 
 def report(out: Path, ffs: list[str], ids: list[str]) -> None:
-    from core.polymer import canonical_psmiles  # noqa: PLC0415
+    from core.chem.polymer import canonical_psmiles  # noqa: PLC0415
 
     dev = load_dev()
     rp = radonpy_densities()

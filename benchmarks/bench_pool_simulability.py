@@ -20,7 +20,7 @@ Per step the row holds the wall time and the CPU time (s; this process and its f
 programs, so independent of the machine's load). A Python
 exception that is not a ``SimulationError`` (a bug) is recorded with step ``pipeline`` unless the
 pipeline wrote ``failed.json``. The report also counts polymers the feasibility pre-check
-(``core.chem.feasibility``, ``core.cost_estimate``) would have flagged, to compare the pre-check with
+(``core.chem.feasibility``, ``core.optimize.cost_estimate``) would have flagged, to compare the pre-check with
 what really failed.
 """
 from __future__ import annotations
@@ -160,7 +160,7 @@ def _flags(psmiles: str) -> tuple[str, ...]:
 def _precheck(psmiles: str, preset: str) -> dict:
     """The pure pre-check's verdict (for the report; never changes what runs)."""
     try:
-        from core.cost_estimate import simulability  # noqa: PLC0415
+        from core.optimize.cost_estimate import simulability  # noqa: PLC0415
         s = simulability(psmiles, preset)
         return {"precheck_ok": s.ok, "precheck_reasons": list(s.reasons)}
     except Exception as exc:  # noqa: BLE001

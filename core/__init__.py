@@ -11,9 +11,6 @@ Vocabulary and errors (top level)
 - ``atomic_io``         atomic file writes
 - ``runner``, ``backtest``  entry points only, for ``python -m core.runner`` and
                         ``python -m core.backtest``; the code is in ``execution`` and ``optimize``
-- ``cost_estimate``     CPU cost of simulating a candidate, per step, and whether it can be
-                        simulated at all (the pre-check before it is proposed); still being
-                        worked on, it joins ``optimize`` when it settles
 
 ``chem``: chemistry and physics of one polymer
 - ``chem.polymer``      polymer-SMILES parsing/validation, canonical form, capped units, oligomers
@@ -37,6 +34,8 @@ Vocabulary and errors (top level)
 - ``optimize.backtest``     replay of a campaign against an oracle table (CLI)
 - ``optimize.model_check``  is the surrogate any good: predicted vs simulated values per
                             cycle (bias, MAE, RMSE, fraction within 1σ / 2σ)
+- ``optimize.cost_estimate`` CPU cost of simulating a candidate, per step, and whether it can
+                            be simulated at all (the pre-check before it is proposed)
 
 ``simulation``: the oracle, polymer SMILES -> n_D, n_F, n_C, ν_D (MD with LAMMPS, QM with PySCF)
 - ``simulation.pipeline``   the steps in order, resumable in a work directory
@@ -90,32 +89,3 @@ Vocabulary and errors (top level)
 - ``ui.figures``            Plotly figures
 - ``ui.figure_export``      SVG / PDF / print-PNG export of a figure (kaleido + system Chromium)
 """
-
-import importlib as _importlib
-import importlib.abc as _abc
-import importlib.util as _util
-import sys as _sys
-
-#: old flat module names that work in progress outside this layout still imports
-#: (``benchmarks/bench_density.py``: ``from core.polymer import canonical_psmiles``); each is
-#: the very module object of its new home.  Delete an entry once nothing imports the old name.
-_MOVED = {"core.polymer": "core.chem.polymer"}
-
-
-class _MovedModuleAlias(_abc.MetaPathFinder, _abc.Loader):
-    """Resolves an old name of :data:`_MOVED` to its module (consulted after the normal finders)."""
-
-    def find_spec(self, fullname, path=None, target=None):
-        if fullname not in _MOVED:
-            return None
-        return _util.spec_from_loader(fullname, self)
-
-    def create_module(self, spec):
-        return _importlib.import_module(_MOVED[spec.name])
-
-    def exec_module(self, module):
-        pass
-
-
-if not any(isinstance(f, _MovedModuleAlias) for f in _sys.meta_path):
-    _sys.meta_path.append(_MovedModuleAlias())

@@ -1,7 +1,7 @@
-"""core.cost_estimate: sizes counted by hand, the cost model's scaling, and the pre-check."""
+"""core.optimize.cost_estimate: sizes counted by hand, the cost model's scaling, and the pre-check."""
 import pytest
 
-from core import cost_estimate as C
+from core.optimize import cost_estimate as C
 
 
 def test_qm_size_counts_atoms_and_orbitals_by_hand():

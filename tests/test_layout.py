@@ -51,12 +51,3 @@ def test_the_public_command_lines_still_start():
                              capture_output=True, timeout=300)
         assert res.returncode == 0, (mod, res.stderr[-2000:])
         assert f"python -m {mod}" in res.stdout, (mod, res.stdout[:500])
-
-
-def test_an_old_flat_name_is_the_module_of_its_new_home():
-    """``core._MOVED``: an old name still imported by work in progress is the same module object,
-    so a monkeypatch or a module-level cache is never split between two copies."""
-    import importlib
-
-    for old, new in core._MOVED.items():
-        assert importlib.import_module(old) is importlib.import_module(new)

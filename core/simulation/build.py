@@ -46,7 +46,7 @@ class Chain:
 
 
 def validated_psmiles(psmiles: str) -> Chem.Mol:
-    """Parse ``psmiles`` (uses core.polymer.parse_psmiles when available) and check it is simulable.
+    """Parse ``psmiles`` (uses core.chem.polymer.parse_psmiles when available) and check it is simulable.
 
     Returns an RDKit Mol with the two ``*`` as dummy atoms. Raises UnsupportedPolymer.
     """
@@ -90,7 +90,7 @@ def validated_psmiles(psmiles: str) -> Chem.Mol:
 
 
 def repeat_unit_mass(psmiles: str) -> float:
-    """Molar mass of the repeat unit without end groups (g/mol); core.polymer's when available."""
+    """Molar mass of the repeat unit without end groups (g/mol); core.chem.polymer's when available."""
     try:
         from core.chem.polymer import repeat_unit_mass as rum  # noqa: PLC0415
         return float(rum(psmiles))

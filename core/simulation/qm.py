@@ -1,7 +1,7 @@
 """Quantum-chemical step: frequency-dependent polarisability of a polymer repeat unit (PySCF).
 
 Pipeline step 5 (issue 4).  The repeat unit given as a polymer SMILES is H-capped at both ``*``
-(``core.polymer.capped_unit``), a 3-D conformer is generated (RDKit ETKDGv3, several seeds,
+(``core.chem.polymer.capped_unit``), a 3-D conformer is generated (RDKit ETKDGv3, several seeds,
 MMFF94 minimised, lowest-energy kept; optional QM optimisation with geomeTRIC), a closed-shell
 SCF is converged (RHF, or RKS with any PySCF/libxc functional) and the full linear-response
 α(ω) (TDHF/TDDFT, :mod:`core.simulation.response`) is solved at the static limit and at the
@@ -224,9 +224,9 @@ def _conformer_atoms(mol, seed: int = 0) -> list[tuple[str, tuple[float, float, 
 def capped_geometry(psmiles: str, n_units: int = 1, *, seed: int = 0) -> list[tuple[str, tuple[float, float, float]]]:
     """3-D geometry (element, (x, y, z) in Å) of the H-capped linear ``n_units``-mer.
 
-    Topology from ``core.polymer`` (``capped_unit`` / ``linear_oligomer`` with cap "H");
+    Topology from ``core.chem.polymer`` (``capped_unit`` / ``linear_oligomer`` with cap "H");
     conformer: ETKDGv3 with ``_N_CONFORMERS`` seeds, MMFF94 minimised, lowest energy kept.
-    Raises ``core.polymer.InvalidPolymer`` (a ValueError) for a bad SMILES and
+    Raises ``core.chem.polymer.InvalidPolymer`` (a ValueError) for a bad SMILES and
     :class:`BuildError` when no 3-D embedding is found.
     """
     from core.chem import polymer
