@@ -33,16 +33,10 @@ VAR = REPO / "var"
 
 
 def _rows(path: Path) -> list[dict]:
-    if not path.is_file():
-        return []
-    out = []
-    for line in path.read_text().splitlines():
-        try:
-            out.append(json.loads(line))
-        except json.JSONDecodeError:
-            pass
-    latest = {r.get("id", r.get("psmiles")): r for r in out}
-    return list(latest.values())
+    """The latest row per polymer of a results file (bench_pool_simulability's reader)."""
+    from bench_pool_simulability import read_results  # noqa: PLC0415 - sibling script
+
+    return list({r.get("id", r.get("psmiles")): r for r in read_results(path)}.values())
 
 
 def loglog_fit(x, y) -> tuple[float, float, float]:

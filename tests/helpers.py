@@ -104,6 +104,22 @@ def start_runner(store: Store, name: str, log: Path, *, idle_exit: bool = True) 
     return subprocess.Popen(cmd, cwd=REPO, stdout=fh, stderr=subprocess.STDOUT)
 
 
+def run_until_cycles_done(store: Store, name: str, n: int, log: Path, timeout: float) -> None:
+    """Run the local runner of an auto-approving campaign until cycles 1..n are done, then stop
+    it with SIGTERM (it must exit 0); the runner is killed if anything fails on the way."""
+    import signal  # noqa: PLC0415
+
+    r = start_runner(store, name, log, idle_exit=False)
+    try:
+        wait_for(lambda: (lambda c: len(c) >= n and c.iloc[n - 1]["status"] == "done")(
+            store.cycles(name).set_index("number").loc[1:]), timeout, f"{n} automatic cycles")
+        r.send_signal(signal.SIGTERM)
+        assert r.wait(60) == 0
+    finally:
+        if r.poll() is None:
+            r.kill()
+
+
 def slurm_env() -> dict:
     """The environment for the one-node SLURM of ``scripts/start_slurm.sh``; skips the test
     when it is not up."""

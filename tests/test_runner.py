@@ -19,7 +19,8 @@ from core.campaign.commands import create_campaign
 from core.execution.runner import RunnerStartError, ensure_runner, runs_dir_for
 from core.store import Store
 
-from tests.helpers import (PMMA, PP, PS, alive, progress_at, reference_records, start_runner,
+from tests.helpers import (PMMA, PP, PS, alive, progress_at, reference_records,
+                           run_until_cycles_done, start_runner,
                            wait_for, workdir_of)
 
 pytestmark = pytest.mark.integration
@@ -179,15 +180,7 @@ def test_auto_approve_runs_cycle_after_cycle(tmp_path):
         "experimental_in_model": True,
         "cluster": {"profile": "local", "n_workers": 1, "threads_per_worker": 1}},
         initial=reference_records(("PMMA", "PS", "COP")), propose=True, actor="test")
-    r = start_runner(store, "auto", tmp_path / "runner.log", idle_exit=False)
-    try:
-        wait_for(lambda: (lambda c: len(c) >= 3 and c.iloc[2]["status"] == "done")(
-            store.cycles("auto").set_index("number").loc[1:]), 300, "three automatic cycles")
-        r.send_signal(signal.SIGTERM)
-        assert r.wait(60) == 0
-    finally:
-        if r.poll() is None:
-            r.kill()
+    run_until_cycles_done(store, "auto", 3, tmp_path / "runner.log", 300)
     b = store.batches("auto")
     assert list(b["cycle"][:3]) == [1, 2, 3]
     assert set(b["approved_by"][:3]) == {"auto-approve"}
@@ -286,15 +279,7 @@ def test_smoke_campaign_two_cycles_records_metrics_and_stays_out_of_a_quick_fron
         "pool_source": str(pool), "preset": "smoke", "batch_size": 2, "auto_approve": True,
         "cluster": {"profile": "local", "n_workers": 1, "threads_per_worker": 1}},
         initial=records, propose=True, actor="test")
-    r = start_runner(store, "sm", tmp_path / "runner.log", idle_exit=False)
-    try:
-        wait_for(lambda: (lambda c: len(c) >= 2 and c.iloc[1]["status"] == "done")(
-            store.cycles("sm").set_index("number").loc[1:]), 600, "two automatic cycles")
-        r.send_signal(signal.SIGTERM)
-        assert r.wait(60) == 0
-    finally:
-        if r.poll() is None:
-            r.kill()
+    run_until_cycles_done(store, "sm", 2, tmp_path / "runner.log", 600)
     cyc = store.cycles("sm").set_index("number")
     n0 = len(records)
     assert list(cyc.loc[[1, 2], "n_observations"]) == [n0 + 2, n0 + 4]

@@ -35,8 +35,8 @@ import pandas as pd
 
 from core.config import DEFAULT_PRESET, SMOKE_PRESET
 
-__all__ = ["Fidelity", "observation_fidelity", "campaign_fidelity", "fidelity_mask",
-           "split_by_fidelity", "PLUMBING_PRESETS"]
+__all__ = ["Fidelity", "observation_fidelity", "campaign_fidelity",
+           "split_by_fidelity", "observation_fidelities", "PLUMBING_PRESETS"]
 
 #: presets whose numbers test the plumbing only (never physics)
 PLUMBING_PRESETS: frozenset[str] = frozenset({SMOKE_PRESET})
@@ -134,18 +134,14 @@ def campaign_fidelity(campaign: Any) -> Fidelity:
                     with_experimental=bool(with_exp))
 
 
-def _fidelities(obs: pd.DataFrame) -> list[Fidelity]:
+def observation_fidelities(obs: pd.DataFrame) -> list[Fidelity]:
+    """:func:`observation_fidelity` of every row of an observation frame (columns ``source`` and,
+    when present, ``provenance`` / ``result``)."""
     n = len(obs)
     src = obs["source"] if "source" in obs else [None] * n
     prov = obs["provenance"] if "provenance" in obs else [None] * n
     res = obs["result"] if "result" in obs else [None] * n
     return [observation_fidelity(s, p, r) for s, p, r in zip(src, prov, res)]
-
-
-def fidelity_mask(obs: pd.DataFrame, campaign: Fidelity) -> np.ndarray:
-    """Boolean array: which rows of an observation frame (columns ``source`` and, when
-    present, ``provenance`` / ``result``) match the campaign's fidelity."""
-    return np.array([f.matches(campaign) for f in _fidelities(obs)], dtype=bool)
 
 
 def split_by_fidelity(obs: pd.DataFrame, campaign: Fidelity) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -154,7 +150,7 @@ def split_by_fidelity(obs: pd.DataFrame, campaign: Fidelity) -> tuple[pd.DataFra
     if obs is None or obs.empty:
         empty = (obs if obs is not None else pd.DataFrame()).assign(fidelity=[])
         return empty, empty.copy()
-    fids = _fidelities(obs)
+    fids = observation_fidelities(obs)
     labelled = obs.assign(fidelity=[f.label for f in fids])
     mask = np.array([f.matches(campaign) for f in fids], dtype=bool)
     return labelled[mask], labelled[~mask]

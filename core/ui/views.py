@@ -89,7 +89,7 @@ def annotate_observations(obs: pd.DataFrame, line: Any | None,
     ``same_fidelity`` False, are never on the front and never counted as beyond the line
     (core.campaign.fidelity rules).  Without it every row counts (``fidelity`` column empty).
     """
-    from core.campaign.fidelity import fidelity_mask, observation_fidelity  # noqa: PLC0415
+    from core.campaign.fidelity import observation_fidelities  # noqa: PLC0415
 
     o = obs.copy()
     if len(o) == 0:
@@ -101,11 +101,9 @@ def annotate_observations(obs: pd.DataFrame, line: Any | None,
         same = np.ones(len(o), dtype=bool)
         o["fidelity"] = ""
     else:
-        same = fidelity_mask(o, fidelity)
-        src = o["source"] if "source" in o else [None] * len(o)
-        prov = o["provenance"] if "provenance" in o else [None] * len(o)
-        res = o["result"] if "result" in o else [None] * len(o)
-        o["fidelity"] = [observation_fidelity(a, b, c).label for a, b, c in zip(src, prov, res)]
+        fids = observation_fidelities(o)
+        same = np.array([f.matches(fidelity) for f in fids], dtype=bool)
+        o["fidelity"] = [f.label for f in fids]
     o["same_fidelity"] = same
     x, y = o["abbe_number"].to_numpy(float), o["n_D"].to_numpy(float)
     front = np.zeros(len(o), dtype=bool)
