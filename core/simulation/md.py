@@ -15,6 +15,9 @@ equilibrium-melt-line density at 300 K (``density_method="melt_line"`` makes it 
 
 LAMMPS runs through its Python module in a *child process* (``python -m core.simulation.md``), so
 a crash (segfault, lost atoms) cannot take down the caller; its log lands in the work directory.
+While it runs, the log is followed: the fraction of the step's planned MD steps done (from the
+``STAGE … steps=N`` lines and the thermo step counter) and an ETA go to the progress callback at
+every new tenth, or after 5 quiet minutes (:class:`MDProgressReporter`).
 Units ``real``: fs, K, atm, Å, g/cm³, kcal/mol.
 """
 from __future__ import annotations
@@ -22,9 +25,12 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import shutil
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,7 +41,8 @@ from core.simulation.lammps_data import DataFileInfo
 from core.simulation.presets import Preset, Stage
 
 __all__ = ["MDResult", "input_script", "run_lammps", "run_md", "block_standard_error",
-           "relative_drift", "analyse_production", "analyse_ladder"]
+           "relative_drift", "analyse_production", "analyse_ladder", "schedule_stages",
+           "LogProgress", "MDProgress", "MDProgressReporter", "md_eta_s"]
 
 SAMPLE_HEADER = "# step time temp press pe etotal density"
 LADDER_HEADER = "# T_set step time temp press pe etotal density"
@@ -179,16 +186,183 @@ def extension_script(p: Preset, info: DataFileInfo, seq: int) -> str:
     return "\n".join(lines) + "\n"
 
 
+# ----------------------------------------------------------------------------- progress
+_STAGE_STEPS = re.compile(r"^STAGE (\S+)\b.*\bsteps=(\d+)")
+
+
+def schedule_stages(script: str) -> list[tuple[str, int]]:
+    """``(tag, MD steps)`` of every ``print 'STAGE … steps=N'`` of a LAMMPS input of this module,
+    in order (the minimisation has no MD steps and is left out)."""
+    out = []
+    for ln in script.splitlines():
+        body = ln.strip()
+        if body.startswith("print '"):
+            m = _STAGE_STEPS.match(body[len("print '"):])
+            if m:
+                out.append((m.group(1), int(m.group(2))))
+    return out
+
+
+class LogProgress:
+    """MD steps done so far, read from the LAMMPS log of one of this module's scripts.
+
+    Feed it the log text as it grows (:meth:`feed`, any chunking): a ``STAGE <tag> … steps=N``
+    line opens a stage of N steps, the thermo rows after it give the LAMMPS step counter (it
+    runs on across the ``run`` commands of a job); a stage counts ``last - first`` thermo step
+    while it runs and all its N steps once the next stage starts.  Steps of the minimisation
+    (its iterations) do not count.  A trailing line without its newline waits for the rest.
+    """
+
+    def __init__(self) -> None:
+        self._pending = ""
+        self._finished = 0                      # MD steps of the stages already over
+        self._stage: list | None = None         # [tag, steps, first thermo step, last one]
+        self._in_thermo = False
+
+    def feed(self, text: str) -> None:
+        """Parse more of the log (``text`` continues what was fed before)."""
+        lines = (self._pending + text).split("\n")
+        self._pending = lines.pop()
+        for ln in lines:
+            self._line(ln)
+
+    def _line(self, ln: str) -> None:
+        if ln.startswith("STAGE "):
+            if self._stage is not None:
+                self._finished += self._stage[1]
+            m = _STAGE_STEPS.match(ln)
+            self._stage = [m.group(1), int(m.group(2)), None, None] if m else None
+            self._in_thermo = False
+            return
+        tok = ln.split()
+        if tok and tok[0] == "Step":
+            self._in_thermo = True
+        elif ln.startswith("Loop time"):
+            self._in_thermo = False
+        elif self._in_thermo and self._stage is not None and tok and tok[0].isdigit():
+            step = int(tok[0])
+            if self._stage[2] is None:
+                self._stage[2] = step
+            self._stage[3] = step
+
+    @property
+    def steps_done(self) -> int:
+        """MD steps done in this job (the running stage's capped at its length)."""
+        st = self._stage
+        if st is None or st[2] is None:
+            return self._finished
+        return self._finished + min(st[1], max(0, st[3] - st[2]))
+
+    @property
+    def stage(self) -> str | None:
+        """Tag of the running stage (``heat``, ``equil3``, ``production0``, ``ladder2``…)."""
+        return self._stage[0] if self._stage else None
+
+
+def md_eta_s(elapsed_s: float, steps_done: int, steps_left: int) -> float | None:
+    """Seconds left for ``steps_left`` MD steps at the rate of this job so far (``steps_done`` in
+    ``elapsed_s`` wall seconds, set-up and minimisation included); None before the first step."""
+    if steps_done <= 0 or elapsed_s <= 0:
+        return None
+    return max(0, steps_left) * elapsed_s / steps_done
+
+
+def _duration(seconds: float) -> str:
+    """``45 s``, ``12 min``, ``3 h 05 min`` (seconds in)."""
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    minutes = int(round(seconds / 60.0))
+    return f"{minutes} min" if minutes < 60 else f"{minutes // 60} h {minutes % 60:02d} min"
+
+
+@dataclass(frozen=True)
+class MDProgress:
+    """Where the MD step stands. Steps are LAMMPS MD steps of the whole step (all its jobs)."""
+
+    steps_done: int
+    steps_total: int
+    stage: str | None
+    eta_s: float | None          # wall seconds left, None while unknown
+
+    @property
+    def fraction(self) -> float:
+        """Fraction of the planned MD steps done, 0…1."""
+        return min(1.0, self.steps_done / self.steps_total) if self.steps_total > 0 else 0.0
+
+    def message(self) -> str:
+        """One log line: ``MD 40 % (12000 of 30000 steps, equil3), about 3 min left``."""
+        where = f", {self.stage}" if self.stage else ""
+        eta = f", about {_duration(self.eta_s)} left" if self.eta_s is not None else ""
+        return (f"MD {self.fraction:.0%} ({self.steps_done} of {self.steps_total} steps"
+                f"{where}){eta}")
+
+
+class MDProgressReporter:
+    """Reads a growing LAMMPS log and tells ``say`` the fraction done and an ETA, when a new
+    ``every_fraction`` of the planned steps is done or ``every_s`` seconds passed with progress.
+
+    ``steps_before``: MD steps of the step's earlier jobs; ``steps_total``: all planned MD steps
+    of the step (``_total_steps`` + ``_ladder_steps`` + extensions so far).
+    """
+
+    def __init__(self, say: Callable[[str], None], log_path: Path, *, steps_before: int,
+                 steps_total: int, every_fraction: float = 0.1, every_s: float = 300.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.say, self.log_path, self.clock = say, Path(log_path), clock
+        self.steps_before, self.steps_total = int(steps_before), int(steps_total)
+        self.every_fraction, self.every_s = float(every_fraction), float(every_s)
+        self._log, self._offset = LogProgress(), 0
+        self._t0 = clock()
+        self._last_t, self._last_done = self._t0, 0
+        self._last_bin = int(self._fraction(0) / self.every_fraction + 1e-9)
+
+    def _fraction(self, done_job: int) -> float:
+        return min(1.0, (self.steps_before + done_job) / max(1, self.steps_total))
+
+    def _read(self) -> None:
+        try:
+            with open(self.log_path, "rb") as fh:
+                fh.seek(self._offset)
+                chunk = fh.read()
+        except OSError:
+            return
+        self._offset += len(chunk)
+        self._log.feed(chunk.decode("utf-8", errors="replace"))
+
+    def current(self) -> MDProgress:
+        """Progress now (reads what the log gained since the last call)."""
+        self._read()
+        done = self._log.steps_done
+        total_done = self.steps_before + done
+        eta = md_eta_s(self.clock() - self._t0, done, self.steps_total - total_done)
+        return MDProgress(total_done, self.steps_total, self._log.stage, eta)
+
+    def poll(self) -> MDProgress | None:
+        """Read the log; say and return the progress when a report is due, else None."""
+        prog = self.current()
+        done, now = self._log.steps_done, self.clock()
+        k = int(prog.fraction / self.every_fraction + 1e-9)
+        if done > self._last_done and (k > self._last_bin or now - self._last_t >= self.every_s):
+            self._last_bin, self._last_t, self._last_done = k, now, done
+            self.say(prog.message())
+            return prog
+        return None
+
+
 # ----------------------------------------------------------------------------- running
 def run_lammps(script: str, workdir: Path, *, name: str = "md", mpi_ranks: int = 1,
-               omp_threads: int = 1, timeout: float | None = None) -> float:
+               omp_threads: int = 1, timeout: float | None = None,
+               progress: Callable[[str], None] | None = None, steps_before: int = 0,
+               steps_total: int | None = None, poll_s: float = 2.0) -> float:
     """Run ``script`` with LAMMPS in a child process in ``workdir``; returns wall seconds.
 
     Log: ``<name>.log`` (LAMMPS log) and ``<name>.out`` (stdout/stderr). Raises MDUnstable when
-    LAMMPS stops with lost atoms / NaN / SHAKE failure, StepTimeout on timeout.
+    LAMMPS stops with lost atoms / NaN / SHAKE failure, StepTimeout on timeout (s).
+    ``progress``: told the fraction done and an ETA while LAMMPS runs
+    (:class:`MDProgressReporter`, the log read every ``poll_s`` s); ``steps_before`` /
+    ``steps_total``: MD steps of the earlier jobs of the step / of the whole step (default:
+    this script's ``STAGE`` steps alone).
     """
-    import time  # noqa: PLC0415
-
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / f"{name}.in").write_text(script)
     cmd = [sys.executable, "-m", "core.simulation.md", f"{name}.in", f"{name}.log",
@@ -202,6 +376,13 @@ def run_lammps(script: str, workdir: Path, *, name: str = "md", mpi_ranks: int =
     env["PYTHONPATH"] = repo + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     env[WATCH_ENV] = str(os.getpid())
     lock = _exclusive_lammps_lock(workdir)
+    reporter = None
+    if progress is not None:
+        total = steps_total if steps_total is not None else sum(
+            n for _, n in schedule_stages(script)) + steps_before
+        (workdir / f"{name}.log").unlink(missing_ok=True)  # never read a dead attempt's log
+        reporter = MDProgressReporter(progress, workdir / f"{name}.log",
+                                      steps_before=steps_before, steps_total=total)
     t0 = time.perf_counter()
     try:
         with open(workdir / f"{name}.out", "w") as fh:
@@ -212,7 +393,7 @@ def run_lammps(script: str, workdir: Path, *, name: str = "md", mpi_ranks: int =
                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                     start_new_session=True, pass_fds=(lock.fileno(),))
             try:
-                rc = proc.wait(timeout=timeout)
+                rc = _wait_reporting(proc, timeout, poll_s, reporter)
             except subprocess.TimeoutExpired as exc:
                 _kill_group(proc)
                 raise StepTimeout(f"The MD run '{name}' exceeded its wall-time limit of "
@@ -240,6 +421,24 @@ def run_lammps(script: str, workdir: Path, *, name: str = "md", mpi_ranks: int =
         from core.simulation.errors import ExternalProgramError  # noqa: PLC0415
         raise ExternalProgramError(f"LAMMPS stopped with exit code {rc}{where}: {msg}", step="md")
     return wall
+
+
+def _wait_reporting(proc: subprocess.Popen, timeout: float | None, poll_s: float,
+                    reporter: MDProgressReporter | None) -> int:
+    """``proc.wait(timeout)`` (s) that polls ``reporter`` every ``poll_s`` s meanwhile; raises
+    ``subprocess.TimeoutExpired`` like ``wait``.  A log that cannot be parsed stops nothing;
+    an exception of the progress callback (a cancel) propagates."""
+    if reporter is None:
+        return proc.wait(timeout=timeout)
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        left = None if deadline is None else deadline - time.monotonic()
+        try:
+            return proc.wait(timeout=poll_s if left is None else max(0.0, min(poll_s, left)))
+        except subprocess.TimeoutExpired:
+            if left is not None and left <= poll_s:
+                raise
+        reporter.poll()
 
 
 WATCH_ENV = "OPTIPOLY_MD_PARENT_PID"
@@ -401,7 +600,7 @@ def run_md(info: DataFileInfo, workdir: Path, p: Preset, *, threads: int | None 
     timeout = p.timeouts.get("md")
     say(f"LAMMPS: {info.n_atoms} atoms, box {info.box:.1f} Å, {ranks} rank(s) × {omp} thread(s)")
 
-    def stage(name: str, script_fn) -> float:
+    def stage(name: str, script_fn, steps_before: int = 0) -> float:
         """Run one LAMMPS job unless a previous attempt finished it (sub-step resume).
 
         After each finished job the sample file is snapshotted, so an interrupted later job
@@ -417,13 +616,15 @@ def run_md(info: DataFileInfo, workdir: Path, p: Preset, *, threads: int | None 
             # never append to the output of a dead attempt: start from the last finished job's
             shutil.copy(last_snap[0], workdir / "production.dat")
         w = run_lammps(script_fn(), workdir, name=name, mpi_ranks=ranks, omp_threads=omp,
-                       timeout=timeout)
+                       timeout=timeout, progress=progress, steps_before=steps_before,
+                       steps_total=planned[0])
         shutil.copy(workdir / "production.dat", snap)
         marker.write_text(json.dumps({"wall_s": w}))
         last_snap[0] = snap
         return w
 
     last_snap: list[Path | None] = [None]
+    planned = [_total_steps(p) + _ladder_steps(p)]  # MD steps of the step, for its progress
 
     def fresh_main() -> str:
         # a rerun of the main job starts its sample file afresh: never append to a dead attempt's
@@ -442,7 +643,8 @@ def run_md(info: DataFileInfo, workdir: Path, p: Preset, *, threads: int | None 
         ext += 1
         say(f"not converged (density drift {stats['density_drift_rel']:+.3%}, energy drift "
             f"{stats['energy_drift_rel']:+.3%}); extension {ext}/{p.max_extensions}")
-        wall += stage(f"md_ext{ext}", lambda k=ext: extension_script(p, info, k))
+        planned[0] += _steps(p.production_ps, p.timestep_fs)
+        wall += stage(f"md_ext{ext}", lambda k=ext: extension_script(p, info, k), total_steps)
         total_steps += _steps(p.production_ps, p.timestep_fs)
         stats = analyse_production(_read_samples(workdir / "production.dat"), p)
     say(f"300 K production density {stats['density']:.4f} ± {stats['density_stderr']:.4f} g/cm³ "
@@ -451,7 +653,7 @@ def run_md(info: DataFileInfo, workdir: Path, p: Preset, *, threads: int | None 
     if p.ladder_temps:
         say(f"cooling ladder {p.ladder_temps[0]:.0f} → {p.ladder_temps[-1]:.0f} K in "
             f"{len(p.ladder_temps)} NPT steps (Tg and the melt line)")
-        wall += stage("ladder", fresh_ladder)
+        wall += stage("ladder", fresh_ladder, total_steps)
         total_steps += _ladder_steps(p)
         try:
             melt = analyse_ladder(_read_samples(workdir / "ladder.dat", 8), p)
