@@ -83,6 +83,9 @@ def live_jobs() -> None:
                       on_select="rerun", selection_mode="single-row",
                       column_config={"structure": structure_column(width="medium"),
                                      "id": st.column_config.NumberColumn("id", width="small"),
+                                     "elapsed": st.column_config.TextColumn(
+                                         "elapsed", help="time of the current attempt (a "
+                                         "retry starts the clock again; — while queued)"),
                                      "error": st.column_config.TextColumn("error", width="large")})
     rows = ev.selection.rows if ev is not None and hasattr(ev, "selection") else []
     if rows:
@@ -126,7 +129,9 @@ def _details(cid: int) -> None:
         st.image(polymer_data_uri(d["psmiles"], 260, 170))
         st.code(d["psmiles"], language=None)
         st.caption(f"preset {code(d.get('preset'))} · attempt {d['attempt']}/"
-                   f"{d['max_attempts']} · dask key {code(d.get('dask_key') or '—')} · "
+                   f"{d['max_attempts']} · this attempt {format_elapsed(d.get('elapsed_s'))}"
+                   f" · since the first start {format_elapsed(d.get('total_elapsed_s'))} · "
+                   f"dask key {code(d.get('dask_key') or '—')} · "
                    f"job {code(d.get('job_id') or '—')}")
         if d["status"] in (CalcState.QUEUED, CalcState.RUNNING):
             if st.button("Cancel", key=f"cancel_{cid}"):

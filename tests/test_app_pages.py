@@ -218,6 +218,34 @@ def test_batch_page_reject_excludes_candidate(seeded) -> None:
     assert "Approve and launch 3" in at.button(key="approve").label
 
 
+def test_jobs_page_elapsed_is_the_current_attempts(seeded) -> None:
+    """A calculation first started two hours ago, failed, retried and running again: the
+    table's "elapsed" is the new attempt's seconds; the details also say the total."""
+    import sqlite3
+    from datetime import datetime, timedelta, timezone
+
+    store = seeded["store"]
+    cid = int(store.calculations("demo", status="failed")["id"].iloc[0])
+    then = (datetime.now(timezone.utc) - timedelta(hours=2)).isoformat()
+    con = sqlite3.connect(store.path)
+    with con:
+        con.execute("UPDATE calculations SET started_at=?, attempt_started_at=? WHERE id=?",
+                    (then, then, cid))
+    con.close()
+    store.request_retry(cid, mode="resume", actor="test")
+    store.start_attempt(cid, dask_key="again", workdir="/tmp/none", log_path="/tmp/none/l")
+    at = app_test()
+    at.session_state["_calc"] = cid
+    at.run()
+    at.switch_page("pages/jobs.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    df = at.dataframe[0].value.set_index("id")
+    assert df.loc[cid, "status"] == "running"
+    assert df.loc[cid, "elapsed"].endswith(" s") and "h" not in df.loc[cid, "elapsed"]
+    captions = [c.value for c in at.caption if "this attempt" in c.value]
+    assert captions and "since the first start 2 h 00 min" in captions[0]
+
+
 def test_jobs_page_retry_failed_calculation(seeded) -> None:
     store = seeded["store"]
     failed = store.calculations("demo", status="failed")

@@ -70,3 +70,72 @@ def test_retry_of_a_queued_calculation_is_refused_and_logs_nothing(calcs):
     audit = store.audit_log("j")
     assert not (audit["action"] == RETRY_LOG_ACTION).any()
     assert attempt_history(audit, cid).empty and last_requeue(audit, cid) is None
+
+
+def _backdate(store: Store, cid: int, seconds: float) -> None:
+    """Move the calculation's start times ``seconds`` into the past (a long first attempt)."""
+    import sqlite3
+    from datetime import datetime, timedelta, timezone
+
+    then = (datetime.now(timezone.utc) - timedelta(seconds=seconds)).isoformat()
+    con = sqlite3.connect(store.path)
+    with con:
+        con.execute("UPDATE calculations SET started_at=?, attempt_started_at=? WHERE id=?",
+                    (then, then, cid))
+    con.close()
+
+
+def test_elapsed_counts_the_current_attempt_and_total_since_the_first_start(calcs):
+    store, (cid, other) = calcs
+    row = store.get_calculation(cid)
+    assert row["elapsed_s"] is None and row["total_elapsed_s"] is None  # never started
+    att = store.start_attempt(cid, dask_key="k1", workdir="/tmp/x", log_path="/tmp/x/l")
+    _backdate(store, cid, 3600.0)  # the first attempt has run for an hour
+    assert store.get_calculation(cid)["elapsed_s"] >= 3600.0
+    store.fail_attempt(cid, att, error_type="WorkerDied", error_message="lost", retryable=True)
+    row = store.get_calculation(cid)
+    assert row["status"] == "queued" and row["elapsed_s"] is None  # waiting: no attempt runs
+    assert row["total_elapsed_s"] >= 3600.0
+    store.start_attempt(cid, dask_key="k2", workdir="/tmp/x", log_path="/tmp/x/l")
+    row = store.get_calculation(cid)
+    assert row["attempt"] == 2 and 0.0 <= row["elapsed_s"] < 600.0  # counts from attempt 2
+    assert row["total_elapsed_s"] >= 3600.0
+    frame = store.calculations("j").set_index("id")
+    assert frame.loc[cid, "elapsed_s"] < 600.0 and frame.loc[cid, "total_elapsed_s"] >= 3600.0
+    # a manual retry after a final failure starts the clock of the next attempt afresh too
+    store.fail_attempt(cid, 2, error_type="MDUnstable", error_message="lost atoms",
+                       retryable=False)
+    done = store.get_calculation(cid)
+    assert done["status"] == "failed" and done["elapsed_s"] < 600.0  # attempt 2, to its end
+    retry_calculation(store, cid, mode="resume", actor="dashboard")
+    assert store.get_calculation(cid)["elapsed_s"] is None
+    # a calculation cancelled in the queue never ran an attempt
+    store.request_cancel(other, actor="alice")
+    assert store.get_calculation(other)["elapsed_s"] is None
+
+
+def test_a_version_2_database_gains_the_attempt_start(tmp_path):
+    """Migration v3: the column is added; older rows count from their first start."""
+    import sqlite3
+
+    from core.store.migrations import MIGRATIONS, _split_sql
+
+    db = tmp_path / "old.db"
+    con = sqlite3.connect(db)
+    for v, script in enumerate(MIGRATIONS[:2]):
+        for stmt in _split_sql(script):
+            con.execute(stmt)
+        con.execute(f"PRAGMA user_version={v + 1}")
+    con.execute("INSERT INTO campaigns(name, config, created_at, updated_at) VALUES "
+                "('old', '{}', '2025-01-01T00:00:00+00:00', '2025-01-01T00:00:00+00:00')")
+    con.execute("INSERT INTO calculations(campaign_id, psmiles, key, preset, status, attempt, "
+                "max_attempts, created_at, started_at, finished_at, updated_at) VALUES "
+                "(1, '*CC*', 'k', 'smoke', 'done', 1, 2, '2025-01-01T00:00:00+00:00', "
+                "'2025-01-01T00:00:00+00:00', '2025-01-01T00:10:00+00:00', "
+                "'2025-01-01T00:10:00+00:00')")
+    con.commit()
+    con.close()
+    store = Store(db)
+    row = store.calculations("old").iloc[0]
+    assert row["attempt_started_at"] == "2025-01-01T00:00:00+00:00"
+    assert row["elapsed_s"] == 600.0 and row["total_elapsed_s"] == 600.0

@@ -18,7 +18,8 @@ class CalculationStore(Database):
 
     def calculations(self, campaign: Any, *, status: str | Iterable[str] | None = None,
                      batch_id: int | None = None) -> pd.DataFrame:
-        """Calculations (newest batch last) with ``elapsed_s`` (start → finish or now)."""
+        """Calculations (newest batch last) with ``elapsed_s`` (s, the current attempt: its start
+        → finish or now; None while queued) and ``total_elapsed_s`` (s, since the first start)."""
         q = "SELECT * FROM calculations WHERE campaign_id=?"
         with self._read() as con:
             cid = self._cid(con, campaign)
@@ -89,7 +90,8 @@ class CalculationStore(Database):
                                    "cancelled calculations can be retried")
             con.execute(f"UPDATE calculations SET status='{CalcState.QUEUED}', attempt=0, interruptions=0, "
                         "cancel_requested=0, step=NULL, message=?, error_type=NULL, "
-                        "error_message=NULL, finished_at=NULL, updated_at=?, reruns=reruns+? "
+                        "error_message=NULL, finished_at=NULL, attempt_started_at=NULL, "
+                        "updated_at=?, reruns=reruns+? "
                         "WHERE id=?", (f"{mode} requested by {actor}", now,
                                        1 if mode == "rerun" else 0, int(calc_id)))
             if r["batch_id"] is not None:
@@ -128,9 +130,10 @@ class CalculationStore(Database):
             attempt = int(r["attempt"]) + 1
             con.execute(f"UPDATE calculations SET status='{CalcState.RUNNING}', attempt=?, dask_key=?, "
                         "workdir=?, log_path=?, step='submitted', message=?, worker=NULL, "
-                        "job_id=NULL, started_at=COALESCE(started_at, ?), updated_at=? WHERE id=?",
+                        "job_id=NULL, started_at=COALESCE(started_at, ?), attempt_started_at=?, "
+                        "updated_at=? WHERE id=?",
                         (attempt, dask_key, workdir, log_path,
-                         f"attempt {attempt} of {r['max_attempts']} submitted", now, now,
+                         f"attempt {attempt} of {r['max_attempts']} submitted", now, now, now,
                          int(calc_id)))
             if r["batch_id"] is not None:
                 con.execute(f"UPDATE batches SET status='{BatchState.RUNNING}' WHERE id=? AND status='{BatchState.APPROVED}'",
@@ -193,7 +196,8 @@ class CalculationStore(Database):
             if retryable and int(r["attempt"]) < int(r["max_attempts"]):
                 new = CalcState.QUEUED
                 con.execute(f"UPDATE calculations SET status='{CalcState.QUEUED}', step=NULL, message=?, "
-                            "error_type=?, error_message=?, updated_at=? WHERE id=?",
+                            "error_type=?, error_message=?, attempt_started_at=NULL, updated_at=? "
+                            "WHERE id=?",
                             (f"attempt {attempt} failed, will retry", error_type, error_message,
                              now, int(calc_id)))
             else:
@@ -232,8 +236,8 @@ class CalculationStore(Database):
             r = self._calc_row(con, calc_id)
             cur = con.execute(
                 f"UPDATE calculations SET status='{CalcState.QUEUED}', attempt=MAX(attempt-1, 0), "
-                "interruptions=interruptions+1, step=NULL, message=?, updated_at=? "
-                f"WHERE id=? AND attempt=? AND status='{CalcState.RUNNING}'",
+                "interruptions=interruptions+1, step=NULL, message=?, attempt_started_at=NULL, "
+                f"updated_at=? WHERE id=? AND attempt=? AND status='{CalcState.RUNNING}'",
                 (f"re-queued, attempt not counted: {reason}"[:1000], now, int(calc_id),
                  int(attempt)))
             if cur.rowcount:
@@ -260,8 +264,9 @@ class CalculationStore(Database):
                                 ("cancelled on request (runner restarted)", now, now, r["id"]))
                     continue
                 con.execute(f"UPDATE calculations SET status='{CalcState.QUEUED}', attempt=MAX(attempt-1, 0), "
-                            "interruptions=interruptions+1, step=NULL, message=?, updated_at=? "
-                            "WHERE id=?", ("re-queued after a runner restart", now, r["id"]))
+                            "interruptions=interruptions+1, step=NULL, message=?, "
+                            "attempt_started_at=NULL, updated_at=? WHERE id=?",
+                            ("re-queued after a runner restart", now, r["id"]))
             if rows:
                 self._audit(con, cid, "runner", "requeue_interrupted",
                             {"calculation_ids": [r["id"] for r in rows]})
@@ -273,19 +278,23 @@ class CalculationStore(Database):
 _CALC_COLUMNS = ["id", "batch_id", "cycle", "psmiles", "key", "name", "preset", "status", "step",
                  "message", "attempt", "max_attempts", "interruptions", "reruns", "worker",
                  "dask_key", "job_id", "log_path", "workdir", "result", "error_type",
-                 "error_message", "cancel_requested", "created_at", "started_at", "finished_at",
-                 "updated_at", "elapsed_s"]
+                 "error_message", "cancel_requested", "created_at", "started_at",
+                 "attempt_started_at", "finished_at", "updated_at", "elapsed_s", "total_elapsed_s"]
 
 
 def _calc_dict(row: sqlite3.Row) -> dict:
     d = {c: row[c] for c in _CALC_COLUMNS if c in row.keys()}
     d["result"] = _loads(d.get("result"))
     d["cancel_requested"] = bool(d.get("cancel_requested"))
-    d["elapsed_s"] = _elapsed(d.get("started_at"), d.get("finished_at"))
+    # the current attempt: none while it waits in the queue (a retry, an automatic re-queue)
+    d["elapsed_s"] = (None if d.get("status") == CalcState.QUEUED
+                      else _elapsed(d.get("attempt_started_at"), d.get("finished_at")))
+    d["total_elapsed_s"] = _elapsed(d.get("started_at"), d.get("finished_at"))
     return d
 
 
 def _elapsed(start: str | None, end: str | None) -> float | None:
+    """Seconds from ``start`` to ``end`` (ISO times; ``end`` None: now); None without a start."""
     if not start:
         return None
     t0 = datetime.fromisoformat(start)

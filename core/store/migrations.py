@@ -166,6 +166,12 @@ MIGRATIONS: list[str] = [
     );
     INSERT INTO store_meta(key, value) VALUES ('store_id', lower(hex(randomblob(8))));
     """,
+    # v3: when the current attempt of a calculation started (``started_at`` is the first
+    # attempt's); NULL while it waits in the queue.  Older rows count from their first start.
+    """
+    ALTER TABLE calculations ADD COLUMN attempt_started_at TEXT;
+    UPDATE calculations SET attempt_started_at = started_at WHERE started_at IS NOT NULL;
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
