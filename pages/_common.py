@@ -140,19 +140,40 @@ def bootstrap() -> Ctx:
                  "created (see above). Create one with `python -m core.campaign new NAME "
                  "--initial FILE` and reload this page.")
         st.stop()
-    asked = st.query_params.get("campaign")  # shareable link: ?campaign=NAME (known names only)
-    if asked in names and "campaign" not in st.session_state:
-        st.session_state["campaign"] = asked
-    if "campaign" not in st.session_state or st.session_state["campaign"] not in names:
-        st.session_state["campaign"] = camp_default if camp_default in names else (
-            names[0] if names else camp_default)
-    campaign = st.session_state["campaign"]
+    campaign = campaign_from_url(names, camp_default)
     if names:
         try:
             _ensure_runner(path, campaign)
         except Exception as err:  # noqa: BLE001 - UI boundary: shown, the page keeps working
             st.warning(f"Runner not started: {type(err).__name__}: {esc(err)}")
     return Ctx(store=store, campaign=campaign, db=path)
+
+
+URL_CAMPAIGN = "campaign"  # the query parameter: /jobs?campaign=NAME reopens that view
+
+
+def campaign_from_url(names: list[str], default: str) -> str:
+    """The campaign of this run, kept in the URL so a link reopens the same view.
+
+    The page is the URL's path (``st.navigation``: ``/jobs``, ``/batch`` …); the campaign is
+    the query parameter ``?campaign=NAME``.  A name in the URL that the store knows wins when
+    the session has no campaign yet (a link opened) or the URL changed since this session last
+    wrote it (back / forward); otherwise the session's choice (the sidebar picker) stands and
+    is written to the URL.  An unknown name is reported and replaced.
+    """
+    asked = st.query_params.get(URL_CAMPAIGN)
+    written = st.session_state.get("_campaign_in_url")
+    if asked and asked in names and ("campaign" not in st.session_state or asked != written):
+        st.session_state["campaign"] = asked
+    elif asked and asked not in names and asked != written:
+        st.warning(f"There is no campaign {code(asked)} in this store; showing another one.")
+    if st.session_state.get("campaign") not in names:
+        st.session_state["campaign"] = default if default in names else names[0]
+    campaign = str(st.session_state["campaign"])
+    if st.query_params.get(URL_CAMPAIGN) != campaign:
+        st.query_params[URL_CAMPAIGN] = campaign
+    st.session_state["_campaign_in_url"] = campaign
+    return campaign
 
 
 def _campaign_names(store: Store) -> list[str]:

@@ -541,3 +541,55 @@ def test_jobs_page_error_with_a_smiles_is_shown_literally(seeded) -> None:
     assert not at.exception, [e.value for e in at.exception]
     shown = [visible_text(e.value) for e in at.error]
     assert "TypingError: no GAFF2 type for atom 3 of *C(*)(F)C_l [N+](=O)" in shown, shown
+
+
+# ---------------------------------------------------------------- URL state
+def _second_campaign(store) -> None:
+    from core.chem.optics import load_reference_polymers
+
+    store.create_campaign("second", {"preset": "smoke", "batch_size": 2,
+                                     "experimental_in_model": True}, actor="test")
+    r = load_reference_polymers().iloc[0]
+    store.add_observation("second", r["psmiles"], {"n_D": r["n_D"],
+                                                   "abbe_number": r["abbe_number"]},
+                          source="reference (experimental)", name=r["abbreviation"],
+                          actor="test")
+
+
+def test_a_campaign_in_the_url_selects_it_and_the_url_follows_the_picker(seeded) -> None:
+    _second_campaign(seeded["store"])
+    at = app_test()
+    at.query_params["campaign"] = "second"  # a shared link: /?campaign=second
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.session_state["campaign"] == "second"
+    assert at.selectbox(key="campaign").value == "second"
+    assert any("Campaign **second**" in c.value for c in at.caption)
+    assert {m.label: m.value for m in at.metric}["Evaluated"] == "1"  # its one observation
+    at.switch_page("pages/jobs.py").run()  # the page is the URL's path; the campaign stays
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.query_params["campaign"] == "second"
+    assert any("No calculations yet" in i.value for i in at.info)  # second's jobs, not demo's
+    at = app_test()
+    at.query_params["campaign"] = "second"
+    at.run()
+    at.selectbox(key="campaign").set_value("demo").run()  # the picker rewrites the URL
+    assert at.query_params["campaign"] == "demo"
+    assert any("Campaign **demo**" in c.value for c in at.caption)
+    at.switch_page("pages/jobs.py").run()
+    assert at.query_params["campaign"] == "demo"
+    assert len(at.dataframe[0].value) == 3  # demo's calculations
+
+
+def test_without_or_with_an_unknown_campaign_in_the_url_the_default_is_written_there(
+        seeded) -> None:
+    at = app_test().run()
+    assert at.query_params["campaign"] == "demo" and at.session_state["campaign"] == "demo"
+    at = app_test()
+    at.query_params["campaign"] = "nope"
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("no campaign" in w.value and "nope" in w.value for w in at.warning)
+    assert at.session_state["campaign"] == "demo" and at.query_params["campaign"] == "demo"
+    at.run()  # the URL now names the campaign shown: no warning any more
+    assert not any("nope" in w.value for w in at.warning)
