@@ -202,6 +202,15 @@ class CampaignConfig:
     runs_dir          root for calculation work dirs (None = ``<db dir>/runs``); each store file
                       and campaign gets its own sub-directory
                       (``core.execution.runner.runs_dir_for``)
+    exclude_flagged   never propose a candidate with an unfit-motif flag
+                      (``core.chem.feasibility.MOTIFS``: antiaromatic four-ring, peroxide, free
+                      sulfonic acid, …); off by default
+    exclude_unsimulable  never propose a candidate that fails the simulability pre-check of the
+                      campaign's preset (``core.optimize.cost_estimate.simulability``: SMILES
+                      validation, GAFF2 typing, QM-molecule size); on by default
+    cost_aware        rank by EHVI per estimated CPU hour of the campaign's preset
+                      (``core.optimize.cost_estimate.estimate_cost``) instead of by EHVI; off by
+                      default
     """
 
     objectives: list[str] = field(default_factory=lambda: list(DEFAULT_OBJECTIVES))
@@ -219,6 +228,9 @@ class CampaignConfig:
     experimental_in_model: bool = False
     runs_dir: str | None = None
     preset_overrides: dict | None = None
+    exclude_flagged: bool = False
+    exclude_unsimulable: bool = True
+    cost_aware: bool = False
 
     def __post_init__(self) -> None:
         self.validate()
@@ -264,6 +276,9 @@ class CampaignConfig:
         if not isinstance(self.experimental_in_model, bool):
             raise InvalidConfig("experimental_in_model must be true/false, got "
                                 f"{self.experimental_in_model!r}")
+        for name in ("exclude_flagged", "exclude_unsimulable", "cost_aware"):
+            if not isinstance(getattr(self, name), bool):
+                raise InvalidConfig(f"{name} must be true/false, got {getattr(self, name)!r}")
         if self.limit_line is not None and not isinstance(self.limit_line, dict):
             raise InvalidConfig("limit_line must be a LimitLine.to_dict() mapping or None")
         if not isinstance(self.pool_source, str) or not self.pool_source:

@@ -25,6 +25,9 @@ core.campaign propose`` and the dashboard's "re-propose" button call:
    the
    store; pool-wide predictions too (for the pool page).
 
+The campaign's settings ``exclude_flagged``, ``exclude_unsimulable`` and ``cost_aware`` reach
+the proposal as per-row facts of the pool (:func:`pool_candidates`).
+
 Steps 3–4 are :func:`core.optimize.proposal.propose`, the pure function the back-test runs as
 well;
 this module gathers its inputs from the store and persists what it returns.
@@ -53,7 +56,8 @@ from core.optimize.proposal import (Candidates, Observations, Pending, Proposal,
 from core.execution.runner import CampaignHooks
 from core.store import Store
 
-__all__ = ["PoolData", "ProposalError", "load_campaign_pool", "observation_matrix",
+__all__ = ["PoolData", "ProposalError", "load_campaign_pool", "pool_candidates",
+           "observation_matrix",
            "propose_batch", "cycle_metrics", "record_cycle_metrics", "campaign_observations",
            "campaign_model_check",
            "limit_line_of", "RUNNER_HOOKS"]
@@ -315,11 +319,12 @@ def propose_batch(store: Store, campaign: Any, *, q: int | None = None,
     kX = _descriptors_for_psmiles(store, pool, list(kept_rows["psmiles"]), list(kept_rows["key"]))
     pX = _descriptors_for_psmiles(store, pool, list(pend["psmiles"]), list(pend["key"]))
     config = ProposalConfig.for_campaign(cfg, q=q - len(kept_rows), strategy=strategy, seed=seed)
-    prop = propose(Observations(X, Y), Candidates(pool.X, pool.psmiles), config,
+    prop = propose(Observations(X, Y), pool_candidates(store, pool, cfg), config,
                    Pending(X=np.vstack([kX, pX]), exclude=frozenset(exclude)))
     if q - len(kept_rows) > 0 and not prop.available.any() and not len(kept_rows):
-        raise ProposalError("every pool candidate is evaluated, pending, rejected "
-                            "or failed in the last cycle")
+        raise ProposalError("every pool candidate is evaluated, pending, rejected, "
+                            "failed in the last cycle or left out by the campaign's settings "
+                            f"({_screened_text(prop.screened_out)})")
     scores = _Scores(cfg, prop)
     cands = [scores.kept(r, x) for r, x in zip(kept_rows.itertuples(), kX)]
     cands += [scores.chosen(pool, int(i), rank) for rank, i in enumerate(prop.rows)]
@@ -336,6 +341,7 @@ def propose_batch(store: Store, campaign: Any, *, q: int | None = None,
             "n_kept": len(kept_rows), "kept_from_batch": keep_selected_of,
             "n_pending_fantasies": int(np.all(np.isfinite(pX), axis=1).sum()),
             "n_failed_excluded": len(_failed_last_cycle(store, camp["id"])),
+            "screened_out": prop.screened_out, "cost_aware": config.cost_aware,
             "believed_gain": None if sel is None else sel.believed_gain,
             "expected_gain_se": joint_se,
             "ehvi_initial": [] if sel is None else [float(v) for v in sel.ehvi_initial],
@@ -347,6 +353,26 @@ def propose_batch(store: Store, campaign: Any, *, q: int | None = None,
     if cfg.auto_approve:
         batch["approval"] = store.approve_batch(batch["id"], actor="auto-approve")
     return batch
+
+
+def pool_candidates(store: Store, pool: PoolData, cfg: CampaignConfig) -> Candidates:
+    """The pool as :class:`core.optimize.proposal.Candidates`, with the per-row facts the
+    campaign's settings need (motif flags, the simulability pre-check and the estimated CPU
+    seconds of ``cfg.preset``, from :func:`core.optimize.cost_estimate.screen`: the shipped
+    pool's values are shipped, others are cached in the store)."""
+    if not (cfg.exclude_flagged or cfg.exclude_unsimulable or cfg.cost_aware):
+        return Candidates(pool.X, pool.psmiles)
+    from core.optimize.cost_estimate import screen  # noqa: PLC0415
+
+    sc = screen(pool.psmiles, cfg.preset, cache=store)
+    return Candidates(pool.X, pool.psmiles, flagged=sc["flagged"].to_numpy(bool),
+                      simulable=sc["simulable"].to_numpy(bool),
+                      cost_s=sc["cost_cpu_min"].to_numpy(float) * 60.0)
+
+
+def _screened_text(screened_out: dict) -> str:
+    return ", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in screened_out.items()) or \
+        "none left out by them"
 
 
 def _propose_for_runner(store: Store, campaign_id: int) -> dict:

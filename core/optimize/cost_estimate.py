@@ -41,18 +41,36 @@ the simulation's own validation (``core.simulation.build.validated_psmiles``), e
 H-capped trimer gets a GAFF2 type (``core.chem.gaff2``), and the QM molecule is within a size
 limit.
 It never runs an external program.
+
+``screen(psmiles, preset, cache=store)`` is what the campaign and the pages use: per polymer the
+SA score and motif flags (``core.chem.feasibility``), the estimated CPU minutes and the pre-check
+verdict, as one table.  Computing it takes ~6 ms per polymer and preset (~1 min for the 10k
+shipped pool), so the shipped pool's values are shipped too (``assets/pool_screening.npz``,
+all presets, written by ``python -m core.campaign screen-pool``; ~0.05 s to read), other
+polymers' are cached in the store (``Store.cached_screening``), both under
+``screening_version()`` (a hash of the coefficients, limits and motif names: a change of the
+model makes old values unused, never wrong).
 """
 from __future__ import annotations
 
+import hashlib
+import io
+import json
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
+from typing import Callable, Iterable, Mapping, Protocol, Sequence
 
+import numpy as np
+import pandas as pd
 from rdkit import Chem
 
-from core.config import DEFAULT_PRESET, SMOKE_PRESET, STANDARD_PRESET
+from core.config import DEFAULT_PRESET, PRESET_NAMES, REPO_ROOT, SMOKE_PRESET, STANDARD_PRESET
 
 __all__ = ["CostEstimate", "Simulability", "qm_size", "cell_atoms", "trimer_atoms",
-           "estimate_cost", "simulability", "MAX_QM_ATOMS", "COST_MODEL"]
+           "estimate_cost", "simulability", "MAX_QM_ATOMS", "COST_MODEL", "SCREEN_VECTOR",
+           "SCREEN_COLUMNS", "SHIPPED_SCREENING", "ScreenCache", "screening_version",
+           "screen_vectors", "screen", "write_shipped_screening"]
 
 # ---- fitted coefficients (see the module docstring) ----
 COST_MODEL = {
@@ -91,6 +109,11 @@ def _aos_per_element(basis: str, element: str) -> int:
 
 def _unit_elements(psmiles: str) -> dict[str, int]:
     """Element counts of the H-capped repeat unit (the two ``*`` → H)."""
+    return dict(_unit_element_items(psmiles))
+
+
+@lru_cache(maxsize=4096)
+def _unit_element_items(psmiles: str) -> tuple[tuple[str, int], ...]:
     from core.simulation.build import validated_psmiles  # noqa: PLC0415
 
     mol = Chem.AddHs(validated_psmiles(psmiles))
@@ -98,7 +121,7 @@ def _unit_elements(psmiles: str) -> dict[str, int]:
     for a in mol.GetAtoms():
         sym = "H" if a.GetAtomicNum() == 0 else a.GetSymbol()
         out[sym] = out.get(sym, 0) + 1
-    return out
+    return tuple(out.items())
 
 
 def qm_size(psmiles: str, preset=DEFAULT_PRESET) -> tuple[int, int]:
@@ -113,6 +136,7 @@ def qm_size(psmiles: str, preset=DEFAULT_PRESET) -> tuple[int, int]:
     return atoms, aos
 
 
+@lru_cache(maxsize=4096)
 def _unit_atoms(psmiles: str) -> int:
     from core.simulation.build import unit_atoms  # noqa: PLC0415
     return unit_atoms(psmiles)
@@ -197,31 +221,245 @@ class Simulability:
     qm_atoms: int | None = None
 
 
+def _typing_error(psmiles: str) -> str | None:
+    """None when every atom of the H-capped trimer gets a GAFF2 type, else the reason."""
+    from core.chem import gaff2  # noqa: PLC0415
+    from core.chem.polymer import linear_oligomer  # noqa: PLC0415
+
+    try:
+        tri = gaff2.prepare(linear_oligomer(psmiles, 3, "H", embed=False))
+        gaff2.atom_types(tri)
+    except Exception as exc:  # noqa: BLE001 - any typing failure means "cannot be simulated"
+        return f"GAFF2 atom typing failed: {exc}"
+    return None
+
+
+def _qm_limit(preset_name: str, max_qm_atoms: int | None = None) -> int:
+    return max_qm_atoms if max_qm_atoms is not None else MAX_QM_ATOMS.get(preset_name, 100)
+
+
+def _qm_reason(q_atoms: int, preset_name: str, limit: int) -> str:
+    return (f"The QM molecule has {q_atoms} atoms, more than the {preset_name} limit of "
+            f"{limit}.")
+
+
 def simulability(psmiles: str, preset=DEFAULT_PRESET, *,
                  max_qm_atoms: int | None = None) -> Simulability:
     """Can ``psmiles`` be simulated with ``preset``?  Checks, without running any program:
     the simulation's SMILES validation (elements with GAFF2 parameters, two ``*``, neutral),
     GAFF2 typing of every atom of the H-capped trimer (``core.chem.gaff2``), and the QM molecule's
     size against ``max_qm_atoms`` (default ``MAX_QM_ATOMS[preset]``)."""
-    from core.chem import gaff2  # noqa: PLC0415
     from core.simulation.build import validated_psmiles  # noqa: PLC0415
 
     p = _preset(preset)
-    limit = max_qm_atoms if max_qm_atoms is not None else MAX_QM_ATOMS.get(p.name, 100)
+    limit = _qm_limit(p.name, max_qm_atoms)
     try:
         validated_psmiles(psmiles)
     except ValueError as exc:
         return Simulability(psmiles, False, (str(exc),))
     reasons = []
-    try:
-        from core.chem.polymer import linear_oligomer  # noqa: PLC0415
-        tri = gaff2.prepare(linear_oligomer(psmiles, 3, "H", embed=False))
-        gaff2.atom_types(tri)
-    except Exception as exc:  # noqa: BLE001 - any typing failure means "cannot be simulated"
-        reasons.append(f"GAFF2 atom typing failed: {exc}")
+    typing = _typing_error(psmiles)
+    if typing is not None:
+        reasons.append(typing)
     q_atoms, _ = qm_size(psmiles, p)
     if q_atoms > limit:
-        reasons.append(f"The QM molecule has {q_atoms} atoms, more than the {p.name} limit of "
-                       f"{limit}.")
+        reasons.append(_qm_reason(q_atoms, p.name, limit))
     return Simulability(psmiles, not reasons, tuple(reasons), q_atoms)
 
+
+# --------------------------------------------------------------------------- pool screening
+#: the numbers kept per polymer and preset (one float64 vector; :func:`screen` decodes them):
+#: SA score (1–10), motif-flag bits (bit i = i-th name of ``core.chem.feasibility.MOTIFS``),
+#: CPU seconds of charges, MD and QM, pre-check failure bits, atoms of the QM molecule
+SCREEN_VECTOR: tuple[str, ...] = ("sa_score", "flag_bits", "forcefield_s", "md_s", "qm_s",
+                                  "check_bits", "qm_atoms")
+#: pre-check failure bits of ``check_bits``
+CHECK_INVALID, CHECK_UNTYPED, CHECK_QM_TOO_LARGE = 1, 2, 4
+#: columns of :func:`screen`'s frame
+SCREEN_COLUMNS: tuple[str, ...] = ("psmiles", "sa_score", "flags", "flagged", "cost_cpu_min",
+                                   "simulable", "unsimulable_reason")
+#: the shipped screening of the shipped pool (``python -m core.campaign screen-pool``)
+SHIPPED_SCREENING = REPO_ROOT / "assets" / "pool_screening.npz"
+_SCREEN_FORMAT = 1
+_MEMO: dict[tuple[str, str], np.ndarray] = {}
+_MEMO_MAX = 200_000
+
+
+class ScreenCache(Protocol):
+    """Where :func:`screen` keeps vectors between processes (``core.store.Store`` is one):
+    ``cached_screening(preset, version, psmiles) -> {psmiles: vector}`` and
+    ``cache_screening(preset, version, {psmiles: vector})``."""
+
+    def cached_screening(self, preset: str, version: str,
+                         psmiles: Iterable[str]) -> dict[str, np.ndarray]: ...
+
+    def cache_screening(self, preset: str, version: str,
+                        mapping: Mapping[str, np.ndarray]) -> None: ...
+
+
+@lru_cache(maxsize=1)
+def screening_version() -> str:
+    """A short hash of everything a screening vector depends on (cost coefficients, QM-size
+    limits, motif names, the vector's layout): a cached vector of another version is never
+    used."""
+    from core.chem.feasibility import MOTIFS  # noqa: PLC0415
+
+    text = json.dumps({"format": _SCREEN_FORMAT, "cost": COST_MODEL, "qm": MAX_QM_ATOMS,
+                       "motifs": list(MOTIFS), "vector": SCREEN_VECTOR}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def screen_vectors(psmiles: str, presets: Sequence[str] = PRESET_NAMES) -> dict[str, np.ndarray]:
+    """The :data:`SCREEN_VECTOR` of one polymer for each preset, computed (no cache).  The
+    preset-independent parts (SA score, flags, validation, GAFF2 typing) are computed once.
+    An invalid polymer SMILES gets NaN numbers and ``CHECK_INVALID``; never raises for one."""
+    from core.chem.feasibility import MOTIFS, motif_flags, sa_score  # noqa: PLC0415
+    from core.simulation.build import validated_psmiles  # noqa: PLC0415
+
+    nan = float("nan")
+    try:
+        sa = sa_score(psmiles)
+    except ValueError:
+        sa = nan
+    try:
+        names = list(MOTIFS)
+        bits = float(sum(1 << names.index(f) for f in motif_flags(psmiles)))
+    except ValueError:
+        bits = nan
+    try:
+        validated_psmiles(psmiles)
+    except ValueError:
+        return {p: np.array([sa, bits, nan, nan, nan, CHECK_INVALID, nan]) for p in presets}
+    untyped = CHECK_UNTYPED if _typing_error(psmiles) is not None else 0
+    out = {}
+    for name in presets:
+        c = estimate_cost(psmiles, name)
+        big = CHECK_QM_TOO_LARGE if c.qm_atoms > _qm_limit(c.preset) else 0
+        out[name] = np.array([sa, bits, c.forcefield_s, c.md_s, c.qm_s, untyped | big,
+                              c.qm_atoms], dtype=float)
+    return out
+
+
+@lru_cache(maxsize=2)
+def _shipped(path: str, stamp: tuple[int, int]) -> tuple[str, dict[str, int], dict[str, np.ndarray]]:
+    with np.load(path, allow_pickle=False) as z:
+        version = str(z["version"])
+        index = {str(s): i for i, s in enumerate(z["psmiles"].tolist())}
+        vectors = {k[2:]: z[k] for k in z.files if k.startswith("V_")}
+    return version, index, vectors
+
+
+def _shipped_vectors(preset: str, psmiles: Sequence[str]) -> dict[str, np.ndarray]:
+    """Vectors of ``SHIPPED_SCREENING`` for the polymers it holds (none when it is missing or
+    of another :func:`screening_version`)."""
+    try:
+        st = SHIPPED_SCREENING.stat()
+        version, index, vectors = _shipped(str(SHIPPED_SCREENING), (st.st_mtime_ns, st.st_size))
+    except (OSError, KeyError, ValueError):
+        return {}
+    if version != screening_version() or preset not in vectors:
+        return {}
+    V = vectors[preset]
+    return {s: V[index[s]] for s in psmiles if s in index}
+
+
+def write_shipped_screening(psmiles: Sequence[str], path: str | Path = SHIPPED_SCREENING, *,
+                            presets: Sequence[str] = PRESET_NAMES,
+                            progress: Callable[[int, int], None] | None = None) -> Path:
+    """Compute the screening vectors of ``psmiles`` (canonical polymer SMILES) for every preset
+    and write them as a compressed ``.npz`` (``version``, ``psmiles``, ``V_<preset>`` (n, 7)),
+    atomically.  ``progress(done, total)`` is called every 100 polymers."""
+    from core.atomic_io import atomic_write_bytes  # noqa: PLC0415
+
+    ps = [str(s) for s in psmiles]
+    V = {p: np.empty((len(ps), len(SCREEN_VECTOR))) for p in presets}
+    for i, s in enumerate(ps):
+        for p, v in screen_vectors(s, presets).items():
+            V[p][i] = v
+        if progress is not None and (i + 1) % 100 == 0:
+            progress(i + 1, len(ps))
+    buf = io.BytesIO()
+    np.savez_compressed(buf, version=np.array(screening_version()), psmiles=np.array(ps, dtype=str),
+                        **{f"V_{p}": v for p, v in V.items()})
+    out = Path(path)
+    atomic_write_bytes(out, buf.getvalue())
+    _shipped.cache_clear()
+    return out
+
+
+def _lookup(psmiles: list[str], preset: str, cache: ScreenCache | None,
+            progress: Callable[[int, int], None] | None) -> np.ndarray:
+    """(n, 7) vectors: the process memo, the shipped file, ``cache``, then computed (and
+    written to ``cache`` and the memo)."""
+    version = screening_version()
+    found: dict[str, np.ndarray] = {}
+    for s in psmiles:
+        v = _MEMO.get((preset, s))
+        if v is not None:
+            found[s] = v
+    missing = [s for s in dict.fromkeys(psmiles) if s not in found]
+    new: dict[str, np.ndarray] = {}
+    if missing:
+        new.update(_shipped_vectors(preset, missing))
+        missing = [s for s in missing if s not in new]
+    if missing and cache is not None:
+        new.update(cache.cached_screening(preset, version, missing))
+        missing = [s for s in missing if s not in new]
+    computed: dict[str, np.ndarray] = {}
+    for i, s in enumerate(missing):
+        computed[s] = screen_vectors(s, (preset,))[preset]
+        if progress is not None:
+            progress(i + 1, len(missing))
+    if computed and cache is not None:
+        cache.cache_screening(preset, version, computed)
+    new.update(computed)
+    if len(_MEMO) + len(new) > _MEMO_MAX:
+        _MEMO.clear()
+    for s, v in new.items():
+        _MEMO[(preset, s)] = v
+    found.update(new)
+    if not psmiles:
+        return np.zeros((0, len(SCREEN_VECTOR)))
+    return np.vstack([found[s] for s in psmiles])
+
+
+def screen(psmiles: Sequence[str], preset: str = DEFAULT_PRESET, *,
+           cache: ScreenCache | None = None,
+           progress: Callable[[int, int], None] | None = None) -> pd.DataFrame:
+    """Per polymer (rows in input order; pass canonical polymer SMILES so that cached values
+    are found): ``sa_score`` (1 easy … 10 hard, NaN when RDKit cannot score it), ``flags``
+    (motif names of ``core.chem.feasibility.MOTIFS`` joined by "; ", "" when none),
+    ``flagged`` (bool), ``cost_cpu_min`` (estimated CPU minutes on one core for ``preset``,
+    :func:`estimate_cost`; NaN when the simulation rejects the SMILES), ``simulable`` (the
+    :func:`simulability` pre-check) and ``unsimulable_reason`` ("" when simulable).
+
+    Looked up in this order: the process memo, the shipped file of the shipped pool
+    (:data:`SHIPPED_SCREENING`), ``cache`` (the store), else computed (~5–10 ms per polymer)
+    and written to ``cache``.  ``progress(done, total)`` is called per computed polymer.
+    Raises :class:`ValueError` for an unknown preset."""
+    from core.chem.feasibility import MOTIFS  # noqa: PLC0415
+
+    p = _preset(preset).name
+    ps = [str(s) for s in psmiles]
+    V = _lookup(ps, p, cache, progress)
+    names = list(MOTIFS)
+    bits = V[:, 1]
+    flags = ["; ".join(n for k, n in enumerate(names) if int(b) >> k & 1)
+             if np.isfinite(b) else "" for b in bits]
+    check = V[:, 5].astype(int)
+    limit = _qm_limit(p)
+    reasons = []
+    for c, q in zip(check, V[:, 6]):
+        r = []
+        if c & CHECK_INVALID:
+            r.append("The simulation rejects this polymer SMILES (see simulability()).")
+        if c & CHECK_UNTYPED:
+            r.append("GAFF2 atom typing failed.")
+        if c & CHECK_QM_TOO_LARGE:
+            r.append(_qm_reason(int(q), p, limit))
+        reasons.append(" ".join(r))
+    return pd.DataFrame({"psmiles": ps, "sa_score": V[:, 0], "flags": flags,
+                         "flagged": np.array([bool(f) for f in flags], dtype=bool),
+                         "cost_cpu_min": (V[:, 2] + V[:, 3] + V[:, 4]) / 60.0,
+                         "simulable": check == 0, "unsimulable_reason": reasons},
+                        columns=list(SCREEN_COLUMNS))

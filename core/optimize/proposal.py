@@ -14,6 +14,13 @@ means of the pending rows (queued/running calculations, kept candidates) as fant
 selection by EHVI (:func:`core.optimize.acquisition.select_batch`: top-q ``ehvi`` or the Kriging
 ``believer`` with posterior variances conditioned on the fantasies).
 
+Campaign settings that narrow or re-rank the choice (``ProposalConfig``; the per-row facts come
+with the :class:`Candidates`, computed by ``core.optimize.cost_estimate.screen``):
+``exclude_flagged`` drops rows with an unfit-motif flag, ``exclude_unsimulable`` rows that fail
+the simulability pre-check, and ``cost_aware`` ranks by EHVI per estimated CPU hour (the
+cost-aware utility of BoTorch's ``InverseCostWeightedUtility``: α(x) / c(x)), top-q for ``ehvi``
+and greedily, each pick given the fantasies of the earlier ones, for ``believer``.
+
 Units: the objectives' original units throughout (n_D and ν_D are dimensionless; an EHVI is
 in units of objective 1 × objective 2).  Scaling each objective by a positive constant (as
 SPACIER's z-scores do) multiplies every hypervolume by the same constant, so the choice does
@@ -23,17 +30,18 @@ point is given in z-units of the training data, converts it to original units be
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Hashable, Sequence
+from typing import Callable, Hashable, Sequence
 
 import numpy as np
 
-from core.optimize.acquisition import BatchSelection, pareto_front, select_batch
+from core.optimize.acquisition import (BatchSelection, ehvi_2d, expected_batch_gain,
+                                       hypervolume_2d, pareto_front, select_batch)
 from core.config import CampaignConfig, Strategy
 from core.errors import InputError
 from core.optimize.surrogate import DEFAULT_KERNEL, MultiObjectiveSurrogate, fit_surrogates
 
 __all__ = ["Observations", "Candidates", "Pending", "ProposalConfig", "Proposal", "ProposalError",
-           "propose"]
+           "propose", "select_cost_aware"]
 
 
 class ProposalError(InputError):
@@ -52,10 +60,19 @@ class Observations:
 @dataclass(frozen=True)
 class Candidates:
     """The pool: descriptors ``X`` (m, d) and one key per row.  A row with a non-finite
-    descriptor is never chosen (its mean/σ stay NaN); a repeated key keeps its first row."""
+    descriptor is never chosen (its mean/σ stay NaN); a repeated key keeps its first row.
+
+    Per-row facts the settings of :class:`ProposalConfig` need (None = not given; a setting
+    that needs a missing one raises :class:`ProposalError`): ``flagged`` (m,) bool, an
+    unfit motif; ``simulable`` (m,) bool, passes the pre-check; ``cost_s`` (m,) estimated CPU
+    seconds on one core (a row with a non-finite or non-positive cost is never chosen when
+    cost-aware)."""
 
     X: np.ndarray
     keys: Sequence[Hashable]
+    flagged: np.ndarray | None = None
+    simulable: np.ndarray | None = None
+    cost_s: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -73,7 +90,9 @@ class Pending:
 class ProposalConfig:
     """How to propose.  ``reference_point`` in original units, one value per objective;
     ``n_restarts``/``n_mc`` None = the defaults of ``fit_surrogates``/``select_batch``;
-    ``believer_sigma_update=False`` adds the believer's fantasies to the front only."""
+    ``believer_sigma_update=False`` adds the believer's fantasies to the front only;
+    ``exclude_flagged`` / ``exclude_unsimulable`` / ``cost_aware``: see the module docstring
+    (off by default, as in the back-test; a campaign passes its own settings)."""
 
     objectives: tuple[str, str]
     reference_point: tuple[float, float]
@@ -85,6 +104,9 @@ class ProposalConfig:
     n_restarts: int | None = None
     n_mc: int | None = None
     believer_sigma_update: bool = True
+    exclude_flagged: bool = False
+    exclude_unsimulable: bool = False
+    cost_aware: bool = False
 
     @classmethod
     def for_campaign(cls, cfg: CampaignConfig, *, q: int, strategy: str,
@@ -93,7 +115,8 @@ class ProposalConfig:
         return cls(objectives=(cfg.objectives[0], cfg.objectives[1]),
                    reference_point=(cfg.reference_point[0], cfg.reference_point[1]),
                    q=int(q), strategy=strategy, kernel=cfg.surrogate_kernel or DEFAULT_KERNEL,
-                   fit_seed=seed, select_seed=seed)
+                   fit_seed=seed, select_seed=seed, exclude_flagged=cfg.exclude_flagged,
+                   exclude_unsimulable=cfg.exclude_unsimulable, cost_aware=cfg.cost_aware)
 
 
 @dataclass(frozen=True)
@@ -107,8 +130,11 @@ class Proposal:
     mean, std   (m, 2) posterior mean and σ of every pool row (NaN: non-finite descriptor)
     front       observed Pareto front (original units); ``front_with_fantasies`` adds the
                 pending rows' posterior means
-    available   (m,) rows that could be chosen (finite descriptor, key not excluded)
+    available   (m,) rows that could be chosen (finite descriptor, key not excluded, not
+                screened out by the settings)
     surrogate   the fitted surrogates (to predict kept or pending rows)
+    screened_out  rows (finite descriptor, key not excluded) each setting left out:
+                ``{"flagged": n, "unsimulable": n, "unknown_cost": n}`` (a row can count twice)
     """
 
     rows: np.ndarray
@@ -119,6 +145,39 @@ class Proposal:
     front_with_fantasies: np.ndarray
     available: np.ndarray
     surrogate: MultiObjectiveSurrogate
+    screened_out: dict = field(default_factory=dict)
+
+
+def _row_mask(values: np.ndarray | None, m: int, what: str, setting: str) -> np.ndarray:
+    if values is None:
+        raise ProposalError(f"{setting} needs Candidates.{what} (one value per pool row)")
+    a = np.asarray(values)
+    if a.shape != (m,):
+        raise ProposalError(f"Candidates.{what} has shape {a.shape}, expected ({m},)")
+    return a
+
+
+def _screen(pool: Candidates, config: ProposalConfig, m: int) -> tuple[np.ndarray, dict,
+                                                                       np.ndarray | None]:
+    """(rows allowed by the settings, how many each setting removed (all rows), cost in CPU
+    hours per row or None when not cost-aware)."""
+    ok = np.ones(m, dtype=bool)
+    out: dict[str, np.ndarray] = {}
+    if config.exclude_flagged:
+        out["flagged"] = _row_mask(pool.flagged, m, "flagged", "exclude_flagged").astype(bool)
+    if config.exclude_unsimulable:
+        out["unsimulable"] = ~_row_mask(pool.simulable, m, "simulable",
+                                        "exclude_unsimulable").astype(bool)
+    cost_h = None
+    if config.cost_aware:
+        if config.strategy not in (Strategy.EHVI, Strategy.BELIEVER):
+            raise ProposalError(f"cost_aware works with the ehvi and believer strategies, "
+                                f"not {config.strategy!r}")
+        cost_h = _row_mask(pool.cost_s, m, "cost_s", "cost_aware").astype(float) / 3600.0
+        out["unknown_cost"] = ~(np.isfinite(cost_h) & (cost_h > 0))
+    for v in out.values():
+        ok &= ~v
+    return ok, out, cost_h
 
 
 def propose(observations: Observations, pool: Candidates, config: ProposalConfig,
@@ -145,11 +204,14 @@ def propose(observations: Observations, pool: Candidates, config: ProposalConfig
         if ok.any():
             front_sel = np.vstack([front, sur.predict(fX[ok])[0]])
     exclude = pending.exclude
-    available = np.array([k not in exclude for k in keys], dtype=bool) & finite
+    not_excluded = np.array([k not in exclude for k in keys], dtype=bool) & finite
+    allowed, removed, cost_h = _screen(pool, config, len(keys))
+    available = not_excluded & allowed
+    screened_out = {k: int((v & not_excluded).sum()) for k, v in removed.items()}
     # a repeated key (the same polymer twice in the pool) would break select_batch: first row
     _, first = np.unique(np.asarray(keys), return_index=True)
     idx = np.sort(first)
-    idx = idx[finite[idx]]
+    idx = idx[finite[idx] & allowed[idx]]
     sel = None
     rows = np.zeros(0, dtype=int)
     if config.q > 0 and available.any():
@@ -157,10 +219,91 @@ def propose(observations: Observations, pool: Candidates, config: ProposalConfig
                  if config.strategy == Strategy.BELIEVER and config.believer_sigma_update
                  else None)
         mc_kw = {} if config.n_mc is None else {"n_mc": config.n_mc}
-        sel = select_batch(mean[idx], std[idx], front_sel, ref, config.q,
-                           strategy=config.strategy, candidate_keys=[keys[i] for i in idx],
-                           exclude_keys=exclude, cross_cov=cross, seed=config.select_seed,
-                           **mc_kw)
+        cand_keys = [keys[i] for i in idx]
+        if cost_h is None:
+            sel = select_batch(mean[idx], std[idx], front_sel, ref, config.q,
+                               strategy=config.strategy, candidate_keys=cand_keys,
+                               exclude_keys=exclude, cross_cov=cross, seed=config.select_seed,
+                               **mc_kw)
+        else:
+            sel = select_cost_aware(mean[idx], std[idx], front_sel, ref, config.q, cost_h[idx],
+                                    strategy=config.strategy,
+                                    available=np.array([k not in exclude for k in cand_keys],
+                                                       dtype=bool),
+                                    candidate_keys=cand_keys, cross_cov=cross,
+                                    seed=config.select_seed, **mc_kw)
         rows = idx[sel.indices]
     return Proposal(rows=rows, selection=sel, mean=mean, std=std, front=front,
-                    front_with_fantasies=front_sel, available=available, surrogate=sur)
+                    front_with_fantasies=front_sel, available=available, surrogate=sur,
+                    screened_out=screened_out)
+
+
+def select_cost_aware(mean: np.ndarray, std: np.ndarray, front: np.ndarray, ref: np.ndarray,
+                      q: int, cost_h: np.ndarray, *, strategy: str = Strategy.BELIEVER.value,
+                      available: np.ndarray | None = None,
+                      candidate_keys: Sequence[Hashable] | None = None,
+                      cross_cov: Callable[[int], np.ndarray] | None = None, seed: int = 0,
+                      n_mc: int = 512) -> BatchSelection:
+    """Choose up to ``q`` candidates by EHVI per CPU hour, EHVI(x) / ``cost_h``(x).
+
+    ``mean``/``std`` (n, 2) and ``front``/``ref`` in the objectives' units, ``cost_h`` (n,)
+    estimated CPU hours (> 0, finite; others are never chosen), ``available`` (n,) bool (None =
+    all).  ``ehvi``: the q best ratios.  ``believer``: greedy, each pick's posterior mean joins
+    the front as a fantasy before the next ratio is computed, and with ``cross_cov`` (as in
+    :func:`core.optimize.acquisition.select_batch`) the posterior variances are conditioned on
+    the picks.  The returned selection's ``ehvi`` is the EHVI at pick (n_D × ν_D units), its
+    ``extra`` holds ``cost_h`` and ``ehvi_per_cpu_hour`` of the picks.  Raises
+    :class:`ProposalError` when nothing can be chosen."""
+    mu, sd = np.asarray(mean, dtype=float), np.asarray(std, dtype=float)
+    n = len(mu)
+    cost = np.asarray(cost_h, dtype=float)
+    if cost.shape != (n,):
+        raise ProposalError(f"cost_h has shape {cost.shape}, expected ({n},)")
+    avail = np.ones(n, dtype=bool) if available is None else np.asarray(available, dtype=bool)
+    avail = avail & np.isfinite(cost) & (cost > 0)
+    if isinstance(q, bool) or not isinstance(q, (int, np.integer)) or q < 1:
+        raise ProposalError(f"q must be a positive integer, got {q!r}")
+    if not avail.any():
+        raise ProposalError("no candidate with a known CPU cost is left to choose")
+    if strategy not in (Strategy.EHVI, Strategy.BELIEVER):
+        raise ProposalError(f"cost_aware works with ehvi and believer, not {strategy!r}")
+    r, f = np.asarray(ref, dtype=float), np.asarray(front, dtype=float).reshape(-1, 2)
+    q_eff = int(min(q, avail.sum()))
+    safe_cost = np.where(avail, cost, 1.0)
+    ehvi0 = ehvi_2d(mu, sd, f, r)
+    if strategy == Strategy.EHVI:
+        ratio = np.where(avail, ehvi0 / safe_cost, -np.inf)
+        chosen = np.argsort(-ratio, kind="stable")[:q_eff]
+        at_pick = ehvi0[chosen]
+    else:
+        chosen_l, at_l = [], []
+        front_f, var, score = f.copy(), sd ** 2, ehvi0.copy()
+        low_rank: list[tuple[np.ndarray, np.ndarray]] = []
+        left = avail.copy()
+        for _ in range(q_eff):
+            i = int(np.argmax(np.where(left, score / safe_cost, -np.inf)))
+            chosen_l.append(i)
+            at_l.append(float(score[i]))
+            left[i] = False
+            front_f = np.vstack([front_f, mu[i]])
+            if cross_cov is not None:  # rank-one Gaussian update, as select_batch does
+                c = np.asarray(cross_cov(i), dtype=float)
+                for v_l, d_l in low_rank:
+                    c = c - v_l * (v_l[i] / d_l)[None, :]
+                denom = np.maximum(var[i], 1e-300)
+                var = np.maximum(var - c ** 2 / denom[None, :], 0.0)
+                low_rank.append((c, denom))
+            if len(chosen_l) < q_eff:
+                score = ehvi_2d(mu, np.sqrt(var), front_f, r)
+        chosen, at_pick = np.asarray(chosen_l, dtype=int), np.asarray(at_l)
+    chosen = np.asarray(chosen, dtype=int)
+    believed = hypervolume_2d(np.vstack([f, mu[chosen]]), r) - hypervolume_2d(f, r)
+    eg, se = expected_batch_gain(mu[chosen], sd[chosen], f, r, n_samples=n_mc,
+                                 rng=np.random.default_rng(seed))
+    keys = list(candidate_keys) if candidate_keys is not None else None
+    return BatchSelection(
+        indices=chosen, keys=[keys[i] for i in chosen] if keys is not None else None,
+        strategy=strategy, ehvi=np.asarray(at_pick, dtype=float), ehvi_initial=ehvi0[chosen],
+        believed_gain=float(believed), expected_gain=eg, expected_gain_se=se,
+        extra={"cost_aware": True, "cost_h": [float(cost[i]) for i in chosen],
+               "ehvi_per_cpu_hour": [float(a / cost[i]) for a, i in zip(at_pick, chosen)]})

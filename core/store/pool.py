@@ -1,4 +1,5 @@
-"""A campaign's pool additions, rejections, latest predictions and the descriptor cache."""
+"""A campaign's pool additions, rejections, latest predictions, the descriptor cache and the
+screening cache (SA score, motif flags, CPU cost, pre-check per polymer and preset)."""
 from __future__ import annotations
 
 import io
@@ -148,3 +149,31 @@ class PoolStore(Database):
             con.executemany("INSERT OR REPLACE INTO descriptors(key, vector) VALUES (?,?)",
                             [(k, np.asarray(v, dtype=np.float64).tobytes())
                              for k, v in mapping.items()])
+
+    # ------------------------------------------------------------------ screening cache
+    # Screening vectors (``core.optimize.cost_estimate.SCREEN_VECTOR``: SA score, flag bits, CPU
+    # seconds per step, pre-check bits, QM atoms) share the descriptor cache's table: numeric
+    # vectors per polymer, under keys ``screen/<version>/<preset>/<polymer SMILES>`` that no
+    # polymer key can equal (a polymer key is a SMILES, which has no "/" followed by a
+    # version hash); a vector of another model version is simply never read.
+    @staticmethod
+    def _screen_key(preset: str, version: str, psmiles: str) -> str:
+        return f"screen/{version}/{preset}/{psmiles}"
+
+    def cached_screening(self, preset: str, version: str,
+                         psmiles: Iterable[str]) -> dict[str, np.ndarray]:
+        """Cached screening vectors of ``preset`` and model ``version`` by polymer SMILES."""
+        ps = list(dict.fromkeys(psmiles))
+        got = self.cached_descriptors(self._screen_key(preset, version, s) for s in ps)
+        out = {}
+        for s in ps:
+            v = got.get(self._screen_key(preset, version, s))
+            if v is not None:
+                out[s] = v
+        return out
+
+    def cache_screening(self, preset: str, version: str,
+                        mapping: Mapping[str, np.ndarray]) -> None:
+        """Store screening vectors of ``preset`` and model ``version`` by polymer SMILES."""
+        self.cache_descriptors({self._screen_key(preset, version, s): v
+                                for s, v in mapping.items()})
