@@ -201,3 +201,20 @@ def test_cost_aware_campaign_records_cost_per_pick(tmp_path):
     ratio = cands["ehvi"].to_numpy() / (costs / 60.0)
     assert np.all(np.diff(ratio) <= 1e-12)        # picks in descending EHVI per CPU hour
     assert isinstance(cands, pd.DataFrame)
+
+
+def test_cli_new_and_config_set_the_screening_settings(tmp_path, capsys):
+    from core.campaign.commands import main
+
+    db = str(tmp_path / "cli.db")
+    assert main(["--db", db, "new", "c", "--exclude-flagged", "--no-exclude-unsimulable"]) == 0
+    cfg = Store(db).campaign_config("c")
+    assert (cfg.exclude_flagged, cfg.exclude_unsimulable, cfg.cost_aware) == (True, False, False)
+    assert main(["--db", db, "config", "c", "--cost-aware", "--exclude-unsimulable"]) == 0
+    shown = json.loads(capsys.readouterr().out.split("\n", 1)[1])  # after the "created" line
+    assert (shown["exclude_flagged"], shown["exclude_unsimulable"], shown["cost_aware"]) == \
+        (True, True, True)
+    assert main(["--db", db, "config", "c"]) == 0           # no flag: shows, changes nothing
+    assert json.loads(capsys.readouterr().out)["cost_aware"] is True
+    assert main(["--db", db, "config", "absent", "--cost-aware"]) == 2
+    assert "no campaign 'absent'" in capsys.readouterr().err

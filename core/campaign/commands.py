@@ -5,7 +5,14 @@
     new NAME [--preset P] [--batch-size Q] [--strategy ehvi|believer] [--ref N_D ABBE]
              [--pool default|PATH] [--kernel K] [--cluster JSON] [--auto-approve]
              [--initial FILE] [--measurements CSV [--source TEXT]]
-             [--[no-]experimental-in-model] [--propose]
+             [--[no-]experimental-in-model] [--[no-]exclude-flagged]
+             [--[no-]exclude-unsimulable] [--[no-]cost-aware] [--propose]
+    config NAME [--[no-]exclude-flagged] [--[no-]exclude-unsimulable] [--[no-]cost-aware]
+                                     (show the campaign's settings as JSON; change the
+                                     proposal's screening settings, validated and audited)
+    screen-pool [--out FILE]         (SA score, motif flags, CPU cost and pre-check of every
+                                     polymer of the shipped pool for every preset, the file
+                                     core.optimize.cost_estimate reads: assets/pool_screening.npz)
     import-measurements NAME --csv FILE [--source TEXT]
                                      (measured / literature n_D, ν_D as experimental
                                      observations; a file with a bad row imports nothing
@@ -288,6 +295,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="fit the surrogate (and count the front) on measured values too; "
                         "default: on when the campaign starts from --measurements alone, "
                         "else off (only the preset's own simulations count)")
+    _screening_flags(n, defaults=True)
     n.add_argument("--propose", action="store_true", help="propose the first batch")
     n.add_argument("--actor", default=os.environ.get("USER", "cli"))
     p = sub.add_parser("propose", help="refit the surrogate and propose the next batch")
@@ -295,6 +303,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--q", type=int, default=None)
     p.add_argument("--strategy", default=None, choices=STRATEGY_CHOICES)
     p.add_argument("--actor", default=os.environ.get("USER", "cli"))
+    g = sub.add_parser("config", help="show the campaign's settings; change the screening ones")
+    g.add_argument("name")
+    _screening_flags(g, defaults=False)
+    g.add_argument("--actor", default=os.environ.get("USER", "cli"))
+    sp = sub.add_parser("screen-pool", help="precompute SA score, motif flags, CPU cost and the "
+                                            "simulability pre-check of the shipped pool")
+    sp.add_argument("--out", default=None, help="output .npz (default: the shipped file)")
     a = sub.add_parser("approve", help="approve the proposed batch")
     a.add_argument("name")
     a.add_argument("--batch", type=int, default=None)
@@ -337,6 +352,33 @@ def _parser() -> argparse.ArgumentParser:
     return ap
 
 
+#: CLI flag -> CampaignConfig field of the proposal's screening settings
+SCREENING_FLAGS: dict[str, str] = {
+    "--exclude-flagged": "exclude_flagged", "--exclude-unsimulable": "exclude_unsimulable",
+    "--cost-aware": "cost_aware"}
+_SCREENING_HELP = {
+    "exclude_flagged": "never propose a polymer with an unfit-motif flag "
+                       "(core.chem.feasibility; default: off)",
+    "exclude_unsimulable": "never propose a polymer that fails the simulability pre-check of "
+                           "the preset (core.optimize.cost_estimate; default: on)",
+    "cost_aware": "rank by EHVI per estimated CPU hour of the preset (default: off)"}
+
+
+def _screening_flags(parser: argparse.ArgumentParser, *, defaults: bool) -> None:
+    """``--[no-]exclude-flagged`` etc.; with ``defaults`` the CampaignConfig defaults, else
+    None (= leave the stored value)."""
+    base = CampaignConfig()
+    for flag, name in SCREENING_FLAGS.items():
+        parser.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction,
+                            default=getattr(base, name) if defaults else None,
+                            help=_SCREENING_HELP[name])
+
+
+def _screening_changes(args: argparse.Namespace) -> dict[str, bool]:
+    return {name: bool(getattr(args, name)) for name in SCREENING_FLAGS.values()
+            if getattr(args, name) is not None}
+
+
 def main(argv: list[str] | None = None) -> int:
     """CLI entry point; returns the exit code: 0 done, 2 bad input, a database that cannot be
     used (:class:`StoreUnavailable`) or a batch that was not approved, with a one-line message
@@ -350,12 +392,15 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _dispatch(args: argparse.Namespace) -> int:
+    if args.cmd == "screen-pool":
+        return _screen_pool(args.out)
     store = Store(args.db)
     if args.cmd == "new":
         cfg: dict[str, Any] = {"preset": args.preset, "batch_size": args.batch_size,
                                "acquisition_strategy": args.strategy, "pool_source": args.pool,
                                "surrogate_kernel": args.kernel, "max_attempts": args.max_attempts,
                                "auto_approve": bool(args.auto_approve)}
+        cfg.update(_screening_changes(args))
         if args.ref:
             cfg["reference_point"] = list(args.ref)
         if args.cluster:
@@ -381,6 +426,12 @@ def _dispatch(args: argparse.Namespace) -> int:
                  "apart)" if fit_measured else ""))
         if "batch" in camp:
             _print_batch(store, camp["batch"]["id"])
+        return 0
+    if args.cmd == "config":
+        changes = _screening_changes(args)
+        if changes:
+            store.update_config(args.name, changes, actor=args.actor)
+        print(json.dumps(store.get_campaign(args.name)["config"], indent=1))
         return 0
     if args.cmd == "propose":
         from core.campaign.cycle import propose_batch  # noqa: PLC0415
@@ -470,6 +521,30 @@ def _dispatch(args: argparse.Namespace) -> int:
         extra = ["--exit-when-idle"] if args.exit_when_idle else []
         return runner_main(["--campaign", args.name, "--db", str(store.path), *extra])
     raise StoreError(f"unknown command {args.cmd}")  # pragma: no cover
+
+
+def _screen_pool(out: str | None) -> int:
+    """Write the shipped pool's screening (every preset) and print what it found per preset."""
+    import time  # noqa: PLC0415
+
+    from core.optimize import cost_estimate as ce  # noqa: PLC0415
+    from core.pool import load_default_pool  # noqa: PLC0415
+
+    ps = load_default_pool()["psmiles"]
+    t0 = time.perf_counter()
+    path = ce.write_shipped_screening(
+        ps, out or ce.SHIPPED_SCREENING,
+        progress=lambda d, n: print(f"  {d:,}/{n:,} ({time.perf_counter() - t0:.0f} s)",
+                                    file=sys.stderr) if d % 1000 == 0 else None)
+    print(f"wrote {path} ({len(ps):,} polymers, model {ce.screening_version()}, "
+          f"{time.perf_counter() - t0:.0f} s)")
+    if out is None:
+        for preset in PRESET_NAMES:
+            sc = ce.screen(ps, preset)
+            print(f"  {preset}: {int(sc['flagged'].sum()):,} flagged, "
+                  f"{int((~sc['simulable']).sum()):,} fail the pre-check, median "
+                  f"{sc['cost_cpu_min'].median():.3g} CPU-min")
+    return 0
 
 
 def _print_batch(store: Store, batch_id: int) -> None:
