@@ -1,6 +1,8 @@
 """Pool data for the pages (not a page): the shipped pool plus the campaign's uploads, joined
-with the latest predictions (GP mean/σ, EHVI, P(beyond)) when a proposal has saved them, and
-the pool's substructure match matrix (cached per process)."""
+with the latest predictions (GP mean/σ, EHVI, P(beyond)) when a proposal has saved them and
+with the screening columns (estimated CPU minutes for the campaign's preset, SA score, motif
+flags, simulability pre-check; ``core.optimize.cost_estimate.screen``), and the pool's
+substructure match matrix (cached per process)."""
 from __future__ import annotations
 
 import numpy as np
@@ -8,7 +10,8 @@ import pandas as pd
 import streamlit as st
 
 from core.chem.substructures import DEFAULT_LIBRARY, match_matrix
-from pages._common import Ctx, esc
+from core.ui.views import join_screening
+from pages._common import Ctx, config, esc
 
 
 @st.cache_resource(show_spinner="Loading the candidate pool …")
@@ -27,8 +30,52 @@ def _predictions_columns(preds: pd.DataFrame) -> pd.DataFrame:
     return preds[keep].rename(columns=ren)
 
 
+#: how the Pool and Batch pages show the screening columns (``core.ui.views.SCREENING_COLUMNS``)
+SCREENING_COLUMN_CONFIG = {
+    "cost_cpu_min": st.column_config.NumberColumn(
+        "CPU-min", format="%.1f",
+        help="estimated CPU minutes on one core for the campaign's preset "
+             "(charges + MD + QM, core.optimize.cost_estimate)"),
+    "sa_score": st.column_config.NumberColumn(
+        "SA score", format="%.2f",
+        help="synthetic accessibility of the H-capped repeat unit, 1 easy … 10 hard "
+             "(Ertl & Schuffenhauer 2009)"),
+    "flags": st.column_config.TextColumn(
+        "motif flags", help="unfit motifs (core.chem.feasibility): unstable, reactive or "
+                            "coloured groups"),
+    "simulable": st.column_config.CheckboxColumn(
+        "pre-check", help="passes the simulability pre-check of the preset"),
+    "unsimulable_reason": st.column_config.TextColumn("why not simulable"),
+}
+
+
+def with_screening(ctx: Ctx, table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` (a ``psmiles`` column) with the screening columns for the campaign's preset
+    (``core.ui.views.join_screening``): shipped for the shipped pool, cached in the store for
+    other polymers, computed once (~6 ms each, with a progress bar when there are many)."""
+    from core.optimize.cost_estimate import screen
+
+    bar = None
+
+    def tick(done: int, total: int) -> None:
+        nonlocal bar
+        if total < 200:
+            return
+        if bar is None:
+            bar = st.progress(0.0, text=f"Screening {total:,} polymers (once per store) …")
+        if done % 50 == 0 or done == total:
+            bar.progress(done / total, text=f"Screening … {done:,}/{total:,}")
+
+    sc = screen(table["psmiles"].astype(str).tolist(), config(ctx)["preset"], cache=ctx.store,
+                progress=tick)
+    if bar is not None:
+        bar.empty()
+    return join_screening(table, sc)
+
+
 def pool_table(ctx: Ctx) -> pd.DataFrame:
-    """id, psmiles, source (+ n_pred, n_sd, abbe_pred, abbe_sd, ehvi, p_beyond when known).
+    """id, psmiles, source (+ n_pred, n_sd, abbe_pred, abbe_sd, ehvi, p_beyond when known),
+    and the screening columns of :func:`with_screening`.
 
     When the latest proposal saved predictions (``core.campaign.cycle.propose_batch``: one row per
     campaign pool candidate, uploads included), that frame is the table; uploads added since
@@ -48,7 +95,7 @@ def pool_table(ctx: Ctx) -> pd.DataFrame:
         if ex is not None:
             new = ex[~ex["psmiles"].isin(set(table["psmiles"]))]
             table = pd.concat([table, new], ignore_index=True)
-        return table
+        return with_screening(ctx, table)
     try:
         base = _default_pool()
     except Exception as err:  # noqa: BLE001 - pool missing: pages still work on uploads
@@ -56,7 +103,7 @@ def pool_table(ctx: Ctx) -> pd.DataFrame:
         base = pd.DataFrame(columns=["id", "psmiles", "source"])
     if ex is not None:
         base = pd.concat([base, ex], ignore_index=True)
-    return base
+    return with_screening(ctx, base.reset_index(drop=True))
 
 
 _MATCHES: dict[int, pd.DataFrame] = {}  # per server process, a few pools at most

@@ -1,5 +1,6 @@
-"""Batch approval: the proposed batch with structures, predictions ± σ, EHVI and P(beyond);
-deselect / add / reject candidates, re-propose with another size or strategy, approve → launch.
+"""Batch approval: the proposed batch with structures, predictions ± σ, EHVI and P(beyond),
+estimated CPU cost, SA score, motif flags and the simulability pre-check (a "hide flagged"
+filter); deselect / add / reject candidates, re-propose with another size or strategy, approve → launch.
 Every action goes through the store (audited there)."""
 from __future__ import annotations
 
@@ -10,6 +11,9 @@ from core.config import BatchState, Strategy
 from core.chem.structure_images import polymer_data_uri, polymer_svg
 from pages._common import (ACTOR, Ctx, code, config, esc, page_ctx, show_error,
                            structure_column, svg_html)
+from core.ui.views import (SCREENING_COLUMNS, filter_screening, screening_flag_names,
+                           screening_summary)
+from pages._pooldata import SCREENING_COLUMN_CONFIG, with_screening
 from pages._proposal import remember_batch_size
 
 ctx: Ctx = page_ctx()
@@ -82,6 +86,7 @@ st.caption(f"batch {batch['id']} · strategy `{batch.get('strategy')}` · "
 
 cands = store.batch_candidates(batch["id"])
 editable = batch["status"] == BatchState.PROPOSED
+screen_cols = with_screening(ctx, cands[["psmiles"]])
 
 table = pd.DataFrame({
     "select": cands["selected"] & ~cands["rejected"],
@@ -90,15 +95,33 @@ table = pd.DataFrame({
     "n_D": cands["pred_mean_n_D"], "σ n_D": cands["pred_std_n_D"],
     "ν_D": cands["pred_mean_abbe_number"], "σ ν_D": cands["pred_std_abbe_number"],
     "EHVI": cands["ehvi"], "P(beyond)": cands["p_beyond"],
+    **{c: screen_cols[c].to_numpy() for c in SCREENING_COLUMNS},
     "source": cands["source"], "psmiles": cands["psmiles"], "key": cands["key"],
 })
+if cfg.get("cost_aware"):
+    st.caption("Cost-aware campaign: candidates were ranked by EHVI per estimated CPU hour.")
+st.caption(screening_summary(table) + f" · preset {esc(cfg['preset'])}")
+h1, h2 = st.columns([1, 3])
+hide_flagged = h1.checkbox("hide flagged", key=f"batch_hide_flagged_{batch['id']}",
+                           help="hide candidates with an unfit-motif flag (they stay selected "
+                                "unless you deselect them)")
+hide_flags = h2.multiselect("Hide these flags", screening_flag_names(),
+                            key=f"batch_hide_flags_{batch['id']}")
+full_table = table
+table = filter_screening(table, hide_flagged=hide_flagged,
+                         hide_flags=hide_flags).reset_index(drop=True)
+hidden = full_table[~full_table["key"].isin(set(table["key"]))]
+if len(hidden):
+    st.caption(f"{len(hidden)} flagged candidate(s) hidden, {int(hidden['select'].sum())} of "
+               "them selected.")
 edited = st.data_editor(
-    table, key=f"cands_{batch['id']}", hide_index=True, width="stretch", row_height=90,
+    # the filter is part of the key: other rows are another editor (no stale row edits)
+    table, key=f"cands_{batch['id']}_{len(hidden)}", hide_index=True, width="stretch", row_height=90,
     height=min(40 + 90 * len(table), 940),
     disabled=not editable or ["structure", "name", "n_D", "σ n_D", "ν_D", "σ ν_D", "EHVI",
-                              "P(beyond)", "source", "psmiles", "key"],
+                              "P(beyond)", *SCREENING_COLUMNS, "source", "psmiles", "key"],
     column_order=["select", "structure", "name", "n_D", "σ n_D", "ν_D", "σ ν_D", "EHVI",
-                  "P(beyond)", "source", "psmiles"],
+                  "P(beyond)", *SCREENING_COLUMNS, "source", "psmiles"],
     column_config={
         "select": st.column_config.CheckboxColumn("run", help="include in this batch"),
         "structure": structure_column(width="medium"),
@@ -110,6 +133,7 @@ edited = st.data_editor(
         "P(beyond)": st.column_config.ProgressColumn("P(beyond line)", min_value=0.0,
                                                      max_value=1.0, format="percent"),
         "psmiles": st.column_config.TextColumn("polymer SMILES", width="medium"),
+        **SCREENING_COLUMN_CONFIG,
     },
 )
 if editable:
@@ -121,7 +145,7 @@ if editable:
         st.rerun()
 
 if editable:
-    n_sel = int(edited["select"].sum())
+    n_sel = int(edited["select"].sum()) + int(hidden["select"].sum())
     a1, a2, _ = st.columns([1.3, 1.6, 3])
     approve = a1.button(f"Approve and launch {n_sel}", type="primary", disabled=n_sel == 0,
                         key="approve")

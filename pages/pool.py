@@ -1,5 +1,6 @@
 """Pool: search and filter the candidate pool (substring, substructure, predicted values,
-EHVI), view structures, upload extra candidates (validated, per-row errors)."""
+EHVI, motif flags, simulability pre-check, estimated CPU cost), view structures, upload extra
+candidates (validated, per-row errors)."""
 from __future__ import annotations
 
 import re
@@ -11,10 +12,11 @@ import streamlit as st
 
 from core.chem.structure_images import polymer_data_uri
 from core.chem.substructures import DEFAULT_LIBRARY
-from core.ui.views import (MAX_UPLOAD_BYTES, MAX_UPLOAD_ROWS, filter_pool, parse_smiles_lines,
-                           parse_upload)
+from core.ui.views import (MAX_UPLOAD_BYTES, MAX_UPLOAD_ROWS, filter_pool, filter_screening,
+                           parse_smiles_lines, parse_upload, screening_flag_names,
+                           screening_summary)
 from pages._common import ACTOR, Ctx, config, esc, limit_line, structure_column, page_ctx
-from pages._pooldata import pool_matches, pool_table
+from pages._pooldata import SCREENING_COLUMN_CONFIG, pool_matches, pool_table
 
 ctx: Ctx = page_ctx()
 store = ctx.store
@@ -28,6 +30,7 @@ st.caption(f"{len(pool):,} candidates"
            + (f" · predictions from the proposal of cycle "
               f"{store.latest_predictions(ctx.campaign).attrs.get('cycle')}" if has_pred else
               " · no predictions yet (saved with each proposal)"))
+st.caption(screening_summary(pool) + f" · preset {esc(cfg['preset'])}")
 
 with st.form("pool_filter"):
     c1, c2, c3, c4 = st.columns([2, 2, 1, 1])
@@ -44,15 +47,29 @@ with st.form("pool_filter"):
     sort_by = d2.selectbox("Sort by (descending)", sorts, key="pool_sort",
                            index=sorts.index("ehvi") if "ehvi" in sorts else 0)
     limit = d3.slider("Rows shown", 10, 300, 60, step=10, key="pool_limit")
+    f1, f2, f3, f4 = st.columns([1, 2, 1, 1])
+    hide_flagged = f1.checkbox("hide flagged", key="pool_hide_flagged",
+                               help="hide every polymer with an unfit-motif flag")
+    hide_flags = f2.multiselect("Hide these flags", screening_flag_names(), key="pool_hide_flags")
+    hide_unsim = f3.checkbox("hide failing the pre-check", key="pool_hide_unsim",
+                             help="GAFF2 typing or the QM-size limit of the preset")
+    max_cost = f4.number_input("CPU-min ≤", value=None, min_value=0.0, step=5.0,
+                               format="%.0f", key="pool_max_cost",
+                               help="estimated CPU minutes on one core for the preset")
     st.form_submit_button("Apply")
 
 matches = pool_matches(pool) if groups else None
-res = filter_pool(pool, text=text, groups=groups, matches=matches,
+screened = filter_screening(pool, hide_flagged=hide_flagged, hide_flags=hide_flags,
+                            hide_unsimulable=hide_unsim, max_cost_min=max_cost)
+if len(screened) < len(pool):
+    # keep the substructure matrix aligned with the rows that are left
+    matches = matches.loc[screened.index] if matches is not None else None
+res = filter_pool(screened, text=text, groups=groups, matches=matches,
                   n_min=n_min if has_pred else None, abbe_min=a_min if has_pred else None,
                   require_beyond=beyond and has_pred, line=line,
                   sort_by=None if sort_by == "(pool order)" else sort_by, limit=int(limit))
 st.caption(f"{len(res)} shown")
-view = res.copy()
+view = res.drop(columns=["flagged"], errors="ignore")
 view.insert(0, "structure", [polymer_data_uri(p, 150, 95) for p in view["psmiles"]])
 st.dataframe(view, hide_index=True, width="stretch", row_height=80,
              column_config={
@@ -65,6 +82,7 @@ st.dataframe(view, hide_index=True, width="stretch", row_height=80,
                  "ehvi": st.column_config.NumberColumn("EHVI", format="%.3g"),
                  "p_beyond": st.column_config.ProgressColumn("P(beyond)", min_value=0.0,
                                                              max_value=1.0, format="percent"),
+                 **SCREENING_COLUMN_CONFIG,
              })
 
 st.markdown("#### Add candidates")

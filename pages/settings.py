@@ -7,8 +7,8 @@ import json
 
 import streamlit as st
 
-from core.config import (ClusterKind, DEFAULT_OBJECTIVES, DEFAULT_PRESET, DEFAULT_REFERENCE_POINT,
-                         PRESET_NAMES, Strategy)
+from core.config import (CampaignConfig, ClusterKind, DEFAULT_OBJECTIVES, DEFAULT_PRESET,
+                         DEFAULT_REFERENCE_POINT, PRESET_NAMES, Strategy)
 from core.ui.figures import pareto_figure
 from core.ui.views import annotate_observations
 from pages._common import (
@@ -97,6 +97,28 @@ with tab_line:
     _limit_line_tab()
 
 # ---------------------------------------------------------------- campaign settings
+def _screening_checkboxes(current: CampaignConfig, k: str) -> dict[str, bool]:
+    """The proposal's screening settings (issue 15) as three checkboxes; their values."""
+    e1, e2, e3 = st.columns(3)
+    return {
+        "exclude_flagged": e1.checkbox(
+            "Never propose flagged polymers", value=current.exclude_flagged,
+            key=k + "excl_flagged",
+            help="Unfit motifs (core.chem.feasibility): antiaromatic four-rings, anti-Bredt "
+                 "double bonds, cumulenes, peroxides, free sulfonic acids, azo and quinoid "
+                 "chromophores. About 9 % of the shipped pool."),
+        "exclude_unsimulable": e2.checkbox(
+            "Never propose polymers that fail the pre-check", value=current.exclude_unsimulable,
+            key=k + "excl_unsim",
+            help="The simulation's SMILES validation, GAFF2 typing and the QM-molecule size "
+                 "limit of the preset (quick: 100 atoms; 2 % of the shipped pool fail)."),
+        "cost_aware": e3.checkbox(
+            "Cost-aware: EHVI per CPU hour", value=current.cost_aware, key=k + "cost_aware",
+            help="Rank candidates by EHVI divided by the estimated CPU hours of the preset "
+                 "(core.optimize.cost_estimate) instead of by EHVI."),
+    }
+
+
 with tab_camp:
     objs = cfg["objectives"]
     ref = dict(zip(objs, cfg["reference_point"]))
@@ -123,6 +145,7 @@ with tab_camp:
                              key=k + "max_attempts")
         auto = st.checkbox("Auto-approve new proposals", value=bool(cfg["auto_approve"]),
                            key=k + "auto")
+        screening = _screening_checkboxes(CampaignConfig.from_dict(cfg), k)
         save = st.form_submit_button("Save settings", type="primary")
     if save:
         vals = {"n_D": rn, "abbe_number": ra}
@@ -130,7 +153,7 @@ with tab_camp:
             store.update_config(ctx.campaign, {
                 "batch_size": int(bs), "acquisition_strategy": strat, "preset": pre,
                 "reference_point": [float(vals[o]) for o in objs], "max_attempts": int(ma),
-                "auto_approve": bool(auto)}, actor=ACTOR)
+                "auto_approve": bool(auto), **screening}, actor=ACTOR)
         except ValueError as err:
             st.error(esc(err))
         else:  # rerun so that everything below shows the stored config
@@ -306,6 +329,7 @@ with tab_new:
                                 key="nc_meas_paste")
         nc_src = st.text_input("Source of the measured values", max_chars=300,
                                key="nc_meas_source", placeholder="Ando et al. 2015")
+        nc_screening = _screening_checkboxes(CampaignConfig(), "nc_")
         create = st.form_submit_button("Create campaign", type="primary")
     def _new_campaign_cluster(choice: str, same: str, cfg: dict) -> dict:
         """The cluster setting of a new campaign: a copy of this campaign's, or one that
@@ -339,7 +363,7 @@ with tab_new:
                 "batch_size": int(bs), "acquisition_strategy": strat, "preset": pre,
                 "reference_point": [float(rn), float(ra)],
                 "objectives": ["n_D", "abbe_number"],
-                "cluster": _new_campaign_cluster(prof, same, cfg)},
+                "cluster": _new_campaign_cluster(prof, same, cfg), **nc_screening},
                 initial=records, propose=False, actor=ACTOR,
                 measurements=None if meas is None else meas[0], measurements_source=nc_src,
                 measurements_file=None if meas is None else meas[1])

@@ -1,4 +1,5 @@
 """core.optimize.cost_estimate: sizes counted by hand, the cost model's scaling, and the pre-check."""
+import numpy as np
 import pytest
 
 from core.optimize import cost_estimate as C
@@ -66,3 +67,59 @@ def test_simulability_pass_and_fail():
     big = C.simulability("*CC(*)C(=O)OCCCCCCCCCCCCCCCCCC", "quick", max_qm_atoms=40)
     assert not big.ok and "more than the quick limit of 40" in big.reasons[0]
     assert big.qm_atoms == 65  # CH3CH2C(=O)OC18H37 = C21H42O2
+
+
+def test_screen_agrees_with_the_model_and_the_pre_check():
+    ps = ["*CC(*)c1ccccc1", "*CC(*)CS(=O)(=O)O", "*CC(*)(C)C(=O)OC" + "C" * 37, "*CC"]
+    sc = C.screen(ps, "quick")
+    assert list(sc.columns) == list(C.SCREEN_COLUMNS) and list(sc["psmiles"]) == ps
+    for i in range(3):
+        assert sc["cost_cpu_min"][i] == pytest.approx(C.estimate_cost(ps[i], "quick").total_s
+                                                       / 60, rel=1e-12)
+        assert sc["simulable"][i] == C.simulability(ps[i], "quick").ok
+    assert list(sc["flagged"]) == [False, True, False, False]
+    assert sc["flags"][1] == "free sulfonic acid"
+    assert "more than the quick limit of 100" in sc["unsimulable_reason"][2]
+    # an invalid polymer SMILES (one star): never raises, unknown cost, fails the pre-check
+    assert not sc["simulable"][3] and np.isnan(sc["cost_cpu_min"][3])
+    assert "rejects this polymer SMILES" in sc["unsimulable_reason"][3]
+    with pytest.raises(ValueError):
+        C.screen(ps[:1], "no-such-preset")
+
+
+def test_screen_uses_a_cache_of_its_own_model_version_only(tmp_path, monkeypatch):
+    from core.store import Store
+
+    store = Store(tmp_path / "s.db")
+    s = "*CC(*)C(=O)OCC(F)(F)C(F)(F)C(F)(F)F"  # not in the shipped pool
+    monkeypatch.setattr(C, "_MEMO", {})
+    assert not C._shipped_vectors("quick", [s])
+    fresh = C.screen([s], "quick", cache=store)
+    v = store.cached_screening("quick", C.screening_version(), [s])[s]
+    assert v.shape == (len(C.SCREEN_VECTOR),) and v[0] == pytest.approx(fresh["sa_score"][0])
+    # a vector under another version is never read: a stale model cannot give a wrong answer
+    store.cache_screening("quick", "old-model", {s: np.full(len(C.SCREEN_VECTOR), 1.0)})
+    monkeypatch.setattr(C, "_MEMO", {})
+    again = C.screen([s], "quick", cache=store)
+    assert again["cost_cpu_min"][0] == pytest.approx(fresh["cost_cpu_min"][0])
+
+
+def test_the_shipped_screening_matches_a_fresh_computation():
+    """assets/pool_screening.npz (python -m core.campaign screen-pool) is of the current model
+    version and holds, for 12 random pool polymers, what screen_vectors computes now."""
+    from core.pool import load_default_pool
+
+    if not C.SHIPPED_SCREENING.is_file():
+        pytest.skip("assets/pool_screening.npz not generated")
+    with np.load(C.SHIPPED_SCREENING, allow_pickle=False) as z:
+        assert str(z["version"]) == C.screening_version()
+        shipped_ps = z["psmiles"].tolist()
+    pool = load_default_pool()["psmiles"]
+    assert shipped_ps == list(pool)
+    rng = np.random.default_rng(15)
+    sample = [pool[i] for i in rng.choice(len(pool), 12, replace=False)]
+    for preset in C.PRESET_NAMES:
+        shipped = C._shipped_vectors(preset, sample)
+        for s in sample:
+            np.testing.assert_allclose(shipped[s], C.screen_vectors(s, (preset,))[preset],
+                                       rtol=1e-9, equal_nan=True)

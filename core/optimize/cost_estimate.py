@@ -379,8 +379,8 @@ def write_shipped_screening(psmiles: Sequence[str], path: str | Path = SHIPPED_S
         if progress is not None and (i + 1) % 100 == 0:
             progress(i + 1, len(ps))
     buf = io.BytesIO()
-    np.savez_compressed(buf, version=np.array(screening_version()), psmiles=np.array(ps, dtype=str),
-                        **{f"V_{p}": v for p, v in V.items()})
+    np.savez_compressed(buf, version=np.array(screening_version()),
+                        psmiles=np.array(ps, dtype=str), **{f"V_{p}": v for p, v in V.items()})
     out = Path(path)
     atomic_write_bytes(out, buf.getvalue())
     _shipped.cache_clear()

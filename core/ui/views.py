@@ -440,3 +440,79 @@ def markdown_code(text: Any) -> str:
     fence = "`" * (max((len(r) for r in re.findall(r"`+", s)), default=0) + 1)
     pad = " " if s[0] == "`" or s[-1] == "`" or (s[0] == " " and s[-1] == " ") else ""
     return f"{fence}{pad}{s}{pad}{fence}"
+
+
+# --------------------------------------------------------------------------- screening columns
+__all__ += ["SCREENING_COLUMNS", "screening_flag_names", "join_screening", "filter_screening",
+            "screening_summary"]
+
+#: the screening columns the Pool and Batch pages show (``core.optimize.cost_estimate.screen``):
+#: estimated CPU minutes on one core for the campaign's preset, SA score (1 easy … 10 hard),
+#: unfit-motif flags ("; "-joined names, "" when none), the simulability pre-check and why not
+SCREENING_COLUMNS: tuple[str, ...] = ("cost_cpu_min", "sa_score", "flags", "simulable",
+                                      "unsimulable_reason")
+
+
+def screening_flag_names() -> list[str]:
+    """Names of the unfit-motif flags (``core.chem.feasibility.MOTIFS``), in their order."""
+    from core.chem.feasibility import MOTIFS  # noqa: PLC0415
+    return list(MOTIFS)
+
+
+def join_screening(table: pd.DataFrame, screening: pd.DataFrame) -> pd.DataFrame:
+    """A copy of ``table`` with :data:`SCREENING_COLUMNS` of ``screening`` (the frame of
+    ``core.optimize.cost_estimate.screen`` over ``table["psmiles"]``, row for row) and a
+    ``flagged`` column.  Raises ValueError when the two do not describe the same polymers."""
+    if len(screening) != len(table) or \
+            list(screening["psmiles"].astype(str)) != list(table["psmiles"].astype(str)):
+        raise ValueError("the screening frame does not match the table's polymers row for row")
+    out = table.copy()
+    for c in (*SCREENING_COLUMNS, "flagged"):
+        out[c] = screening[c].to_numpy()
+    return out
+
+
+def filter_screening(table: pd.DataFrame, *, hide_flagged: bool = False,
+                     hide_flags: Sequence[str] = (), hide_unsimulable: bool = False,
+                     max_cost_min: float | None = None) -> pd.DataFrame:
+    """Rows of ``table`` (with :data:`SCREENING_COLUMNS`, see :func:`join_screening`) that
+    pass: no motif flag at all (``hide_flagged``), none of the named flags (``hide_flags``),
+    passing the simulability pre-check (``hide_unsimulable``), an estimated cost of at most
+    ``max_cost_min`` CPU minutes (a row of unknown cost fails it).  Raises ValueError for an
+    unknown flag name or a negative or non-finite cost limit."""
+    names = screening_flag_names()
+    unknown = [f for f in hide_flags if f not in names]
+    if unknown:
+        raise ValueError(f"unknown motif flag(s) {unknown}; known: {names}")
+    keep = np.ones(len(table), dtype=bool)
+    if hide_flagged or hide_flags or hide_unsimulable or max_cost_min is not None:
+        missing = [c for c in SCREENING_COLUMNS if c not in table]
+        if missing:
+            raise ValueError(f"filtering on the screening needs the columns {missing}")
+    flags = table["flags"].fillna("").astype(str) if "flags" in table else None
+    if hide_flagged:
+        keep &= (flags == "").to_numpy()
+    for f in hide_flags:
+        keep &= ~flags.map(lambda s, f=f: f in s.split("; ")).to_numpy(bool)
+    if hide_unsimulable:
+        keep &= table["simulable"].to_numpy(bool)
+    if max_cost_min is not None:
+        if not math.isfinite(float(max_cost_min)) or float(max_cost_min) < 0:
+            raise ValueError(f"the cost limit must be a finite number ≥ 0 CPU minutes, got "
+                             f"{max_cost_min!r}")
+        cost = pd.to_numeric(table["cost_cpu_min"], errors="coerce").to_numpy(float)
+        keep &= np.isfinite(cost) & (cost <= float(max_cost_min))
+    return table[keep]
+
+
+def screening_summary(table: pd.DataFrame) -> str:
+    """One line for a caption: how many rows are flagged, fail the pre-check, and the median
+    estimated cost (CPU minutes)."""
+    if not len(table) or "flags" not in table:
+        return ""
+    n_flag = int((table["flags"].fillna("").astype(str) != "").sum())
+    n_bad = int((~table["simulable"].astype(bool)).sum())
+    cost = pd.to_numeric(table["cost_cpu_min"], errors="coerce")
+    med = f"median {cost.median():.3g} CPU-min" if cost.notna().any() else "cost unknown"
+    return (f"{n_flag:,} flagged · {n_bad:,} fail the simulability pre-check · {med} "
+            "(estimated for the campaign's preset)")
