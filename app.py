@@ -22,7 +22,8 @@ from core.config import BatchState  # noqa: E402
 from core.chem.calibration import calibrated_values  # noqa: E402
 from core.campaign.fidelity import campaign_fidelity  # noqa: E402
 from core.ui.figures import (  # noqa: E402
-    chart_config, history_figure, observation_origin, pareto_figure, pareto_file_stem,
+    apply_theme, chart_config, history_figure, observation_origin, pareto_figure,
+    pareto_file_stem,
 )
 from core.chem.structure_images import polymer_svg  # noqa: E402
 from core.ui.views import (  # noqa: E402
@@ -160,13 +161,15 @@ def _calibration() -> dict:
 def overview() -> None:
     ctx: Ctx = st.session_state["_ctx"]
     cfg = config(ctx)
-    st.title("Optical polymer discovery")
     require_optical_objectives(cfg)
-    st.caption(f"Campaign **{esc(ctx.campaign)}** · objectives: maximise n<sub>D</sub> and "
-               f"ν<sub>D</sub> · preset `{cfg.get('preset')}` · strategy "
-               f"`{cfg.get('acquisition_strategy')}` · batch size {cfg.get('batch_size')}",
-               unsafe_allow_html=True)
-    opt1, opt2, opt3, opt4 = st.columns([1, 1, 1.3, 2.7])
+    about = (f"Campaign **{esc(ctx.campaign)}** · objectives: maximise n<sub>D</sub> and "
+             f"ν<sub>D</sub> · preset `{cfg.get('preset')}` · strategy "
+             f"`{cfg.get('acquisition_strategy')}` · batch size {cfg.get('batch_size')}")
+    # a compact heading and one row of options above the KPIs, so that the whole Pareto plot
+    # fits a 1400×900 screen (the campaign's line and notices are beside the plot)
+    head, opt4 = st.columns([4, 1], vertical_alignment="bottom")
+    head.markdown("#### Optical polymer discovery")
+    opt1, opt2, opt3 = st.columns([1, 1, 2])
     opt1.toggle("Pool cloud", value=True, key="show_pool",
                 help="Predicted (GP mean) position of every pool candidate, WebGL")
     opt2.toggle("Proposed batch", value=True, key="show_batch")
@@ -189,7 +192,8 @@ def overview() -> None:
         calcs = ctx.store.calculations(ctx.campaign)
         batch, batch_df = _batch_frame(ctx)
         status_counts = calcs["status"].value_counts().to_dict() if len(calcs) else {}
-        sig = data_signature(len(obs), int(obs["id"].max()) if len(obs) else 0, status_counts,
+        dark = dark_theme()
+        sig = data_signature(dark, len(obs), int(obs["id"].max()) if len(obs) else 0, status_counts,
                              None if batch is None else (batch["id"], batch["status"],
                                                          batch["n_selected"]),
                              line.to_dict(), st.session_state.get("show_pool"),
@@ -218,7 +222,9 @@ def overview() -> None:
                     delta=None if prev is None else f"{kpi['hypervolume'] - prev:+.3f}",
                     help=f"area dominated in (ν_D, n_D) above the reference point "
                          f"ν_D={ref_xy[0]:g}, n_D={ref_xy[1]:g}")
-        banner = st.container()  # always present: keeps the chart's position in the tree
+        left, right = st.columns([3, 1])
+        banner = right.container()  # beside the chart, not above it (the plot stays on screen)
+        banner.caption(about, unsafe_allow_html=True)
         n_apart = int((~obs_a["same_fidelity"].astype(bool)).sum()) if len(obs_a) else 0
         if fid.plumbing:
             banner.caption(f"Preset {fid.preset}: its results test the plumbing, not physics; "
@@ -257,17 +263,20 @@ def overview() -> None:
             hist_fig = history_figure(hist)
             hist_fig.update_layout(title=dict(text="Progress per cycle", x=0, font=dict(size=16)),
                                    margin=dict(t=60))
-            st.session_state["_pareto_fig"] = (sig, figure_payload(fig),
-                                               figure_payload(hist_fig))
-        payload, hist_payload = st.session_state["_pareto_fig"][1:]
-        left, right = st.columns([3, 1])
+            export_payload = figure_payload(fig)  # exports: white paper, whatever the theme
+            # the component's frame is outside Streamlit's theme: the figure follows it itself
+            st.session_state["_pareto_fig"] = (
+                sig, figure_payload(apply_theme(fig, True)) if dark else export_payload,
+                figure_payload(apply_theme(hist_fig, True) if dark else hist_fig),
+                export_payload)
+        payload, hist_payload, export_payload = st.session_state["_pareto_fig"][1:]
         with left:
             clicked = pareto_chart(payload, sig=sig, key="pareto", height=600,
                                    keep_zoom=not st.session_state.get("fix_ranges"),
                                    config=chart_config(pareto_file_stem(ctx.campaign)),
                                    history=hist_payload,
                                    history_height=320)
-            export_buttons(payload, ctx.campaign)
+            export_buttons(export_payload, ctx.campaign)
             _model_check_panel(ctx, sig)
         with right:
             st.subheader("Details")
@@ -292,6 +301,16 @@ def overview() -> None:
                                    f"ν_D {r['abbe_number']:.1f}")
 
     live()
+
+
+def dark_theme() -> bool:
+    """Whether the browser shows Streamlit's dark theme (it follows the system's setting;
+    Streamlit may report the old type during the first run or a theme change: the live panel's
+    next run corrects it)."""
+    try:
+        return st.context.theme.type == "dark"
+    except Exception:  # noqa: BLE001 - no browser context (tests, bare mode): light
+        return False
 
 
 def _model_check_panel(ctx, sig: str) -> None:

@@ -242,9 +242,11 @@ def reference_polymers() -> pd.DataFrame:
 
 
 def svg_html(svg: str, width: int | None = None) -> str:
-    """Inline SVG markup in a fixed-size div (SVG from RDKit: no user text inside)."""
+    """Inline SVG markup in a fixed-size div (SVG from RDKit: no user text inside), on white
+    with rounded corners: RDKit's black bonds stay readable under the dark theme."""
     style = f"width:{width}px;" if width else ""
-    return f'<div style="{style}line-height:0">{svg}</div>'
+    return (f'<div style="{style}line-height:0;background:#fff;border-radius:6px;'
+            f'display:inline-block">{svg}</div>')
 
 
 def esc(text: Any) -> str:

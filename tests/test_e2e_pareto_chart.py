@@ -96,3 +96,106 @@ def test_pareto_chart_wheel_modebar_click_and_labels(tmp_path, artifacts_dir) ->
                     assert apart, (a, b)
         finally:
             browser.close()
+
+
+# ------------------------------------------------------------------ the dashboard served
+CHART_IFRAME = 'iframe[title$="pareto_chart"]'
+
+
+@pytest.fixture()
+def seeded_server(tmp_path, artifacts_dir):
+    """``streamlit run app.py`` on the seeded store (:func:`tests.helpers.seed_store`), no
+    runner; yields the base URL."""
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian chromium not installed at /usr/bin/chromium")
+    pytest.importorskip("playwright.sync_api")
+    from tests.helpers import seed_store
+    from tests.test_e2e_dashboard import _free_port, start_server, stop_process_group
+
+    db = tmp_path / "optipoly.db"
+    seed_store(db)
+    port = _free_port()
+    proc = start_server(db, port=port, log=artifacts_dir / "e2e_fold_streamlit.log",
+                        env_extra={"OPTIPOLY_RUNNER": "0",
+                                   "OPTIPOLY_CACHE": str(tmp_path / "cache")})
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        stop_process_group(proc)
+
+
+def _open_overview(browser, url: str, *, scheme: str = "light"):
+    page = browser.new_page(viewport={"width": 1400, "height": 900}, color_scheme=scheme)
+    page.goto(url + "/?campaign=demo")
+    page.wait_for_selector(CHART_IFRAME, timeout=90_000)
+    frame = page.locator(CHART_IFRAME).first.element_handle().content_frame()
+    frame.wait_for_function("() => document.getElementById('chart') && "
+                            "document.getElementById('chart').dataset.renders", timeout=90_000)
+    return page, frame
+
+
+def _plot_box(page, frame) -> dict:
+    """The Pareto plot's box in page pixels (the frame's offset plus the plot's own box)."""
+    outer = page.locator(CHART_IFRAME).first.bounding_box()
+    inner = frame.evaluate("() => { const r = document.getElementById('chart')"
+                           ".getBoundingClientRect(); return {top: r.top, bottom: r.bottom}; }")
+    return {"top": outer["y"] + inner["top"], "bottom": outer["y"] + inner["bottom"]}
+
+
+def test_overview_pareto_chart_is_above_the_fold_at_1400x900(seeded_server,
+                                                               artifacts_dir) -> None:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page, frame = _open_overview(browser, seeded_server)
+            page.wait_for_timeout(1500)  # the layout settles (metrics, banner)
+            box = _plot_box(page, frame)
+            page.screenshot(path=str(artifacts_dir / "e2e_overview_1400x900.png"))
+            assert box["bottom"] <= 900, box  # the x-axis of the Pareto plot is on screen
+            assert box["top"] >= 0
+        finally:
+            browser.close()
+
+
+def _luminance(css: str) -> float:
+    import re
+
+    r, g, b = (int(v) for v in re.findall(r"\d+", css)[:3])
+    return (0.2126 * r + 0.7152 * g + 0.0722 * b) / 255.0
+
+
+def test_dashboard_and_chart_follow_the_systems_dark_or_light_setting(seeded_server,
+                                                                      artifacts_dir) -> None:
+    """No theme is forced (.streamlit/config.toml): a browser set to dark gets the dark theme,
+    and the chart's text is light on it; set to light, the reverse."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            for scheme in ("dark", "light"):
+                page, frame = _open_overview(browser, seeded_server, scheme=scheme)
+                # the live panel reruns with the browser's theme known: the chart redraws
+                frame.wait_for_function(
+                    "(dark) => { const t = document.querySelector('.xtitle');"
+                    " if (!t) return false; const c = getComputedStyle(t).fill"
+                    ".match(/\\d+/g).map(Number); const l = (c[0] + c[1] + c[2]) / 765;"
+                    " return dark ? l > 0.6 : l < 0.4; }", arg=scheme == "dark",
+                    timeout=60_000)
+                bg = page.evaluate("() => getComputedStyle(document.querySelector("
+                                   "'[data-testid=\"stApp\"]')).backgroundColor")
+                paper = frame.evaluate("() => getComputedStyle(document.querySelector("
+                                       "'.main-svg rect.bg') || document.body).fill")
+                text = frame.evaluate("() => getComputedStyle("
+                                      "document.querySelector('.xtitle')).fill")
+                page.screenshot(path=str(artifacts_dir / f"e2e_overview_{scheme}.png"))
+                if scheme == "dark":
+                    assert _luminance(bg) < 0.2 and _luminance(text) > 0.6, (bg, text)
+                else:
+                    assert _luminance(bg) > 0.9 and _luminance(text) < 0.4, (bg, text)
+                assert paper is not None
+                page.close()
+        finally:
+            browser.close()

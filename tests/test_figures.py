@@ -180,3 +180,39 @@ def test_pareto_figure_labels_every_point_by_origin() -> None:
     # front members hover with the origin too
     front = [t for t in fig.data if t.name == "front members"][0]
     assert "P1 (simulated, quick)" in list(front.customdata[:, 1])
+
+
+def test_apply_theme_dark_clears_backgrounds_and_lightens_the_dark_inks() -> None:
+    from core.ui.figures import DARK_INK, apply_theme
+
+    refs = pd.DataFrame({"name": ["poly(methyl methacrylate)"], "abbreviation": ["PMMA"],
+                         "n_D": [1.492], "abbe_number": [58.0]})
+    light = pareto_figure(_obs(), limit_line=LINE, references=refs)
+    dark = apply_theme(pareto_figure(_obs(), limit_line=LINE, references=refs), dark=True)
+    assert dark.layout.paper_bgcolor == "rgba(0,0,0,0)" == dark.layout.plot_bgcolor
+    assert dark.layout.template.layout.font.color != light.layout.template.layout.font.color
+    front = dark.data[_names(dark).index(TRACE_FRONT)]
+    assert front.line.color == DARK_INK["#111"]  # the front's black line is light on dark
+    ref = dark.data[_names(dark).index(TRACE_REFERENCES)]
+    assert ref.marker.color == DARK_INK["#555"]
+    inks = {str(v) for t in dark.to_dict()["data"] for v in _colours(t)}
+    assert not inks & set(DARK_INK), inks & set(DARK_INK)
+    # light: the page's white shows through, the inks stay
+    lit = apply_theme(pareto_figure(_obs(), limit_line=LINE, references=refs), dark=False)
+    assert lit.layout.paper_bgcolor == "rgba(0,0,0,0)"
+    assert lit.data[_names(lit).index(TRACE_FRONT)].line.color == "#111"
+    hist = apply_theme(history_figure(pd.DataFrame({"cycle": [0, 1], "hypervolume": [1.0, 2.0],
+                                                    "n_beyond": [0, 1]})), dark=True)
+    assert hist.layout.paper_bgcolor == "rgba(0,0,0,0)"
+
+
+def _colours(obj) -> list:
+    """Every ``color`` value anywhere in a trace's dict."""
+    out = []
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            out += [v] if k == "color" and isinstance(v, str) else _colours(v)
+    elif isinstance(obj, list):
+        for v in obj:
+            out += _colours(v)
+    return out

@@ -39,3 +39,16 @@ def test_uncaught_error_shows_no_trace_and_is_logged_server_side():
     # the server's log (stderr) keeps the whole traceback
     assert "Traceback (most recent call last)" in res.stderr
     assert "RuntimeError: secret /srv/optipoly/var/x.db" in res.stderr
+
+
+def test_theme_follows_the_system_with_the_accent_in_light_and_dark():
+    """No ``base`` is forced: Streamlit follows the browser's / system's light or dark setting
+    (tests/test_e2e_pareto_chart.py opens the dashboard in both); each has the accent colour
+    and the small top gap that keeps the Overview's plot on a 1400×900 screen."""
+    theme = tomllib.loads((REPO / ".streamlit" / "config.toml").read_text(encoding="utf-8"))[
+        "theme"]
+    assert "base" not in theme
+    assert not {k for k, v in theme.items() if not isinstance(v, dict)}  # no single custom theme
+    for mode in ("light", "dark"):
+        assert theme[mode]["primaryColor"].startswith("#")
+        assert theme[mode]["paddingTop"].endswith("rem")

@@ -35,7 +35,7 @@ __all__ = ["pareto_figure", "history_figure", "limit_line_xy", "CYCLE_COLORS", "
            "TRACE_REFERENCES", "TRACE_MEASURED", "TRACE_OTHER_FIDELITY",
            "observation_trace_name", "PointOrigin",
            "observation_origin", "chart_config", "MODEBAR_REMOVE", "UNSELECTED_OPACITY",
-           "label_mask", "short_label", "pareto_file_stem"]
+           "label_mask", "short_label", "pareto_file_stem", "apply_theme", "DARK_INK"]
 
 UIREVISION = "optipoly-pareto"
 X_TITLE = "Abbe number ν<sub>D</sub>"
@@ -603,4 +603,42 @@ def history_figure(history: pd.DataFrame, height: int = 300) -> go.Figure:
     fig.update_yaxes(title_text="# beyond line", secondary_y=True, showgrid=False,
                      range=[0, max(nmax, 1) * 1.15], tickformat="d",
                      dtick=max(1, int(np.ceil(max(nmax, 1) / 5))))
+    return fig
+
+
+#: the dark inks of these figures (labels, the front, reference and measured markers) and what
+#: they become on a dark background (lighter greys / orange of about the same contrast)
+DARK_INK: dict[str, str] = {"#111": "#eeeeee", "#222": "#e6e6e6", "#333": "#dddddd",
+                            "#555": "#bbbbbb", "#3b3b3b": "#cfcfcf", "#8a3300": "#ffb27a"}
+_INK_PATHS: tuple[tuple[str, ...], ...] = (
+    ("marker", "color"), ("marker", "line", "color"), ("line", "color"),
+    ("textfont", "color"), ("unselected", "textfont", "color"))
+
+
+def apply_theme(fig: go.Figure, dark: bool) -> go.Figure:
+    """Make ``fig`` readable on the page's light or dark background; changes ``fig`` in place
+    and returns it.
+
+    For figures drawn outside ``st.plotly_chart`` (the Pareto chart component draws in its own
+    frame, which Streamlit's theme does not reach): transparent paper and plot area (the page
+    shows through), Plotly's ``plotly_dark`` / ``plotly_white`` template for text and grid,
+    and on dark the figure's own dark inks swapped for light ones (:data:`DARK_INK`).  Figures
+    given to ``st.plotly_chart`` need none of this: Streamlit applies its theme to their
+    template.  Exports (SVG / PDF) should use the figure before this call (white paper).
+    """
+    clear = "rgba(0,0,0,0)"
+    fig.update_layout(template="plotly_dark" if dark else "plotly_white",
+                      paper_bgcolor=clear, plot_bgcolor=clear)
+    if not dark:
+        return fig
+    for tr in fig.data:
+        for path in _INK_PATHS:
+            obj = tr
+            for name in path[:-1]:
+                obj = getattr(obj, name, None)
+                if obj is None:
+                    break
+            value = getattr(obj, path[-1], None) if obj is not None else None
+            if isinstance(value, str) and value in DARK_INK:
+                setattr(obj, path[-1], DARK_INK[value])
     return fig
