@@ -349,6 +349,8 @@ def main() -> None:
                 default=True, url_path="overview"),
         st.Page("pages/batch.py", title="Batch approval", icon=":material/fact_check:"),
         st.Page("pages/jobs.py", title="Jobs", icon=":material/memory:"),
+        st.Page("pages/compare.py", title="Compare campaigns",
+                icon=":material/stacked_line_chart:"),
         st.Page("pages/substructures.py", title="Substructures", icon=":material/hub:"),
         st.Page("pages/pool.py", title="Pool", icon=":material/grain:"),
         st.Page("pages/settings.py", title="Settings", icon=":material/settings:"),

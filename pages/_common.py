@@ -176,6 +176,11 @@ def campaign_from_url(names: list[str], default: str) -> str:
     return campaign
 
 
+def campaign_names(store: Store) -> list[str]:
+    """Names of the store's campaigns (none when the database cannot be read)."""
+    return _campaign_names(store)
+
+
 def _campaign_names(store: Store) -> list[str]:
     try:
         df = store.list_campaigns()

@@ -593,3 +593,46 @@ def test_without_or_with_an_unknown_campaign_in_the_url_the_default_is_written_t
     assert at.session_state["campaign"] == "demo" and at.query_params["campaign"] == "demo"
     at.run()  # the URL now names the campaign shown: no warning any more
     assert not any("nope" in w.value for w in at.warning)
+
+
+# ---------------------------------------------------------------- campaigns compared
+def _chart_lines(at: AppTest) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """name -> (x, y) of each trace of the page's Plotly chart (typed arrays decoded)."""
+    import base64
+    import json
+
+    def arr(v):
+        if isinstance(v, dict) and "bdata" in v:
+            return np.frombuffer(base64.b64decode(v["bdata"]), dtype=np.dtype(v["dtype"]))
+        return np.asarray(v)
+
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    return {t["name"]: (arr(t["x"]), arr(t["y"])) for t in spec["data"]}
+
+
+def test_compare_page_overlays_the_recorded_hypervolume_of_each_campaign(seeded) -> None:
+    from core.campaign.cycle import record_cycle_metrics
+
+    store = seeded["store"]
+    _second_campaign(store)
+    for cyc in (0, 1):  # as the runner's hook records them when a batch finishes
+        record_cycle_metrics(store, "demo", cyc)
+    record_cycle_metrics(store, "second", 0)
+    at = app_test().run()
+    at.switch_page("pages/compare.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    ms = at.multiselect(key="compare_campaigns")
+    assert ms.value == ["demo", "second"]  # the current campaign first, then the others
+    lines = _chart_lines(at)
+    assert set(lines) == {"demo", "second"}
+    want = store.cycles("demo").dropna(subset=["hypervolume"])
+    assert list(lines["demo"][0]) == want["number"].tolist() == [0, 1]
+    assert np.allclose(lines["demo"][1], want["hypervolume"].astype(float))
+    assert list(lines["second"][0]) == [0] and lines["second"][1][0] > 0
+    table = at.dataframe[0].value.set_index("campaign")
+    assert table.loc["demo", "cycles recorded"] == 2
+    assert table.loc["demo", "best HV"] == pytest.approx(want["hypervolume"].max())
+    ms.set_value(["second"]).run()
+    assert list(_chart_lines(at)) == ["second"]
+    ms.set_value([]).run()
+    assert any("Choose one or more" in i.value for i in at.info)

@@ -216,3 +216,16 @@ def _colours(obj) -> list:
         for v in obj:
             out += _colours(v)
     return out
+
+
+def test_hypervolume_compare_figure_one_line_per_campaign() -> None:
+    from core.ui.figures import hypervolume_compare_figure
+
+    a = pd.DataFrame({"cycle": [2, 0, 1], "hypervolume": [3.0, 1.0, None]})
+    b = pd.DataFrame({"cycle": [0], "hypervolume": [2.5]})
+    fig = hypervolume_compare_figure({"alpha": a, "b<1>": b, "empty": pd.DataFrame()})
+    assert _names(fig) == ["alpha", "b<1>"]
+    assert list(fig.data[0].x) == [0, 2] and list(fig.data[0].y) == [1.0, 3.0]  # no HV: left out
+    assert fig.data[0].line.color != fig.data[1].line.color
+    assert "b&lt;1&gt;" in fig.data[1].hovertemplate
+    assert fig.layout.xaxis.title.text == "cycle" and fig.layout.yaxis.title.text == "hypervolume"

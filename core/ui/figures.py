@@ -35,7 +35,8 @@ __all__ = ["pareto_figure", "history_figure", "limit_line_xy", "CYCLE_COLORS", "
            "TRACE_REFERENCES", "TRACE_MEASURED", "TRACE_OTHER_FIDELITY",
            "observation_trace_name", "PointOrigin",
            "observation_origin", "chart_config", "MODEBAR_REMOVE", "UNSELECTED_OPACITY",
-           "label_mask", "short_label", "pareto_file_stem", "apply_theme", "DARK_INK"]
+           "label_mask", "short_label", "pareto_file_stem", "apply_theme", "DARK_INK",
+           "hypervolume_compare_figure"]
 
 UIREVISION = "optipoly-pareto"
 X_TITLE = "Abbe number ν<sub>D</sub>"
@@ -604,6 +605,42 @@ def history_figure(history: pd.DataFrame, height: int = 300) -> go.Figure:
                      range=[0, max(nmax, 1) * 1.15], tickformat="d",
                      dtick=max(1, int(np.ceil(max(nmax, 1) / 5))))
     return fig
+
+
+def hypervolume_compare_figure(histories: Mapping[str, pd.DataFrame],
+                               height: int = 460) -> go.Figure:
+    """The hypervolume per cycle of several campaigns, one line each (named by the campaign).
+
+    ``histories``: campaign name -> frame with ``cycle`` and ``hypervolume`` (the per-cycle
+    metrics the store records, ``Store.cycles``); rows without a hypervolume are left out.
+    Hypervolume is in the product of the objectives' units (n_D · ν_D) above each campaign's
+    own reference point, so lines compare directly only where those points agree.  Colours
+    follow :data:`CYCLE_COLORS` from its second entry (the first is the grey of initial data).
+    """
+    fig = go.Figure()
+    for k, (name, h) in enumerate(histories.items()):
+        if h is None or not len(h) or "hypervolume" not in h:
+            continue
+        h = h.dropna(subset=["hypervolume"]).sort_values("cycle")
+        colour = CYCLE_COLORS[1 + k % (len(CYCLE_COLORS) - 1)]
+        fig.add_trace(go.Scatter(
+            x=h["cycle"].astype(int), y=h["hypervolume"].astype(float), name=str(name),
+            mode="lines+markers", line=dict(color=colour, width=2), marker=dict(size=7),
+            hovertemplate=f"{_hover_safe(name)}<br>cycle %{{x}}: HV %{{y:.4g}}<extra></extra>"))
+    fig.update_layout(uirevision=UIREVISION + "-compare", height=height,
+                      template="plotly_white", margin=dict(l=60, r=20, t=40, b=45),
+                      legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0),
+                      hovermode="closest")
+    fig.update_xaxes(title_text="cycle", dtick=1, rangemode="tozero")
+    fig.update_yaxes(title_text="hypervolume")
+    return fig
+
+
+def _hover_safe(text: Any) -> str:
+    """``text`` for a Plotly hover template: HTML and ``%{…}`` placeholders escaped."""
+    import html  # noqa: PLC0415
+
+    return html.escape(str(text)).replace("{", "&#123;")
 
 
 #: the dark inks of these figures (labels, the front, reference and measured markers) and what
