@@ -381,7 +381,43 @@ def test_small_qm_unit_runs_first_and_md_gets_every_core(tmp_path):
     rec = run_pipeline(PS, p, tmp_path / "ps", threads=2,
                        progress=lambda s, m: order.append((s, m)))
     started = [s for s, m in order if m == "started"]
-    assert started[0] == "qm" and started.index("qm") < started.index("build")
+    # after the cheap steps (a polymer that cannot be built, typed or packed spends no QM time),
+    # before the MD
+    assert started == ["build", "forcefield", "cell", "qm", "md", "optics"]
     assert rec["details"]["qm"]["threads"] == 2
     assert rec["details"]["qm"]["concurrent_with_md"] is False
     assert any("2 rank(s)" in m or "× 2 thread(s)" in m for s, m in order if s == "md")
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("qm_min_atoms", [0, 100], ids=["qm-beside-md", "small-qm-first"])
+def test_typing_failure_stops_before_any_qm(tmp_path, qm_min_atoms):
+    """Issue 15: build → forcefield → cell must succeed before the QM starts, also with 2
+    threads (QM beside the MD, or a small unit's QM before it). Here antechamber really runs
+    past its (test-sized) limit on every oligomer the charge fallback tries."""
+    from core.simulation.errors import StepTimeout
+    from core.simulation.presets import get_preset
+
+    smoke = get_preset("smoke")
+    p = smoke.with_overrides(qm_concurrent_min_atoms=qm_min_atoms,
+                             timeouts={**smoke.timeouts, "forcefield": 0.05})
+    wd = tmp_path / "ps"
+    events: list[tuple[str, str]] = []
+    with pytest.raises(StepTimeout) as err:
+        run_pipeline(PS, p, wd, threads=2, progress=lambda s, m: events.append((s, m)))
+    assert err.value.step == "forcefield"
+    assert "3-mer" in str(err.value) and "1-mer" in str(err.value)  # the fallback was tried
+    assert json.loads((wd / "failed.json").read_text())["step"] == "forcefield"
+    assert not (wd / "qm").exists() and not (wd / "cell").exists()
+    assert not any(s == "qm" and m == "started" for s, m in events)
+
+
+def test_qm_waits_for_the_cheap_steps_in_every_mode():
+    from core.simulation.pipeline import QM_AFTER, _needed, _step_order
+
+    assert QM_AFTER == ("build", "forcefield", "cell")
+    assert _needed("qm") == ["build", "forcefield", "cell", "qm"]
+    assert _needed("md") == ["build", "forcefield", "cell", "md"]
+    assert _step_order(list(STEPS), qm_first_of_expensive=True) == [
+        "build", "forcefield", "cell", "qm", "md", "optics"]
+    assert _step_order(list(STEPS), qm_first_of_expensive=False) == list(STEPS)

@@ -7,7 +7,10 @@ Protocol
    DESIGN.md, sqm's own geometry optimisation is the cost driver, so a single point on the RDKit
    geometry is used (``maxcyc=0``; PS charges agree within 0.014 e) except for S-containing units,
    which get a limited optimisation (``Preset.sqm_maxcyc_sulfur``) because the S charge of sulfones
-   moves from +1.18 to +1.45 e on relaxation.
+   moves from +1.18 to +1.45 e on relaxation. When the trimer fails (sqm error, antechamber
+   timeout: its AM1-BCC bond typing grows combinatorially with some conjugated units), the
+   charges come from the dimer, then the monomer (``oligomer_charges_with_fallback``); the
+   oligomer used is recorded and reported as a warning.
 3. Types and charges are copied atom by atom onto the long chains by position class (head cap +
    first unit, interior units from the trimer's middle unit, last unit + tail cap); the residual
    charge is spread evenly and the result rounded to 1e-6 e with an exact zero sum.
@@ -23,16 +26,19 @@ import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from rdkit import Chem
 
 from core.simulation.build import Chain, atom_key, build_chain
 from core.simulation.env import amber_env, run_program, which
-from core.simulation.errors import ChargeError, ExternalProgramError, UnsupportedAtomType
+from core.simulation.errors import (BuildError, ChargeError, ExternalProgramError, StepTimeout,
+                                    UnsupportedAtomType)
 
 __all__ = ["ForceField", "am1bcc_oligomer", "transfer_charges", "neutralise",
            "parametrise_chain", "parse_prmtop", "AMBER_CHARGE_UNIT",
-           "oligomer_and_charges"]
+           "oligomer_and_charges", "OligomerCharges", "oligomer_charges_with_fallback",
+           "charge_oligomer_sizes"]
 
 AMBER_CHARGE_UNIT = 18.2223  # prmtop charge = q[e] * 18.2223
 
@@ -125,10 +131,21 @@ def transfer_charges(oligomer: Chem.Mol, olig_params: list[tuple[str, float]], c
     """Copy types and charges from the oligomer onto a chain by (position class, local, H ordinal).
 
     Returns (types, raw charges) for the chain; the charges are *not* yet neutral.
+    A dimer or monomer (the charge fallback, ``oligomer_charges_with_fallback``) has no middle
+    unit: a dimer's middle unit gets the tail unit's types and the mean of the head and tail
+    units' charges (e), a monomer's single unit stands for head, middle and tail.
     """
     table = {}
     for a, (t, q) in zip(oligomer.GetAtoms(), olig_params):
         table[atom_key(a, olig_dp)] = (t, q)
+    if olig_dp == 2:
+        for (cls, local, h), (t, q) in list(table.items()):
+            if cls == "tail" and ("head", local, h) in table:
+                table[("mid", local, h)] = (t, 0.5 * (q + table[("head", local, h)][1]))
+    elif olig_dp == 1:
+        for (cls, local, h), tq in list(table.items()):
+            if cls == "head":
+                table[("mid", local, h)] = table[("tail", local, h)] = tq
     types, charges = [], []
     for a in chain.GetAtoms():
         key = atom_key(a, chain_dp)
@@ -329,6 +346,81 @@ def parametrise_chain(chain: Chain, types: list[str], charges: list[float], work
     ff.charges = list(charges)  # exact (neutralised) charges, not prmtop's 18.2223-scaled ones
     ff.warnings = warnings
     return ff
+
+
+@dataclass(frozen=True)
+class OligomerCharges:
+    """GAFF2 types and AM1-BCC charges of the CH3-capped oligomer that gave them.
+
+    ``n``: units of that oligomer (``requested_n`` unless the fallback took a shorter one);
+    ``params``: [(GAFF2 type, charge e)] per oligomer atom; ``maxcyc``: sqm optimisation cycles;
+    ``mol2``: antechamber's typed mol2 of the oligomer (parmchk2's input); ``failures``: one line
+    per longer oligomer that failed, with its error class and message.
+    """
+
+    chain: Chain
+    params: list[tuple[str, float]]
+    maxcyc: int
+    n: int
+    requested_n: int
+    mol2: Path
+    failures: tuple[str, ...] = ()
+
+    @property
+    def warning(self) -> str | None:
+        """The record warning of a fallback (None when the requested oligomer worked)."""
+        if self.n == self.requested_n:
+            return None
+        names = {1: "monomer", 2: "dimer", 3: "trimer"}
+        return (f"AM1-BCC charges from the CH3-capped {names.get(self.n, f'{self.n}-mer')}, "
+                f"not the {names.get(self.requested_n, f'{self.requested_n}-mer')}: "
+                + "; ".join(self.failures))
+
+
+# why a shorter oligomer can help: sqm/antechamber cost and failures grow steeply with size
+# (antechamber's AM1-BCC bond typing on a 164-atom trimer ran > 300 s, the dimer took 7 s);
+# an atom GAFF2 cannot type stays untypable in any oligomer, so UnsupportedAtomType is final
+FALLBACK_ERRORS = (ChargeError, StepTimeout, ExternalProgramError, BuildError)
+
+
+def charge_oligomer_sizes(n: int) -> list[int]:
+    """The oligomer sizes tried for the charges: ``n``, then the dimer, then the monomer."""
+    return [n] + [k for k in (2, 1) if k < n]
+
+
+def oligomer_charges_with_fallback(psmiles: str, workdir: Path, *, n: int, maxcyc_sulfur: int,
+                                   timeout: float, seed: int = 7,
+                                   progress: Callable[[str], None] | None = None
+                                   ) -> OligomerCharges:
+    """``oligomer_and_charges`` on the CH3-capped ``n``-mer; when that fails (sqm error, an
+    antechamber timeout of ``timeout`` s, no 3-D oligomer) on the dimer, then on the monomer.
+
+    The ``n``-mer works in ``workdir``, a shorter k-mer in ``workdir.parent/<name>_n<k>``. Each
+    attempt may take up to ``timeout`` s per external program. Raises the last attempt's error,
+    its message naming every attempt, when all fail; UnsupportedAtomType at once.
+    """
+    failures: list[str] = []
+    sizes = charge_oligomer_sizes(n)
+    for k in sizes:
+        wd = workdir if k == n else workdir.parent / f"{workdir.name}_n{k}"
+        if failures and progress:
+            progress(f"retrying the AM1-BCC charges on the CH3-capped {k}-mer")
+        try:
+            olig, params, maxcyc = oligomer_and_charges(psmiles, wd, n=k,
+                                                        maxcyc_sulfur=maxcyc_sulfur,
+                                                        timeout=timeout, seed=seed)
+        except FALLBACK_ERRORS as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            failures.append(f"{k}-mer: {type(exc).__name__}: {first}")
+            if progress:
+                progress(f"charges on the {k}-mer failed ({type(exc).__name__}: {first})")
+            if k == sizes[-1]:
+                exc.args = ("; ".join(failures) + "\n" + str(exc),)
+                raise
+            continue
+        return OligomerCharges(chain=olig, params=params, maxcyc=maxcyc, n=k, requested_n=n,
+                               mol2=wd / "oligomer.mol2", failures=tuple(failures))
+    raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
 
 
 def oligomer_and_charges(psmiles: str, workdir: Path, *, n: int, maxcyc_sulfur: int,

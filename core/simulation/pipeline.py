@@ -3,8 +3,10 @@
 ``run_pipeline`` runs the six STEPS, each writing its outputs into ``workdir/<step>/`` and, last,
 an atomic ``workdir/<step>/done.json``. A rerun on the same work directory resumes after the last
 finished step (a step without ``done.json`` is cleared and redone, with the steps that use its
-outputs, ``DEPENDS_ON``). The QM step needs only the SMILES: with ``threads >= 2`` it runs in a
-thread beside build → forcefield → cell → md, the cores split between PySCF and LAMMPS.
+outputs, ``DEPENDS_ON``). The QM step needs only the SMILES, but it starts only after the cheap
+steps build → forcefield → cell have succeeded (``QM_AFTER``), so that a polymer that cannot be
+built, typed or packed fails in seconds instead of after minutes of QM; with ``threads >= 2`` it
+then runs in a thread beside the MD, the cores split between PySCF and LAMMPS.
 Failures raise the classes of ``core.simulation.errors``; no number is produced for a failed step.
 
 Optics (step ``optics``): Lorentz–Lorenz per wavelength, (n²−1)/(n²+2) = (4π/3) N_A ρ α / M with
@@ -58,7 +60,7 @@ def _canonical(psmiles: str) -> str:
 STEP_SETTINGS = {
     "build": ("chain_atoms", "n_chains", "min_dp"),
     "forcefield": ("forcefield", "charge_oligomer_n", "sqm_maxcyc_sulfur"),
-    "cell": ("pack_density", "pack_tolerance"),
+    "cell": ("pack_density", "pack_tolerance", "lj_epsilon_scale"),
     "md": ("timestep_fs", "shake", "lj_inner", "lj_outer", "lj_tail", "pppm_accuracy",
            "t_damp_fs", "p_damp_fs", "minimise_steps", "heat_time_ps", "t_max",
            "compress_stages", "equil_stages", "production_ps", "production_average_ps",
@@ -82,6 +84,11 @@ DEPENDS_ON: dict[str, tuple[str, ...]] = {
     "qm": (),  # the repeat unit's polarisability needs only the SMILES
     "optics": ("build", "md", "qm"),
 }
+
+
+# not data dependencies (a changed cell does not redo QM) but order: QM is the expensive step
+# of most units and never starts before the cheap steps showed the polymer can be simulated
+QM_AFTER: tuple[str, ...] = ("build", "forcefield", "cell")
 
 
 def dependents(step: str) -> list[str]:
@@ -183,11 +190,11 @@ def _step_forcefield(psmiles: str, p: Preset, d: Path, say, wd: Path) -> dict:
     b = _result(wd, "build")
     chain = _load_chain(wd / "build", 0, b["dp"])
     say(f"AM1-BCC charges (sqm) on a CH3-capped {p.charge_oligomer_n}-mer")
-    olig, params, maxcyc = F.oligomer_and_charges(
+    oc = F.oligomer_charges_with_fallback(
         psmiles, d / "oligomer", n=p.charge_oligomer_n, maxcyc_sulfur=p.sqm_maxcyc_sulfur,
-        timeout=p.timeouts.get("forcefield", 900))
-    types, raw = F.transfer_charges(olig.mol, params, chain.mol, b["dp"],
-                                    olig_dp=p.charge_oligomer_n)
+        timeout=p.timeouts.get("forcefield", 900), progress=say)
+    olig, params, maxcyc = oc.chain, oc.params, oc.maxcyc
+    types, raw = F.transfer_charges(olig.mol, params, chain.mol, b["dp"], olig_dp=oc.n)
     residual = sum(raw)
     charges = F.neutralise(raw)
     if p.forcefield == "sage":
@@ -199,13 +206,16 @@ def _step_forcefield(psmiles: str, p: Preset, d: Path, say, wd: Path) -> dict:
         say(f"charges transferred to the chains (residual {residual:+.4f} e spread evenly); "
             "GAFF2 parameters via parmchk2 + tleap")
         ff = F.parametrise_chain(chain, types, charges, d / "chain",
-                                 frcmod_source=d / "oligomer" / "oligomer.mol2",
+                                 frcmod_source=oc.mol2,
                                  timeout=p.timeouts.get("forcefield", 900))
+    if oc.warning:  # first: the record's warnings list this before the parmchk2 fills
+        ff.warnings = [oc.warning] + list(ff.warnings)
     _write_json(d / "forcefield.json", ff.to_dict())
     for w in ff.warnings:
         say("warning: " + w)
     return {"warnings": ff.warnings, "sqm_maxcyc": maxcyc, "charge_residual_e": residual,
-            "total_charge_e": sum(ff.charges), "n_atom_types": len(set(types))}
+            "total_charge_e": sum(ff.charges), "n_atom_types": len(set(types)),
+            "charge_oligomer_n": oc.n, "charge_oligomer_failures": list(oc.failures)}
 
 
 def _step_cell(psmiles: str, p: Preset, d: Path, say, wd: Path) -> dict:
@@ -218,7 +228,8 @@ def _step_cell(psmiles: str, p: Preset, d: Path, say, wd: Path) -> dict:
     chains = [_load_chain(wd / "build", i, b["dp"]).mol for i in range(b["n_chains"])]
     coords, box = pack_chains(chains, p.pack_density, d, tolerance=p.pack_tolerance,
                               timeout=p.timeouts.get("cell", 600))
-    info = write_data_file(ff, coords, box, d / "system.data", title=psmiles)
+    info = write_data_file(ff, coords, box, d / "system.data", title=psmiles,
+                           epsilon_scale=p.lj_epsilon_scale)
     say(f"packed {info.n_atoms} atoms in a {box:.1f} Å box at {p.pack_density} g/cm³")
     return {"n_atoms": info.n_atoms, "box_A": box, "n_atom_types": info.n_atom_types,
             "shake_bond_types": list(info.shake_bond_types), "total_charge_e": info.total_charge,
@@ -391,16 +402,28 @@ def _qm_atoms(psmiles: str, p: Preset) -> int:
 
 
 def _needed(until: str | None) -> list[str]:
-    """The steps to run for ``until`` (itself and what it depends on), in STEPS order."""
+    """The steps to run for ``until`` (itself, what it depends on and, for QM, the cheap steps
+    of ``QM_AFTER`` that must succeed first), in STEPS order."""
     if until is None:
         return list(STEPS)
     need, todo = {until}, [until]
     while todo:
-        for d in DEPENDS_ON[todo.pop()]:
+        s = todo.pop()
+        for d in DEPENDS_ON[s] + (QM_AFTER if s == "qm" else ()):
             if d not in need:
                 need.add(d)
                 todo.append(d)
     return [s for s in STEPS if s in need]
+
+
+def _step_order(steps: list[str], qm_first_of_expensive: bool) -> list[str]:
+    """Execution order of ``steps``: the cheap ``QM_AFTER`` steps first, then QM before the MD
+    (``qm_first_of_expensive``: a small unit's QM on every core) or in STEPS order (MD, QM)."""
+    if not qm_first_of_expensive or "qm" not in steps:
+        return list(steps)
+    rest = [s for s in steps if s != "qm"]
+    at = max((rest.index(s) + 1 for s in QM_AFTER if s in rest), default=0)
+    return rest[:at] + ["qm"] + rest[at:]
 
 
 def _run_locked(psmiles: str, p: Preset, canonical: str, wd: Path, progress, threads,
@@ -474,24 +497,28 @@ def _run_locked(psmiles: str, p: Preset, canonical: str, wd: Path, progress, thr
     qm_future, pool = None, None
     small_qm = _qm_atoms(psmiles, p) < p.qm_concurrent_min_atoms
     if small_qm and n_threads >= 2 and "qm" in steps and current("qm") is None:
-        # a small QM unit finishes in well under a minute: run it first on every core, then
-        # give LAMMPS every core too (beside it, one core would idle for minutes)
-        sayer("qm")(f"small QM unit ({_qm_atoms(psmiles, p)} atoms): runs before the MD on all "
-                    f"{n_threads} threads")
-        steps = ["qm"] + [s for s in steps if s != "qm"]
-    if (n_threads >= 2 and not small_qm and "qm" in steps and "md" in steps
-            and current("qm") is None and current("md") is None):
-        # QM needs only the SMILES: run it beside build → md, splitting the cores
+        # a small QM unit finishes in well under a minute: run it (after the cheap steps) on
+        # every core before the MD, then give LAMMPS every core too (beside it, one would idle)
+        sayer("qm")(f"small QM unit ({_qm_atoms(psmiles, p)} atoms): runs after "
+                    f"{' → '.join(QM_AFTER)}, before the MD, on all {n_threads} threads")
+        steps = _step_order(steps, qm_first_of_expensive=True)
+    concurrent = (n_threads >= 2 and not small_qm and "qm" in steps and "md" in steps
+                  and current("qm") is None and current("md") is None)
+    if concurrent:
+        # QM needs only the SMILES: once the cheap steps succeeded it runs beside the MD,
+        # splitting the cores
         md_threads = max(1, n_threads // 2)
         qm_threads = n_threads - md_threads
-        sayer("qm")(f"runs concurrently with the MD ({qm_threads} of {n_threads} threads)")
-        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="qm")
-        qm_future = pool.submit(execute, "qm", qm_threads, {"concurrent_with_md": True})
+        sayer("qm")(f"runs concurrently with the MD ({qm_threads} of {n_threads} threads) once "
+                    f"{' → '.join(QM_AFTER)} succeeded")
     else:
         md_threads = n_threads
     results, walls = {}, {}
     try:
         for step in steps:
+            if step == "md" and concurrent:
+                pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="qm")
+                qm_future = pool.submit(execute, "qm", qm_threads, {"concurrent_with_md": True})
             if step == "qm" and qm_future is not None:
                 results[step], walls[step] = qm_future.result()
                 continue
