@@ -36,6 +36,11 @@ Pending calculations (a retried one still running) enter the front as fantasies;
 ``keep_selected_of=<batch id>`` the still-selected candidates of a proposed batch are kept and
 only the rest is re-optimised ("re-optimise the rest" after deselecting).
 
+Candidates a person adds to a proposed batch (Batch page, "Add to batch" of the Pool page) get
+the same numbers (:func:`add_to_batch`: :func:`core.optimize.proposal.score_candidates`, their
+EHVI given the other batch members as pending), and every edit of the batch refreshes its joint
+value (:func:`refresh_joint_value`).
+
 Units: original units throughout (n_D and ν_D dimensionless; EHVI in n_D × ν_D units), as in
 :mod:`core.optimize.proposal`.
 """
@@ -51,8 +56,9 @@ import numpy as np
 import pandas as pd
 
 from core.config import PENDING_CALC_STATES, BatchState, CalcState, CampaignConfig
+from core.errors import InputError
 from core.optimize.proposal import (Candidates, Observations, Pending, Proposal, ProposalConfig,
-                                    ProposalError, propose)
+                                    ProposalError, propose, score_candidates)
 from core.execution.runner import CampaignHooks
 from core.store import Store
 
@@ -60,7 +66,8 @@ __all__ = ["PoolData", "ProposalError", "load_campaign_pool", "pool_candidates",
            "observation_matrix",
            "propose_batch", "cycle_metrics", "record_cycle_metrics", "campaign_observations",
            "campaign_model_check",
-           "limit_line_of", "RUNNER_HOOKS"]
+           "limit_line_of", "RUNNER_HOOKS", "score_batch_additions", "add_to_batch",
+           "add_to_pending_batch", "batch_joint_gain", "refresh_joint_value"]
 
 
 @dataclass
@@ -482,3 +489,197 @@ def _descriptors_for_psmiles(store: Store, pool: PoolData, psmiles: list[str],
         out[missing] = _descriptors_for(store, [psmiles[j] for j in missing],
                                         [keys[j] for j in missing])
     return out
+
+
+# ---------------------------------------------------------------- candidates added by hand
+def _joint_of(cfg: CampaignConfig, front: np.ndarray, cands: list[dict],
+              seed: int) -> tuple[float, float]:
+    """Expected hypervolume gain (and its Monte-Carlo standard error) of ``cands`` (dicts with
+    ``pred_mean``/``pred_std`` per objective; rows without a finite prediction are left out)
+    over ``front``: the computation and sampling of :meth:`_Scores.joint_gain`, so a batch
+    scored again right after its proposal keeps its value."""
+    from core.optimize.acquisition import expected_batch_gain  # noqa: PLC0415
+    o = cfg.objectives
+    cm = np.array([[c["pred_mean"].get(o[0]), c["pred_mean"].get(o[1])] for c in cands],
+                  dtype=float).reshape(-1, 2)
+    cs = np.array([[c["pred_std"].get(o[0]), c["pred_std"].get(o[1])] for c in cands],
+                  dtype=float).reshape(-1, 2)
+    ok = np.all(np.isfinite(cm), axis=1) & np.all(np.isfinite(cs), axis=1)
+    return expected_batch_gain(cm[ok], cs[ok], front, np.asarray(cfg.reference_point, float),
+                               n_samples=512, rng=np.random.default_rng(seed))
+
+
+def _member_dicts(cands: pd.DataFrame, objectives: list[str]) -> list[dict]:
+    """The selected, not rejected rows of :meth:`Store.batch_candidates` as prediction dicts,
+    in rank order (the order :func:`propose_batch` computed the joint value in)."""
+    live = cands[cands["selected"].astype(bool) & ~cands["rejected"].astype(bool)]
+    return [{"psmiles": r["psmiles"], "key": r["key"],
+             "pred_mean": {o: r[f"pred_mean_{o}"] for o in objectives},
+             "pred_std": {o: r[f"pred_std_{o}"] for o in objectives}}
+            for _, r in live.sort_values("rank").iterrows()]
+
+
+def _proposed_batch(store: Store, batch_id: int) -> dict:
+    from core.store import InvalidState  # noqa: PLC0415
+    b = store.get_batch(batch_id)
+    if b["status"] != BatchState.PROPOSED:
+        raise InvalidState(f"batch {batch_id} is {b['status']}; candidates can only be added "
+                           "to a proposed batch (waiting for approval)")
+    return b
+
+
+def batch_joint_gain(store: Store, batch_id: int, *, seed: int = 0) -> tuple[float, float, int]:
+    """(joint value, its Monte-Carlo standard error, number of selected candidates without a
+    prediction) of batch ``batch_id`` as it stands: the expected hypervolume gain of its
+    selected, not rejected candidates (their stored mean ± σ) over the campaign's observed
+    front, as :func:`propose_batch` computes it (512 samples, ``seed``); n_D × ν_D units.
+    Candidates without a stored prediction are not counted (the third number says how many)."""
+    b = store.get_batch(batch_id)
+    cfg = store.campaign_config(b["campaign_id"])
+    pool = load_campaign_pool(store, b["campaign_id"])
+    Y = observation_matrix(store, b["campaign_id"], pool)[1]
+    from core.optimize.acquisition import pareto_front  # noqa: PLC0415
+    members = _member_dicts(store.batch_candidates(batch_id), cfg.objectives)
+    n_unscored = sum(not all(pd.notna(v) and np.isfinite(float(v))
+                             for d in (m["pred_mean"], m["pred_std"]) for v in d.values())
+                     for m in members)
+    value, se = _joint_of(cfg, pareto_front(Y), members, seed)
+    return value, se, int(n_unscored)
+
+
+def refresh_joint_value(store: Store, batch_id: int, *, seed: int = 0) -> float | None:
+    """Recompute the joint value of a proposed batch after an edit (a candidate selected,
+    deselected, rejected, restored or added: :func:`batch_joint_gain`) and store it; returns
+    it, or None (nothing stored) when the batch is no longer proposed."""
+    if store.get_batch(batch_id)["status"] != BatchState.PROPOSED:
+        return None
+    value, se, _ = batch_joint_gain(store, batch_id, seed=seed)
+    store.set_batch_joint_value(batch_id, value, se)
+    return value
+
+
+def score_batch_additions(store: Store, batch_id: int, psmiles: list[str], *,
+                          pool_ids: list[str | None] | None = None,
+                          names: list[str | None] | None = None,
+                          seed: int = 0) -> tuple[list[dict], tuple[float, float]]:
+    """Check and score polymers a person wants to add to proposed batch ``batch_id``.
+
+    Returns (candidate dicts for :meth:`Store.add_batch_candidates`: canonical ``psmiles``,
+    ``key``, ``name``, ``pool_id`` (the campaign pool's id when the polymer is in it),
+    ``pred_mean``/``pred_std`` per objective, ``ehvi``, ``p_beyond``; the batch's joint value
+    and its standard error with them added).  Predictions come from the campaign's surrogates
+    (:func:`core.optimize.proposal.score_candidates`, fitted as :func:`propose_batch` fits them
+    with ``seed``); each one's EHVI is taken against the observed front with the batch's other
+    selected members, the other polymers added with it and any queued/running calculation as
+    pending fantasies.
+
+    Raises, naming the polymer: :class:`core.chem.polymer.InvalidPolymer` for an invalid
+    polymer SMILES; :class:`core.errors.InputError` for one given twice, already in the batch,
+    already observed at the campaign's fidelity, already being calculated or without a
+    descriptor (the surrogate cannot predict it); ``InvalidState`` for a batch that is not
+    proposed; :class:`ProposalError` with fewer than 2 observations."""
+    from core.chem.polymer import InvalidPolymer  # noqa: PLC0415
+    b = _proposed_batch(store, batch_id)
+    camp = store.get_campaign(b["campaign_id"])
+    cfg = CampaignConfig.from_dict(camp["config"])
+    if not psmiles:
+        raise InputError("no polymer to add")
+    k = len(psmiles)
+    pool_ids = list(pool_ids) if pool_ids is not None else [None] * k
+    names = list(names) if names is not None else [None] * k
+    if len(pool_ids) != k or len(names) != k:
+        raise InputError("psmiles, pool_ids and names must have one entry per polymer")
+    canon: list[str] = []
+    for s in psmiles:
+        try:
+            canon.append(_canon(str(s).strip()))
+        except InvalidPolymer:
+            raise
+        except ValueError as err:  # RDKit and the parser's other refusals
+            raise InvalidPolymer(f"{err}: {str(s)[:120]!r}") from err
+    keys = [_key(c) for c in canon]
+    if len(set(keys)) < k:
+        dup = next(c for i, c in enumerate(canon) if keys[i] in keys[:i])
+        raise InputError(f"{dup!r} is given twice")
+    cands = store.batch_candidates(batch_id)
+    there = dict(zip(cands["key"], cands["psmiles"]))
+    pool = load_campaign_pool(store, camp["id"])
+    same, _ = campaign_observations(store, camp["id"])
+    X, Y, grouped = observation_matrix(store, camp["id"], pool, same)
+    observed = dict(zip(grouped["canonical"], grouped.index)) if len(grouped) else {}
+    pend = store.calculations(camp["id"], status=PENDING_CALC_STATES)
+    pend_keys = dict(zip(pend["key"], pend["id"]))
+    for c, key in zip(canon, keys):
+        if key in there:
+            raise InputError(f"{c!r} is already in batch {batch_id}")
+        if c in observed:
+            row = grouped.loc[observed[c]]
+            vals = ", ".join(f"{o} {row[o]:.4g}" for o in cfg.objectives)
+            raise InputError(f"{c!r} is already observed ({vals}); it is not simulated again")
+        if key in pend_keys:
+            raise InputError(f"{c!r} is already being calculated (calculation "
+                             f"{int(pend_keys[key])})")
+    Xn = _descriptors_for_psmiles(store, pool, canon, keys)
+    bad = [c for c, x in zip(canon, Xn) if not np.all(np.isfinite(x))]
+    if bad:
+        raise InputError(f"no descriptor for {bad[0]!r} (the force-field typing failed), so "
+                         "the surrogate cannot predict it")
+    members = _member_dicts(cands, cfg.objectives)
+    mX = _descriptors_for_psmiles(store, pool, [m["psmiles"] for m in members],
+                                  [m["key"] for m in members])
+    pX = _descriptors_for_psmiles(store, pool, list(pend["psmiles"]), list(pend["key"]))
+    config = ProposalConfig.for_campaign(cfg, q=1, strategy=cfg.acquisition_strategy, seed=seed)
+    prop, ehvi = score_candidates(Observations(X, Y), Xn, config,
+                                  Pending(X=np.vstack([mX, pX])), mutual=True)
+    scores = _Scores(cfg, prop)
+    pb = scores.p_beyond(prop.mean, prop.std)
+    index = {c: i for i, c in enumerate(pool.psmiles)}
+    o = cfg.objectives
+    out = []
+    for j, (c, key) in enumerate(zip(canon, keys)):
+        pid = pool_ids[j] if pool_ids[j] is not None else (
+            pool.ids[index[c]] if c in index else None)
+        out.append({"psmiles": c, "key": key, "name": names[j] or None,
+                    "pool_id": None if pid is None else str(pid),
+                    "pred_mean": {o[i]: float(prop.mean[j, i]) for i in range(2)},
+                    "pred_std": {o[i]: float(prop.std[j, i]) for i in range(2)},
+                    "ehvi": float(ehvi[j]), "p_beyond": _f(pb[j])})
+    joint = _joint_of(cfg, prop.front, members + out, seed)
+    return out, joint
+
+
+def add_to_batch(store: Store, batch_id: int, psmiles: list[str], *,
+                 pool_ids: list[str | None] | None = None,
+                 names: list[str | None] | None = None, actor: str, seed: int = 0) -> dict:
+    """Add polymers by hand to proposed batch ``batch_id`` with their predictions and EHVI
+    (:func:`score_batch_additions`, whose errors it raises before anything changes) and store
+    them with the batch's new joint value in one transaction
+    (:meth:`Store.add_batch_candidates`, source ``manual``).  Returns ``{"batch_id",
+    "cycle", "added": [candidate dicts], "joint_value", "joint_value_se"}``."""
+    added, (joint, se) = score_batch_additions(store, batch_id, psmiles, pool_ids=pool_ids,
+                                               names=names, seed=seed)
+    store.add_batch_candidates(batch_id, added, joint_value=joint, joint_value_se=se,
+                               actor=actor)
+    b = store.get_batch(batch_id)
+    return {"batch_id": int(batch_id), "cycle": int(b["cycle"]), "added": added,
+            "joint_value": float(joint), "joint_value_se": float(se)}
+
+
+def add_to_pending_batch(store: Store, campaign: Any, psmiles: list[str], *,
+                         pool_ids: list[str | None] | None = None,
+                         names: list[str | None] | None = None, actor: str,
+                         seed: int = 0) -> dict:
+    """:func:`add_to_batch` on the campaign's batch waiting for approval (the Pool page's
+    "Add to batch").  Raises :class:`core.errors.InputError` saying so when the campaign has
+    no proposed batch (none yet, or the current one is approved, running or finished)."""
+    camp = store.get_campaign(campaign)
+    b = store.current_batch(camp["id"])
+    if b is None:
+        raise InputError(f"campaign {camp['name']!r} has no batch yet: propose one on the "
+                         "Batch page first")
+    if b["status"] != BatchState.PROPOSED:
+        raise InputError(f"campaign {camp['name']!r} has no batch waiting for approval (batch "
+                         f"{b['id']} of cycle {b['cycle']} is {b['status']}); propose the next "
+                         "one on the Batch page first")
+    return add_to_batch(store, int(b["id"]), psmiles, pool_ids=pool_ids, names=names,
+                        actor=actor, seed=seed)

@@ -29,7 +29,7 @@ point is given in z-units of the training data, converts it to original units be
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable, Hashable, Sequence
 
 import numpy as np
@@ -41,7 +41,7 @@ from core.errors import InputError
 from core.optimize.surrogate import DEFAULT_KERNEL, MultiObjectiveSurrogate, fit_surrogates
 
 __all__ = ["Observations", "Candidates", "Pending", "ProposalConfig", "Proposal", "ProposalError",
-           "propose", "select_cost_aware"]
+           "propose", "select_cost_aware", "score_candidates"]
 
 
 class ProposalError(InputError):
@@ -236,6 +236,46 @@ def propose(observations: Observations, pool: Candidates, config: ProposalConfig
     return Proposal(rows=rows, selection=sel, mean=mean, std=std, front=front,
                     front_with_fantasies=front_sel, available=available, surrogate=sur,
                     screened_out=screened_out)
+
+
+def score_candidates(observations: Observations, X: np.ndarray, config: ProposalConfig,
+                     pending: Pending = Pending(), *,
+                     mutual: bool = False) -> tuple[Proposal, np.ndarray]:
+    """Score chosen polymers (descriptors ``X`` (k, d), e.g. candidates a person adds to a
+    batch) as :func:`propose` would: the same surrogates (``config``'s kernel and fit seed),
+    posterior mean and σ of each row, and its EHVI against the observed front extended by the
+    posterior means of ``pending.X`` (the other members of the batch, queued/running
+    calculations) as fantasies — the EHVI :func:`propose`'s acquisition gives the row as its
+    first pick in that state.  With ``mutual`` the rows are added together: each row's EHVI
+    also counts the other rows' posterior means as fantasies (equal to :func:`propose` with
+    those rows among the pending).
+
+    Runs :func:`propose` itself on the rows with ``q=0`` (nothing is chosen; the settings that
+    screen the pool do not apply to a person's choice, ``pending.exclude`` is ignored) and
+    returns its :class:`Proposal` (``mean``/``std`` (k, 2) of the rows, NaN for a row with a
+    non-finite descriptor, ``front``, ``front_with_fantasies``, ``surrogate``) and the EHVI
+    (k,) of the rows (NaN where no prediction), in objective-1 × objective-2 units.  Raises
+    :class:`ProposalError` with fewer than 2 observations."""
+    Xc = np.asarray(X, dtype=float)
+    if Xc.ndim != 2:
+        raise ProposalError(f"X must be a (k, d) matrix, got shape {Xc.shape}")
+    plain = replace(config, q=0, exclude_flagged=False, exclude_unsimulable=False,
+                    cost_aware=False)
+    prop = propose(observations, Candidates(Xc, list(range(len(Xc)))), plain,
+                   Pending(X=pending.X))
+    ref = np.asarray(config.reference_point, dtype=float)
+    ok = np.all(np.isfinite(prop.mean), axis=1)
+    ehvi = np.full(len(Xc), np.nan)
+    if not mutual:
+        if ok.any():
+            ehvi[ok] = ehvi_2d(prop.mean[ok], prop.std[ok], prop.front_with_fantasies, ref)
+        return prop, ehvi
+    for i in np.flatnonzero(ok):
+        others = ok.copy()
+        others[i] = False
+        front = np.vstack([prop.front_with_fantasies, prop.mean[others]])
+        ehvi[i] = ehvi_2d(prop.mean[i:i + 1], prop.std[i:i + 1], front, ref)[0]
+    return prop, ehvi
 
 
 def select_cost_aware(mean: np.ndarray, std: np.ndarray, front: np.ndarray, ref: np.ndarray,

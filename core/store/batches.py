@@ -1,4 +1,5 @@
-"""Cycles and batches: propose, edit, approve (idempotent), finish."""
+"""Cycles and batches: propose, edit (select, reject, add by hand, joint value), approve
+(idempotent), finish."""
 from __future__ import annotations
 
 import json
@@ -10,6 +11,9 @@ import pandas as pd
 from core.config import BatchState, CalcState, CycleState
 from core.store.db import Database, _dumps, _loads, _opt_float, utcnow
 from core.store.errors import BatchNotFound, InvalidState, StoreError
+
+#: ``batch_candidates.source`` of a candidate a person added by hand (Batch or Pool page)
+HAND_ADDED = "manual"
 
 
 class BatchStore(Database):
@@ -194,11 +198,91 @@ class BatchStore(Database):
                                    "can be edited")
             rank = con.execute("SELECT COALESCE(MAX(rank)+1, 0) FROM batch_candidates WHERE "
                                "batch_id=?", (int(batch_id),)).fetchone()[0]
-            c = {"source": "manual", **dict(candidate)}
+            c = {"source": HAND_ADDED, **dict(candidate)}
             cand_id = self._insert_candidate(con, int(batch_id), int(rank), c)
             self._audit(con, b["campaign_id"], actor, "add_candidate",
                         {"batch_id": int(batch_id), "psmiles": c["psmiles"], "key": c["key"]})
         return cand_id
+
+    def add_batch_candidates(self, batch_id: int, candidates: Iterable[Mapping[str, Any]], *,
+                             joint_value: float | None = None,
+                             joint_value_se: float | None = None, actor: str) -> list[int]:
+        """Add hand-chosen candidates (source :data:`HAND_ADDED` unless given; selected) to a
+        proposed batch, all or none, in one transaction; returns their candidate ids.
+
+        Each candidate is a dict as for :meth:`create_batch` (psmiles, key, name?, pool_id?,
+        pred_mean, pred_std, ehvi, p_beyond).  Refused with a :class:`StoreError` naming the
+        polymer, nothing changed: a batch that is not proposed (:class:`InvalidState`), an
+        empty list, a key twice in the list, a key already in the batch, a key with a queued or
+        running calculation.  A key the campaign rejected is restored (audited ``restore``): a
+        person chose it again.  ``joint_value`` (with ``joint_value_se``), when given, replaces
+        the batch's joint value in the same transaction (the caller's expected gain of the
+        batch with the new candidates, :func:`core.campaign.cycle.batch_joint_gain`).
+        Audited as ``add_candidates``."""
+        cands = [{"source": HAND_ADDED, **dict(c), "selected": True} for c in candidates]
+        if not cands:
+            raise StoreError("no candidate to add")
+        with self._tx() as con:
+            b = self._batch_row(con, batch_id)
+            bid, cid = int(batch_id), int(b["campaign_id"])
+            if b["status"] != BatchState.PROPOSED:
+                raise InvalidState(f"batch {bid} is {b['status']}; only a proposed batch "
+                                   "can be edited")
+            seen: set[str] = set()
+            for c in cands:
+                if not c.get("psmiles") or not c.get("key"):
+                    raise StoreError(f"batch candidate needs psmiles and key: {c!r}")
+                if c["key"] in seen:
+                    raise StoreError(f"{c['psmiles']!r} is given twice")
+                seen.add(c["key"])
+            there = dict(con.execute("SELECT key, psmiles FROM batch_candidates WHERE batch_id=?",
+                                     (bid,)).fetchall())
+            pending = {r[0]: r[1] for r in con.execute(
+                "SELECT key, id FROM calculations WHERE campaign_id=? AND status IN (?,?)",
+                (cid, CalcState.QUEUED.value, CalcState.RUNNING.value))}
+            for c in cands:
+                if c["key"] in there:
+                    raise StoreError(f"{c['psmiles']!r} is already in batch {bid}")
+                if c["key"] in pending:
+                    raise StoreError(f"{c['psmiles']!r} is already being calculated "
+                                     f"(calculation {pending[c['key']]})")
+            rank = int(con.execute("SELECT COALESCE(MAX(rank)+1, 0) FROM batch_candidates "
+                                   "WHERE batch_id=?", (bid,)).fetchone()[0])
+            rejected = self._rejected_keys(con, cid)
+            ids = []
+            for k, c in enumerate(cands):
+                if c["key"] in rejected:
+                    self.restore(cid, c["key"], actor=actor)
+                ids.append(self._insert_candidate(con, bid, rank + k, c))
+            if joint_value is not None:
+                self._set_joint_value(con, b, joint_value, joint_value_se)
+            self._audit(con, cid, actor, "add_candidates",
+                        {"batch_id": bid, "keys": [c["key"] for c in cands],
+                         "psmiles": [c["psmiles"] for c in cands],
+                         "joint_value": _opt_float(joint_value)})
+        return ids
+
+    def set_batch_joint_value(self, batch_id: int, joint_value: float,
+                              joint_value_se: float | None = None) -> None:
+        """Replace the joint value (expected hypervolume gain of the selected candidates,
+        n_D × ν_D units) of a proposed batch after an edit, and its Monte-Carlo standard error
+        (``info["expected_gain_se"]``); :class:`InvalidState` for a batch that is not proposed
+        (its value is the one it was approved with).  A derived number: not audited."""
+        with self._tx() as con:
+            b = self._batch_row(con, batch_id)
+            if b["status"] != BatchState.PROPOSED:
+                raise InvalidState(f"batch {batch_id} is {b['status']}; only a proposed batch "
+                                   "can be edited")
+            self._set_joint_value(con, b, joint_value, joint_value_se)
+
+    @staticmethod
+    def _set_joint_value(con: sqlite3.Connection, b: sqlite3.Row, joint_value: float,
+                         joint_value_se: float | None) -> None:
+        info = _loads(b["info"]) or {}
+        info["expected_gain_se"] = _opt_float(joint_value_se)
+        info["joint_value_updated_at"] = utcnow()
+        con.execute("UPDATE batches SET joint_value=?, info=? WHERE id=?",
+                    (_opt_float(joint_value), _dumps(info), int(b["id"])))
 
     def _batch_row(self, con: sqlite3.Connection, batch_id: int) -> sqlite3.Row:
         row = con.execute("SELECT * FROM batches WHERE id=?", (int(batch_id),)).fetchone()
