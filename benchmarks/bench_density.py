@@ -76,7 +76,13 @@ def radonpy_densities() -> dict[str, float]:
 VARIANTS: dict[str, dict] = {
     "2x320": {"chain_atoms": 320, "n_chains": 2},      # same atom count, chains 2x longer
     "1x640": {"chain_atoms": 640, "n_chains": 1},      # one chain of 4x the length
+    "eps110": {"lj_epsilon_scale": 1.10},
+    "eps120": {"lj_epsilon_scale": 1.20},
     "prod200": {"production_ps": 200.0, "production_average_ps": 100.0},
+    # hot NPT ladder 800 → 350 K after the production: the melt line where the melt equilibrates
+    # within the 20 ps per temperature, extrapolated to Tg with a Simha–Boyer glass below
+    "hot": {"ladder_temps": tuple(float(t) for t in range(800, 349, -50)), "ladder_heat_ps": 20.0,
+            "ladder_equil_ps": 20.0, "ladder_sample_ps": 30.0, "density_method": "melt_line"},
 }
 
 

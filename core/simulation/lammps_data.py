@@ -37,11 +37,12 @@ def _canon(names: tuple[str, ...]) -> tuple[str, ...]:
 
 
 def write_data_file(ff: ForceField, coords: list[np.ndarray], box: float, path: Path,
-                    *, title: str = "polymer cell") -> DataFileInfo:
+                    *, title: str = "polymer cell", epsilon_scale: float = 1.0) -> DataFileInfo:
     """Write ``len(coords)`` copies of the chain described by ``ff`` into ``path``.
 
     ``coords[i]`` is the (n_atoms, 3) whole-molecule position array of chain i in Å; atoms are
-    wrapped into [0, box) with image flags so molecules stay whole.
+    wrapped into [0, box) with image flags so molecules stay whole. ``epsilon_scale`` multiplies
+    every LJ well depth ε (kcal/mol; ``Preset.lj_epsilon_scale``), σ is kept.
     """
     n = len(ff.types)
     if any(c.shape != (n, 3) for c in coords):
@@ -90,7 +91,7 @@ def write_data_file(ff: ForceField, coords: list[np.ndarray], box: float, path: 
         eps, sig = ff.lj[nm]
         if eps <= 0 or sig <= 0:
             eps, sig = 0.0, 1.0   # no LJ site (e.g. hydroxyl H): ε = 0 zeroes every mixed pair
-        out.append(f"{atype[nm]} {eps:.6f} {sig:.6f} # {nm}")
+        out.append(f"{atype[nm]} {eps * epsilon_scale:.6f} {sig:.6f} # {nm}")
     out += ["", "Bond Coeffs # harmonic", ""]
     out += [f"{i} {k:.6f} {r0:.6f} # {'-'.join(nm)}" for (nm, k, r0), i in btypes.items()] or [
         "1 0.0 1.0"]

@@ -85,6 +85,9 @@ class Preset:
     lj_outer: float = 12.0            # LJ cutoff (Å)
     lj_tail: bool = False             # plain LJ cutoff + analytic tail correction (Amber/GAFF's
                                       # convention) instead of RadonPy's CHARMM switching
+    lj_epsilon_scale: float = 1.0     # every LJ well depth ε × this (1 = the force field as
+                                      # published); a refit of the cohesion against polymer
+                                      # densities (benchmarks/bench_density.py)
     pppm_accuracy: float = 1e-6
     t_damp_fs: float = 100.0
     p_damp_fs: float = 1000.0
@@ -134,6 +137,9 @@ class Preset:
         if self.forcefield not in FORCEFIELDS:
             raise ValueError(f"Unknown force field {self.forcefield!r}; choose one of "
                              f"{', '.join(FORCEFIELDS)}.")
+        if not 0.5 <= self.lj_epsilon_scale <= 2.0:
+            raise ValueError(f"lj_epsilon_scale must be between 0.5 and 2 (got "
+                             f"{self.lj_epsilon_scale}).")
         if self.density_method not in DENSITY_METHODS:
             raise ValueError(f"Unknown density method {self.density_method!r}; choose one of "
                              f"{', '.join(DENSITY_METHODS)}.")
