@@ -1,6 +1,9 @@
 """Batch approval: the proposed batch with structures, predictions ± σ, EHVI and P(beyond),
 estimated CPU cost, SA score, motif flags and the simulability pre-check (a "hide flagged"
 filter); deselect / add / reject candidates, re-propose with another size or strategy, approve → launch.
+A candidate added by hand gets the surrogate's predictions and its EHVI (given the other members
+as pending) and is listed at the top, marked; every edit recomputes the batch's joint expected
+gain (``core.campaign.cycle.add_to_batch`` / ``refresh_joint_value``).
 Every action goes through the store (audited there)."""
 from __future__ import annotations
 
@@ -8,13 +11,14 @@ import pandas as pd
 import streamlit as st
 
 from core.config import BatchState, Strategy
-from core.chem.structure_images import polymer_data_uri, polymer_svg
+from core.chem.structure_images import polymer_data_uri
 from pages._common import (ACTOR, Ctx, code, config, esc, page_ctx, show_error,
-                           structure_column, svg_html)
-from core.ui.views import (SCREENING_COLUMNS, filter_screening, screening_flag_names,
+                           structure_column)
+from core.ui.views import (SCREENING_COLUMNS, batch_table_order, data_signature,
+                           filter_screening, joint_value_text, screening_flag_names,
                            screening_summary)
 from pages._pooldata import SCREENING_COLUMN_CONFIG, with_screening
-from pages._proposal import remember_batch_size
+from pages._proposal import add_by_hand, refresh_joint, remember_batch_size
 
 ctx: Ctx = page_ctx()
 store = ctx.store
@@ -30,13 +34,6 @@ def _propose(batch_size: int, strategy: str) -> None:
 
     with st.spinner("Refitting the surrogates and computing EHVI over the pool …"):
         propose_batch(store, ctx.campaign, q=batch_size, strategy=strategy, actor=ACTOR)
-
-
-def _canonical(psmiles: str) -> tuple[str, str]:
-    from core.chem.polymer import canonical_psmiles, polymer_key
-
-    can = canonical_psmiles(psmiles)
-    return can, polymer_key(can)
 
 
 with st.expander("Propose a new batch", expanded=batch is None or
@@ -76,20 +73,34 @@ status_icon = {BatchState.PROPOSED: ":material/edit_note:",
                BatchState.APPROVED: ":material/check_circle:",
                BatchState.RUNNING: ":material/autorenew:", BatchState.DONE: ":material/flag:",
                BatchState.FAILED: ":material/error:"}.get(batch["status"], "")
-jv = batch.get("joint_value")
+jv_text = joint_value_text(batch.get("joint_value"),
+                           (batch.get("info") or {}).get("expected_gain_se"),
+                           batch["n_selected"])
 st.markdown(f"### Cycle {batch['cycle']} · {status_icon} {batch['status']}")
 st.caption(f"batch {batch['id']} · strategy `{batch.get('strategy')}` · "
            f"{batch['n_selected']} selected"
-           + (f" · joint batch value (EHVI of the batch) {jv:.4g}" if jv is not None else "")
+           + (f" · {jv_text}" if jv_text else "")
            + (f" · approved by {esc(batch.get('approved_by'))} at {batch.get('approved_at')}"
               if batch.get("approved_at") else ""))
 
-cands = store.batch_candidates(batch["id"])
+# hand-added candidates on top (latest first), then the proposal's ranking
+cands = batch_table_order(store.batch_candidates(batch["id"]))
+
+
+def _joint_warning(text: str | None) -> None:
+    """Show after the rerun why the joint value could not be recomputed (if it could not)."""
+    if text:
+        st.session_state["_joint_warning"] = esc(text)
+
+
+if "_joint_warning" in st.session_state:
+    st.warning(st.session_state.pop("_joint_warning"))
 editable = batch["status"] == BatchState.PROPOSED
 screen_cols = with_screening(ctx, cands[["psmiles"]])
 
 table = pd.DataFrame({
     "select": cands["selected"] & ~cands["rejected"],
+    "hand_added": cands["hand_added"],
     "structure": [polymer_data_uri(p, 160, 100) for p in cands["psmiles"]],
     "name": cands["name"].fillna(cands["pool_id"].fillna("")),
     "n_D": cands["pred_mean_n_D"], "σ n_D": cands["pred_std_n_D"],
@@ -114,16 +125,23 @@ hidden = full_table[~full_table["key"].isin(set(table["key"]))]
 if len(hidden):
     st.caption(f"{len(hidden)} flagged candidate(s) hidden, {int(hidden['select'].sum())} of "
                "them selected.")
+n_hand = int(cands["hand_added"].sum())
+if n_hand:
+    st.caption(f"{n_hand} candidate(s) added by hand, at the top (✋): predictions of the "
+               "campaign's surrogates; EHVI given the other members as pending.")
 edited = st.data_editor(
-    # the filter is part of the key: other rows are another editor (no stale row edits)
-    table, key=f"cands_{batch['id']}_{len(hidden)}", hide_index=True, width="stretch", row_height=90,
+    # the rows shown are part of the key: other rows (filter, an added candidate) are another
+    # editor, so no stale row edit lands on a different candidate
+    table, key=f"cands_{batch['id']}_{data_signature(list(table['key']))}", hide_index=True, width="stretch", row_height=90,
     height=min(40 + 90 * len(table), 940),
-    disabled=not editable or ["structure", "name", "n_D", "σ n_D", "ν_D", "σ ν_D", "EHVI",
+    disabled=not editable or ["hand_added", "structure", "name", "n_D", "σ n_D", "ν_D", "σ ν_D", "EHVI",
                               "P(beyond)", *SCREENING_COLUMNS, "source", "psmiles", "key"],
-    column_order=["select", "structure", "name", "n_D", "σ n_D", "ν_D", "σ ν_D", "EHVI",
+    column_order=["select", "hand_added", "structure", "name", "n_D", "σ n_D", "ν_D", "σ ν_D", "EHVI",
                   "P(beyond)", *SCREENING_COLUMNS, "source", "psmiles"],
     column_config={
         "select": st.column_config.CheckboxColumn("run", help="include in this batch"),
+        "hand_added": st.column_config.CheckboxColumn(
+            "✋", width="small", help="added by hand (not chosen by the acquisition)"),
         "structure": structure_column(width="medium"),
         "n_D": st.column_config.NumberColumn("n_D (pred.)", format="%.4f"),
         "σ n_D": st.column_config.NumberColumn("± σ", format="%.4f"),
@@ -142,6 +160,7 @@ if editable:
         store.include_candidate(batch["id"], str(table["key"].iloc[i]),
                                 bool(edited["select"].iloc[i]), actor=ACTOR)
     if changed.any():
+        _joint_warning(refresh_joint(store, batch["id"]))
         st.rerun()
 
 if editable:
@@ -171,14 +190,35 @@ if editable:
         if st.button("Reject", disabled=not rej, key="rej_go"):
             for label in rej:
                 store.reject_candidate(batch["id"], opts[label], reason=reason, actor=ACTOR)
+            _joint_warning(refresh_joint(store, batch["id"]))
             st.rerun()
 
 flash = st.session_state.pop("_flash", None)
 if flash:
     st.success(flash)
 
+
+
+def _add(psmiles: list[str], **kw) -> None:
+    """Add by hand with predictions and EHVI; a success is shown after the rerun, a refusal
+    (nothing changed) at once."""
+    try:
+        with st.spinner("Predicting n_D, ν_D and the EHVI of the candidate …"):
+            ok, msg = add_by_hand(store, batch["id"], psmiles, actor=ACTOR, **kw)
+    except Exception as err:  # noqa: BLE001 - UI boundary: shown, the page keeps working
+        show_error("Could not add the candidate", err)
+        return
+    if not ok:
+        st.error(esc(msg))
+        return
+    st.session_state["_flash"] = esc(msg)
+    st.rerun()
+
+
 if editable:
     st.markdown("#### Add a candidate")
+    st.caption("A candidate added here gets the surrogate's n_D, ν_D (mean ± σ) and its EHVI "
+               "given the other members as pending, and is listed at the top of the table.")
     t1, t2 = st.tabs(["Draw in SMILES", "Search the pool"])
     with t1:
         with st.form("add_smiles", clear_on_submit=True):
@@ -187,19 +227,7 @@ if editable:
             nm = st.text_input("Name (optional)", max_chars=80)
             add = st.form_submit_button("Add to batch")
         if add and smi:
-            try:
-                can, key = _canonical(smi.strip())
-            except ValueError as err:
-                st.error(f"Not a valid polymer SMILES: {esc(err)}")
-            else:
-                st.markdown(svg_html(polymer_svg(can, 240, 150)), unsafe_allow_html=True)
-                try:
-                    store.add_batch_candidate(batch["id"], {"psmiles": can, "key": key,
-                                                            "name": nm.strip() or None,
-                                                            "source": "manual"}, actor=ACTOR)
-                    st.rerun()
-                except Exception as err:  # noqa: BLE001 - UI boundary: shown, the page keeps working
-                    show_error("Could not add the candidate", err)
+            _add([smi.strip()], names=[nm.strip() or None])
     with t2:
         q = st.text_input("Substring of the polymer SMILES (e.g. S(=O)(=O))", max_chars=100,
                           key="pool_q")
@@ -218,14 +246,7 @@ if editable:
                     extra = f" · n_D≈{r['n_pred']:.3f}, ν_D≈{r['abbe_pred']:.1f}"
                 c2.markdown(code(r["psmiles"]) + extra)
                 if c3.button("Add", key=f"addpool_{r['id']}"):
-                    try:
-                        can, key = _canonical(r["psmiles"])
-                        store.add_batch_candidate(batch["id"], {
-                            "psmiles": can, "key": key, "pool_id": str(r["id"]),
-                            "source": "manual"}, actor=ACTOR)
-                        st.rerun()
-                    except Exception as err:  # noqa: BLE001 - UI boundary: shown, the page keeps working
-                        show_error("Could not add the candidate", err)
+                    _add([str(r["psmiles"])], pool_ids=[str(r["id"])])
 
 with st.expander("All batches"):
     st.dataframe(store.batches(ctx.campaign), hide_index=True, width="stretch")
@@ -238,4 +259,6 @@ with st.expander("Rejected candidates"):
         back = st.selectbox("Restore", [""] + rj["key"].tolist(), key="restore_pick")
         if back and st.button("Restore", key="restore_go"):
             store.restore(ctx.campaign, back, actor=ACTOR)
+            if editable and back in set(cands["key"]):  # a member counts again
+                _joint_warning(refresh_joint(store, batch["id"]))
             st.rerun()

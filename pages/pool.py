@@ -1,5 +1,6 @@
 """Pool: search and filter the candidate pool (substring, substructure, predicted values,
-EHVI, motif flags, simulability pre-check, estimated CPU cost), view structures, upload extra
+EHVI, motif flags, simulability pre-check, estimated CPU cost), view structures, add selected
+rows to the batch waiting for approval (with their predictions and EHVI), upload extra
 candidates (validated, per-row errors)."""
 from __future__ import annotations
 
@@ -10,13 +11,15 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from core.config import BatchState
 from core.chem.structure_images import polymer_data_uri
 from core.chem.substructures import DEFAULT_LIBRARY
-from core.ui.views import (MAX_UPLOAD_BYTES, MAX_UPLOAD_ROWS, filter_pool, filter_screening,
-                           parse_smiles_lines, parse_upload, screening_flag_names,
-                           screening_summary)
+from core.ui.views import (MAX_UPLOAD_BYTES, MAX_UPLOAD_ROWS, data_signature, filter_pool,
+                           filter_screening, parse_smiles_lines, parse_upload,
+                           screening_flag_names, screening_summary)
 from pages._common import ACTOR, Ctx, config, esc, limit_line, structure_column, page_ctx
 from pages._pooldata import SCREENING_COLUMN_CONFIG, pool_matches, pool_table
+from pages._proposal import add_by_hand
 
 ctx: Ctx = page_ctx()
 store = ctx.store
@@ -71,19 +74,50 @@ res = filter_pool(screened, text=text, groups=groups, matches=matches,
 st.caption(f"{len(res)} shown")
 view = res.drop(columns=["flagged"], errors="ignore")
 view.insert(0, "structure", [polymer_data_uri(p, 150, 95) for p in view["psmiles"]])
-st.dataframe(view, hide_index=True, width="stretch", row_height=80,
-             column_config={
-                 "structure": structure_column(width="medium"),
-                 "psmiles": st.column_config.TextColumn("polymer SMILES", width="large"),
-                 "n_pred": st.column_config.NumberColumn("n_D (pred.)", format="%.4f"),
-                 "n_sd": st.column_config.NumberColumn("σ n_D", format="%.4f"),
-                 "abbe_pred": st.column_config.NumberColumn("ν_D (pred.)", format="%.1f"),
-                 "abbe_sd": st.column_config.NumberColumn("σ ν_D", format="%.1f"),
-                 "ehvi": st.column_config.NumberColumn("EHVI", format="%.3g"),
-                 "p_beyond": st.column_config.ProgressColumn("P(beyond)", min_value=0.0,
-                                                             max_value=1.0, format="percent"),
-                 **SCREENING_COLUMN_CONFIG,
-             })
+# select rows to add them to the batch waiting for approval; the rows shown are part of the
+# key, so a selection never outlives the rows it was made on
+picked = st.dataframe(
+    view, hide_index=True, width="stretch", row_height=80,
+    key=f"pool_table_{data_signature(list(view['psmiles']))}", on_select="rerun",
+    selection_mode="multi-row",
+    column_config={
+        "structure": structure_column(width="medium"),
+        "psmiles": st.column_config.TextColumn("polymer SMILES", width="large"),
+        "n_pred": st.column_config.NumberColumn("n_D (pred.)", format="%.4f"),
+        "n_sd": st.column_config.NumberColumn("σ n_D", format="%.4f"),
+        "abbe_pred": st.column_config.NumberColumn("ν_D (pred.)", format="%.1f"),
+        "abbe_sd": st.column_config.NumberColumn("σ ν_D", format="%.1f"),
+        "ehvi": st.column_config.NumberColumn("EHVI", format="%.3g"),
+        "p_beyond": st.column_config.ProgressColumn("P(beyond)", min_value=0.0,
+                                                    max_value=1.0, format="percent"),
+        **SCREENING_COLUMN_CONFIG,
+    })
+
+rows = [i for i in picked.selection.rows if 0 <= i < len(view)]
+pending = store.current_batch(ctx.campaign)
+b1, b2 = st.columns([1, 3])
+go = b1.button(f"Add {len(rows)} selected to the batch", disabled=not rows,
+               key="pool_add_to_batch",
+               help="select rows in the table (left edge); they join the batch waiting for "
+                    "approval with their predictions and EHVI, at the top of its table")
+if pending is None or pending["status"] != BatchState.PROPOSED:
+    b2.caption("No batch is waiting for approval" + (
+        f" (batch {pending['id']} of cycle {pending['cycle']} is {pending['status']})"
+        if pending is not None else "") + ": propose one on the Batch page to add to it.")
+else:
+    b2.caption(f"Adds to batch {pending['id']} (cycle {pending['cycle']}), waiting for "
+               "approval.")
+if go:
+    with st.spinner(f"Predicting n_D, ν_D and the EHVI of {len(rows)} candidate(s) …"):
+        ok, msg = add_by_hand(store, None, [str(view["psmiles"].iloc[i]) for i in rows],
+                              campaign=ctx.campaign,
+                              pool_ids=[str(view["id"].iloc[i]) for i in rows], actor=ACTOR)
+    if ok:
+        st.session_state["_pool_to_batch"] = esc(msg)
+        st.rerun()
+    st.error(esc(msg))
+if "_pool_to_batch" in st.session_state:
+    st.success(st.session_state.pop("_pool_to_batch"))
 
 st.markdown("#### Add candidates")
 st.caption(f"CSV with a `psmiles` or `smiles` column (optional `name`), or one polymer SMILES "

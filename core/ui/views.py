@@ -516,3 +516,32 @@ def screening_summary(table: pd.DataFrame) -> str:
     med = f"median {cost.median():.3g} CPU-min" if cost.notna().any() else "cost unknown"
     return (f"{n_flag:,} flagged · {n_bad:,} fail the simulability pre-check · {med} "
             "(estimated for the campaign's preset)")
+
+
+def batch_table_order(cands: pd.DataFrame, hand_added: str | None = None) -> pd.DataFrame:
+    """The batch's candidates (``Store.batch_candidates``) in the order the Batch page shows
+    them: those a person added by hand (``source == hand_added``, by default the store's
+    ``core.store.batches.HAND_ADDED``) first, the latest addition on top, then the proposed
+    ones in rank order; with a ``hand_added`` bool column.  The index is reset."""
+    if hand_added is None:
+        from core.store.batches import HAND_ADDED as hand_added  # noqa: PLC0415, N811
+    if "source" not in cands or "rank" not in cands:
+        raise ValueError("batch_table_order needs the columns 'source' and 'rank'")
+    mine = (cands["source"] == hand_added).to_numpy(bool)
+    out = pd.concat([cands[mine].sort_values("rank", ascending=False),
+                     cands[~mine].sort_values("rank")], ignore_index=True)
+    out["hand_added"] = (out["source"] == hand_added).to_numpy(bool)
+    return out
+
+
+def joint_value_text(joint_value: float | None, se: float | None = None,
+                     n_selected: int | None = None) -> str:
+    """Caption fragment for a batch's joint value, the expected hypervolume gain of its
+    selected candidates (n_D × ν_D units): ``joint expected gain of the 3 selected 0.0123 ±
+    0.0004``; "" when unknown."""
+    if joint_value is None or not math.isfinite(float(joint_value)):
+        return ""
+    who = f" of the {n_selected} selected" if n_selected is not None else ""
+    pm = (f" ± {float(se):.2g}" if se is not None and math.isfinite(float(se)) and se > 0
+          else "")
+    return f"joint expected gain (hypervolume){who} {float(joint_value):.4g}{pm}"
