@@ -285,3 +285,25 @@ def test_chain_grows_unit_by_unit_when_etkdg_fails(monkeypatch):
         assert 0.9 < d < 1.9
     with pytest.raises(BuildError, match="could not generate"):
         build_chain("*CC(CCCCCCCCCCCC#N)*", 3, seed=1)  # > 40 atoms; a trimer has no fallback
+
+
+def test_lj_epsilon_scale_multiplies_well_depths_only(tmp_path):
+    from core.simulation.lammps_data import write_data_file
+
+    ff = ForceField(types=["c3", "hc"], charges=[0.05, -0.05], masses=[12.01, 1.008],
+                    bonds=[(0, 1, 337.3, 1.09)], angles=[], dihedrals=[], impropers=[],
+                    lj={"c3": (0.1078, 3.3977), "hc": (0.0208, 2.6002)})
+    xyz = [np.array([[1.0, 1.0, 1.0], [2.09, 1.0, 1.0]])]
+
+    def pair_coeffs(path):
+        lines = path.read_text().splitlines()
+        i = next(k for k, ln in enumerate(lines) if ln.startswith("Pair Coeffs"))
+        return [tuple(float(x) for x in ln.split()[1:3]) for ln in lines[i + 2:i + 4]]
+
+    write_data_file(ff, xyz, 20.0, tmp_path / "a.data")
+    write_data_file(ff, xyz, 20.0, tmp_path / "b.data", epsilon_scale=1.2)
+    plain, scaled = pair_coeffs(tmp_path / "a.data"), pair_coeffs(tmp_path / "b.data")
+    assert plain == [pytest.approx((0.1078, 3.3977)), pytest.approx((0.0208, 2.6002))]
+    assert scaled == [pytest.approx((0.1078 * 1.2, 3.3977)), pytest.approx((0.0208 * 1.2, 2.6002))]
+    with pytest.raises(ValueError, match="lj_epsilon_scale"):
+        get_preset("quick").with_overrides(lj_epsilon_scale=3.0)
