@@ -267,3 +267,21 @@ def test_joint_value_follows_every_edit(proposed):
     store.approve_batch(bid, actor="t")
     assert store.get_batch(bid)["status"] == BatchState.APPROVED
     assert refresh_joint_value(store, bid) is None
+
+
+def test_batch_table_order_and_joint_value_text() -> None:
+    import pandas as pd
+
+    from core.ui.views import batch_table_order, joint_value_text
+
+    cands = pd.DataFrame({"key": list("abcde"), "rank": [0, 1, 2, 3, 4],
+                          "source": ["acquisition", HAND_ADDED, "acquisition", "acquisition",
+                                     HAND_ADDED]})
+    out = batch_table_order(cands)
+    assert list(out["key"]) == ["e", "b", "a", "c", "d"]      # latest hand-added on top
+    assert list(out["hand_added"]) == [True, True, False, False, False]
+    with pytest.raises(ValueError, match="'source' and 'rank'"):
+        batch_table_order(cands[["key"]])
+    assert joint_value_text(None) == "" and joint_value_text(float("nan")) == ""
+    assert joint_value_text(0.012345, 0.0004, 3) == \
+        "joint expected gain (hypervolume) of the 3 selected 0.01235 ± 0.0004"
