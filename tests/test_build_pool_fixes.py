@@ -58,3 +58,40 @@ def test_nitro_groups_are_accepted_net_charges_are_not():
     assert ch.mol.GetNumConformers() == 1
     with pytest.raises(UnsupportedPolymer):
         validated_psmiles("*CC(*)[NH3+]")
+
+
+def _min_nonbonded(ch) -> float:
+    """Shortest distance (Å) between atoms more than three bonds apart."""
+    import numpy as np
+    x = ch.mol.GetConformer().GetPositions()
+    topo = Chem.GetDistanceMatrix(ch.mol)
+    d = np.sqrt(((x[:, None] - x[None]) ** 2).sum(-1))
+    return float(d[topo > 3].min())
+
+
+def test_polyacrylonitrile_grows_when_etkdg_fails_and_the_next_chains_skip_it():
+    """PAN: every ETKDG attempt on a 10- to 22-mer runs into its timeout (5 × 60 s per chain,
+    20 min for the quick preset's 4 chains). Within the ETKDG budget the chain grows from the
+    embedded trimer; ``etkdg=False`` (what the pipeline passes once a chain needed growth)
+    grows at once, without 3-D clashes (growth backtracks out of traps)."""
+    import time
+    t0 = time.perf_counter()
+    ch = build_chain("*CC(*)C#N", 22, seed=1, embed_budget_s=4)
+    assert ch.method == "grow-trimer" and ch.mol.GetNumAtoms() == 22 * 7 + 8
+    assert time.perf_counter() - t0 < 60
+    ch2 = build_chain("*CC(*)C#N", 22, seed=2, etkdg=False)
+    assert ch2.method == "grow-trimer" and _min_nonbonded(ch2) > 1.2
+
+
+def test_short_chain_grows_from_the_monomer_when_etkdg_fails():
+    """A chain of ≤ 3 units (the smoke preset's 3-mer of a ~110-atom unit, VP09093) had no
+    fallback: it now grows from the embedded CH3-capped monomer."""
+    ch = build_chain(THIOCARBONATE_MA, 3, seed=1, etkdg=False)
+    assert ch.method == "grow-monomer" and ch.mol.GetNumAtoms() == 3 * 34 + 8
+    assert _min_nonbonded(ch) > 1.2
+    for b in ch.mol.GetBonds():
+        import numpy as np
+        x = ch.mol.GetConformer().GetPositions()
+        assert 0.9 < np.linalg.norm(x[b.GetBeginAtomIdx()] - x[b.GetEndAtomIdx()]) < 1.9
+    # ETKDG still comes first where it works
+    assert build_chain(THIOCARBONATE_MA, 3, seed=1).method == "etkdg"

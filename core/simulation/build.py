@@ -9,12 +9,17 @@ atom onto the long chains (see ``forcefield.py``).
 
 Tacticity: every unassigned stereocentre gets a random configuration (atactic). 3-D coordinates
 come from RDKit's ETKDG with random starting coordinates, which for a chain is a random-walk-like
-coil without overlaps (an equivalent of RadonPy's random-walk growth).
+coil without overlaps (an equivalent of RadonPy's random-walk growth). When ETKDG fails within its
+time budget (polyacrylonitrile: every attempt on a 10- to 22-mer runs into its timeout; a ~340-atom
+trimer with a long branched side chain under load), the chain grows unit by unit
+(``grow_coordinates``) from an embedded CH3-capped trimer or, if that fails too or the chain has
+at most three units, from the embedded CH3-capped monomer. ``Chain.method`` says which was used.
 """
 from __future__ import annotations
 
 import math
 import random
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,7 +31,11 @@ from rdkit.Chem import AllChem
 from core.simulation.errors import BuildError
 
 __all__ = ["Chain", "unit_atoms", "build_chain", "choose_dp", "unit_class", "atom_key",
-           "repeat_unit_mass", "validated_psmiles"]
+           "repeat_unit_mass", "validated_psmiles", "grow_coordinates", "BUILD_METHODS"]
+
+# how a chain's coordinates were made: whole-chain ETKDG, growth from an embedded trimer or
+# monomer template, or none (embed=False)
+BUILD_METHODS = ("etkdg", "grow-trimer", "grow-monomer", "none")
 
 
 class UnsupportedPolymer(BuildError, ValueError):
@@ -38,11 +47,13 @@ GAFF2_ELEMENTS = {"H", "C", "N", "O", "F", "P", "S", "Cl", "Br", "I"}
 
 @dataclass(frozen=True)
 class Chain:
-    """A built chain: RDKit molecule with explicit H and one conformer (coordinates in Å)."""
+    """A built chain: RDKit molecule with explicit H and one conformer (coordinates in Å);
+    ``method`` is one of BUILD_METHODS."""
 
     mol: Chem.Mol
     dp: int
     seed: int
+    method: str = "etkdg"
 
 
 def validated_psmiles(psmiles: str) -> Chem.Mol:
@@ -183,20 +194,36 @@ def _align(u: np.ndarray, v: np.ndarray) -> np.ndarray:
 
 
 def grow_coordinates(mol: Chem.Mol, psmiles: str, dp: int, *, seed: int = 0,
-                     clash: float = 1.7, tries: int = 36) -> np.ndarray:
-    """Random-walk growth of a chain's coordinates (Å) from an embedded CH3-capped trimer.
+                     clash: float = 1.7, hard_clash: float = 1.2, tries: int = 36,
+                     template_dp: int = 3,
+                     template: Chem.Mol | None = None,
+                     embed_budget_s: float = 120.0) -> np.ndarray:
+    """Random-walk growth of a chain's coordinates (Å) from an embedded CH3-capped oligomer.
 
-    The trimer's head block (cap + first unit), middle unit and tail block (last unit + cap) are
-    placed one after another: each new block is attached so that its incoming bond coincides with
-    the chain end's outgoing bond (bond lengths and angles from the template), rotated about that
-    bond by a random angle, and accepted at the first of ``tries`` angles whose atoms stay ≥
-    ``clash`` Å from all atoms already placed (else the best angle). Middle units are randomly
-    mirrored, which inverts their stereocentres: an atactic chain (RadonPy's random-walk idea).
+    The template is the CH3-capped trimer (``template_dp`` 3) or monomer (1), embedded by ETKDG
+    (``template``: one already embedded; ``embed_budget_s``: ETKDG's wall-time budget for it).
+    The template's head block (cap + first unit), middle unit (a monomer's only unit, whose caps
+    stand for the neighbouring units) and tail block (last unit + cap) are placed one after
+    another: each new block is attached so that its incoming bond coincides with the chain end's
+    outgoing bond (bond lengths and angles from the template), rotated about that bond by a random
+    angle, and accepted at the first of ``tries`` angles whose atoms stay ≥ ``clash`` Å from all
+    atoms already placed (else the best angle). When even the best angle leaves an atom closer
+    than ``hard_clash`` Å (the walk folded into a trap), the last one to three blocks are grown
+    again (at most 20 times per block). Middle units are randomly mirrored, which inverts their
+    stereocentres: an atactic chain (RadonPy's random-walk idea). Needs ``dp`` ≥ 2.
     """
+    if template_dp not in (1, 3):
+        raise ValueError(f"template_dp must be 1 or 3 (got {template_dp}).")
+    if dp < 2:
+        raise BuildError(f"Growth needs at least 2 units (got a {dp}-mer).")
     rng = np.random.default_rng(seed)
-    tmpl = build_chain(psmiles, 3, seed=seed + 101, embed=True, max_attempts=10).mol
+    tmpl = template if template is not None else build_chain(
+        psmiles, template_dp, seed=seed + 101, embed=True, max_attempts=10,
+        embed_budget_s=embed_budget_s, grow_fallback=False).mol
     T = tmpl.GetConformer().GetPositions()
-    tkey = {atom_key(a, 3): a.GetIdx() for a in tmpl.GetAtoms()}
+    tkey = {atom_key(a, template_dp): a.GetIdx() for a in tmpl.GetAtoms()}
+    # chain unit -> template unit for the head block, the middle units and the tail block
+    t_head, t_mid, t_tail = (0, 1, 2) if template_dp == 3 else (0, 0, 0)
 
     def link_atoms(m: Chem.Mol, n_units: int):
         """(unit_from, unit_to) -> (atom in unit_from, atom in unit_to) for inter-unit bonds."""
@@ -219,25 +246,31 @@ def grow_coordinates(mol: Chem.Mol, psmiles: str, dp: int, *, seed: int = 0,
 
     def template_index(atom_idx: int, tmpl_unit: int) -> int:
         a = mol.GetAtomWithIdx(atom_idx)
-        cls = unit_class(tmpl_unit, 3)
+        cls = unit_class(tmpl_unit, template_dp)
         return tkey[(cls, a.GetIntProp("local"), a.GetIntProp("hnum") if a.HasProp("hnum") else -1)]
 
     # blocks: (chain units, template units)
-    blocks = [([-1, 0], [-1, 0])] + [([k], [1]) for k in range(1, dp - 1)] + [
-        ([dp - 1, dp], [2, 3])]
+    blocks = [([-1, 0], [-1, t_head])] + [([k], [t_mid]) for k in range(1, dp - 1)] + [
+        ([dp - 1, dp], [t_tail, template_dp])]
     placed = np.zeros(mol.GetNumAtoms(), bool)
     topo = Chem.GetDistanceMatrix(mol)
     flip = np.array([-1.0, 1.0, 1.0])
-    next_pos = None
-    for bi, (cu, tu) in enumerate(blocks):
-        idx = [i for u in cu for i in units[u]]
+    # next_in[bi]: where block bi's head atom goes (set when block bi - 1 was placed)
+    next_in: list[np.ndarray | None] = [None] * (len(blocks) + 1)
+    block_idx = [[i for u in cu for i in units[u]] for cu, _ in blocks]
+    backtracks, max_backtracks = 0, 20 * len(blocks)
+    bi = 0
+    while bi < len(blocks):
+        cu, tu = blocks[bi]
+        idx = block_idx[bi]
         src = np.array([T[template_index(i, t)] for u, t in zip(cu, tu) for i in units[u]])
         nt = tl[(tu[-1], tu[-1] + 1)][1] if (tu[-1], tu[-1] + 1) in tl else None
         if bi == 0:
             shift = -src.mean(0)
             xyz[idx] = src + shift
             placed[idx] = True
-            next_pos = T[nt] + shift
+            next_in[1] = T[nt] + shift
+            bi = 1
             continue
         mirror = len(cu) == 1 and rng.random() < 0.5
         sign = flip if mirror else np.ones(3)
@@ -245,7 +278,7 @@ def grow_coordinates(mol: Chem.Mol, psmiles: str, dp: int, *, seed: int = 0,
         pc, _ = cl[(cu[0] - 1, cu[0])]           # chain: previous tail atom
         src = src * sign
         P_t, A_t = T[pt] * sign, T[at] * sign
-        target = next_pos
+        target = next_in[bi]
         axis = target - xyz[pc]
         R0 = _align(A_t - P_t, axis)
         base = (src - A_t) @ R0.T
@@ -262,10 +295,19 @@ def grow_coordinates(mol: Chem.Mol, psmiles: str, dp: int, *, seed: int = 0,
                 best, best_d, best_R = cand, dmin, R
             if dmin >= clash:
                 break
+        if best_d < hard_clash and bi > 1 and backtracks < max_backtracks:
+            # trapped (a small unit folding back onto the chain): re-grow the last blocks
+            backtracks += 1
+            back = min(bi - 1, 1 + int(rng.integers(0, 3)))
+            for b in range(bi - back, bi):
+                placed[block_idx[b]] = False
+            bi -= back
+            continue
         xyz[idx] = best
         placed[idx] = True
         if nt is not None:
-            next_pos = ((T[nt] * sign - A_t) @ R0.T) @ best_R.T + target
+            next_in[bi + 1] = ((T[nt] * sign - A_t) @ R0.T) @ best_R.T + target
+        bi += 1
     return xyz
 
 
@@ -278,17 +320,58 @@ def _fused_ring_atoms(mol: Chem.Mol) -> set[int]:
     return {i for i, c in count.items() if c >= 2}
 
 
+def _embed_etkdg(mol: Chem.Mol, random_centres: list[int], *, seed: int, max_attempts: int,
+                 timeout_s: int, budget_s: float | None) -> bool:
+    """ETKDG (random starting coordinates) on ``mol`` in place; True when it embedded.
+
+    Up to ``max_attempts`` attempts of at most ``timeout_s`` s each, then two more with the random
+    configurations of ring stereocentres released; ``budget_s`` (s, wall) caps all attempts
+    together (None: no cap), each attempt's timeout shrinking to what is left of it.
+    """
+    params = AllChem.ETKDGv3()
+    params.useRandomCoords = True
+    params.maxIterations = 200
+    t_end = None if budget_s is None else time.monotonic() + budget_s
+
+    def attempt(k: int) -> bool:
+        left = timeout_s if t_end is None else min(timeout_s, t_end - time.monotonic())
+        if left < 1:
+            return False
+        params.timeout = int(math.ceil(left))
+        params.randomSeed = seed * 1000 + k + 1
+        return AllChem.EmbedMolecule(mol, params) == 0
+
+    for k in range(max_attempts):
+        if attempt(k):
+            return True
+    ring_centres = [i for i in random_centres if mol.GetAtomWithIdx(i).IsInRing()]
+    if ring_centres:
+        # random configurations of ring stereocentres can still clash (strained or crowded
+        # rings): let ETKDG choose them, keeping the backbone's atactic ones
+        for i in ring_centres:
+            mol.GetAtomWithIdx(i).SetChiralTag(Chem.ChiralType.CHI_UNSPECIFIED)
+        Chem.AssignStereochemistry(mol, cleanIt=True, force=True)
+        for k in range(2):
+            if attempt(max_attempts + k):
+                return True
+    return False
+
+
 def build_chain(psmiles: str, dp: int, *, seed: int = 0, embed: bool = True,
                 max_attempts: int = 5, grow_above_atoms: int = 400,
-                embed_timeout_s: int = 60) -> Chain:
+                embed_timeout_s: int = 60, embed_budget_s: float = 120.0,
+                etkdg: bool = True, grow_fallback: bool = True) -> Chain:
     """CH3-terminated, atactic chain of ``dp`` repeat units with 3-D coordinates (Å).
 
     Chains up to ``grow_above_atoms`` atoms are embedded whole by ETKDG (random stereocentre
-    configurations); longer ones, and chains of > 3 units ETKDG fails on, grow unit by unit
-    (``grow_coordinates``) because ETKDG's cost grows steeply with size. Stereocentres get random
-    configurations (atactic) except ring-fusion / bridgehead atoms, which ETKDG assigns; if the
-    embedding still fails, the ring stereocentres are released too. Each ETKDG attempt stops
-    after ``embed_timeout_s`` s. Raises BuildError when no 3-D structure can be made.
+    configurations); longer ones grow unit by unit (``grow_coordinates``) because ETKDG's cost
+    grows steeply with size. Stereocentres get random configurations (atactic) except
+    ring-fusion / bridgehead atoms, which ETKDG assigns; if the embedding still fails, the ring
+    stereocentres are released too. Each ETKDG attempt stops after ``embed_timeout_s`` s and all
+    together after ``embed_budget_s`` s (wall). When ETKDG fails (or ``etkdg`` is False: a chain
+    of the same polymer just failed), a chain of ≥ 2 units grows from the embedded CH3-capped
+    trimer (``dp`` > 3) or, if that fails or ``dp`` ≤ 3, from the embedded monomer
+    (``grow_fallback`` False: no growth). Raises BuildError when no 3-D structure can be made.
     """
     if dp < 1:
         raise BuildError(f"The degree of polymerisation must be ≥ 1 (got {dp}).")
@@ -326,40 +409,37 @@ def build_chain(psmiles: str, dp: int, *, seed: int = 0, embed: bool = True,
                 rng.choice([Chem.ChiralType.CHI_TETRAHEDRAL_CW, Chem.ChiralType.CHI_TETRAHEDRAL_CCW]))
             random_centres.append(idx)
     Chem.AssignStereochemistry(mol, cleanIt=True, force=True)
-    grow = embed and mol.GetNumAtoms() > grow_above_atoms and dp >= 3
-    if embed and not grow:
-        params = AllChem.ETKDGv3()
-        params.useRandomCoords = True
-        params.maxIterations = 200
-        params.timeout = embed_timeout_s
-        ok = -1
-        for attempt in range(max_attempts):
-            params.randomSeed = seed * 1000 + attempt + 1
-            ok = AllChem.EmbedMolecule(mol, params)
-            if ok == 0:
-                break
-        ring_centres = [i for i in random_centres if mol.GetAtomWithIdx(i).IsInRing()]
-        if ok != 0 and ring_centres:
-            # random configurations of ring stereocentres can still clash (strained or
-            # crowded rings): let ETKDG choose them, keeping the backbone's atactic ones
-            for i in ring_centres:
-                mol.GetAtomWithIdx(i).SetChiralTag(Chem.ChiralType.CHI_UNSPECIFIED)
-            Chem.AssignStereochemistry(mol, cleanIt=True, force=True)
-            for attempt in range(2):
-                params.randomSeed = seed * 1000 + max_attempts + attempt + 1
-                ok = AllChem.EmbedMolecule(mol, params)
-                if ok == 0:
-                    break
-        if ok != 0 and dp <= 3:  # growth itself starts from an embedded trimer
+    if not embed:
+        return Chain(mol=mol, dp=dp, seed=seed, method="none")
+    can_grow = grow_fallback and dp >= 2
+    grow = (mol.GetNumAtoms() > grow_above_atoms and dp >= 3) or (not etkdg and can_grow)
+    if not grow:
+        if _embed_etkdg(mol, random_centres, seed=seed, max_attempts=max_attempts,
+                        timeout_s=embed_timeout_s, budget_s=embed_budget_s if can_grow else None):
+            return Chain(mol=mol, dp=dp, seed=seed, method="etkdg")
+        if not can_grow:
             raise BuildError(
                 f"RDKit could not generate 3-D coordinates for a {dp}-mer of {psmiles!r} "
                 f"({mol.GetNumAtoms()} atoms) after {max_attempts} attempts.")
-        grow = ok != 0  # ETKDG failed (e.g. a long polyacrylonitrile): grow unit by unit
-    if grow:
-        xyz = grow_coordinates(mol, psmiles, dp, seed=seed)
-        conf = Chem.Conformer(mol.GetNumAtoms())
-        for i, p in enumerate(xyz):
-            conf.SetAtomPosition(i, Point3D(*map(float, p)))
-        mol.RemoveAllConformers()
-        mol.AddConformer(conf, assignId=True)
-    return Chain(mol=mol, dp=dp, seed=seed)
+    # ETKDG failed (a polyacrylonitrile, a long branched side chain) or the chain is long:
+    # grow unit by unit from an embedded trimer, else from the embedded monomer
+    xyz, method, errors = None, "", []
+    for template_dp in ((3, 1) if dp > 3 else (1,)):
+        try:
+            xyz = grow_coordinates(mol, psmiles, dp, seed=seed, template_dp=template_dp,
+                                   embed_budget_s=embed_budget_s)
+            method = "grow-trimer" if template_dp == 3 else "grow-monomer"
+            break
+        except BuildError as exc:
+            errors.append(str(exc))
+    if xyz is None:
+        raise BuildError(
+            f"RDKit could not generate 3-D coordinates for a {dp}-mer of {psmiles!r} "
+            f"({mol.GetNumAtoms()} atoms), nor for the oligomers to grow it from: "
+            + " ".join(errors))
+    conf = Chem.Conformer(mol.GetNumAtoms())
+    for i, p in enumerate(xyz):
+        conf.SetAtomPosition(i, Point3D(*map(float, p)))
+    mol.RemoveAllConformers()
+    mol.AddConformer(conf, assignId=True)
+    return Chain(mol=mol, dp=dp, seed=seed, method=method)

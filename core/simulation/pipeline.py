@@ -147,9 +147,15 @@ def _step_build(psmiles: str, p: Preset, d: Path, say) -> dict:
     from core.simulation.build import atom_key, build_chain, choose_dp, repeat_unit_mass  # noqa
 
     dp = choose_dp(psmiles, p.chain_atoms, p.min_dp)
-    keys, bonds = None, None
+    keys, bonds, methods = None, None, []
     for i in range(p.n_chains):
-        ch = build_chain(psmiles, dp, seed=i + 1)
+        # once ETKDG failed on a chain, the others (same length) grow at once: each failed
+        # ETKDG attempt runs into its timeout (polyacrylonitrile: 60 s per attempt)
+        ch = build_chain(psmiles, dp, seed=i + 1,
+                         etkdg=not methods or methods[-1] == "etkdg")
+        methods.append(ch.method)
+        if ch.method != "etkdg":
+            say(f"chain {i}: grown unit by unit ({ch.method}; ETKDG failed or the chain is long)")
         k = [list(atom_key(a, dp)) for a in ch.mol.GetAtoms()]
         b = sorted((bd.GetBeginAtomIdx(), bd.GetEndAtomIdx()) for bd in ch.mol.GetBonds())
         if keys is None:
@@ -167,7 +173,8 @@ def _step_build(psmiles: str, p: Preset, d: Path, say) -> dict:
     except Exception as exc:  # noqa: BLE001 - a cross-check must never stop the calculation
         est = {"density": None, "error": f"{type(exc).__name__}: {exc}"}
     return {"dp": dp, "n_chains": p.n_chains, "atoms_per_chain": n_atoms,
-            "molar_mass": repeat_unit_mass(psmiles), "packing_estimate": est}
+            "molar_mass": repeat_unit_mass(psmiles), "packing_estimate": est,
+            "build_methods": methods}
 
 
 def _load_chain(d: Path, i: int, dp: int):
