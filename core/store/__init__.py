@@ -69,6 +69,9 @@ Cycles and batches
     candidate selected again is restored first), ``reject_candidate(batch_id, key, *, reason,
     actor)`` (one transaction: rejected for the campaign and deselected in the batch)
     ``add_batch_candidate(batch_id, candidate: dict, *, actor) -> int``  (manual addition)
+    ``add_batch_candidates(batch_id, candidates, *, joint_value=None, joint_value_se=None,
+    actor) -> list[int]`` (hand-added ones, all or none, with the batch's new joint value),
+    ``set_batch_joint_value(batch_id, joint_value, joint_value_se=None)``
     ``approve_batch(batch_id, *, actor) -> dict``  **idempotent**: the conditional
     ``UPDATE … WHERE status='proposed'`` lets exactly one of two concurrent approvals create the
     calculations; the other gets ``{"approved": False, "reason": ...}``.  The calculations table
@@ -80,7 +83,8 @@ Calculations
     batch_id, cycle, psmiles, key, name, preset, status, step, message, attempt, max_attempts,
     interruptions, reruns, worker, dask_key, job_id, log_path, workdir, result (dict),
     error_type, error_message, cancel_requested, created_at, started_at, finished_at,
-    updated_at, elapsed_s (s)
+    updated_at, attempt_started_at, elapsed_s (s, the current attempt; empty while queued),
+    total_elapsed_s (s, since the first start)
     ``get_calculation(calc_id) -> dict``
     ``request_cancel(calc_id, *, actor) -> str``  queued → cancelled now; running → flagged, the
     runner kills its processes within seconds and marks it cancelled
@@ -100,6 +104,9 @@ Pool predictions of the latest proposal (for the pool page)
     ``save_predictions(campaign, cycle, frame)``; ``latest_predictions(campaign) -> DataFrame | None``
 Descriptor cache (observations/uploads outside the shipped pool)
     ``cached_descriptors(keys) -> dict[str, np.ndarray]``; ``cache_descriptors(mapping)``
+Screening cache (SA score, motif flags, CPU cost, pre-check of polymers outside the shipped pool)
+    ``cached_screening(preset, version, psmiles) -> dict[str, np.ndarray]``;
+    ``cache_screening(preset, version, mapping)``
 Misc: ``schema_version() -> int``; ``store_id`` (the database's persistent random id); ``close()`` (this thread's connection);
 ``transaction()`` (context manager: the calls of this thread inside it are one all-or-nothing
 transaction, nested writes become savepoints); ``read_only`` (bool).
