@@ -34,7 +34,7 @@ from pages._pareto_chart import (  # noqa: E402
     ensure_images, ensure_images_background, export_buttons, figure_payload, pareto_chart,
 )
 from pages._common import (  # noqa: E402
-    Ctx, bootstrap, config, esc, limit_line, live_every, reference_polymers,
+    Ctx, bootstrap, config, db_path, esc, limit_line, live_every, reference_polymers,
     require_optical_objectives, sidebar, svg_html,
 )
 
@@ -341,7 +341,17 @@ def _model_check_panel(ctx, sig: str) -> None:
             "rmse": st.column_config.NumberColumn("RMSE", format="%.4g")})
 
 
+@st.cache_resource(show_spinner=False)
+def _shipped_campaigns(db: str) -> dict:
+    """Load the shipped finished campaigns (assets/campaigns/*.json) once per server process;
+    never raises (core.campaign.demo.ensure_shipped_campaigns logs what failed)."""
+    from core.campaign.demo import ensure_shipped_campaigns
+
+    return ensure_shipped_campaigns(db)
+
+
 def main() -> None:
+    _shipped_campaigns(str(db_path()))
     ctx = bootstrap()
     st.session_state["_ctx"] = ctx
     pages = [

@@ -64,6 +64,8 @@ Vocabulary and errors (top level)
 - ``store.batches``         cycles and batches (propose -> approve -> finish)
 - ``store.calculations``    the calculation state machine
 - ``store.runners``         runner heartbeats
+- ``store.snapshot``        every row of one campaign read as stored and written back under
+                            new ids in one transaction (what a bundle carries)
 
 ``execution``: running approved calculations
 - ``execution.runner``      the scheduler loop (store, executor and campaign hooks injected)
@@ -82,7 +84,10 @@ Vocabulary and errors (top level)
 - ``campaign.fidelity``     which oracle made an observation's numbers (preset, force field,
                             protocol); the surrogate and the front use the campaign's own only
 - ``campaign.measurements``  measured / literature n_D, ν_D from a CSV as observations
-- ``campaign.demo``         the demo campaign on the shipped pool and initial observations
+- ``campaign.demo``         the demo campaign on the shipped pool and initial observations;
+                            the shipped finished campaigns (``assets/campaigns/*.json``) at start
+- ``campaign.bundle``       one JSON file per campaign (``bundle`` / ``load-bundle``): ship a
+                            finished campaign, open it without computing anything
 
 ``ui``: presentation, no Streamlit (the pages are in ``pages/``)
 - ``ui.views``              page numbers and texts

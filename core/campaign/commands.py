@@ -27,12 +27,18 @@
                                      profile of the owner's jobqueue.yaml, see
                                      core.execution.cluster_profiles, or store an inline one)
     export NAME --out DIR            (observations.csv + observations.json, with provenance)
+    bundle NAME --out DIR [--no-csv] [--allow-pending]
+                                     (DIR/NAME.json: everything the dashboard shows of the
+                                     campaign, core.campaign.bundle; DIR/NAME.csv beside it)
+    load-bundle FILE [--name NAME]   (recreate a bundled campaign in the store, nothing
+                                     recomputed; exit code 2 for a name that exists or a bad
+                                     file, and nothing changes)
     cancel NAME --calc ID            retry NAME --calc ID [--rerun]
     run NAME [--exit-when-idle]      (the runner in the foreground; same as python -m core.runner)
 
 Exit codes: 0 done; 2 bad input or a database that cannot be used (one line on stderr naming
 the problem: not an SQLite file, damaged, a directory, read-only for a change, disk full).
-Read-only commands (status, export) work on a database this user may not write.
+Read-only commands (status, export, bundle) work on a database this user may not write.
 
 Functions (typed, no printing): :func:`create_campaign`, :func:`import_observations`,
 :func:`load_observation_records`, :func:`campaign_status`, :func:`export_observations`,
@@ -346,6 +352,16 @@ def _parser() -> argparse.ArgumentParser:
                          "~/.config/dask/jobqueue.yaml")
     kg.add_argument("--json", default=None, help='an inline profile, e.g. {"profile": "local"}')
     k.add_argument("--actor", default=os.environ.get("USER", "cli"))
+    bu = sub.add_parser("bundle", help="write the campaign as one JSON bundle (to ship it)")
+    bu.add_argument("name")
+    bu.add_argument("--out", required=True, help="directory of NAME.json (and NAME.csv)")
+    bu.add_argument("--no-csv", action="store_true", help="no flat observation CSV beside it")
+    bu.add_argument("--allow-pending", action="store_true",
+                    help="bundle even while calculations are queued or running")
+    lb = sub.add_parser("load-bundle", help="recreate a bundled campaign in the store")
+    lb.add_argument("file")
+    lb.add_argument("--name", default=None, help="campaign name (default: the bundle's)")
+    lb.add_argument("--actor", default=os.environ.get("USER", "cli"))
     r = sub.add_parser("run", help="run the runner in the foreground")
     r.add_argument("name")
     r.add_argument("--exit-when-idle", action="store_true")
@@ -493,6 +509,20 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.cmd == "export":
         paths = write_export(store, args.name, args.out)
         print(f"wrote {paths['csv']} and {paths['json']}")
+        return 0
+    if args.cmd == "bundle":
+        from core.campaign.bundle import write_bundle  # noqa: PLC0415
+        paths = write_bundle(store, args.name, args.out, csv=not args.no_csv,
+                             allow_pending=args.allow_pending)
+        print("wrote " + " and ".join(str(p) for p in paths.values()))
+        return 0
+    if args.cmd == "load-bundle":
+        from core.campaign.bundle import load_bundle  # noqa: PLC0415
+        camp = load_bundle(store, args.file, args.name, actor=args.actor)
+        n_b = len(store.batches(camp["id"]))
+        print(f"loaded campaign {camp['name']} (id {camp['id']}) from {args.file}: "
+              f"{store.observation_count(camp['id'])} observation(s), {n_b} batch(es), "
+              f"{len(store.cycles(camp['id']))} cycle(s); nothing queued or recomputed")
         return 0
     if args.cmd in ("cancel", "retry"):
         calc = store.get_calculation(args.calc)
