@@ -101,8 +101,11 @@ def _ensure_runner(path: str, campaign: str, every_s: float = 15.0) -> None:
     if now - _RUNNER_CHECKED.get((path, campaign), -1e9) < every_s:
         return
     _RUNNER_CHECKED[(path, campaign)] = now
+    from core.campaign.bundle import runner_wanted
     from core.execution.runner import ensure_runner
 
+    if not runner_wanted(get_store(path), campaign):  # a shipped campaign is shown as it is
+        return
     ensure_runner(path, campaign)
 
 
