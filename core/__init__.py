@@ -86,6 +86,8 @@ Vocabulary and errors (top level)
 - ``campaign.measurements``  measured / literature n_D, ν_D from a CSV as observations
 - ``campaign.demo``         the demo campaign on the shipped pool and initial observations;
                             the shipped finished campaigns (``assets/campaigns/*.json``) at start
+- ``campaign.report``       results per cycle (evaluated, beyond the line, hypervolume, best n_D
+                            at ν_D ≥ 40, wall time) and S / sulfonyl fractions beyond the line
 - ``campaign.bundle``       one JSON file per campaign (``bundle`` / ``load-bundle``): ship a
                             finished campaign, open it without computing anything
 

@@ -324,6 +324,10 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("status", help="show the campaign state")
     s.add_argument("name")
     s.add_argument("--json", action="store_true")
+    rp = sub.add_parser("report", help="results per cycle: evaluated, failures, beyond the limit "
+                        "line, hypervolume, best n_D at ν_D ≥ 40, wall time; S / sulfonyl "
+                        "fractions beyond the line (Markdown)")
+    rp.add_argument("name")
     e = sub.add_parser("export", help="write observations.csv and observations.json")
     e.add_argument("name")
     e.add_argument("--out", required=True)
@@ -468,6 +472,10 @@ def _dispatch(args: argparse.Namespace) -> int:
             print(f"batch {bid}: not approved ({res['reason']})", file=sys.stderr)
             return 2
         print(f"batch {bid}: approved, {res['n_calculations']} calculation(s) queued")
+        return 0
+    if args.cmd == "report":
+        from core.campaign.report import report_markdown  # noqa: PLC0415
+        print(report_markdown(store, args.name))
         return 0
     if args.cmd == "status":
         st = campaign_status(store, args.name)
