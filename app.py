@@ -31,7 +31,8 @@ from core.ui.views import (  # noqa: E402
     reference_point_from_config, simulation_summary,
 )
 from pages._pareto_chart import (  # noqa: E402
-    ensure_images, ensure_images_background, export_buttons, figure_payload, pareto_chart,
+    add_clicked_to_batch, ensure_images, ensure_images_background, export_buttons,
+    figure_payload, pareto_chart,
 )
 from pages._common import (  # noqa: E402
     Ctx, bootstrap, config, db_path, esc, limit_line, live_every, reference_polymers,
@@ -104,6 +105,9 @@ def _details(obs: pd.DataFrame, point: dict, batch_df: pd.DataFrame | None = Non
     if x is not None and y is not None:
         st.markdown(f"ν<sub>D</sub> = **{float(x):.2f}** · n<sub>D</sub> = **{float(y):.4f}**",
                     unsafe_allow_html=True)
+    if curve.startswith("pool") and psmiles:
+        ctx: Ctx = st.session_state["_ctx"]
+        add_clicked_to_batch(ctx.store, ctx.campaign, pid, psmiles)
     if batch_df is not None and len(batch_df) and pid in set(batch_df["id"].astype(str)):
         b = batch_df[batch_df["id"].astype(str) == pid].iloc[0]
         st.caption("proposed candidate (GP posterior, not yet simulated)")

@@ -7,6 +7,9 @@ repository, ``components/pareto_chart/``); structure pictures for the hover box 
 there too, as ``img/<image_key>.svg`` (``core.chem.structure_images``). Observations, the proposed
 batch and the reference polymers are drawn before the chart is sent; a pool's 10,000 pictures
 are drawn by a background process (``python -m core.chem.structure_images``), niced, once.
+
+:func:`add_clicked_to_batch` is the details panel's "Add to batch" for a clicked pool candidate
+(:func:`pages._proposal.add_by_hand` -> ``core.campaign.cycle.add_to_pending_batch``).
 """
 from __future__ import annotations
 
@@ -26,10 +29,13 @@ import streamlit as st
 import streamlit.components.v1 as components
 
 from core.atomic_io import atomic_copy
+from core.config import BatchState
+from core.store import Store
 from core.ui.figure_export import ExportSpec, export_specs, export_unavailable, figure_image
 from core.ui.figures import pareto_file_stem
-from core.chem.structure_images import write_structure_images
-from pages._common import esc
+from core.chem.structure_images import IMAGE_FORMAT, write_structure_images
+from pages._common import ACTOR, esc
+from pages._proposal import add_by_hand
 
 REPO = Path(__file__).resolve().parents[1]
 _SOURCE = Path(__file__).resolve().parent / "components" / "pareto_chart"
@@ -74,8 +80,9 @@ def ensure_images(psmiles: Iterable[str]) -> int:
 
 
 def ensure_images_background(psmiles: list[str]) -> None:
-    """Draw many pictures (a pool) in a niced child process, once per distinct list."""
-    key = hashlib.sha1("\n".join(psmiles).encode()).hexdigest()[:16]
+    """Draw many pictures (a pool) in a niced child process, once per distinct list and
+    picture format (minified SVGs, ~3.4 kB each: ~34 MB for a 10,000-polymer pool)."""
+    key = hashlib.sha1("\n".join([IMAGE_FORMAT, *psmiles]).encode()).hexdigest()[:16]
     if key in _pool_started:
         return
     _pool_started.add(key)
@@ -141,3 +148,37 @@ def export_buttons(payload: dict, campaign: str) -> None:
                  "zoom), rendered on the server in a few seconds")
     cols[-1].caption("Export the Pareto plot; the camera button in the chart saves the "
                      "view you see as PNG.")
+
+
+#: session key of the last plot-click addition: (campaign, pool id, ok, message)
+PLOT_ADD_RESULT = "_plot_add_result"
+
+
+def add_clicked_to_batch(store: Store, campaign: str, pool_id: str, psmiles: str) -> None:
+    """"Add to batch" for the pool candidate clicked on the Pareto plot (only pool points: an
+    observed point has its value already).  The candidate joins the campaign's batch waiting
+    for approval with its predictions and EHVI (:func:`pages._proposal.add_by_hand`, i.e.
+    ``core.campaign.cycle.add_to_pending_batch``); the line it returns — what was added, or
+    why nothing was (no batch waits, already in the batch, observed …) — stays shown under
+    the button while this point is the clicked one."""
+    pending = store.current_batch(campaign)
+    waiting = pending is not None and pending["status"] == BatchState.PROPOSED
+    if st.button("Add to batch", key="plot_add_to_batch", icon=":material/playlist_add:",
+                 help="add this pool candidate to the batch waiting for approval, with its "
+                      "predicted n_D, ν_D and EHVI (it goes on top of the Batch table)"):
+        with st.spinner("Predicting n_D, ν_D and the EHVI of the candidate …"):
+            ok, msg = add_by_hand(store, None, [psmiles], campaign=campaign,
+                                  pool_ids=[pool_id], actor=ACTOR)
+        st.session_state[PLOT_ADD_RESULT] = (campaign, pool_id, ok, msg)
+        if ok:  # redraw the plot with the new batch member
+            st.rerun()
+    last = st.session_state.get(PLOT_ADD_RESULT)
+    if last is not None and last[:2] == (campaign, pool_id):
+        (st.success if last[2] else st.error)(esc(last[3]))
+    elif waiting:
+        st.caption(f"Adds it to batch {pending['id']} (cycle {pending['cycle']}), waiting for "
+                   "approval.")
+    else:
+        st.caption("No batch is waiting for approval" + (
+            f" (batch {pending['id']} of cycle {pending['cycle']} is {pending['status']})"
+            if pending is not None else "") + ": propose one on the Batch page to add to it.")
