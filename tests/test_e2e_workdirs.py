@@ -1,14 +1,14 @@
-"""End to end in headless Chromium: a store recreated in the same folder gets its own work dirs.
+"""End to end in headless Chromium: stores in one folder get their own work dirs.
 
-Calculations of a second store in a folder (here: the database deleted and created again at the
-same path, so that the file name, the campaign id and the calculation id are all the same) once
-ran in the first store's work directories and failed with ``WorkdirMismatch`` — or, for the
-same polymer, would silently have resumed the old files.  Work dirs are per store now
+Calculations of a second store in a folder (another database file, or the database deleted and
+created again at the same path: the same file name, campaign id and calculation id) once ran in
+the first store's work directories and failed with ``WorkdirMismatch`` — or, for the same
+polymer, would silently have resumed the old files.  Work dirs are per store now
 (``core.execution.runner.runs_dir_for``); this goes through the real dashboard: for each store
 ``streamlit run app.py`` (smoke preset, the app starts the campaign's runner with a real dask
 LocalCluster), the batch of one polymer (the same one both times) is approved on the Batch
-page, the Jobs page shows it done, then the server and its runner are stopped.  Both
-calculations must succeed, each in its own work dir, and the first one's files must be left
+page, the Jobs page shows it done, then the server and its runner are stopped.  Every
+calculation must succeed, each in its own work dir, and the earlier ones' files must be left
 as they were.  Uses the server helpers of ``tests/test_e2e_dashboard.py``.
 """
 from __future__ import annotations
@@ -69,54 +69,64 @@ def _remove_db(path: Path) -> None:
         Path(f"{path}{suffix}").unlink(missing_ok=True)
 
 
-def test_a_recreated_store_computes_the_same_polymer_in_its_own_work_dir(tmp_path,
-                                                                          artifacts_dir):
+def _run(browser, store: Store, db: Path, tag: str, artifacts_dir: Path) -> dict:
+    """Approve and finish the store's batch through the dashboard; what the store and the
+    work dir say afterwards."""
+    _approve_and_finish(browser, db, artifacts_dir / f"e2e_workdirs_{tag}.log")
+    runner_log = db.parent / "runner-demo.log"
+    if runner_log.exists():
+        shutil.copy(runner_log, artifacts_dir / f"e2e_workdirs_runner_{tag}.log")
+    calcs = store.calculations("demo")
+    assert len(calcs) == 1
+    calc = store.get_calculation(int(calcs["id"].iloc[0]))
+    obs = store.observations("demo")
+    cid = int(store.get_campaign("demo")["id"])
+    wd = Path(calc["workdir"])
+    files = [wd / "pipeline" / "input.json", wd / "pipeline" / "record.json"]
+    return {"calc": calc, "key": store_key(store), "wd": wd, "cid": cid,
+            "root": runs_dir_for(store, cid, None),
+            "obs": obs[obs["calculation_id"] == calc["id"]],
+            "files": {f: (f.read_bytes(), f.stat().st_mtime_ns) for f in files}}
+
+
+def test_stores_in_one_folder_compute_the_same_polymer_in_their_own_work_dirs(tmp_path,
+                                                                             artifacts_dir):
+    """``optipoly.db``, then ``optipoly.db`` deleted and created again, then a second file
+    ``other.db`` in the same folder: the same campaign id, calculation id and polymer each
+    time."""
     if not Path(CHROMIUM).exists():
         pytest.skip("Debian chromium not installed at /usr/bin/chromium")
     sync_api = pytest.importorskip("playwright.sync_api")
     pool = write_pool_csv(tmp_path / "pool.csv", [PVC])
-    db = tmp_path / "optipoly.db"
+    db, other = tmp_path / "optipoly.db", tmp_path / "other.db"
     runs: list[dict] = []
     with sync_api.sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
-            for n in (1, 2):
-                if n == 2:
+            for tag, path in (("first", db), ("recreated", db), ("other", other)):
+                if tag == "recreated":
                     _remove_db(db)               # the same path, a new database
-                store = _new_store(db, pool)
-                _approve_and_finish(browser, db, artifacts_dir / f"e2e_workdirs_{n}.log")
-                runner_log = db.parent / "runner-demo.log"
-                if runner_log.exists():
-                    shutil.copy(runner_log, artifacts_dir / f"e2e_workdirs_runner_{n}.log")
-                calcs = store.calculations("demo")
-                assert len(calcs) == 1
-                calc = store.get_calculation(int(calcs["id"].iloc[0]))
-                obs = store.observations("demo")
-                mine = obs[obs["calculation_id"] == calc["id"]]
-                cid = int(store.get_campaign("demo")["id"])
-                wd = Path(calc["workdir"])
-                files = [wd / "pipeline" / "input.json", wd / "pipeline" / "record.json"]
-                runs.append({"calc": calc, "key": store_key(store), "wd": wd,
-                             "root": runs_dir_for(store, cid, None), "cid": cid, "obs": mine,
-                             "files": {f: (f.read_bytes(), f.stat().st_mtime_ns)
-                                       for f in files}})
+                store = _new_store(path, pool)
+                runs.append(_run(browser, store, path, tag, artifacts_dir))
                 store.close()
         finally:
             browser.close()
-    first, second = runs
-    # the same file, campaign and calculation ids, and polymer: only the store tells them apart
-    assert first["cid"] == second["cid"] and first["calc"]["id"] == second["calc"]["id"]
-    assert first["calc"]["psmiles"] == second["calc"]["psmiles"] == PVC
+    # the same campaign and calculation ids and polymer: only the store tells them apart
+    assert len({(r["cid"], r["calc"]["id"], r["calc"]["psmiles"]) for r in runs}) == 1
+    assert runs[0]["calc"]["psmiles"] == PVC
     for r in runs:
         assert r["calc"]["status"] == CalcState.DONE, r["calc"]
         assert r["wd"].is_relative_to(r["root"]) and r["wd"].is_dir()
         assert len(r["obs"]) == 1                                   # its result came back
         assert r["obs"].iloc[0]["provenance"]["execution"]["workdir"] == str(r["wd"])
-    assert first["key"] != second["key"]
-    assert first["wd"] != second["wd"] and first["root"] != second["root"]
-    assert not second["wd"].is_relative_to(first["root"])
-    # the second pipeline wrote its own input and result record; the first one's are untouched
-    for f, (data, mtime) in first["files"].items():
-        assert f.read_bytes() == data and f.stat().st_mtime_ns == mtime
-    assert min(m for _, m in second["files"].values()) > \
-        max(m for _, m in first["files"].values())
+    assert len({r["key"] for r in runs}) == len({r["root"] for r in runs}) == 3
+    for i, later in enumerate(runs[1:], start=1):
+        for earlier in runs[:i]:
+            assert not later["wd"].is_relative_to(earlier["root"])
+            # each pipeline wrote its own input and result record after the earlier ones,
+            # whose files are left as they were
+            assert min(m for _, m in later["files"].values()) > \
+                max(m for _, m in earlier["files"].values())
+    for r in runs:
+        for f, (data, mtime) in r["files"].items():
+            assert f.read_bytes() == data and f.stat().st_mtime_ns == mtime
