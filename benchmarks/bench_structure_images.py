@@ -6,7 +6,8 @@ For the pool in ``assets/pool/`` (all 10,000 polymers by default, or a random ``
 every hover picture (``HOVER_SIZE``) once with :func:`core.chem.structure_images.rdkit_svg` and
 minifies it (:func:`core.chem.structure_images.minify_svg`), and prints side by side: total bytes
 for the whole pool, bytes on disk (4 KiB blocks, one file per picture as the dashboard writes
-them), mean / median / max bytes per picture, and ms per picture (draw, minify).
+them), mean / median / max bytes per picture, and ms per picture (draw, minify); and what the
+Pool page sends for its largest table (300 rows, 150×95 pictures as base64 data URIs).
 
 ``--render-check K`` also renders K pairs (plain and with a highlighted substructure) in
 headless Chromium (``/usr/bin/chromium``, Playwright) and reports how the pixels of RDKit's SVG
@@ -60,6 +61,16 @@ def measure(psmiles: list[str]) -> dict:
     n = len(psmiles)
     return {"n": n, "raw": raw, "mini": mini, "ms_draw": 1e3 * t_draw / n,
             "ms_minify": 1e3 * t_min / n}
+
+
+def pool_page_bytes(psmiles: list[str], rows: int = 300) -> tuple[int, int]:
+    """Bytes of the Pool page's picture column (base64 data URIs, 150×95) for ``rows`` rows:
+    RDKit's SVG vs the minified one."""
+    from core.chem.structure_images import svg_data_uri
+
+    raw = [rdkit_svg(p, 150, 95) for p in psmiles[:rows]]
+    return (sum(len(svg_data_uri(s)) for s in raw),
+            sum(len(svg_data_uri(minify_svg(s))) for s in raw))
 
 
 def render_check(psmiles: list[str]) -> list[tuple[str, int, int, int]]:
@@ -139,6 +150,9 @@ def main(argv: list[str] | None = None) -> int:
     for name, a, b in rows:
         print(f"{name:40s} {a:>14s}   {b}")
     print(f"ratio minified / RDKit: {sum(r['mini']) / sum(r['raw']):.3f}")
+    page_raw, page_min = pool_page_bytes(ps)
+    print(f"{'Pool page, 300 rows of data URIs, kB':40s} {page_raw / 1e3:>14,.0f}   "
+          f"{page_min / 1e3:,.0f}")
     if args.render_check:
         sample = pd.Series(ps).sample(min(args.render_check, len(ps)),
                                       random_state=args.seed + 1).tolist()
