@@ -297,10 +297,9 @@ def test_pending_calculations_are_fantasies_not_candidates(camp):
     assert pending not in set(store.batch_candidates(b3["id"])["key"])
 
 
-def test_failed_in_the_last_cycle_is_not_proposed_again_straight_away(camp):
-    """A polymer whose calculation failed in the last cycle is left out of the next proposal
-    (the surrogate has not changed, so top-q EHVI would pick it again); once a later cycle has
-    run it may come back, and a retry makes it pending instead."""
+def test_a_failed_polymer_is_not_proposed_again(camp):
+    """A polymer whose calculation failed is left out of every later proposal (the failure is
+    deterministic: proposing it again repeats it); a retry makes it pending instead."""
     store, _ = camp
     b1 = propose_batch(store, "c1", strategy="ehvi", actor="t")
     keys1 = store.batch_candidates(b1["id"])["key"].tolist()
@@ -319,13 +318,18 @@ def test_failed_in_the_last_cycle_is_not_proposed_again_straight_away(camp):
     assert b2["cycle"] == 2 and bad not in keys2
     assert set(keys1[1:]) <= set(keys2)
     assert b2["info"]["n_failed_excluded"] == 1
-    # cycle 2 runs (and is cancelled): cycle 1's failure is no longer "the last cycle"
+    # cycle 2 runs (and is cancelled): cycle 1's failure still stays out
     store.approve_batch(b2["id"], actor="t")
     for c in store.calculations("c1", batch_id=b2["id"])["id"]:
         store.request_cancel(int(c), actor="t")
     b3 = propose_batch(store, "c1", strategy="ehvi", actor="t")
-    assert b3["cycle"] == 3 and bad in store.batch_candidates(b3["id"])["key"].tolist()
-    assert b3["info"]["n_failed_excluded"] == 0
+    assert b3["cycle"] == 3 and bad not in store.batch_candidates(b3["id"])["key"].tolist()
+    assert b3["info"]["n_failed_excluded"] == 1
+    # a retry re-queues it: pending, still not proposed, no longer counted as failed
+    store.request_retry(cid_bad, actor="t")
+    b4 = propose_batch(store, "c1", strategy="ehvi", actor="t")
+    assert bad not in store.batch_candidates(b4["id"])["key"].tolist()
+    assert b4["info"]["n_failed_excluded"] == 0
 
 
 def test_quick_results_never_enter_a_smoke_campaign(tmp_path, pool_csv):

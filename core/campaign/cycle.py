@@ -195,29 +195,30 @@ def observation_matrix(store: Store, campaign: Any, pool: PoolData,
     return X[ok], Y[ok], grouped
 
 
-def _failed_last_cycle(store: Store, cid: int) -> set[str]:
-    """Canonical SMILES of polymers whose calculation failed in the latest cycle that has
-    calculations.  A retry re-queues the calculation, so a retried polymer is pending instead
-    (still never proposed twice); a failure of an older cycle may be proposed again."""
+def _failed_polymers(store: Store, cid: int) -> set[str]:
+    """Canonical SMILES of polymers whose calculation ended failed, in any cycle.
+
+    A failed calculation has used its attempts or hit a deterministic error (a chain that cannot
+    be built, an atom GAFF2 cannot type, MD that blows up); proposing the same polymer again
+    repeats the same failure, as the first real campaign showed (a phosphazene failed in MD in
+    cycle 1 and again in cycle 3).  So it stays out of every later proposal; a person who wants
+    it can retry the calculation (it becomes pending) or add it by hand."""
     calcs = store.calculations(cid)
-    cycles = pd.to_numeric(calcs["cycle"], errors="coerce").dropna()
-    if cycles.empty:
+    if calcs.empty:
         return set()
-    last = cycles.max()
-    failed = calcs[(calcs["status"] == CalcState.FAILED)
-                   & (pd.to_numeric(calcs["cycle"], errors="coerce") == last)]
+    failed = calcs[calcs["status"] == CalcState.FAILED]
     return {_canon(s) for s in failed["psmiles"]}
 
 
 def _excluded_canonical(store: Store, cid: int, grouped: pd.DataFrame) -> set[str]:
     """Canonical SMILES of evaluated, pending (queued/running), rejected polymers and those
-    whose calculation failed in the last cycle (:func:`_failed_last_cycle`)."""
+    whose calculation failed (:func:`_failed_polymers`)."""
     out = set(grouped["canonical"]) if "canonical" in grouped else set()
     pend = store.calculations(cid, status=PENDING_CALC_STATES)
     out |= {_canon(s) for s in pend["psmiles"]}
     rej = store.rejected(cid)
     out |= {_canon(s) for s in rej["psmiles"].dropna()}
-    out |= _failed_last_cycle(store, cid)
+    out |= _failed_polymers(store, cid)
     return out
 
 
@@ -347,7 +348,7 @@ def propose_batch(store: Store, campaign: Any, *, q: int | None = None,
             "n_available": int(prop.available.sum()), "reference_point": cfg.reference_point,
             "n_kept": len(kept_rows), "kept_from_batch": keep_selected_of,
             "n_pending_fantasies": int(np.all(np.isfinite(pX), axis=1).sum()),
-            "n_failed_excluded": len(_failed_last_cycle(store, camp["id"])),
+            "n_failed_excluded": len(_failed_polymers(store, camp["id"])),
             "screened_out": prop.screened_out, "cost_aware": config.cost_aware,
             "believed_gain": None if sel is None else sel.believed_gain,
             "expected_gain_se": joint_se,
