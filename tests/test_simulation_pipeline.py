@@ -421,3 +421,36 @@ def test_qm_waits_for_the_cheap_steps_in_every_mode():
     assert _step_order(list(STEPS), qm_first_of_expensive=True) == [
         "build", "forcefield", "cell", "qm", "md", "optics"]
     assert _step_order(list(STEPS), qm_first_of_expensive=False) == list(STEPS)
+
+
+@pytest.mark.integration
+def test_md_blowup_at_2fs_reruns_at_1fs(tmp_path, monkeypatch):
+    """An MD that becomes unstable (LAMMPS "Out of range atoms") at the preset's 2 fs is run
+    again at 1 fs with the real LAMMPS; the record says so, and a rerun resumes at 1 fs."""
+    from core.simulation import md
+    from core.simulation.errors import MDUnstable
+    from core.simulation.presets import get_preset
+
+    real = md.run_md
+    calls = []
+
+    def flaky(info, workdir, p, **kw):
+        calls.append(p.timestep_fs)
+        if p.timestep_fs == 2.0:
+            (workdir / "md.log").write_text("ERROR on proc 0: Out of range atoms\n")
+            raise MDUnstable("The MD simulation became unstable (LAMMPS: ERROR on proc 0: Out "
+                             "of range atoms - cannot compute PPPM).", step="md")
+        return real(info, workdir, p, **kw)
+
+    monkeypatch.setattr(md, "run_md", flaky)
+    p = get_preset("smoke").with_overrides(timestep_fs=2.0)
+    wd = tmp_path / "ps"
+    rec = run_pipeline(PS, p, wd, threads=1, until="md")
+    assert calls == [2.0, 1.0]
+    assert (wd / "md" / "unstable_dt2" / "md.log").read_text().startswith("ERROR")
+    assert any("MD ran at 1 fs" in w for w in rec["warnings"])
+    assert 0.1 < rec["density"] < 3.0
+    # the step is done: a rerun reuses it without any MD
+    calls.clear()
+    run_pipeline(PS, p, wd, threads=1, until="md")
+    assert calls == []

@@ -27,7 +27,7 @@ from typing import Callable
 from rdkit import Chem
 
 from core.atomic_io import atomic_write_json
-from core.simulation.errors import SimulationError
+from core.simulation.errors import MDUnstable, SimulationError
 from core.simulation.presets import Preset, get_preset
 
 __all__ = ["STEPS", "WAVELENGTHS_NM", "run_pipeline", "default_workdir", "WorkdirMismatch",
@@ -243,6 +243,10 @@ def _step_cell(psmiles: str, p: Preset, d: Path, say, wd: Path) -> dict:
             "total_mass": info.total_mass}
 
 
+MD_FALLBACK_FILE = "timestep_fallback.json"
+MD_FALLBACK_TIMESTEP_FS = 1.0  # fs: the time step of a second MD try after an MDUnstable
+
+
 def _step_md(psmiles: str, p: Preset, d: Path, say, wd: Path, threads) -> dict:
     from core.simulation.lammps_data import DataFileInfo  # noqa: PLC0415
     from core.simulation.md import run_md  # noqa: PLC0415
@@ -253,9 +257,35 @@ def _step_md(psmiles: str, p: Preset, d: Path, say, wd: Path, threads) -> dict:
                         shake_bond_types=tuple(c["shake_bond_types"]),
                         total_charge=c["total_charge_e"], total_mass=c["total_mass"],
                         box=c["box_A"])
-    res = run_md(info, d, p, threads=threads, progress=say)
+    fallback = d / MD_FALLBACK_FILE
+    if fallback.is_file():  # an earlier attempt already fell back: resume at the smaller step
+        res = run_md(info, d, p.with_overrides(**json.loads(fallback.read_text())["overrides"]),
+                     threads=threads, progress=say)
+    else:
+        try:
+            res = run_md(info, d, p, threads=threads, progress=say)
+        except MDUnstable as exc:
+            if p.timestep_fs <= MD_FALLBACK_TIMESTEP_FS:
+                raise
+            # high-pressure compression of a stiff or crowded unit can blow up at 2 fs (LAMMPS
+            # "Out of range atoms"); the same schedule at 1 fs costs twice the steps, once
+            say(f"warning: {exc} — running the MD again at {MD_FALLBACK_TIMESTEP_FS:g} fs")
+            aside = d / f"unstable_dt{p.timestep_fs:g}"
+            shutil.rmtree(aside, ignore_errors=True)
+            aside.mkdir()
+            for f in list(d.iterdir()):
+                if f != aside and f.name != "system.data" and f.is_file():
+                    shutil.move(str(f), aside / f.name)
+            over = {"timestep_fs": MD_FALLBACK_TIMESTEP_FS}
+            _write_json(fallback, {"overrides": over, "reason": str(exc)[:500]})
+            res = run_md(info, d, p.with_overrides(**over), threads=threads, progress=say)
     from dataclasses import asdict  # noqa: PLC0415
-    return asdict(res)
+    out = asdict(res)
+    if fallback.is_file():
+        fb = json.loads(fallback.read_text())
+        out["timestep_fallback"] = {"timestep_fs": fb["overrides"]["timestep_fs"],
+                                    "reason": fb["reason"]}
+    return out
 
 
 def _step_qm(psmiles: str, p: Preset, d: Path, say, wd: Path, threads) -> dict:
@@ -324,6 +354,9 @@ def _md_warnings(md: dict, build: dict) -> list[str]:
     from core.simulation.packing import cross_check_warning  # noqa: PLC0415
 
     out = []
+    if md.get("timestep_fallback"):
+        out.append(f"MD ran at {md['timestep_fallback']['timestep_fs']:g} fs: at the preset's "
+                   f"time step it became unstable ({md['timestep_fallback']['reason'][:160]}).")
     if not md["converged"]:
         out.append(
             f"MD density not converged: drift {md['density_drift_rel']:+.2%} (density) and "
