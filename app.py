@@ -27,17 +27,18 @@ from core.ui.figures import (  # noqa: E402
 )
 from core.chem.structure_images import polymer_svg  # noqa: E402
 from core.ui.views import (  # noqa: E402
-    annotate_observations, compute_kpis, cycle_history, data_signature,
+    annotate_observations, compute_kpis, cycle_history, data_signature, frame_digest,
     reference_point_from_config, simulation_summary,
 )
 from pages._pareto_chart import (  # noqa: E402
-    add_clicked_to_batch, ensure_images, ensure_images_background, export_buttons,
-    figure_payload, pareto_chart,
+    CHART_PAYLOADS, MODEL_CHECKS, ChartPayloads, add_clicked_to_batch, cache_root, ensure_images,
+    ensure_images_background, export_buttons, figure_payload, pareto_chart,
 )
 from pages._common import (  # noqa: E402
     Ctx, bootstrap, config, db_path, esc, limit_line, live_every, reference_polymers,
     require_optical_objectives, sidebar, svg_html,
 )
+from core.ui.profile import emit, phase, start  # noqa: E402
 
 
 def _pool_frame(ctx: Ctx) -> pd.DataFrame | None:
@@ -51,6 +52,7 @@ def _pool_frame(ctx: Ctx) -> pd.DataFrame | None:
         "n_pred": preds["pred_mean_n_D"].astype(float),
         "abbe_pred": preds["pred_mean_abbe_number"].astype(float),
     })
+    out.attrs["cycle"] = preds.attrs.get("cycle")  # the proposal these predictions belong to
     return out
 
 
@@ -155,6 +157,50 @@ def _details(obs: pd.DataFrame, point: dict, batch_df: pd.DataFrame | None = Non
                 st.json(prov, expanded=True)
 
 
+def _build_chart(ctx: Ctx, obs_a: pd.DataFrame, line, batch: dict | None,
+                 batch_df: pd.DataFrame | None, hist: pd.DataFrame,
+                 dark: bool) -> tuple[ChartPayloads, bool]:
+    """The Overview's chart payloads for this session's options (pool cloud, batch, shading,
+    selection, fixed ranges, theme), its hover pictures drawn; and whether another session may
+    reuse them: not when the pool predictions read belong to another cycle than the batch (a
+    proposal caught between saving its batch and its predictions)."""
+    with phase("pool cloud read"):
+        pool = _pool_frame(ctx) if st.session_state.get("show_pool", True) else None
+        pool_psmiles = None if pool is None else dict(zip(pool["id"].astype(str),
+                                                          pool["psmiles"].astype(str)))
+        refs = reference_polymers()
+    shareable = pool is None or batch is None or \
+        pool.attrs.get("cycle") in (None, int(batch["cycle"]))
+    with phase("figure build"):
+        fix = bool(st.session_state.get("fix_ranges"))
+        fig = pareto_figure(obs_a, limit_line=line, references=refs,
+                            batch=batch_df if st.session_state.get("show_batch", True) else None,
+                            pool=pool,
+                            show_beyond_region=st.session_state.get("show_region", True),
+                            selected_id=st.session_state.get("_selected_id"),
+                            x_range=st.session_state.get("x_range") if fix else None,
+                            y_range=st.session_state.get("y_range") if fix else None,
+                            image_keys=True)
+    # hover pictures: the few points now, a pool's thousands in the background
+    with phase("hover pictures"):
+        ensure_images(list(obs_a.get("psmiles", [])) + list(refs["psmiles"])
+                      + ([] if batch_df is None else list(batch_df["psmiles"])))
+        if pool is not None and len(pool):
+            ensure_images_background(sorted(set(pool["psmiles"].astype(str))))
+    with phase("figure build"):
+        hist_fig = history_figure(hist)
+        hist_fig.update_layout(title=dict(text="Progress per cycle", x=0, font=dict(size=16)),
+                               margin=dict(t=60))
+    with phase("figure serialisation"):
+        export_payload = figure_payload(fig)  # exports: white paper, whatever the theme
+        # the component's frame is outside Streamlit's theme: the figure follows it itself
+        built = ChartPayloads(
+            figure=figure_payload(apply_theme(fig, True)) if dark else export_payload,
+            history=figure_payload(apply_theme(hist_fig, True) if dark else hist_fig),
+            export=export_payload, pool_psmiles=pool_psmiles)
+    return built, shareable
+
+
 @st.cache_resource(show_spinner=False)
 def _calibration() -> dict:
     from core.chem.calibration import load_calibration
@@ -189,12 +235,13 @@ def overview() -> None:
 
     @st.fragment(run_every=live_every())
     def live() -> None:
-        cfg_now = config(ctx)  # re-read: the line / reference point may be edited elsewhere
-        line = limit_line(cfg_now)
-        ref_xy = reference_point_from_config(cfg_now)
-        obs = ctx.store.observations(ctx.campaign)
-        calcs = ctx.store.calculations(ctx.campaign)
-        batch, batch_df = _batch_frame(ctx)
+        with phase("store reads"):
+            cfg_now = config(ctx)  # re-read: the line / reference point may be edited elsewhere
+            line = limit_line(cfg_now)
+            ref_xy = reference_point_from_config(cfg_now)
+            obs = ctx.store.observations(ctx.campaign)
+            calcs = ctx.store.calculations(ctx.campaign)
+            batch, batch_df = _batch_frame(ctx)
         status_counts = calcs["status"].value_counts().to_dict() if len(calcs) else {}
         dark = dark_theme()
         sig = data_signature(dark, len(obs), int(obs["id"].max()) if len(obs) else 0, status_counts,
@@ -206,11 +253,13 @@ def overview() -> None:
                              st.session_state.get("fix_ranges"), st.session_state.get("x_range"),
                              st.session_state.get("y_range"),
                              st.session_state.get("_selected_id"), list(ref_xy))
-        fid = campaign_fidelity(cfg_now)
-        obs_a = annotate_observations(obs, line, fid)
-        kpi = compute_kpis(obs_a, calcs["status"] if len(calcs) else [], ref_xy, line,
-                           current_cycle=None if batch is None else int(batch["cycle"]))
-        hist = cycle_history(obs_a, ref_xy, line)
+        with phase("fidelity annotation"):
+            fid = campaign_fidelity(cfg_now)
+            obs_a = annotate_observations(obs, line, fid)
+        with phase("KPIs + history"):
+            kpi = compute_kpis(obs_a, calcs["status"] if len(calcs) else [], ref_xy, line,
+                               current_cycle=None if batch is None else int(batch["cycle"]))
+            hist = cycle_history(obs_a, ref_xy, line)
         k = st.columns(6)
         k[0].metric("Cycle", kpi["cycle"],
                     help="current cycle (cycle 0 = initial data)")
@@ -243,46 +292,31 @@ def overview() -> None:
                          icon=":material/arrow_forward:")
         cached = st.session_state.get("_pareto_fig")
         if cached is None or cached[0] != sig:
-            pool = _pool_frame(ctx) if st.session_state.get("show_pool", True) else None
-            if pool is not None:
-                st.session_state["_pool_psmiles"] = dict(zip(pool["id"].astype(str),
-                                                             pool["psmiles"].astype(str)))
-            refs = reference_polymers()
-            fig = pareto_figure(obs_a, limit_line=line, references=refs,
-                                batch=batch_df if st.session_state.get("show_batch", True)
-                                else None,
-                                pool=pool,
-                                show_beyond_region=st.session_state.get("show_region", True),
-                                selected_id=st.session_state.get("_selected_id"),
-                                x_range=st.session_state.get("x_range")
-                                if st.session_state.get("fix_ranges") else None,
-                                y_range=st.session_state.get("y_range")
-                                if st.session_state.get("fix_ranges") else None,
-                                image_keys=True)
-            # hover pictures: the few points now, a pool's thousands in the background
-            ensure_images(list(obs_a.get("psmiles", [])) + list(refs["psmiles"])
-                          + ([] if batch_df is None else list(batch_df["psmiles"])))
-            if pool is not None and len(pool):
-                ensure_images_background(sorted(set(pool["psmiles"].astype(str))))
-            hist_fig = history_figure(hist)
-            hist_fig.update_layout(title=dict(text="Progress per cycle", x=0, font=dict(size=16)),
-                                   margin=dict(t=60))
-            export_payload = figure_payload(fig)  # exports: white paper, whatever the theme
-            # the component's frame is outside Streamlit's theme: the figure follows it itself
-            st.session_state["_pareto_fig"] = (
-                sig, figure_payload(apply_theme(fig, True)) if dark else export_payload,
-                figure_payload(apply_theme(hist_fig, True) if dark else hist_fig),
-                export_payload)
+            # built once per state of the data and shared by every session that shows it (a new
+            # tab reuses the figure another session built: no second pool read, figure build or
+            # serialisation); the digest covers what the signature's counts do not
+            with phase("data digest"):
+                key = (ctx.db, ctx.campaign, str(cache_root()), sig,
+                       frame_digest(obs_a), frame_digest(batch_df))
+            built = CHART_PAYLOADS.get_or_build(
+                key, lambda: _build_chart(ctx, obs_a, line, batch, batch_df, hist, dark))
+            if built.pool_psmiles is not None:
+                st.session_state["_pool_psmiles"] = built.pool_psmiles
+            st.session_state["_pareto_fig"] = (sig, built.figure, built.history, built.export)
+            st.session_state["_pareto_key"] = key
         payload, hist_payload, export_payload = st.session_state["_pareto_fig"][1:]
         with left:
-            clicked = pareto_chart(payload, sig=sig, key="pareto", height=600,
-                                   keep_zoom=not st.session_state.get("fix_ranges"),
-                                   config=chart_config(pareto_file_stem(ctx.campaign)),
-                                   history=hist_payload,
-                                   history_height=320)
-            export_buttons(export_payload, ctx.campaign)
-            _model_check_panel(ctx, sig)
-        with right:
+            with phase("component send"):
+                clicked = pareto_chart(payload, sig=sig, key="pareto", height=600,
+                                       keep_zoom=not st.session_state.get("fix_ranges"),
+                                       config=chart_config(pareto_file_stem(ctx.campaign)),
+                                       history=hist_payload,
+                                       history_height=320)
+            with phase("export buttons"):
+                export_buttons(export_payload, ctx.campaign)
+            with phase("model check"):
+                _model_check_panel(ctx, sig, st.session_state["_pareto_key"])
+        with right, phase("details panel"):
             st.subheader("Details")
             if isinstance(clicked, dict) and clicked.get("customdata"):
                 _details(obs_a, clicked, batch_df)
@@ -303,6 +337,7 @@ def overview() -> None:
                                    + (f" ({esc(org)})" if org else "")
                                    + f" · n_D {r['n_D']:.4f} · "
                                    f"ν_D {r['abbe_number']:.1f}")
+        emit("overview fragment", campaign=ctx.campaign)  # only a fragment rerun writes this
 
     live()
 
@@ -317,15 +352,19 @@ def dark_theme() -> bool:
         return False
 
 
-def _model_check_panel(ctx, sig: str) -> None:
+def _model_check_panel(ctx: Ctx, sig: str, key: tuple) -> None:
     """Predicted (GP mean ± σ at proposal time) vs simulated values of each batch: bias, MAE,
     RMSE and the fraction within 1σ / 2σ per cycle (core.optimize.model_check); recomputed only
-    when the campaign's data change."""
+    when the campaign's data change, and shared by the sessions that show the same data
+    (``key``: the chart's key, :data:`pages._pareto_chart.MODEL_CHECKS`)."""
     cached = st.session_state.get("_model_check")
     if cached is None or cached[0] != sig:
-        from core.campaign.cycle import campaign_model_check
+        def build() -> tuple[pd.DataFrame, bool]:
+            from core.campaign.cycle import campaign_model_check
 
-        cached = (sig, campaign_model_check(ctx.store, ctx.campaign))
+            return campaign_model_check(ctx.store, ctx.campaign), True
+
+        cached = (sig, MODEL_CHECKS.get_or_build(key, build))
         st.session_state["_model_check"] = cached
     mc = cached[1]
     with st.expander("Model check: predictions vs results", icon=":material/rule:"):
@@ -355,23 +394,29 @@ def _shipped_campaigns(db: str) -> dict:
 
 
 def main() -> None:
-    _shipped_campaigns(str(db_path()))
-    ctx = bootstrap()
-    st.session_state["_ctx"] = ctx
-    pages = [
-        st.Page(overview, title="Overview / Pareto", icon=":material/scatter_plot:",
-                default=True, url_path="overview"),
-        st.Page("pages/batch.py", title="Batch approval", icon=":material/fact_check:"),
-        st.Page("pages/jobs.py", title="Jobs", icon=":material/memory:"),
-        st.Page("pages/compare.py", title="Compare campaigns",
-                icon=":material/stacked_line_chart:"),
-        st.Page("pages/substructures.py", title="Substructures", icon=":material/hub:"),
-        st.Page("pages/pool.py", title="Pool", icon=":material/grain:"),
-        st.Page("pages/settings.py", title="Settings", icon=":material/settings:"),
-    ]
-    pg = st.navigation(pages)
-    sidebar(ctx)
-    pg.run()
+    """One script run: store and campaign (``bootstrap``), the page navigation and sidebar,
+    then the selected page (phase timings on stderr with ``OPTIPOLY_PROFILE=1``)."""
+    start()
+    with phase("bootstrap + sidebar"):
+        _shipped_campaigns(str(db_path()))
+        ctx = bootstrap()
+        st.session_state["_ctx"] = ctx
+        pages = [
+            st.Page(overview, title="Overview / Pareto", icon=":material/scatter_plot:",
+                    default=True, url_path="overview"),
+            st.Page("pages/batch.py", title="Batch approval", icon=":material/fact_check:"),
+            st.Page("pages/jobs.py", title="Jobs", icon=":material/memory:"),
+            st.Page("pages/compare.py", title="Compare campaigns",
+                    icon=":material/stacked_line_chart:"),
+            st.Page("pages/substructures.py", title="Substructures", icon=":material/hub:"),
+            st.Page("pages/pool.py", title="Pool", icon=":material/grain:"),
+            st.Page("pages/settings.py", title="Settings", icon=":material/settings:"),
+        ]
+        pg = st.navigation(pages)
+        sidebar(ctx)
+    with phase("page"):
+        pg.run()
+    emit("full run", campaign=ctx.campaign, url_path=str(getattr(pg, "url_path", "")))
 
 
 main()

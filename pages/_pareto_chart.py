@@ -19,9 +19,13 @@ import os
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterable
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Iterable
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Generic, TypeVar
 
 import plotly
 import plotly.graph_objects as go
@@ -98,6 +102,71 @@ def ensure_images_background(psmiles: list[str]) -> None:
          "--out", str(d / "img"), "--done", str(marker), str(lst)],
         cwd=str(REPO), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         stdin=subprocess.DEVNULL, start_new_session=True)
+
+
+_V = TypeVar("_V")
+
+
+class SharedCache(Generic[_V]):
+    """A small least-recently-used map shared by every session of this server process
+    (thread-safe): what one session built from the campaign's data is reused by the next
+    session that shows the same data (a new browser tab, a returning user), instead of each
+    session building it again. Values are shared, not copied: callers must not change them."""
+
+    def __init__(self, max_entries: int = 16) -> None:
+        self._max = int(max_entries)
+        self._items: OrderedDict[Hashable, _V] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable) -> _V | None:
+        """The value stored under ``key`` (now the most recent) or None."""
+        with self._lock:
+            if key not in self._items:
+                return None
+            self._items.move_to_end(key)
+            return self._items[key]
+
+    def put(self, key: Hashable, value: _V) -> None:
+        """Store ``value`` under ``key``; the least recently used entry goes beyond
+        ``max_entries``."""
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self._max:
+                self._items.popitem(last=False)
+
+    def get_or_build(self, key: Hashable, build: Callable[[], tuple[_V, bool]]) -> _V:
+        """The stored value, or ``build()``'s, kept for the next session when ``build`` says
+        it may be shared (its second element; False e.g. for data caught half-written)."""
+        hit = self.get(key)
+        if hit is not None:
+            return hit
+        value, shareable = build()
+        if shareable:
+            self.put(key, value)
+        return value
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._items)
+
+
+@dataclass(frozen=True)
+class ChartPayloads:
+    """What the Overview sends for one state of a campaign's data: the Pareto figure as the
+    browser draws it (themed), the history figure, the figure for the export buttons (white
+    paper) and the pool's id -> SMILES map of the details panel (None without a pool cloud)."""
+
+    figure: dict
+    history: dict
+    export: dict
+    pool_psmiles: dict[str, str] | None
+
+
+#: Overview chart payloads by (database, campaign, cache root, data signature, data digest)
+CHART_PAYLOADS: SharedCache[ChartPayloads] = SharedCache(16)
+#: the Overview's model-check table (a DataFrame) by the same keys
+MODEL_CHECKS: SharedCache = SharedCache(16)
 
 
 def figure_payload(fig: go.Figure) -> dict:

@@ -23,7 +23,7 @@ from core.optimize.acquisition import hypervolume_2d, pareto_mask
 
 __all__ = [
     "beyond_mask", "front_mask", "annotate_observations", "same_fidelity_rows", "compute_kpis", "cycle_history",
-    "data_signature", "format_elapsed", "heartbeat_state", "with_structure_images",
+    "data_signature", "frame_digest", "format_elapsed", "heartbeat_state", "with_structure_images",
     "limit_line_points", "filter_pool", "parse_smiles_lines", "MAX_UPLOAD_BYTES",
     "MAX_UPLOAD_ROWS", "reference_point_xy", "reference_point_from_config", "log_tail",
     "escape_markdown", "markdown_code", "parse_upload", "SMILES_COLUMNS",
@@ -208,6 +208,26 @@ def data_signature(*parts: Any) -> str:
     decide whether the live fragment must rebuild its figure."""
     blob = json.dumps(parts, sort_keys=True, default=str).encode()
     return hashlib.sha1(blob).hexdigest()[:16]
+
+
+def frame_digest(df: pd.DataFrame | None, columns: Sequence[str] | None = None) -> str:
+    """Short hash of the values (and order) of ``columns`` of ``df`` (those present; all when
+    None): equal for equal contents, so a result built from the frame can be shared by every
+    session showing the same data. Values that are not scalars (dicts, lists) count by their
+    text. '' for None; the column names are part of the hash."""
+    if df is None:
+        return ""
+    cols = [c for c in (df.columns if columns is None else columns) if c in df]
+    h = hashlib.sha1(json.dumps([str(c) for c in cols]).encode())
+    h.update(str(len(df)).encode())
+    for c in cols:
+        col = df[c]
+        if col.dtype == object:
+            col = col.map(lambda v: v if isinstance(v, (str, int, float, bool)) or v is None
+                          else json.dumps(v, sort_keys=True, default=str))
+            col = col.astype(str)
+        h.update(pd.util.hash_pandas_object(col, index=False).to_numpy().tobytes())
+    return h.hexdigest()[:16]
 
 
 def format_elapsed(seconds: float | None) -> str:
