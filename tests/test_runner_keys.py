@@ -78,7 +78,9 @@ def test_an_older_database_gets_a_store_id_on_upgrade(tmp_path):
     path = tmp_path / "v1.db"
     _store_with_demo(path)[0].close()
     con = sqlite3.connect(path)
+    # a faithful v1 file: without the v2 table and the v3 column
     con.execute("DROP TABLE store_meta")
+    con.execute("ALTER TABLE calculations DROP COLUMN attempt_started_at")
     con.execute("PRAGMA user_version=1")
     con.commit()
     con.close()
