@@ -260,36 +260,13 @@ def overview() -> None:
             kpi = compute_kpis(obs_a, calcs["status"] if len(calcs) else [], ref_xy, line,
                                current_cycle=None if batch is None else int(batch["cycle"]))
             hist = cycle_history(obs_a, ref_xy, line)
-        k = st.columns(6)
-        k[0].metric("Cycle", kpi["cycle"],
-                    help="current cycle (cycle 0 = initial data)")
-        k[1].metric("Evaluated", kpi["evaluated"])
-        k[2].metric("Running", kpi["running"], help="queued or running calculations")  # not vocabulary: KPI keys
-        k[3].metric("Failed", kpi["failed"])  # not vocabulary: KPI key
-        k[4].metric("Beyond line", f"{kpi['beyond']} ({kpi['beyond_frac']:.0%})",
-                    help=f"observations above: {esc(line.label)}")
-        prev = hist["hypervolume"].iloc[-2] if len(hist) > 1 else None
-        if prev is not None and abs(kpi["hypervolume"] - prev) < 5e-4:
-            prev = None  # no visible change: no delta badge
-        k[5].metric("Hypervolume", f"{kpi['hypervolume']:.3f}",
-                    delta=None if prev is None else f"{kpi['hypervolume'] - prev:+.3f}",
-                    help=f"area dominated in (ν_D, n_D) above the reference point "
-                         f"ν_D={ref_xy[0]:g}, n_D={ref_xy[1]:g}")
+        # the layout first, then the chart: its delta (the figure) reaches the browser before
+        # the KPIs' and the banner's, so the chart frame starts loading Plotly earlier; the
+        # page reads the same (KPI row above the chart, the banner beside it)
+        kpi_row = st.container()
         left, right = st.columns([3, 1])
         banner = right.container()  # beside the chart, not above it (the plot stays on screen)
         banner.caption(about, unsafe_allow_html=True)
-        n_apart = int((~obs_a["same_fidelity"].astype(bool)).sum()) if len(obs_a) else 0
-        if fid.plumbing:
-            banner.caption(f"Preset {fid.preset}: its results test the plumbing, not physics; "
-                           "use quick or standard for real numbers.")
-        if n_apart:
-            banner.caption(f"{n_apart} result(s) of other fidelities are drawn grey and not used "
-                           f"by the model, the front or the numbers above ({fid.label} only).")
-        if batch is not None and batch["status"] == BatchState.PROPOSED:
-            banner.info(f"Batch of cycle {batch['cycle']} ({batch['n_selected']} candidates) waits "
-                    "for approval.", icon=":material/edit_note:")
-            banner.page_link("pages/batch.py", label="Review and approve the batch",
-                         icon=":material/arrow_forward:")
         cached = st.session_state.get("_pareto_fig")
         if cached is None or cached[0] != sig:
             # built once per state of the data and shared by every session that shows it (a new
@@ -312,6 +289,35 @@ def overview() -> None:
                                        config=chart_config(pareto_file_stem(ctx.campaign)),
                                        history=hist_payload,
                                        history_height=320)
+        with kpi_row:
+            k = st.columns(6)
+            k[0].metric("Cycle", kpi["cycle"],
+                        help="current cycle (cycle 0 = initial data)")
+            k[1].metric("Evaluated", kpi["evaluated"])
+            k[2].metric("Running", kpi["running"], help="queued or running calculations")  # not vocabulary: KPI keys
+            k[3].metric("Failed", kpi["failed"])  # not vocabulary: KPI key
+            k[4].metric("Beyond line", f"{kpi['beyond']} ({kpi['beyond_frac']:.0%})",
+                        help=f"observations above: {esc(line.label)}")
+            prev = hist["hypervolume"].iloc[-2] if len(hist) > 1 else None
+            if prev is not None and abs(kpi["hypervolume"] - prev) < 5e-4:
+                prev = None  # no visible change: no delta badge
+            k[5].metric("Hypervolume", f"{kpi['hypervolume']:.3f}",
+                        delta=None if prev is None else f"{kpi['hypervolume'] - prev:+.3f}",
+                        help=f"area dominated in (ν_D, n_D) above the reference point "
+                             f"ν_D={ref_xy[0]:g}, n_D={ref_xy[1]:g}")
+        n_apart = int((~obs_a["same_fidelity"].astype(bool)).sum()) if len(obs_a) else 0
+        if fid.plumbing:
+            banner.caption(f"Preset {fid.preset}: its results test the plumbing, not physics; "
+                           "use quick or standard for real numbers.")
+        if n_apart:
+            banner.caption(f"{n_apart} result(s) of other fidelities are drawn grey and not used "
+                           f"by the model, the front or the numbers above ({fid.label} only).")
+        if batch is not None and batch["status"] == BatchState.PROPOSED:
+            banner.info(f"Batch of cycle {batch['cycle']} ({batch['n_selected']} candidates) waits "
+                    "for approval.", icon=":material/edit_note:")
+            banner.page_link("pages/batch.py", label="Review and approve the batch",
+                         icon=":material/arrow_forward:")
+        with left:
             with phase("export buttons"):
                 export_buttons(export_payload, ctx.campaign)
             with phase("model check"):

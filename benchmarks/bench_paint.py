@@ -157,6 +157,8 @@ PHASE_READ_JS = """() => {
   return Object.assign({}, T, {sizes: undefined, times: undefined,
     httpTransfer: sum('transferSize'), httpBody: sum('decodedBodySize'),
     nRes: res.length, paintAt: performance.timeOrigin + performance.now(),
+    navDcl: nav && nav.domContentLoadedEventEnd > 0 ?
+      performance.timeOrigin + nav.domContentLoadedEventEnd : null,
     scriptsDone: Math.max(0, ...res.filter(r => r.initiatorType === 'script')
                                   .map(r => performance.timeOrigin + r.responseEnd))});
 }"""
@@ -224,6 +226,8 @@ def browser_phases(page, cdp, t_paint: float) -> dict:
     before = [(t, n) for t, n in zip(times, sizes) if float(t) - origin <= t_paint]
     if before:
         rec["last message before paint"] = float(before[-1][0]) - origin
+    if before:  # the message that carries the chart (the figure: by far the largest)
+        rec["largest message arrived"] = float(max(before, key=lambda tn: tn[1])[0]) - origin
     rec["bytes: WebSocket (to paint)"] = float(sum(n for _, n in before))
     rec["bytes: largest message"] = float(max((n for _, n in before), default=0))
     rec["messages (to paint)"] = float(len(before))
@@ -234,8 +238,10 @@ def browser_phases(page, cdp, t_paint: float) -> dict:
         except Exception:  # noqa: BLE001 - a frame that went away: nothing to add
             continue
         http += float(sub["httpTransfer"])
-        if "pareto_chart" in str(sub.get("href", "")):
-            at("chart frame: Plotly loaded (DOMContentLoaded)", sub.get("dcl"))
+        if "pareto_chart" in fr.url:  # (the frame's window began as about:blank)
+            at("chart frame: plotly.min.js fetched", sub.get("scriptsDone"))
+            at("chart frame: Plotly loaded (DOMContentLoaded)",
+               sub.get("navDcl") or sub.get("dcl"))
             at("chart frame: figure received", sub.get("render"))
     rec["bytes: HTTP transfer"] = http
     rec["chart drawn (page complete)"] = t_paint
@@ -449,8 +455,8 @@ def print_phases(ph: Phases, repeats: int) -> None:
     """The phase table: median of the warm-cache paints, big beside the floor."""
     big, floor = ph.records.get("big", []), ph.records.get("floor", [])
     keys = list(dict.fromkeys(k for r in big + floor for k in r))
-    order = ("server", "bytes", "messages", "DOM", "WebSocket", "first", "last", "chart frame",
-             "chart drawn", "CPU")
+    order = ("server", "bytes", "messages", "DOM", "WebSocket", "first", "largest", "last",
+             "chart frame", "chart drawn", "CPU")
     keys.sort(key=lambda k: next((i for i, p in enumerate(order) if k.startswith(p)),
                                  len(order)))
     print(f"\nwhere the time goes, warm browser cache (median of {repeats}; ms from navigation "
