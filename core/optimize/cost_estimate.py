@@ -389,14 +389,17 @@ def write_shipped_screening(psmiles: Sequence[str], path: str | Path = SHIPPED_S
 
 def _lookup(psmiles: list[str], preset: str, cache: ScreenCache | None,
             progress: Callable[[int, int], None] | None) -> np.ndarray:
-    """(n, 7) vectors: the process memo, the shipped file, ``cache``, then computed (and
-    written to ``cache`` and the memo)."""
+    """(n, 7) vectors: the shipped file, ``cache``, then computed (and written to ``cache`` and
+    the memo). The process memo stands in for a store only when there is none: with a store,
+    every polymer outside the shipped pool is read from (or written to) that store, so what a
+    campaign was screened with is in its own database whatever this process did before."""
     version = screening_version()
     found: dict[str, np.ndarray] = {}
-    for s in psmiles:
-        v = _MEMO.get((preset, s))
-        if v is not None:
-            found[s] = v
+    if cache is None:
+        for s in psmiles:
+            v = _MEMO.get((preset, s))
+            if v is not None:
+                found[s] = v
     missing = [s for s in dict.fromkeys(psmiles) if s not in found]
     new: dict[str, np.ndarray] = {}
     if missing:
