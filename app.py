@@ -38,7 +38,7 @@ from pages._common import (  # noqa: E402
     Ctx, bootstrap, config, db_path, esc, limit_line, live_every, reference_polymers,
     require_optical_objectives, sidebar, svg_html,
 )
-from core.ui.profile import emit, phase, start  # noqa: E402
+from pages._profile import emit, phase, start  # noqa: E402
 
 
 def _pool_frame(ctx: Ctx) -> pd.DataFrame | None:

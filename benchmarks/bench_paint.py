@@ -17,7 +17,7 @@ server caches) is reported separately from the warm repeats. Target: big < 3 s.
 ``--phases`` also prints where the time of the warm-cache paints goes, ``big`` beside the floor:
 the server's script run phase by phase (``OPTIPOLY_PROFILE=1``: app.py's store reads, fidelity
 annotation, KPIs, figure build, pool cloud, serialisation … as logged by
-``core.ui.profile``; the floor page times its one run the same way), the bytes that reach the
+``pages._profile``; the floor page times its one run the same way), the bytes that reach the
 browser (WebSocket messages and HTTP transfer) and the browser's timeline from navigation start:
 DOMContentLoaded, WebSocket open, first and last message before the paint, the chart frame's
 Plotly loaded and its figure received, chart drawn, with the renderer's CPU split (CDP
@@ -101,9 +101,9 @@ st.metric("Evaluated", 1)
 st.plotly_chart(go.Figure(go.Scatter(x=[1, 2], y=[1, 2], name="limit line")))
 """
 
-#: ``--phases``: the floor page with its run timed like app.py's (core.ui.profile); the same
+#: ``--phases``: the floor page with its run timed like app.py's (pages._profile); the same
 #: three elements
-FLOOR_APP_PHASES = """from core.ui.profile import emit, phase, start
+FLOOR_APP_PHASES = """from pages._profile import emit, phase, start
 start()
 with phase("page"):
     import plotly.graph_objects as go
@@ -195,7 +195,7 @@ class Phases:
 def _profile_lines(log: Path) -> list[dict]:
     import json
 
-    from core.ui.profile import PREFIX
+    from pages._profile import PREFIX
 
     out = []
     for line in log.read_text(encoding="utf-8", errors="replace").splitlines():

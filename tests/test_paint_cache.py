@@ -1,5 +1,5 @@
 """What the Overview shares between sessions (pages._pareto_chart.SharedCache), the data digest
-that keys it (core.ui.views.frame_digest) and the opt-in phase timings (core.ui.profile).
+that keys it (core.ui.views.frame_digest) and the opt-in phase timings (pages._profile).
 Behaviour only: the speed itself is measured by benchmarks/bench_paint.py."""
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from contextlib import redirect_stderr
 
 import pandas as pd
 
-from core.ui import profile
+from pages import _profile as profile
 from core.ui.views import frame_digest
 from pages._pareto_chart import SharedCache
 

@@ -3,12 +3,13 @@
     with phase("store reads"):
         obs = store.observations(campaign)
     ...
-    emit("overview")   # one line on stderr: OPTIPOLY_PROFILE {"page": "overview", ...}
+    emit("full run")   # one line on stderr: OPTIPOLY_PROFILE {"run": "full run", ...}
 
 Each Streamlit session runs its script in its own thread, so the timings are kept per thread.
 Disabled (the default), :func:`phase` is a shared no-op context manager and :func:`emit` returns
 at once: nothing is measured, nothing is written. ``benchmarks/bench_paint.py --phases`` reads
-these lines from the server's log. No Streamlit import here.
+these lines from the server's log. No Streamlit import here (the floor page of the benchmark
+uses it too).
 """
 from __future__ import annotations
 
