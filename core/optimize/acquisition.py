@@ -288,6 +288,7 @@ def select_batch(
     cross_cov: Callable[[int], np.ndarray] | None = None,
     seed: int | None = 0,
     n_mc: int = 512,
+    cost: np.ndarray | None = None,
 ) -> BatchSelection:
     """Choose q candidates to evaluate next.
 
@@ -302,6 +303,10 @@ def select_batch(
                with candidate i, per objective, in the units of ``std``, where the diagonal
                entry (i, i) is the *noise-free* variance and ``std`` the predictive one.
     "random"   q candidates uniformly at random (baseline; ``seed``).
+
+    ``cost`` (n,) (optional, e.g. CPU hours): "ehvi" and "believer" then rank by EHVI / cost
+    (the cost-weighted utility α(x)/c(x) of BoTorch's ``InverseCostWeightedUtility``), and a
+    candidate with a non-finite or non-positive cost is never chosen.
 
     Candidates whose key is in ``exclude_keys`` (already evaluated, pending or rejected) are
     never chosen; ``candidate_keys`` must be unique.  If fewer than q candidates remain, all
@@ -331,6 +336,14 @@ def select_batch(
             available = np.array([k not in excl for k in keys_list], dtype=bool)
     elif list(exclude_keys):
         raise AcquisitionInputError("exclude_keys needs candidate_keys")
+    weight = np.ones(n)
+    if cost is not None:
+        c = np.asarray(cost, dtype=float)
+        if c.shape != (n,):
+            raise AcquisitionInputError(f"cost has shape {c.shape}, expected ({n},)")
+        known = np.isfinite(c) & (c > 0)
+        available &= known
+        weight = np.where(known, c, 1.0)
     if not available.any():
         raise EmptyPoolError("no candidate left after excluding evaluated/pending keys")
     q_eff = int(min(q, available.sum()))
@@ -341,7 +354,7 @@ def select_batch(
         chosen = rng.choice(np.flatnonzero(available), size=q_eff, replace=False)
         at_pick = ehvi0[chosen]
     elif strategy == Strategy.EHVI:
-        score = np.where(available, ehvi0, -np.inf)
+        score = np.where(available, ehvi0 / weight, -np.inf)
         # stable top-q: sort by -score, ties by index
         chosen = np.argsort(-score, kind="stable")[:q_eff]
         at_pick = ehvi0[chosen]
@@ -355,7 +368,7 @@ def select_batch(
         avail = available.copy()
         low_rank: list[tuple[np.ndarray, np.ndarray]] = []  # (v_l (n,2), denom (2,))
         for _ in range(q_eff):
-            s_masked = np.where(avail, score, -np.inf)
+            s_masked = np.where(avail, score / weight, -np.inf)
             i = int(np.argmax(s_masked))
             chosen_l.append(i)
             at_l.append(float(score[i]))

@@ -34,8 +34,7 @@ from typing import Callable, Hashable, Sequence
 
 import numpy as np
 
-from core.optimize.acquisition import (BatchSelection, ehvi_2d, expected_batch_gain,
-                                       hypervolume_2d, pareto_front, select_batch)
+from core.optimize.acquisition import BatchSelection, ehvi_2d, pareto_front, select_batch
 from core.config import CampaignConfig, Strategy
 from core.errors import InputError
 from core.optimize.surrogate import DEFAULT_KERNEL, MultiObjectiveSurrogate, fit_surrogates
@@ -292,7 +291,8 @@ def select_cost_aware(mean: np.ndarray, std: np.ndarray, front: np.ndarray, ref:
     the front as a fantasy before the next ratio is computed, and with ``cross_cov`` (as in
     :func:`core.optimize.acquisition.select_batch`) the posterior variances are conditioned on
     the picks.  The returned selection's ``ehvi`` is the EHVI at pick (n_D × ν_D units), its
-    ``extra`` holds ``cost_h`` and ``ehvi_per_cpu_hour`` of the picks.  Raises
+    ``extra`` holds ``cost_h`` and ``ehvi_per_cpu_hour`` of the picks.  The selection itself is
+    :func:`core.optimize.acquisition.select_batch` with ``cost``.  Raises
     :class:`ProposalError` when nothing can be chosen."""
     mu, sd = np.asarray(mean, dtype=float), np.asarray(std, dtype=float)
     n = len(mu)
@@ -307,43 +307,11 @@ def select_cost_aware(mean: np.ndarray, std: np.ndarray, front: np.ndarray, ref:
         raise ProposalError("no candidate with a known CPU cost is left to choose")
     if strategy not in (Strategy.EHVI, Strategy.BELIEVER):
         raise ProposalError(f"cost_aware works with ehvi and believer, not {strategy!r}")
-    r, f = np.asarray(ref, dtype=float), np.asarray(front, dtype=float).reshape(-1, 2)
-    q_eff = int(min(q, avail.sum()))
-    safe_cost = np.where(avail, cost, 1.0)
-    ehvi0 = ehvi_2d(mu, sd, f, r)
-    if strategy == Strategy.EHVI:
-        ratio = np.where(avail, ehvi0 / safe_cost, -np.inf)
-        chosen = np.argsort(-ratio, kind="stable")[:q_eff]
-        at_pick = ehvi0[chosen]
-    else:
-        chosen_l, at_l = [], []
-        front_f, var, score = f.copy(), sd ** 2, ehvi0.copy()
-        low_rank: list[tuple[np.ndarray, np.ndarray]] = []
-        left = avail.copy()
-        for _ in range(q_eff):
-            i = int(np.argmax(np.where(left, score / safe_cost, -np.inf)))
-            chosen_l.append(i)
-            at_l.append(float(score[i]))
-            left[i] = False
-            front_f = np.vstack([front_f, mu[i]])
-            if cross_cov is not None:  # rank-one Gaussian update, as select_batch does
-                c = np.asarray(cross_cov(i), dtype=float)
-                for v_l, d_l in low_rank:
-                    c = c - v_l * (v_l[i] / d_l)[None, :]
-                denom = np.maximum(var[i], 1e-300)
-                var = np.maximum(var - c ** 2 / denom[None, :], 0.0)
-                low_rank.append((c, denom))
-            if len(chosen_l) < q_eff:
-                score = ehvi_2d(mu, np.sqrt(var), front_f, r)
-        chosen, at_pick = np.asarray(chosen_l, dtype=int), np.asarray(at_l)
-    chosen = np.asarray(chosen, dtype=int)
-    believed = hypervolume_2d(np.vstack([f, mu[chosen]]), r) - hypervolume_2d(f, r)
-    eg, se = expected_batch_gain(mu[chosen], sd[chosen], f, r, n_samples=n_mc,
-                                 rng=np.random.default_rng(seed))
-    keys = list(candidate_keys) if candidate_keys is not None else None
-    return BatchSelection(
-        indices=chosen, keys=[keys[i] for i in chosen] if keys is not None else None,
-        strategy=strategy, ehvi=np.asarray(at_pick, dtype=float), ehvi_initial=ehvi0[chosen],
-        believed_gain=float(believed), expected_gain=eg, expected_gain_se=se,
+    sel = select_batch(mu, sd, front, ref, q, strategy=strategy, cross_cov=cross_cov,
+                       seed=seed, n_mc=n_mc, cost=np.where(avail, cost, np.nan),
+                       candidate_keys=candidate_keys)
+    chosen, at_pick = sel.indices, sel.ehvi
+    return replace(
+        sel,
         extra={"cost_aware": True, "cost_h": [float(cost[i]) for i in chosen],
                "ehvi_per_cpu_hour": [float(a / cost[i]) for a, i in zip(at_pick, chosen)]})
