@@ -9,6 +9,7 @@ step (s). A rerun with the same arguments skips the polymers already in the file
 
     nice -n 19 .venv/bin/python benchmarks/bench_pool_simulability.py --preset smoke --until cell -n 300
     nice -n 19 .venv/bin/python benchmarks/bench_pool_simulability.py --preset smoke -n 300
+    (two cores: the same with --shard 0/2 and --shard 1/2 side by side)
     .venv/bin/python benchmarks/bench_pool_simulability.py --preset smoke --report
 
 Every polymer runs in its own work directory ``var/pool_simulability/runs/<preset>/<id>`` (removed
@@ -54,17 +55,37 @@ def results_path(preset: str, until: str | None) -> Path:
     return OUT_DIR / f"{preset}-{until or 'all'}.jsonl"
 
 
+def shard_path(path: Path, shard: tuple[int, int] | None) -> Path:
+    """The file a shard ``(k, n)`` appends to: ``<preset>-<until>.s<k>of<n>.jsonl``."""
+    return path if shard is None else path.with_suffix(f".s{shard[0]}of{shard[1]}.jsonl")
+
+
 def read_results(path: Path) -> list[dict]:
-    """Rows of a results file (a truncated last line, from a killed run, is ignored)."""
-    if not path.is_file():
-        return []
+    """Rows of a results file and of its shard files (``--shard``), in that order (a truncated
+    last line, from a killed run, is ignored)."""
     rows = []
-    for line in path.read_text().splitlines():
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
+    for f in [path, *sorted(path.parent.glob(path.stem + ".s*of*.jsonl"))]:
+        if not f.is_file():
             continue
+        for line in f.read_text().splitlines():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
     return rows
+
+
+def parse_shard(text: str | None) -> tuple[int, int] | None:
+    """``"K/N"`` → (K, N) with 0 ≤ K < N; None for None."""
+    if text is None:
+        return None
+    try:
+        k, n = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise SystemExit(f"--shard must look like K/N (e.g. 0/2), got {text!r}") from None
+    if not 0 <= k < n:
+        raise SystemExit(f"--shard K/N needs 0 <= K < N, got {text!r}")
+    return k, n
 
 
 def _reason(exc: BaseException) -> str:
@@ -168,12 +189,20 @@ def _precheck(psmiles: str, preset: str) -> dict:
 
 
 def report(rows: list[dict]) -> str:
-    """Markdown tables: failures per step and reason (counts, % of all), wall time per step."""
+    """Markdown tables: failures per step and reason (counts, % of all), wall time per step.
+
+    Rows with status ``excluded`` (``--exclude-unsimulable``: the pre-check keeps them out of
+    every proposal, so they were not run) are counted apart and left out of the rates."""
+    excluded = [r for r in rows if r["status"] == "excluded"]
+    rows = [r for r in rows if r["status"] != "excluded"]
     n = len(rows)
     if not n:
         return "no results yet"
     ok = sum(r["status"] == "ok" for r in rows)
-    lines = [f"{n} polymers, {ok} passed ({100 * ok / n:.1f} %), {n - ok} failed "
+    head = [f"{len(excluded)} more drawn but not run: the pre-check excludes them from "
+            f"proposals ({'; '.join(sorted({x for r in excluded for x in r.get('precheck_reasons', [])}))[:300]})",
+            ""] if excluded else []
+    lines = head + [f"{n} polymers, {ok} passed ({100 * ok / n:.1f} %), {n - ok} failed "
              f"({100 * (n - ok) / n:.1f} %)", "",
              "| step | reason | count | % of all |", "|---|---|---|---|"]
     by = Counter((r["step"], r["reason"]) for r in rows if r["status"] != "ok")
@@ -215,6 +244,12 @@ def report(rows: list[dict]) -> str:
         failed_all = sum(r["status"] != "ok" for r in pre)
         lines += ["", f"pre-check flagged {len(flagged)} of {len(pre)}; of the "
                   f"{failed_all} failures it flagged {failed_flagged}"]
+        passed = [r for r in pre if r["precheck_ok"]]
+        if passed:
+            ok_passed = sum(r["status"] == "ok" for r in passed)
+            lines.append(f"of the {len(passed)} polymers the pre-check lets through (those a "
+                         f"campaign can propose), {ok_passed} passed "
+                         f"({100 * ok_passed / len(passed):.1f} %)")
     return "\n".join(lines)
 
 
@@ -234,7 +269,15 @@ def main(argv=None) -> int:
                          "preset (results in <preset>-all.jsonl)")
     ap.add_argument("--retry-failed", action="store_true",
                     help="rerun the polymers that failed (after a fix); keeps the latest row")
+    ap.add_argument("--exclude-unsimulable", action="store_true",
+                    help="do not run polymers the pre-check (core.optimize.cost_estimate."
+                         "simulability) rejects, as a campaign with exclude_unsimulable (the "
+                         "default) never proposes them; they are counted apart")
+    ap.add_argument("--shard", default=None, metavar="K/N",
+                    help="run only the draw positions k with k %% N == K, appending to its own "
+                         "file (run N processes side by side on N cores); --report merges them")
     a = ap.parse_args(argv)
+    shard = parse_shard(a.shard)
     path = results_path(a.preset, a.until)
     rows = read_results(path)
     if a.report:
@@ -254,17 +297,28 @@ def main(argv=None) -> int:
         if a.max_minutes and time.time() - t_start > 60 * a.max_minutes:
             print("time limit reached", flush=True)
             break
+        if shard and k % shard[1] != shard[0]:
+            continue
         full = bool(a.full_every and a.until and k % a.full_every == 0 and pid not in full_done)
         if pid not in done and pid in cheap_failed:
             # the cheap steps already failed for this polymer (a ``--until cell`` run): the
             # whole preset fails the same way; record that row instead of rerunning it
             row = dict(cheap_failed[pid], until=a.until, from_until_run="cell")
-            with path.open("a") as f:
+            with shard_path(path, shard).open("a") as f:
                 f.write(json.dumps(row) + "\n")
             print(f"[{k + 1}/{a.n}] {pid} failed in the cell run: {row['reason']}", flush=True)
+        elif pid not in done and a.exclude_unsimulable and not (
+                pc := _precheck(s, a.preset))["precheck_ok"]:
+            # a campaign never proposes it (exclude_unsimulable, the default): record, don't run
+            row = {"id": pid, "psmiles": s, "preset": a.preset, "until": a.until,
+                   "status": "excluded", **pc, "wall_s": 0.0}
+            with shard_path(path, shard).open("a") as f:
+                f.write(json.dumps(row) + "\n")
+            print(f"[{k + 1}/{a.n}] {pid} excluded by the pre-check: "
+                  f"{'; '.join(pc['precheck_reasons'])}", flush=True)
         elif pid not in done:
             row = run_one(pid, s, a.preset, a.until, a.threads, a.keep or full)
-            with path.open("a") as f:
+            with shard_path(path, shard).open("a") as f:
                 f.write(json.dumps(row) + "\n")
             print(f"[{k + 1}/{a.n}] {pid} {row['status']:6s} {row['wall_s']:6.1f} s "
                   f"{row.get('step', '')} {row.get('reason', '')} {s}", flush=True)
@@ -277,7 +331,7 @@ def main(argv=None) -> int:
                 row = run_one(pid, s, a.preset, None, a.threads, a.keep)
             else:
                 row = dict(row, until=None, from_until_run=a.until)
-            with full_path.open("a") as f:
+            with shard_path(full_path, shard).open("a") as f:
                 f.write(json.dumps(row) + "\n")
             print(f"  full {a.preset}: {pid} {row['status']:6s} {row['wall_s']:6.1f} s "
                   f"{row.get('step', '')} {row.get('reason', '')}", flush=True)
