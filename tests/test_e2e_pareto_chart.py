@@ -155,6 +155,14 @@ def test_overview_pareto_chart_is_above_the_fold_at_1400x900(seeded_server,
             page.screenshot(path=str(artifacts_dir / "e2e_overview_1400x900.png"))
             assert box["bottom"] <= 900, box  # the x-axis of the Pareto plot is on screen
             assert box["top"] >= 0
+            # Plotly came from the app's static route (HTTP-cacheable, content-hashed name),
+            # as the partial bundle (scatter, scattergl, bar) of the installed plotly.js
+            scripts = frame.evaluate("() => performance.getEntriesByType('resource')"
+                                     ".filter(r => r.initiatorType === 'script')"
+                                     ".map(r => r.name)")
+            assert any("/app/static/plotly-" in u for u in scripts), scripts
+            assert not any(u.endswith("/plotly.min.js") for u in scripts), scripts
+            assert frame.evaluate("() => typeof Plotly.react") == "function"
         finally:
             browser.close()
 
