@@ -197,11 +197,13 @@ def grow_coordinates(mol: Chem.Mol, psmiles: str, dp: int, *, seed: int = 0,
                      clash: float = 1.7, hard_clash: float = 1.2, tries: int = 36,
                      template_dp: int = 3,
                      template: Chem.Mol | None = None,
-                     embed_budget_s: float = 120.0) -> np.ndarray:
+                     embed_budget_s: float = 120.0,
+                     deadline: float | None = None) -> np.ndarray:
     """Random-walk growth of a chain's coordinates (Å) from an embedded CH3-capped oligomer.
 
     The template is the CH3-capped trimer (``template_dp`` 3) or monomer (1), embedded by ETKDG
-    (``template``: one already embedded; ``embed_budget_s``: ETKDG's wall-time budget for it).
+    (``template``: one already embedded; ``embed_budget_s``: ETKDG's wall-time budget for it,
+    ``deadline``: a ``time.monotonic()`` value it must not pass either).
     The template's head block (cap + first unit), middle unit (a monomer's only unit, whose caps
     stand for the neighbouring units) and tail block (last unit + cap) are placed one after
     another: each new block is attached so that its incoming bond coincides with the chain end's
@@ -219,7 +221,7 @@ def grow_coordinates(mol: Chem.Mol, psmiles: str, dp: int, *, seed: int = 0,
     rng = np.random.default_rng(seed)
     tmpl = template if template is not None else build_chain(
         psmiles, template_dp, seed=seed + 101, embed=True, max_attempts=10,
-        embed_budget_s=embed_budget_s, grow_fallback=False).mol
+        embed_budget_s=embed_budget_s, grow_fallback=False, deadline=deadline).mol
     T = tmpl.GetConformer().GetPositions()
     tkey = {atom_key(a, template_dp): a.GetIdx() for a in tmpl.GetAtoms()}
     # chain unit -> template unit for the head block, the middle units and the tail block
@@ -311,6 +313,11 @@ def grow_coordinates(mol: Chem.Mol, psmiles: str, dp: int, *, seed: int = 0,
     return xyz
 
 
+def _passed(deadline: float | None) -> bool:
+    """True when a ``time.monotonic()`` deadline is set and has passed."""
+    return deadline is not None and time.monotonic() >= deadline
+
+
 def _fused_ring_atoms(mol: Chem.Mol) -> set[int]:
     """Atoms in two or more SSSR rings (ring fusions, bridgeheads, spiro centres)."""
     count: dict[int, int] = {}
@@ -321,17 +328,20 @@ def _fused_ring_atoms(mol: Chem.Mol) -> set[int]:
 
 
 def _embed_etkdg(mol: Chem.Mol, random_centres: list[int], *, seed: int, max_attempts: int,
-                 timeout_s: int, budget_s: float | None) -> bool:
+                 timeout_s: int, budget_s: float | None, deadline: float | None = None) -> bool:
     """ETKDG (random starting coordinates) on ``mol`` in place; True when it embedded.
 
     Up to ``max_attempts`` attempts of at most ``timeout_s`` s each, then two more with the random
     configurations of ring stereocentres released; ``budget_s`` (s, wall) caps all attempts
-    together (None: no cap), each attempt's timeout shrinking to what is left of it.
+    together (None: no cap), each attempt's timeout shrinking to what is left of it;
+    ``deadline`` (``time.monotonic()`` value, None: none) caps them too.
     """
     params = AllChem.ETKDGv3()
     params.useRandomCoords = True
     params.maxIterations = 200
-    t_end = None if budget_s is None else time.monotonic() + budget_s
+    ends = [t for t in (None if budget_s is None else time.monotonic() + budget_s, deadline)
+            if t is not None]
+    t_end = min(ends) if ends else None
 
     def attempt(k: int) -> bool:
         left = timeout_s if t_end is None else min(timeout_s, t_end - time.monotonic())
@@ -360,7 +370,9 @@ def _embed_etkdg(mol: Chem.Mol, random_centres: list[int], *, seed: int, max_att
 def build_chain(psmiles: str, dp: int, *, seed: int = 0, embed: bool = True,
                 max_attempts: int = 5, grow_above_atoms: int = 400,
                 embed_timeout_s: int = 60, embed_budget_s: float = 120.0,
-                etkdg: bool = True, grow_fallback: bool = True) -> Chain:
+                etkdg: bool = True, grow_fallback: bool = True,
+                deadline: float | None = None,
+                templates: dict[int, Chem.Mol | None] | None = None) -> Chain:
     """CH3-terminated, atactic chain of ``dp`` repeat units with 3-D coordinates (Å).
 
     Chains up to ``grow_above_atoms`` atoms are embedded whole by ETKDG (random stereocentre
@@ -372,6 +384,12 @@ def build_chain(psmiles: str, dp: int, *, seed: int = 0, embed: bool = True,
     of the same polymer just failed), a chain of ≥ 2 units grows from the embedded CH3-capped
     trimer (``dp`` > 3) or, if that fails or ``dp`` ≤ 3, from the embedded monomer
     (``grow_fallback`` False: no growth). Raises BuildError when no 3-D structure can be made.
+
+    ``deadline`` (a ``time.monotonic()`` value; the build step passes its start + the preset's
+    build limit) bounds every ETKDG attempt and growth template: once it has passed, BuildError
+    says so instead of trying further. ``templates`` (a dict shared by the chains of one cell)
+    keeps the embedded growth templates by DP (None: that template failed), so the second chain
+    of a polymer that needed growth does not embed (or fail to embed) them again.
     """
     if dp < 1:
         raise BuildError(f"The degree of polymerisation must be ≥ 1 (got {dp}).")
@@ -415,19 +433,34 @@ def build_chain(psmiles: str, dp: int, *, seed: int = 0, embed: bool = True,
     grow = (mol.GetNumAtoms() > grow_above_atoms and dp >= 3) or (not etkdg and can_grow)
     if not grow:
         if _embed_etkdg(mol, random_centres, seed=seed, max_attempts=max_attempts,
-                        timeout_s=embed_timeout_s, budget_s=embed_budget_s if can_grow else None):
+                        timeout_s=embed_timeout_s, budget_s=embed_budget_s if can_grow else None,
+                        deadline=deadline):
             return Chain(mol=mol, dp=dp, seed=seed, method="etkdg")
         if not can_grow:
             raise BuildError(
                 f"RDKit could not generate 3-D coordinates for a {dp}-mer of {psmiles!r} "
-                f"({mol.GetNumAtoms()} atoms) after {max_attempts} attempts.")
+                f"({mol.GetNumAtoms()} atoms) after {max_attempts} attempts"
+                + (" (the build step's time limit was reached)." if _passed(deadline) else "."))
     # ETKDG failed (a polyacrylonitrile, a long branched side chain) or the chain is long:
     # grow unit by unit from an embedded trimer, else from the embedded monomer
     xyz, method, errors = None, "", []
+    templates = {} if templates is None else templates
     for template_dp in ((3, 1) if dp > 3 else (1,)):
+        if _passed(deadline):
+            errors.append("The build step's time limit was reached.")
+            break
+        if template_dp in templates and templates[template_dp] is None:
+            errors.append(f"(the {template_dp}-mer template failed for an earlier chain)")
+            continue
         try:
+            if template_dp not in templates:
+                templates[template_dp] = None  # until it has embedded
+                templates[template_dp] = build_chain(
+                    psmiles, template_dp, seed=seed + 101, embed=True, max_attempts=10,
+                    embed_budget_s=embed_budget_s, grow_fallback=False, deadline=deadline).mol
             xyz = grow_coordinates(mol, psmiles, dp, seed=seed, template_dp=template_dp,
-                                   embed_budget_s=embed_budget_s)
+                                   template=templates[template_dp],
+                                   embed_budget_s=embed_budget_s, deadline=deadline)
             method = "grow-trimer" if template_dp == 3 else "grow-monomer"
             break
         except BuildError as exc:

@@ -18,8 +18,6 @@ refits it and prints the estimate's error beside the MD's.
 """
 from __future__ import annotations
 
-from functools import lru_cache
-
 __all__ = ["K_PACKING", "vdw_volume_per_unit", "packing_density_estimate",
            "cross_check_warning", "CROSS_CHECK_TOLERANCE"]
 
@@ -28,26 +26,39 @@ K_PACKING = 0.6374             # fitted on the 80 dev polymers without Si (SD 0.
 CROSS_CHECK_TOLERANCE = 0.06   # relative MD-vs-estimate difference that earns a warning
 
 
-def _grid_volume(psmiles: str, dp: int, seed: int) -> float:
+def _grid_volume(psmiles: str, dp: int, seed: int, deadline: float | None = None) -> float:
     from rdkit.Chem import AllChem  # noqa: PLC0415
 
     from core.simulation.build import build_chain  # noqa: PLC0415
 
-    mol = build_chain(psmiles, dp, seed=seed).mol
+    mol = build_chain(psmiles, dp, seed=seed, deadline=deadline).mol
     return float(AllChem.ComputeMolVolume(mol, confId=-1, gridSpacing=0.2, boxMargin=2.0))
 
 
-@lru_cache(maxsize=4096)
-def vdw_volume_per_unit(psmiles: str) -> float:
-    """Van der Waals volume of one repeat unit (Å³): grid volume of the capped trimer minus dimer."""
-    return _grid_volume(psmiles, 3, 1) - _grid_volume(psmiles, 2, 1)
+_VOLUMES: dict[str, float] = {}  # vdw_volume_per_unit by polymer SMILES (this process)
 
 
-def packing_density_estimate(psmiles: str, *, k: float = K_PACKING) -> dict:
-    """ρ = K·M/(N_A·V_vdW) for a repeat unit; returns {"density" g/cm³, "vdw_volume_A3", "k"}."""
+def vdw_volume_per_unit(psmiles: str, *, deadline: float | None = None) -> float:
+    """Van der Waals volume of one repeat unit (Å³): grid volume of the capped trimer minus dimer.
+
+    ``deadline`` (a ``time.monotonic()`` value) bounds the oligomers' embedding (BuildError
+    past it); results are kept per polymer for this process."""
+    hit = _VOLUMES.get(psmiles)
+    if hit is None:
+        hit = _grid_volume(psmiles, 3, 1, deadline) - _grid_volume(psmiles, 2, 1, deadline)
+        if len(_VOLUMES) >= 4096:
+            _VOLUMES.clear()
+        _VOLUMES[psmiles] = hit
+    return hit
+
+
+def packing_density_estimate(psmiles: str, *, k: float = K_PACKING,
+                             deadline: float | None = None) -> dict:
+    """ρ = K·M/(N_A·V_vdW) for a repeat unit; returns {"density" g/cm³, "vdw_volume_A3", "k"}.
+    ``deadline``: as for :func:`vdw_volume_per_unit`."""
     from core.simulation.build import repeat_unit_mass  # noqa: PLC0415
 
-    v = vdw_volume_per_unit(psmiles)
+    v = vdw_volume_per_unit(psmiles, deadline=deadline)
     m = repeat_unit_mass(psmiles)
     if not v > 0:
         raise ValueError(f"Non-positive van der Waals volume for {psmiles!r}.")

@@ -27,7 +27,7 @@ from typing import Callable
 from rdkit import Chem
 
 from core.atomic_io import atomic_write_json
-from core.simulation.errors import MDUnstable, SimulationError
+from core.simulation.errors import BuildError, MDUnstable, SimulationError
 from core.simulation.presets import Preset, get_preset
 
 __all__ = ["STEPS", "WAVELENGTHS_NM", "run_pipeline", "default_workdir", "WorkdirMismatch",
@@ -148,11 +148,22 @@ def _step_build(psmiles: str, p: Preset, d: Path, say) -> dict:
 
     dp = choose_dp(psmiles, p.chain_atoms, p.min_dp)
     keys, bonds, methods = None, None, []
+    # the preset's build limit (s, wall) bounds every embedding attempt of the step, so a
+    # polymer RDKit cannot embed (an anti-Bredt bicycle) fails in minutes, not in tens of them
+    limit = float(p.timeouts.get("build", 600))
+    deadline = time.monotonic() + limit
+    templates: dict = {}  # growth templates, embedded once for all chains
     for i in range(p.n_chains):
         # once ETKDG failed on a chain, the others (same length) grow at once: each failed
         # ETKDG attempt runs into its timeout (polyacrylonitrile: 60 s per attempt)
-        ch = build_chain(psmiles, dp, seed=i + 1,
-                         etkdg=not methods or methods[-1] == "etkdg")
+        try:
+            ch = build_chain(psmiles, dp, seed=i + 1, deadline=deadline, templates=templates,
+                             etkdg=not methods or methods[-1] == "etkdg")
+        except BuildError as exc:
+            if time.monotonic() >= deadline:
+                raise BuildError(f"{exc} The build step stopped at its limit of {limit:.0f} s "
+                                 f"(preset {p.name!r}, timeouts['build']).") from exc
+            raise
         methods.append(ch.method)
         if ch.method != "etkdg":
             say(f"chain {i}: grown unit by unit ({ch.method}; ETKDG failed or the chain is long)")
@@ -161,7 +172,6 @@ def _step_build(psmiles: str, p: Preset, d: Path, say) -> dict:
         if keys is None:
             keys, bonds = k, b
         elif k != keys or b != bonds:
-            from core.simulation.errors import BuildError  # noqa: PLC0415
             raise BuildError("Chains of the same length came out with different atom orders.")
         (d / f"chain_{i}.mol").write_text(Chem.MolToMolBlock(ch.mol))
     _write_json(d / "atom_keys.json", keys)
@@ -169,7 +179,9 @@ def _step_build(psmiles: str, p: Preset, d: Path, say) -> dict:
     say(f"{p.n_chains} chains × DP {dp} ({n_atoms} atoms each, CH3 ends, atactic)")
     from core.simulation.packing import packing_density_estimate  # noqa: PLC0415
     try:
-        est = packing_density_estimate(psmiles)
+        # the cross-check's oligomers get what is left of the build limit (at least 30 s)
+        est = packing_density_estimate(
+            psmiles, deadline=max(deadline, time.monotonic() + 30.0))
     except Exception as exc:  # noqa: BLE001 - a cross-check must never stop the calculation
         est = {"density": None, "error": f"{type(exc).__name__}: {exc}"}
     return {"dp": dp, "n_chains": p.n_chains, "atoms_per_chain": n_atoms,
