@@ -43,6 +43,31 @@ def test_estimate_scales_with_size():
     assert d["total_s"] == pytest.approx(big.total_s) and d["preset"] == "quick"
 
 
+def test_qm_incore_follows_pyscfs_memory_test():
+    """PySCF keeps the integrals in memory while nbf**4/1e6 MB + its own memory stays under 95 %
+    of max_memory: at 4,000 MB and 400 MB of process memory, 3,400 MB → nbf ≤ 241."""
+    assert C.qm_incore(241) and not C.qm_incore(242)
+    assert C.qm_incore(300, max_memory_mb=9000)
+    assert not C.qm_incore(100, max_memory_mb=500)  # 100 MB of integrals + 400 MB > 475 MB
+
+
+def test_smoke_qm_beyond_incore_costs_the_direct_factor():
+    """smoke (no density fitting): a unit past ~240 STO-3G orbitals pays the direct-SCF factor
+    over the in-core power law; quick (density-fitted) never does."""
+    big = "*C(=O)OCCCCOC(=O)NCCCCNC(=O)CCCC(*)(C)CC1C(=O)OC(=O)C1CC(c1ccccc1)c1ccc(OC)cc1"
+    c = C.estimate_cost(big, "smoke")
+    assert c.qm_basis_functions == 283 and not C.qm_incore(283)
+    law = C.COST_MODEL["qm"]["smoke"]
+    plain = law["A"] * (283 / 100.0) ** law["B"]
+    assert c.qm_s == pytest.approx(plain * C.COST_MODEL["qm_direct_factor"], rel=1e-9)
+    q = C.estimate_cost(big, "quick")
+    qlaw = C.COST_MODEL["qm"]["quick"]
+    assert q.qm_s == pytest.approx(qlaw["A"] * (q.qm_basis_functions / 100.0) ** qlaw["B"],
+                                   rel=1e-9)
+    small = C.estimate_cost("*CC(*)c1ccccc1", "smoke")  # 50 orbitals: in core, the plain law
+    assert small.qm_s == pytest.approx(law["A"] * 0.5 ** law["B"], rel=1e-9)
+
+
 def test_sulfur_units_pay_for_the_sqm_optimisation():
     """quick optimises S-containing trimers for up to sqm_maxcyc_sulfur cycles."""
     s = C.estimate_cost("*CC(*)SC", "quick")

@@ -29,7 +29,12 @@ squares, errors are the RMS of log10(measured / fitted) → a factor ×10^rms):
   70–294 AOs (11–27 atoms; 5.8–332 s), RMS ×1.04; the 4-point fit predicted 293 s for
   4-chlorobenzyl methacrylate (282 AOs) before it was measured: 319 s (−8 %).
   Extrapolated beyond ~300 AOs (the pool's median quick unit has 38 atoms, ~390 AOs).
-* QM smoke (HF/STO-3G): A = 10.2 s, B = 2.22, 7 units of 23–206 AOs (11–86 atoms), RMS ×1.65.
+* QM smoke (HF/STO-3G): A = 10.56 s, B = 2.70, 54 units of 23–233 AOs (the 7 measured units
+  and 47 ``qm`` steps of the pool sweep, ``bench_pool_simulability.py``), RMS ×1.30; all in
+  PySCF's in-core regime (``qm_incore``: ≤ ~240 orbitals at 4,000 MB). Beyond it an SCF without
+  density fitting (smoke) recomputes the integrals every iteration: × ``qm_direct_factor`` =
+  5.44 (geometric mean of 2 units: 251 AOs 645 s, ×5.08; 283 AOs 1,023 s, ×5.83). The earlier
+  7-point fit (A = 10.2, B = 2.22) predicted 102 s for the 283-AO unit, 10× too little.
 * QM standard (CAM-B3LYP/aug-cc-pVDZ dimer, no RI, grid 3): quick's fit applied to the
   standard molecule's AOs — not measured, a lower bound.
 
@@ -67,7 +72,7 @@ from rdkit import Chem
 
 from core.config import DEFAULT_PRESET, PRESET_NAMES, REPO_ROOT, SMOKE_PRESET, STANDARD_PRESET
 
-__all__ = ["CostEstimate", "Simulability", "qm_size", "cell_atoms", "trimer_atoms",
+__all__ = ["CostEstimate", "Simulability", "qm_size", "qm_incore", "cell_atoms", "trimer_atoms",
            "estimate_cost", "simulability", "MAX_QM_ATOMS", "COST_MODEL", "SCREEN_VECTOR",
            "SCREEN_COLUMNS", "SHIPPED_SCREENING", "ScreenCache", "screening_version",
            "screen_vectors", "screen", "write_shipped_screening"]
@@ -80,9 +85,16 @@ COST_MODEL = {
     "md": {SMOKE_PRESET: 0.01293, DEFAULT_PRESET: 0.3488,
            STANDARD_PRESET: 7.03e-6 * 13_580_000},
     # s = A · (N_AO / 100)^B; standard = quick's fit on the standard molecule and basis
-    "qm": {SMOKE_PRESET: {"A": 10.16, "B": 2.218}, DEFAULT_PRESET: {"A": 15.91, "B": 2.843},
+    "qm": {SMOKE_PRESET: {"A": 10.56, "B": 2.701}, DEFAULT_PRESET: {"A": 15.91, "B": 2.843},
            STANDARD_PRESET: {"A": 15.91, "B": 2.843}},
+    # × this when the SCF without density fitting cannot keep its integrals in memory
+    # (qm_incore False): they are recomputed for every SCF and response iteration
+    "qm_direct_factor": 5.44,
 }
+#: memory (MB) the pipeline gives PySCF (``repeat_unit_polarizability``'s default)
+QM_MAX_MEMORY_MB = 4000
+#: the QM process's own memory (MB) beside the integrals, in PySCF's in-core test
+QM_PROCESS_MB = 400
 #: QM molecule atoms (default limit)
 MAX_QM_ATOMS = {SMOKE_PRESET: 150, DEFAULT_PRESET: 100, STANDARD_PRESET: 60}
 
@@ -134,6 +146,14 @@ def qm_size(psmiles: str, preset=DEFAULT_PRESET) -> tuple[int, int]:
     if p.qm_mode == "dimer_minus_monomer":
         atoms, aos = 2 * atoms - 2, 2 * aos - 2 * _aos_per_element(p.qm_basis, "H")
     return atoms, aos
+
+
+def qm_incore(n_ao: int, max_memory_mb: float = QM_MAX_MEMORY_MB,
+              process_mb: float = QM_PROCESS_MB) -> bool:
+    """Whether PySCF keeps the two-electron integrals of ``n_ao`` orbitals in memory: its test
+    ``nbf⁴/1e6 MB + current memory < 0.95 · max_memory`` (``pyscf.scf.hf.SCF._is_mem_enough``;
+    8-fold symmetric doubles). At 4,000 MB that holds up to ~240 orbitals."""
+    return n_ao ** 4 / 1e6 + process_mb < 0.95 * max_memory_mb
 
 
 @lru_cache(maxsize=4096)
@@ -206,6 +226,8 @@ def estimate_cost(psmiles: str, preset=DEFAULT_PRESET) -> CostEstimate:
     t_md = COST_MODEL["md"][name] * n_cell
     qm = COST_MODEL["qm"][name]
     t_qm = qm["A"] * (q_aos / 100.0) ** qm["B"]
+    if not p.qm_density_fit and not qm_incore(q_aos):
+        t_qm *= COST_MODEL["qm_direct_factor"]
     return CostEstimate(psmiles=psmiles, preset=p.name, forcefield_s=float(t_ff),
                         md_s=float(t_md), qm_s=float(t_qm), trimer_atoms=n_tri,
                         cell_atoms=n_cell, qm_atoms=q_atoms, qm_basis_functions=q_aos)
