@@ -49,3 +49,22 @@ def test_packing_estimate_respects_the_deadline() -> None:
         packing_density_estimate("*CC(*)c1ccccc1C", deadline=time.monotonic() - 1.0)
     est = packing_density_estimate("*CC(*)c1ccccc1C", deadline=time.monotonic() + 300.0)
     assert 0.8 < est["density"] < 1.3
+
+
+def test_a_growth_template_keeps_its_budget(monkeypatch) -> None:
+    """A template build (grow_fallback False) passes its caller's budget to ETKDG; only a
+    build with nothing to fall back on (a monomer) tries every attempt without a cap."""
+    import core.simulation.build as B
+
+    seen = []
+    real = B._embed_etkdg
+
+    def spy(mol, centres, **kw):
+        seen.append(kw["budget_s"])
+        return real(mol, centres, **kw)
+
+    monkeypatch.setattr(B, "_embed_etkdg", spy)
+    B.build_chain("*CC(*)C", 3, seed=1, grow_fallback=False, embed_budget_s=7.0)
+    B.build_chain("*CC(*)C", 1, seed=1, embed_budget_s=7.0)
+    B.build_chain("*CC(*)C", 3, seed=1, embed_budget_s=7.0)
+    assert seen == [7.0, None, 7.0]

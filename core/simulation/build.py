@@ -433,7 +433,10 @@ def build_chain(psmiles: str, dp: int, *, seed: int = 0, embed: bool = True,
     grow = (mol.GetNumAtoms() > grow_above_atoms and dp >= 3) or (not etkdg and can_grow)
     if not grow:
         if _embed_etkdg(mol, random_centres, seed=seed, max_attempts=max_attempts,
-                        timeout_s=embed_timeout_s, budget_s=embed_budget_s if can_grow else None,
+                        timeout_s=embed_timeout_s,
+                        # no cap only where ETKDG is the last resort (a monomer, say); a growth
+                        # template (grow_fallback False) keeps its caller's budget
+                        budget_s=embed_budget_s if can_grow or not grow_fallback else None,
                         deadline=deadline):
             return Chain(mol=mol, dp=dp, seed=seed, method="etkdg")
         if not can_grow:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 import re
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -429,7 +430,8 @@ def oligomer_and_charges(psmiles: str, workdir: Path, *, n: int, maxcyc_sulfur: 
 
     Returns (oligomer chain, [(type, q)], sqm maxcyc used).
     """
-    olig = build_chain(psmiles, n, seed=seed)
+    # the oligomer's 3-D build counts as one program of the step: at most ``timeout`` s
+    olig = build_chain(psmiles, n, seed=seed, deadline=time.monotonic() + timeout)
     has_s = any(a.GetSymbol() == "S" for a in olig.mol.GetAtoms())
     maxcyc = maxcyc_sulfur if has_s else 0
     params = am1bcc_oligomer(olig.mol, workdir, maxcyc=maxcyc, timeout=timeout)
