@@ -430,8 +430,9 @@ def oligomer_and_charges(psmiles: str, workdir: Path, *, n: int, maxcyc_sulfur: 
 
     Returns (oligomer chain, [(type, q)], sqm maxcyc used).
     """
-    # the oligomer's 3-D build counts as one program of the step: at most ``timeout`` s
-    olig = build_chain(psmiles, n, seed=seed, deadline=time.monotonic() + timeout)
+    # the oligomer's 3-D build counts as one program of the step: at most ``timeout`` s (but
+    # never under 60 s: a short program limit is meant for antechamber/sqm, not for RDKit)
+    olig = build_chain(psmiles, n, seed=seed, deadline=time.monotonic() + max(timeout, 60.0))
     has_s = any(a.GetSymbol() == "S" for a in olig.mol.GetAtoms())
     maxcyc = maxcyc_sulfur if has_s else 0
     params = am1bcc_oligomer(olig.mol, workdir, maxcyc=maxcyc, timeout=timeout)
