@@ -157,7 +157,9 @@ def _step_build(psmiles: str, p: Preset, d: Path, say) -> dict:
         # once ETKDG failed on a chain, the others (same length) grow at once: each failed
         # ETKDG attempt runs into its timeout (polyacrylonitrile: 60 s per attempt)
         try:
+            # whole-chain ETKDG gets at most half the limit: growth needs the rest
             ch = build_chain(psmiles, dp, seed=i + 1, deadline=deadline, templates=templates,
+                             embed_budget_s=min(120.0, limit / 2),
                              etkdg=not methods or methods[-1] == "etkdg")
         except BuildError as exc:
             if time.monotonic() >= deadline:
