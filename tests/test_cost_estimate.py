@@ -94,6 +94,20 @@ def test_simulability_pass_and_fail():
     assert big.qm_atoms == 65  # CH3CH2C(=O)OC18H37 = C21H42O2
 
 
+def test_an_anti_bredt_four_ring_unit_has_no_3d_structure():
+    """VP08684 of the shipped pool: a bicyclo[1.1.1]pentene-type unit (anti-Bredt double bond in
+    a cyclobutadiene-like four-ring) that failed in build; the pre-check and the screening say
+    so. One of the two flags alone is not enough (VP09722: anti-Bredt only, built)."""
+    bad = "*C(CC(*)(C)C=C1C2=CC1(CCCCCCCC)C2(CCCCCCCC)CCCCCCCC)Sc1ccccc1"
+    v = C.simulability(bad, "smoke")
+    assert not v.ok and "3-D structure" in v.reasons[0]
+    frame = C.screen([bad], "smoke")
+    assert not frame["simulable"].iloc[0]
+    assert "3-D structure" in frame["unsimulable_reason"].iloc[0]
+    only_bredt = "*C(C)=CC=C1SC2=CC=C(C(CCCC)CS(*)(=O)=O)C1=CC=C2"
+    assert C.simulability(only_bredt, "smoke").ok
+
+
 def test_screen_agrees_with_the_model_and_the_pre_check():
     ps = ["*CC(*)c1ccccc1", "*CC(*)CS(=O)(=O)O", "*CC(*)(C)C(=O)OC" + "C" * 37, "*CC"]
     sc = C.screen(ps, "quick")

@@ -43,8 +43,8 @@ factor-of-~2 errors above are small against the 100× spread of the pool.
 
 ``simulability`` is the cheap pre-check before a candidate is proposed: the polymer SMILES passes
 the simulation's own validation (``core.simulation.build.validated_psmiles``), every atom of the
-H-capped trimer gets a GAFF2 type (``core.chem.gaff2``), and the QM molecule is within a size
-limit.
+H-capped trimer gets a GAFF2 type (``core.chem.gaff2``), the QM molecule is within a size
+limit, and the unit has no motif pair that leaves no 3-D structure (``NO_3D_MOTIFS``).
 It never runs an external program.
 
 ``screen(psmiles, preset, cache=store)`` is what the campaign and the pages use: per polymer the
@@ -74,6 +74,7 @@ from core.config import DEFAULT_PRESET, PRESET_NAMES, REPO_ROOT, SMOKE_PRESET, S
 
 __all__ = ["CostEstimate", "Simulability", "qm_size", "qm_incore", "cell_atoms", "trimer_atoms",
            "estimate_cost", "simulability", "MAX_QM_ATOMS", "COST_MODEL", "SCREEN_VECTOR",
+           "NO_3D_MOTIFS",
            "SCREEN_COLUMNS", "SHIPPED_SCREENING", "ScreenCache", "screening_version",
            "screen_vectors", "screen", "write_shipped_screening"]
 
@@ -265,12 +266,28 @@ def _qm_reason(q_atoms: int, preset_name: str, limit: int) -> str:
             f"{limit}.")
 
 
+#: motif flags (``core.chem.feasibility``) that together mean no reliable 3-D structure: a
+#: bridgehead double bond of a small bicycle inside a cyclobutadiene-like four-ring (the
+#: bicyclo[1.1.1]pentene-type units of the shipped pool, 197 of 10,000). Measured: all 4 such
+#: polymers of the pool sweep (docs/pool_simulability.md) failed in build, each after the full
+#: build limit; of 12 more drawn at random, 8 could not embed even the H-capped monomer in 30 s.
+NO_3D_MOTIFS: frozenset[str] = frozenset({"anti-Bredt double bond", "antiaromatic four-ring"})
+_NO_3D_REASON = ("No reliable 3-D structure: a bridgehead double bond inside a cyclobutadiene-"
+                 "like four-ring (anti-Bredt; RDKit's embedding fails on such units).")
+
+
+def _no_3d(flags: Iterable[str]) -> bool:
+    return NO_3D_MOTIFS <= set(flags)
+
+
 def simulability(psmiles: str, preset=DEFAULT_PRESET, *,
                  max_qm_atoms: int | None = None) -> Simulability:
     """Can ``psmiles`` be simulated with ``preset``?  Checks, without running any program:
     the simulation's SMILES validation (elements with GAFF2 parameters, two ``*``, neutral),
     GAFF2 typing of every atom of the H-capped trimer (``core.chem.gaff2``), and the QM molecule's
-    size against ``max_qm_atoms`` (default ``MAX_QM_ATOMS[preset]``)."""
+    size against ``max_qm_atoms`` (default ``MAX_QM_ATOMS[preset]``), and the motifs that leave
+    no 3-D structure (``NO_3D_MOTIFS``)."""
+    from core.chem.feasibility import motif_flags  # noqa: PLC0415
     from core.simulation.build import validated_psmiles  # noqa: PLC0415
 
     p = _preset(preset)
@@ -280,6 +297,8 @@ def simulability(psmiles: str, preset=DEFAULT_PRESET, *,
     except ValueError as exc:
         return Simulability(psmiles, False, (str(exc),))
     reasons = []
+    if _no_3d(motif_flags(psmiles)):
+        reasons.append(_NO_3D_REASON)
     typing = _typing_error(psmiles)
     if typing is not None:
         reasons.append(typing)
@@ -296,7 +315,7 @@ def simulability(psmiles: str, preset=DEFAULT_PRESET, *,
 SCREEN_VECTOR: tuple[str, ...] = ("sa_score", "flag_bits", "forcefield_s", "md_s", "qm_s",
                                   "check_bits", "qm_atoms")
 #: pre-check failure bits of ``check_bits``
-CHECK_INVALID, CHECK_UNTYPED, CHECK_QM_TOO_LARGE = 1, 2, 4
+CHECK_INVALID, CHECK_UNTYPED, CHECK_QM_TOO_LARGE, CHECK_NO_3D = 1, 2, 4, 8
 #: columns of :func:`screen`'s frame
 SCREEN_COLUMNS: tuple[str, ...] = ("psmiles", "sa_score", "flags", "flagged", "cost_cpu_min",
                                    "simulable", "unsimulable_reason")
@@ -327,7 +346,8 @@ def screening_version() -> str:
     from core.chem.feasibility import MOTIFS  # noqa: PLC0415
 
     text = json.dumps({"format": _SCREEN_FORMAT, "cost": COST_MODEL, "qm": MAX_QM_ATOMS,
-                       "motifs": list(MOTIFS), "vector": SCREEN_VECTOR}, sort_keys=True)
+                       "motifs": list(MOTIFS), "vector": SCREEN_VECTOR,
+                       "no_3d": sorted(NO_3D_MOTIFS)}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
@@ -343,16 +363,19 @@ def screen_vectors(psmiles: str, presets: Sequence[str] = PRESET_NAMES) -> dict[
         sa = sa_score(psmiles)
     except ValueError:
         sa = nan
+    no_3d = 0
     try:
         names = list(MOTIFS)
-        bits = float(sum(1 << names.index(f) for f in motif_flags(psmiles)))
+        flags = motif_flags(psmiles)
+        bits = float(sum(1 << names.index(f) for f in flags))
+        no_3d = CHECK_NO_3D if _no_3d(flags) else 0
     except ValueError:
         bits = nan
     try:
         validated_psmiles(psmiles)
     except ValueError:
         return {p: np.array([sa, bits, nan, nan, nan, CHECK_INVALID, nan]) for p in presets}
-    untyped = CHECK_UNTYPED if _typing_error(psmiles) is not None else 0
+    untyped = (CHECK_UNTYPED if _typing_error(psmiles) is not None else 0) | no_3d
     out = {}
     for name in presets:
         c = estimate_cost(psmiles, name)
@@ -478,6 +501,8 @@ def screen(psmiles: Sequence[str], preset: str = DEFAULT_PRESET, *,
         r = []
         if c & CHECK_INVALID:
             r.append("The simulation rejects this polymer SMILES (see simulability()).")
+        if c & CHECK_NO_3D:
+            r.append(_NO_3D_REASON)
         if c & CHECK_UNTYPED:
             r.append("GAFF2 atom typing failed.")
         if c & CHECK_QM_TOO_LARGE:
