@@ -273,6 +273,9 @@ def main(argv=None) -> int:
                     help="do not run polymers the pre-check (core.optimize.cost_estimate."
                          "simulability) rejects, as a campaign with exclude_unsimulable (the "
                          "default) never proposes them; they are counted apart")
+    ap.add_argument("--reverse", action="store_true",
+                    help="walk the draw from its end (a second process on the same shard then "
+                         "meets the first in the middle; a polymer both reach is run twice)")
     ap.add_argument("--shard", default=None, metavar="K/N",
                     help="run only the draw positions k with k %% N == K, appending to its own "
                          "file (run N processes side by side on N cores); --report merges them")
@@ -293,12 +296,15 @@ def main(argv=None) -> int:
     full_path = results_path(a.preset, None)
     full_done = {r["id"] for r in read_results(full_path)} if a.full_every else set()
     t_start = time.time()
-    for k, (pid, s) in enumerate(sample_pool(a.n, a.seed)):
+    draw = list(enumerate(sample_pool(a.n, a.seed)))
+    for k, (pid, s) in (reversed(draw) if a.reverse else draw):
         if a.max_minutes and time.time() - t_start > 60 * a.max_minutes:
             print("time limit reached", flush=True)
             break
         if shard and k % shard[1] != shard[0]:
             continue
+        if a.reverse and pid in {r["id"] for r in read_results(path)}:
+            break  # met the forward process
         full = bool(a.full_every and a.until and k % a.full_every == 0 and pid not in full_done)
         if pid not in done and pid in cheap_failed:
             # the cheap steps already failed for this polymer (a ``--until cell`` run): the
