@@ -54,17 +54,31 @@ def unwrap_molecule(xyz: np.ndarray, bonds: list[tuple[int, int]], box: float) -
     return out
 
 
+def chain_extent(mol: Chem.Mol) -> float:
+    """Largest distance (Å) between two atoms of a molecule's conformer."""
+    xyz = mol.GetConformer().GetPositions()
+    if len(xyz) < 2:
+        return 0.0
+    d2 = ((xyz[:, None, :] - xyz[None, :, :]) ** 2).sum(-1)
+    return float(np.sqrt(d2.max()))
+
+
 def pack_chains(chains: list[Chem.Mol], density_g_cm3: float, workdir: Path, *,
                 tolerance: float = 2.0, seed: int = 1, timeout: float = 600) -> tuple[list[np.ndarray], float]:
     """Pack ``chains`` (RDKit mols with conformers) into a periodic cube.
 
     Returns (list of whole-molecule coordinate arrays in Å, box edge in Å); the box spans [0, L)³.
+    The edge is the one of ``density_g_cm3`` but at least the longest chain's end-to-end extent
+    plus twice the tolerance: a stiff chain (a fully aromatic rod) longer than the box would meet
+    its own periodic image, which packmol cannot resolve (the start is then less dense; the
+    compression stages of the MD bring it up).
     Raises PackingError when packmol does not reach the tolerance.
     """
     workdir.mkdir(parents=True, exist_ok=True)
     from rdkit.Chem import Descriptors  # noqa: PLC0415
     total = sum(Descriptors.MolWt(m) for m in chains)
-    L = box_length(total, density_g_cm3)
+    L = max(box_length(total, density_g_cm3),
+            max((chain_extent(m) for m in chains), default=0.0) + 2.0 * tolerance)
     lines = [f"tolerance {tolerance}", "filetype xyz", "output packed.xyz", f"seed {seed}",
              f"pbc 0. 0. 0. {L:.4f} {L:.4f} {L:.4f}", "nloop 400"]
     for i, m in enumerate(chains):
