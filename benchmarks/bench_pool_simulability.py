@@ -61,18 +61,19 @@ def shard_path(path: Path, shard: tuple[int, int] | None) -> Path:
 
 
 def read_results(path: Path) -> list[dict]:
-    """Rows of a results file and of its shard files (``--shard``), in that order (a truncated
-    last line, from a killed run, is ignored)."""
+    """Rows of a results file and of its shard files (``--shard``), oldest first: the files in
+    the order they were last written, then by each row's ``finished_at`` (rows written before
+    it existed count as oldest), so the latest row of a polymer comes last (a truncated last
+    line, from a killed run, is ignored)."""
     rows = []
-    for f in [path, *sorted(path.parent.glob(path.stem + ".s*of*.jsonl"))]:
-        if not f.is_file():
-            continue
+    files = [f for f in [path, *path.parent.glob(path.stem + ".s*of*.jsonl")] if f.is_file()]
+    for f in sorted(files, key=lambda f: f.stat().st_mtime):
         for line in f.read_text().splitlines():
             try:
                 rows.append(json.loads(line))
             except json.JSONDecodeError:
                 continue
-    return rows
+    return sorted(rows, key=lambda r: float(r.get("finished_at", 0.0)))
 
 
 def parse_shard(text: str | None) -> tuple[int, int] | None:
@@ -156,6 +157,7 @@ def run_one(pid: str, psmiles: str, preset: str, until: str | None, threads: int
         if not isinstance(exc, SimulationError):
             row["traceback"] = traceback.format_exc()[-1500:]
     row["wall_s"] = time.perf_counter() - t0
+    row["finished_at"] = time.time()
     if not keep:
         shutil.rmtree(wd, ignore_errors=True)
     return row
@@ -317,7 +319,7 @@ def main(argv=None) -> int:
                 pc := _precheck(s, a.preset))["precheck_ok"]:
             # a campaign never proposes it (exclude_unsimulable, the default): record, don't run
             row = {"id": pid, "psmiles": s, "preset": a.preset, "until": a.until,
-                   "status": "excluded", **pc, "wall_s": 0.0}
+                   "status": "excluded", **pc, "wall_s": 0.0, "finished_at": time.time()}
             with shard_path(path, shard).open("a") as f:
                 f.write(json.dumps(row) + "\n")
             print(f"[{k + 1}/{a.n}] {pid} excluded by the pre-check: "
