@@ -1,5 +1,6 @@
 """core.simulation.cell.pack_chains: stiff chains longer than the density's box still pack
-(the box grows to the longest chain's extent; VP04441/VP05505 of the pool sweep failed here)."""
+(a second packmol run in a box of the longest chain's extent; VP04441/VP05505 of the pool sweep
+failed here), while a flexible chain keeps the density's box."""
 from __future__ import annotations
 
 import pytest
@@ -31,5 +32,14 @@ def test_a_rod_longer_than_the_density_box_packs(tmp_path) -> None:
     ext = max(chain_extent(m) for m in chains)
     assert ext > box_length(total, 0.3)  # the density's box alone is too short for the rod
     coords, L = pack_chains(chains, 0.3, tmp_path, tolerance=2.0)
-    assert L >= ext + 4.0 - 1e-9
+    assert L == pytest.approx(ext + 4.0)  # the density box failed; the rod box packed
     assert [len(c) for c in coords] == [m.GetNumAtoms() for m in chains]
+
+
+def test_a_flexible_chain_keeps_the_density_box(tmp_path) -> None:
+    from rdkit.Chem import Descriptors
+
+    chains = [build_chain("*CC(*)c1ccccc1", 4, seed=s).mol for s in (1, 2)]
+    total = sum(Descriptors.MolWt(m) for m in chains)
+    _, L = pack_chains(chains, 0.3, tmp_path, tolerance=2.0)
+    assert L == pytest.approx(box_length(total, 0.3))

@@ -68,21 +68,35 @@ def pack_chains(chains: list[Chem.Mol], density_g_cm3: float, workdir: Path, *,
     """Pack ``chains`` (RDKit mols with conformers) into a periodic cube.
 
     Returns (list of whole-molecule coordinate arrays in Å, box edge in Å); the box spans [0, L)³.
-    The edge is the one of ``density_g_cm3`` but at least the longest chain's end-to-end extent
-    plus twice the tolerance: a stiff chain (a fully aromatic rod) longer than the box would meet
-    its own periodic image, which packmol cannot resolve (the start is then less dense; the
-    compression stages of the MD bring it up).
+    The edge is the one of ``density_g_cm3``. When packmol fails there and the longest chain is
+    longer than that edge (a stiff, fully aromatic rod meets its own periodic image, which
+    packmol cannot resolve), it packs once more in a box of the chain's extent plus twice the
+    tolerance (a less dense start; the MD's compression brings it up). Polymers that pack at the
+    density's edge are unaffected.
     Raises PackingError when packmol does not reach the tolerance.
     """
     workdir.mkdir(parents=True, exist_ok=True)
     from rdkit.Chem import Descriptors  # noqa: PLC0415
     total = sum(Descriptors.MolWt(m) for m in chains)
-    L = max(box_length(total, density_g_cm3),
-            max((chain_extent(m) for m in chains), default=0.0) + 2.0 * tolerance)
-    lines = [f"tolerance {tolerance}", "filetype xyz", "output packed.xyz", f"seed {seed}",
-             f"pbc 0. 0. 0. {L:.4f} {L:.4f} {L:.4f}", "nloop 400"]
+    L = box_length(total, density_g_cm3)
     for i, m in enumerate(chains):
         Chem.MolToXYZFile(m, str(workdir / f"chain_{i}.xyz"))
+    try:
+        return _packmol(chains, L, density_g_cm3, workdir, tolerance, seed, timeout), L
+    except PackingError:
+        rod = max((chain_extent(m) for m in chains), default=0.0) + 2.0 * tolerance
+        if rod <= L:
+            raise
+    return _packmol(chains, rod, density_g_cm3, workdir, tolerance, seed, timeout), rod
+
+
+def _packmol(chains: list[Chem.Mol], L: float, density_g_cm3: float, workdir: Path,
+             tolerance: float, seed: int, timeout: float) -> list[np.ndarray]:
+    """One packmol run of ``chains`` (``workdir/chain_<i>.xyz``) into a periodic cube of edge L
+    (Å); whole-molecule coordinates per chain. Raises PackingError."""
+    lines = [f"tolerance {tolerance}", "filetype xyz", "output packed.xyz", f"seed {seed}",
+             f"pbc 0. 0. 0. {L:.4f} {L:.4f} {L:.4f}", "nloop 400"]
+    for i in range(len(chains)):
         lines += [f"structure chain_{i}.xyz", "  number 1", "end structure"]
     (workdir / "packmol.inp").write_text("\n".join(lines) + "\n")
     try:
@@ -102,4 +116,4 @@ def pack_chains(chains: list[Chem.Mol], density_g_cm3: float, workdir: Path, *,
         bonds = [(b.GetBeginAtomIdx(), b.GetEndAtomIdx()) for b in m.GetBonds()]
         coords.append(unwrap_molecule(raw[start:start + n], bonds, L))
         start += n
-    return coords, L
+    return coords
