@@ -103,7 +103,8 @@ def _ratio_summary(v) -> dict:
 
 
 def fit_qm() -> dict:
-    from core.optimize.cost_estimate import qm_size  # noqa: PLC0415
+    from core.optimize.cost_estimate import qm_incore, qm_size  # noqa: PLC0415
+    from core.simulation.presets import get_preset  # noqa: PLC0415
 
     out = {}
     for preset in ("smoke", "quick"):
@@ -119,9 +120,6 @@ def fit_qm() -> dict:
                     ys.append(c)
         # the power law is fitted in PySCF's in-core regime; a preset without density fitting
         # beyond it (integrals recomputed every iteration) gets a factor over that law
-        from core.optimize.cost_estimate import qm_incore  # noqa: PLC0415
-        from core.simulation.presets import get_preset  # noqa: PLC0415
-
         df = get_preset(preset).qm_density_fit
         xs, ys = np.asarray(xs, float), np.asarray(ys, float)
         inc = np.array([df or qm_incore(int(x)) for x in xs], bool)

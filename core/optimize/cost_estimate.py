@@ -375,12 +375,12 @@ def screen_vectors(psmiles: str, presets: Sequence[str] = PRESET_NAMES) -> dict[
         validated_psmiles(psmiles)
     except ValueError:
         return {p: np.array([sa, bits, nan, nan, nan, CHECK_INVALID, nan]) for p in presets}
-    untyped = (CHECK_UNTYPED if _typing_error(psmiles) is not None else 0) | no_3d
+    checks = (CHECK_UNTYPED if _typing_error(psmiles) is not None else 0) | no_3d
     out = {}
     for name in presets:
         c = estimate_cost(psmiles, name)
         big = CHECK_QM_TOO_LARGE if c.qm_atoms > _qm_limit(c.preset) else 0
-        out[name] = np.array([sa, bits, c.forcefield_s, c.md_s, c.qm_s, untyped | big,
+        out[name] = np.array([sa, bits, c.forcefield_s, c.md_s, c.qm_s, checks | big,
                               c.qm_atoms], dtype=float)
     return out
 

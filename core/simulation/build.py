@@ -193,6 +193,16 @@ def _align(u: np.ndarray, v: np.ndarray) -> np.ndarray:
     return _rotation(w, math.atan2(s, c))
 
 
+def growth_template(psmiles: str, template_dp: int, *, seed: int, embed_budget_s: float,
+                    deadline: float | None = None) -> Chem.Mol:
+    """The CH3-capped ``template_dp``-mer that :func:`grow_coordinates` grows a chain from,
+    embedded by ETKDG alone (seed ``seed + 101``, 10 attempts within ``embed_budget_s`` s and
+    ``deadline``). Raises BuildError."""
+    return build_chain(psmiles, template_dp, seed=seed + 101, embed=True, max_attempts=10,
+                       embed_budget_s=embed_budget_s, grow_fallback=False,
+                       deadline=deadline).mol
+
+
 def grow_coordinates(mol: Chem.Mol, psmiles: str, dp: int, *, seed: int = 0,
                      clash: float = 1.7, hard_clash: float = 1.2, tries: int = 36,
                      template_dp: int = 3,
@@ -219,9 +229,8 @@ def grow_coordinates(mol: Chem.Mol, psmiles: str, dp: int, *, seed: int = 0,
     if dp < 2:
         raise BuildError(f"Growth needs at least 2 units (got a {dp}-mer).")
     rng = np.random.default_rng(seed)
-    tmpl = template if template is not None else build_chain(
-        psmiles, template_dp, seed=seed + 101, embed=True, max_attempts=10,
-        embed_budget_s=embed_budget_s, grow_fallback=False, deadline=deadline).mol
+    tmpl = template if template is not None else growth_template(
+        psmiles, template_dp, seed=seed, embed_budget_s=embed_budget_s, deadline=deadline)
     T = tmpl.GetConformer().GetPositions()
     tkey = {atom_key(a, template_dp): a.GetIdx() for a in tmpl.GetAtoms()}
     # chain unit -> template unit for the head block, the middle units and the tail block
@@ -458,9 +467,9 @@ def build_chain(psmiles: str, dp: int, *, seed: int = 0, embed: bool = True,
         try:
             if template_dp not in templates:
                 templates[template_dp] = None  # until it has embedded
-                templates[template_dp] = build_chain(
-                    psmiles, template_dp, seed=seed + 101, embed=True, max_attempts=10,
-                    embed_budget_s=embed_budget_s, grow_fallback=False, deadline=deadline).mol
+                templates[template_dp] = growth_template(
+                    psmiles, template_dp, seed=seed, embed_budget_s=embed_budget_s,
+                    deadline=deadline)
             xyz = grow_coordinates(mol, psmiles, dp, seed=seed, template_dp=template_dp,
                                    template=templates[template_dp],
                                    embed_budget_s=embed_budget_s, deadline=deadline)
