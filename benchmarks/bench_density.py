@@ -75,6 +75,7 @@ def radonpy_densities() -> dict[str, float]:
 # both side by side (results in ``<out>/gaff2+2x320.jsonl``)
 VARIANTS: dict[str, dict] = {
     "2x320": {"chain_atoms": 320, "n_chains": 2},      # same atom count, chains 2x longer
+    "ring": {"chain_topology": "ring"},                # the chains closed into rings: no ends
     "1x640": {"chain_atoms": 640, "n_chains": 1},      # one chain of 4x the length
     "eps110": {"lj_epsilon_scale": 1.10},
     "eps120": {"lj_epsilon_scale": 1.20},

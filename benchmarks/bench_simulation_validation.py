@@ -10,7 +10,13 @@ demo campaign ships them as its initial observations) and a summary JSON next to
 
 Usage:
     python benchmarks/bench_simulation_validation.py [--csv PATH] [--workroot DIR] [--jobs 2]
-        [--preset quick] [--only PS,PMMA] [--no-run]
+        [--preset quick] [--only PS,PMMA] [--no-run] [--reuse-qm RECORDS.json]
+
+``--reuse-qm assets/demo/initial_observations.json`` starts each polymer's work directory with the
+QM step of an earlier record of the same polymer (its α(ω) at the C, D and F lines), where that
+record's QM settings equal the preset's: the QM step needs only the SMILES, so after a change of
+the MD protocol only build → force field → cell → MD (and the optics) are computed again. The
+record says so (``details.qm.reused_from``).
 """
 from __future__ import annotations
 
@@ -64,6 +70,8 @@ def main(argv=None) -> int:
     ap.add_argument("--demo-out", default=str(REPO / "assets" / "demo" / "initial_observations.json"))
     ap.add_argument("--calibration-out", default=str(REPO / "assets" / "calibration_quick.json"),
                     help="where to write the labelled linear calibration ('' = do not write)")
+    ap.add_argument("--reuse-qm", default="", metavar="RECORDS.json",
+                    help="seed the QM step from these records where the QM settings match")
     args = ap.parse_args(argv)
 
     rows = list(csv.DictReader(open(args.csv)))
@@ -84,6 +92,11 @@ def main(argv=None) -> int:
                                         if rec else {"name": r["monomer_ID"], "ok": False,
                                                      "error": "NotRun", "message": "no record"})
     else:
+        if args.reuse_qm:
+            for r in rows:
+                note = seed_qm(Path(args.reuse_qm), r["monomer_ID"], r["smiles"], args.preset,
+                               root / r["monomer_ID"])
+                print(f"{r['monomer_ID']:9s} QM: {note}", flush=True)
         with ProcessPoolExecutor(max_workers=args.jobs) as ex:
             futs = {ex.submit(_run_one, r["monomer_ID"], r["smiles"], args.preset,
                               str(root / r["monomer_ID"]), args.threads): r for r in rows}
@@ -99,6 +112,40 @@ def main(argv=None) -> int:
                           flush=True)
     report(rows, results, args)
     return 0
+
+
+QM_KEYS = ("method", "basis", "mode", "density_fit", "grid_level")
+
+
+def seed_qm(records_path: Path, name: str, smiles: str, preset: str, workdir: Path) -> str:
+    """Write ``workdir/qm/done.json`` from the record of ``name`` in ``records_path`` (a list of
+    {name, psmiles, result} as written to the demo's initial observations) when its QM settings
+    equal ``preset``'s; returns what was done, in words. Never overwrites a finished QM step."""
+    from core.simulation.pipeline import _canonical, step_fingerprint  # noqa: PLC0415
+    from core.simulation.presets import get_preset  # noqa: PLC0415
+
+    p = get_preset(preset)
+    done = workdir / "qm" / "done.json"
+    if done.is_file():
+        return "already in the work directory"
+    old = next((r for r in json.loads(records_path.read_text()) if r.get("name") == name), None)
+    if old is None:
+        return "no earlier record: computed"
+    rec = old["result"]
+    q = (rec.get("details") or {}).get("qm") or {}
+    want = {"method": p.qm_method, "basis": p.qm_basis, "mode": p.qm_mode,
+            "density_fit": p.qm_density_fit, "grid_level": p.qm_grid_level}
+    if (_canonical(rec["psmiles"]) != _canonical(smiles)
+            or any(q.get(k) != v for k, v in want.items())):
+        return "earlier record has other QM settings or another polymer: computed"
+    result = {"alpha_A3": rec["alpha_A3"], "converged": rec["converged"].get("qm", True),
+              "warnings": [], **{k: q.get(k) for k in (*QM_KEYS, "n_atoms", "wall_s", "threads")},
+              "reused_from": {"file": str(records_path), "date": old["provenance"].get("date"),
+                              "protocol": rec.get("protocol")}}
+    done.parent.mkdir(parents=True, exist_ok=True)
+    done.write_text(json.dumps({"result": result, "wall_s": (rec.get("step_wall_s") or {})
+                                .get("qm", 0.0), "fingerprint": step_fingerprint(p, "qm")}))
+    return f"reused from the record of {old['provenance'].get('date')}"
 
 
 def report(rows, results, args) -> None:

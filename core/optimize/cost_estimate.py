@@ -29,12 +29,13 @@ squares, errors are the RMS of log10(measured / fitted) → a factor ×10^rms):
   70–294 AOs (11–27 atoms; 5.8–332 s), RMS ×1.04; the 4-point fit predicted 293 s for
   4-chlorobenzyl methacrylate (282 AOs) before it was measured: 319 s (−8 %).
   Extrapolated beyond ~300 AOs (the pool's median quick unit has 38 atoms, ~390 AOs).
-* QM smoke (HF/STO-3G): A = 10.56 s, B = 2.70, 54 units of 23–233 AOs (the 7 measured units
-  and 47 ``qm`` steps of the pool sweep, ``bench_pool_simulability.py``), RMS ×1.30; all in
-  PySCF's in-core regime (``qm_incore``: ≤ ~240 orbitals at 4,000 MB). Beyond it an SCF without
-  density fitting (smoke) recomputes the integrals every iteration: × ``qm_direct_factor`` =
-  5.44 (geometric mean of 2 units: 251 AOs 645 s, ×5.08; 283 AOs 1,023 s, ×5.83). The earlier
-  7-point fit (A = 10.2, B = 2.22) predicted 102 s for the 283-AO unit, 10× too little.
+* QM smoke (HF/STO-3G): A = 10.60 s, B = 2.87, 87 units of 23–233 AOs (the 7 measured units
+  and 80 ``qm`` steps of the 300-polymer pool sweep, ``bench_pool_simulability.py``), RMS ×1.27;
+  all in PySCF's in-core regime (``qm_incore``: ≤ ~240 orbitals at 4,000 MB). Beyond it an SCF
+  without density fitting (smoke) recomputes the integrals every iteration: × ``qm_direct_factor``
+  = 4.58 (geometric mean of 2 units against this fit: 251 AOs 645 s, ×4.32; 283 AOs 1,023 s,
+  ×4.85). The earlier 7-point fit (A = 10.2, B = 2.22) predicted 102 s for the 283-AO unit, 10×
+  too little.
 * QM standard (CAM-B3LYP/aug-cc-pVDZ dimer, no RI, grid 3): quick's fit applied to the
   standard molecule's AOs — not measured, a lower bound.
 
@@ -86,11 +87,11 @@ COST_MODEL = {
     "md": {SMOKE_PRESET: 0.01293, DEFAULT_PRESET: 0.3488,
            STANDARD_PRESET: 7.03e-6 * 13_580_000},
     # s = A · (N_AO / 100)^B; standard = quick's fit on the standard molecule and basis
-    "qm": {SMOKE_PRESET: {"A": 10.56, "B": 2.701}, DEFAULT_PRESET: {"A": 15.91, "B": 2.843},
+    "qm": {SMOKE_PRESET: {"A": 10.60, "B": 2.874}, DEFAULT_PRESET: {"A": 15.91, "B": 2.843},
            STANDARD_PRESET: {"A": 15.91, "B": 2.843}},
     # × this when the SCF without density fitting cannot keep its integrals in memory
     # (qm_incore False): they are recomputed for every SCF and response iteration
-    "qm_direct_factor": 5.44,
+    "qm_direct_factor": 4.58,
 }
 #: memory (MB) the pipeline gives PySCF (``repeat_unit_polarizability``'s default)
 QM_MAX_MEMORY_MB = 4000

@@ -58,7 +58,7 @@ def _canonical(psmiles: str) -> str:
 
 
 STEP_SETTINGS = {
-    "build": ("chain_atoms", "n_chains", "min_dp"),
+    "build": ("chain_atoms", "n_chains", "min_dp", "chain_topology"),
     "forcefield": ("forcefield", "charge_oligomer_n", "sqm_maxcyc_sulfur"),
     "cell": ("pack_density", "pack_tolerance", "lj_epsilon_scale"),
     "md": ("timestep_fs", "shake", "lj_inner", "lj_outer", "lj_tail", "pppm_accuracy",
@@ -145,6 +145,7 @@ def _result(wd: Path, step: str) -> dict:
 
 def _step_build(psmiles: str, p: Preset, d: Path, say) -> dict:
     from core.simulation.build import atom_key, build_chain, choose_dp, repeat_unit_mass  # noqa
+    from core.simulation.ring import RingClosureError, close_ring  # noqa: PLC0415
 
     dp = choose_dp(psmiles, p.chain_atoms, p.min_dp)
     keys, bonds, methods = None, None, []
@@ -153,6 +154,7 @@ def _step_build(psmiles: str, p: Preset, d: Path, say) -> dict:
     limit = float(p.timeouts.get("build", 600))
     deadline = time.monotonic() + limit
     templates: dict = {}  # growth templates, embedded once for all chains
+    chains = []
     for i in range(p.n_chains):
         # once ETKDG failed on a chain, the others (same length) grow at once: each failed
         # ETKDG attempt runs into its timeout (polyacrylonitrile: 60 s per attempt)
@@ -169,6 +171,19 @@ def _step_build(psmiles: str, p: Preset, d: Path, say) -> dict:
         methods.append(ch.method)
         if ch.method != "etkdg":
             say(f"chain {i}: grown unit by unit ({ch.method}; ETKDG failed or the chain is long)")
+        chains.append(ch)
+    topology, ring_failure = "linear", None
+    if p.chain_topology == "ring":
+        rings = []
+        try:
+            for i, ch in enumerate(chains):
+                rings.append(close_ring(ch, deadline=deadline))
+            chains, topology = rings, "ring"
+        except RingClosureError as exc:
+            ring_failure = str(exc)
+            say(f"warning: chain {len(rings)} could not be closed into a ring ({exc}); the cell "
+                "keeps linear CH3-capped chains")
+    for i, ch in enumerate(chains):
         k = [list(atom_key(a, dp)) for a in ch.mol.GetAtoms()]
         b = sorted((bd.GetBeginAtomIdx(), bd.GetEndAtomIdx()) for bd in ch.mol.GetBonds())
         if keys is None:
@@ -178,7 +193,8 @@ def _step_build(psmiles: str, p: Preset, d: Path, say) -> dict:
         (d / f"chain_{i}.mol").write_text(Chem.MolToMolBlock(ch.mol))
     _write_json(d / "atom_keys.json", keys)
     n_atoms = len(keys)
-    say(f"{p.n_chains} chains × DP {dp} ({n_atoms} atoms each, CH3 ends, atactic)")
+    say(f"{p.n_chains} chains × DP {dp} ({n_atoms} atoms each, "
+        + ("rings: no chain ends" if topology == "ring" else "CH3 ends") + ", atactic)")
     from core.simulation.packing import packing_density_estimate  # noqa: PLC0415
     try:
         # the cross-check's oligomers get what is left of the build limit (at least 30 s)
@@ -188,7 +204,8 @@ def _step_build(psmiles: str, p: Preset, d: Path, say) -> dict:
         est = {"density": None, "error": f"{type(exc).__name__}: {exc}"}
     return {"dp": dp, "n_chains": p.n_chains, "atoms_per_chain": n_atoms,
             "molar_mass": repeat_unit_mass(psmiles), "packing_estimate": est,
-            "build_methods": methods}
+            "build_methods": methods, "chain_topology": topology,
+            "ring_closure_failure": ring_failure}
 
 
 def _load_chain(d: Path, i: int, dp: int):
@@ -359,6 +376,7 @@ def _md_fields(md: dict, p: Preset, build: dict) -> dict:
         "tg_sim_K": melt.get("tg_sim_K") if melt.get("reliable") else None,
         "tg_sim_stderr_K": melt.get("tg_sim_stderr_K") if melt.get("reliable") else None,
         "forcefield": p.forcefield, "protocol": p.protocol,
+        "chain_topology": build.get("chain_topology", "linear"),
         "density_packing_estimate": est.get("density"),
     }
 
@@ -368,6 +386,10 @@ def _md_warnings(md: dict, build: dict) -> list[str]:
     from core.simulation.packing import cross_check_warning  # noqa: PLC0415
 
     out = []
+    if build.get("ring_closure_failure"):
+        out.append("The preset's ring chains could not be closed (" + build["ring_closure_failure"]
+                   [:200] + "); this density is of linear CH3-capped chains, whose ends make it "
+                   "lower (about 2-3 % at the quick chain length).")
     if md.get("timestep_fallback"):
         out.append(f"MD ran at {md['timestep_fallback']['timestep_fs']:g} fs: at the preset's "
                    f"time step it became unstable ({md['timestep_fallback']['reason'][:160]}).")
@@ -615,7 +637,8 @@ def _run_locked(psmiles: str, p: Preset, canonical: str, wd: Path, progress, thr
                     "build": b, "qm": {k: qm.get(k) for k in ("method", "basis", "mode", "density_fit",
                                                               "grid_level", "n_atoms", "wall_s",
                                                               "threads")}
-                    | {"concurrent_with_md": bool(qm.get("concurrent_with_md", False))},
+                    | {"concurrent_with_md": bool(qm.get("concurrent_with_md", False))}
+                    | ({"reused_from": qm["reused_from"]} if qm.get("reused_from") else {}),
                     "wavelengths_nm": dict(WAVELENGTHS_NM)},
     }
     _write_json(wd / "record.json", record)
