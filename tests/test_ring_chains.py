@@ -106,3 +106,20 @@ def test_a_stiff_rod_that_cannot_close_keeps_linear_chains_and_warns(tmp_path) -
     # the density record of such a cell says that its chains are linear, and why
     warns = _md_warnings({"converged": True, "density": 1.0}, build)
     assert any("ring chains could not be closed" in w and "strained" in w for w in warns)
+
+
+def test_the_build_fingerprint_of_linear_chains_is_what_it_was_before_the_option() -> None:
+    """Work directories finished before ``chain_topology`` existed keep their build step (and
+    everything after it) valid; rings get a fingerprint of their own."""
+    import hashlib
+    import json
+
+    from core.simulation.pipeline import step_fingerprint
+
+    for name in ("smoke", "quick", "standard"):
+        p = get_preset(name)
+        d = p.to_dict()
+        before = hashlib.sha1(json.dumps({k: d[k] for k in ("chain_atoms", "n_chains", "min_dp")},
+                                         sort_keys=True, default=str).encode()).hexdigest()[:12]
+        assert step_fingerprint(p, "build") == before
+        assert step_fingerprint(p.with_overrides(chain_topology="ring"), "build") != before

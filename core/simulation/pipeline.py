@@ -72,10 +72,17 @@ STEP_SETTINGS = {
 }
 
 
+# settings added after work directories existed: at this value they are left out of the hash, so
+# the finished steps of those directories stay valid
+_LATER_SETTINGS = {"chain_topology": "linear"}
+
+
 def step_fingerprint(p: Preset, step: str) -> str:
     """Hash of the preset settings a step depends on; a changed hash makes a rerun redo it."""
     d = p.to_dict()
-    blob = json.dumps({k: d[k] for k in STEP_SETTINGS[step]}, sort_keys=True, default=str)
+    blob = json.dumps({k: d[k] for k in STEP_SETTINGS[step]
+                       if k not in _LATER_SETTINGS or d[k] != _LATER_SETTINGS[k]},
+                      sort_keys=True, default=str)
     return hashlib.sha1(blob.encode()).hexdigest()[:12]
 
 
@@ -388,8 +395,7 @@ def _md_warnings(md: dict, build: dict) -> list[str]:
     out = []
     if build.get("ring_closure_failure"):
         out.append("The preset's ring chains could not be closed (" + build["ring_closure_failure"]
-                   [:200] + "); this density is of linear CH3-capped chains, whose ends make it "
-                   "lower (about 2-3 % at the quick chain length).")
+                   [:200] + "); this density is of linear CH3-capped chains.")
     if md.get("timestep_fallback"):
         out.append(f"MD ran at {md['timestep_fallback']['timestep_fs']:g} fs: at the preset's "
                    f"time step it became unstable ({md['timestep_fallback']['reason'][:160]}).")

@@ -59,6 +59,7 @@ def larsen_21_step(*, t_max: float = 600.0, t_final: float = 300.0, p_max: float
 
 FORCEFIELDS = ("gaff2", "sage")
 DENSITY_METHODS = ("direct", "melt_line")
+CHAIN_TOPOLOGIES = ("linear", "ring")
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,8 @@ class Preset:
     n_chains: int = 4
     min_dp: int = 3
     chain_topology: str = "linear"    # "linear": CH3-capped chains; "ring": each chain closed
-                                      # into a ring, no chain ends (core.simulation.ring)
+                                      # into a ring, no chain ends (core.simulation.ring; measured
+                                      # no denser, docs/density_benchmark.md: off in every preset)
     # --- force field / charges ---
     forcefield: str = "gaff2"         # "gaff2" (antechamber/parmchk2/tleap) or "sage" (OpenFF
                                       # Sage 2.x valence + LJ); AM1-BCC charges in both
@@ -142,9 +144,9 @@ class Preset:
         if not 0.5 <= self.lj_epsilon_scale <= 2.0:
             raise ValueError(f"lj_epsilon_scale must be between 0.5 and 2 (got "
                              f"{self.lj_epsilon_scale}).")
-        if self.chain_topology not in ("linear", "ring"):
-            raise ValueError(f"Unknown chain topology {self.chain_topology!r}; choose 'linear' "
-                             "or 'ring'.")
+        if self.chain_topology not in CHAIN_TOPOLOGIES:
+            raise ValueError(f"Unknown chain topology {self.chain_topology!r}; choose one of "
+                             f"{', '.join(CHAIN_TOPOLOGIES)}.")
         if self.density_method not in DENSITY_METHODS:
             raise ValueError(f"Unknown density method {self.density_method!r}; choose one of "
                              f"{', '.join(DENSITY_METHODS)}.")

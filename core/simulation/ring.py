@@ -36,9 +36,7 @@ from rdkit.Chem import AllChem
 from core.simulation.build import Chain
 from core.simulation.errors import BuildError
 
-__all__ = ["RingClosureError", "close_ring", "ring_strain", "CHAIN_TOPOLOGIES"]
-
-CHAIN_TOPOLOGIES = ("linear", "ring")
+__all__ = ["RingClosureError", "close_ring", "ring_strain"]
 
 
 class RingClosureError(BuildError):
