@@ -112,6 +112,10 @@ def _aos_per_element(basis: str, element: str) -> int:
     def2-SVPD as in ``core.simulation.qm``."""
     from pyscf import gto  # noqa: PLC0415
 
+    from core.simulation.qm import split_basis  # noqa: PLC0415
+
+    default, per_element = split_basis(basis)
+    basis = per_element.get(element, default)
     spin = gto.charge(element) % 2
     try:
         return int(gto.M(atom=f"{element} 0 0 0", basis=basis, spin=spin, verbose=0).nao)

@@ -62,6 +62,7 @@ from core.simulation.errors import BuildError, ResponseNotConverged, SCFNotConve
 from core.simulation.response import (BOHR3_TO_A3, polarizability_tensors, wavelength_to_omega_au)
 
 __all__ = [
+    "split_basis",
     "FRAUNHOFER_NM",
     "MODES",
     "InvalidQMSettings",
@@ -148,20 +149,39 @@ def _check_wavelengths(wavelengths_nm: dict[str, float]) -> dict[str, float]:
     return out
 
 
+def split_basis(spec: str) -> tuple[str, dict[str, str]]:
+    """``"6-31+G*;S=aug-cc-pVDZ"`` → ``("6-31+G*", {"S": "aug-cc-pVDZ"})``: a basis-set name,
+    optionally followed by ``;Element=name`` items that give those elements another basis (the
+    quick preset's sulfur: benchmarks/bench_sulfur_qm.py). Raises InvalidQMSettings."""
+    if not isinstance(spec, str) or not spec.strip():
+        raise InvalidQMSettings(f"basis must be a basis-set name, got {spec!r}")
+    default, *items = [part.strip() for part in spec.split(";")]
+    if not default or "=" in default:
+        raise InvalidQMSettings(f"basis {spec!r}: the first item must be a basis-set name")
+    per_element: dict[str, str] = {}
+    for item in items:
+        el, eq, name = (x.strip() for x in item.partition("="))
+        if not eq or not el or not name or not el.isalpha() or el != el.capitalize():
+            raise InvalidQMSettings(f"basis {spec!r}: {item!r} is not 'Element=basis-set name'")
+        per_element[el] = name
+    return default, per_element
+
+
 def _check_common(method, basis, wavelengths_nm, threads, max_memory_mb):
     method = _check_method(method)
-    if not isinstance(basis, str) or not basis.strip():
-        raise InvalidQMSettings(f"basis must be a basis-set name, got {basis!r}")
+    default, per_element = split_basis(basis)
     from pyscf import gto
 
     import warnings as _w
 
-    try:
-        with _w.catch_warnings():
-            _w.simplefilter("ignore")
-            gto.basis.load(basis.strip(), "H")
-    except Exception:  # noqa: BLE001
-        raise InvalidQMSettings(f"unknown basis set {basis!r} (not in PySCF's basis library)") from None
+    for el, name in [("H", default), *per_element.items()]:
+        try:
+            with _w.catch_warnings():
+                _w.simplefilter("ignore")
+                gto.basis.load(name, el)
+        except Exception:  # noqa: BLE001
+            raise InvalidQMSettings(f"unknown basis set {name!r} for {el} (not in PySCF's basis "
+                                    "library)") from None
     wl = _check_wavelengths(wavelengths_nm)
     if not isinstance(threads, int) or threads < 1:
         raise InvalidQMSettings(f"threads must be a positive integer, got {threads!r}")
@@ -244,26 +264,31 @@ _FALLBACK_BASIS = "def2-SVPD"  # diffuse-augmented, defined H–Rn (effective co
 
 
 def _basis_for(atoms, basis: str, warnings: list[str]):
-    """``basis`` for every element it defines; elements it lacks (e.g. Br, I in 6-31+G*) get
-    def2-SVPD (+ its ECP for Z > 36), with a warning.  Returns (basis spec, ecp spec)."""
+    """``basis`` (``split_basis``: a name, optionally with per-element names) for every element it
+    defines; elements it lacks (e.g. Br, I in 6-31+G*) get def2-SVPD (+ its ECP for Z > 36), with
+    a warning.  Returns (basis spec, ecp spec)."""
     from pyscf import gto
 
     import warnings as _w
 
+    default, per_element = split_basis(basis)
     elements = sorted({str(s) for s, _ in atoms})
     missing = []
     for el in elements:
         try:
             with _w.catch_warnings():
                 _w.simplefilter("ignore")  # PySCF suggests basis-set-exchange for unknown entries
-                gto.basis.load(basis, el)
+                gto.basis.load(per_element.get(el, default), el)
         except Exception:  # noqa: BLE001 - BasisNotFoundError / KeyError
             missing.append(el)
-    if not missing:
-        return basis, None
+    if not missing and not per_element:
+        return default, None
     if len(missing) == len(elements):
         raise InvalidQMSettings(f"basis set {basis!r} defines none of the elements {elements}")
-    spec = {el: (_FALLBACK_BASIS if el in missing else basis) for el in elements}
+    spec = {el: (_FALLBACK_BASIS if el in missing else per_element.get(el, default))
+            for el in elements}
+    if not missing:
+        return spec, None
     heavy = [el for el in missing if gto.charge(el) > 36]
     ecp = {el: _FALLBACK_BASIS for el in heavy} or None
     warnings.append(f"basis {basis} lacks {', '.join(missing)}: {_FALLBACK_BASIS} used for those elements")
@@ -447,7 +472,7 @@ def _molecule_calc(
         return cached
     t0 = time.perf_counter()
     warnings: list[str] = []
-    if not any(tag in basis.lower() for tag in ("+", "aug", "diffuse", "d-aug")):
+    if not any(tag in split_basis(basis)[0].lower() for tag in ("+", "aug", "diffuse", "d-aug")):
         warnings.append(
             f"basis {basis} has no diffuse functions: polarisabilities are underestimated (~20 % for 6-31G*)"
         )
