@@ -135,7 +135,7 @@ def seed_qm(records_path: Path, name: str, smiles: str, preset: str, workdir: Pa
     q = (rec.get("details") or {}).get("qm") or {}
     want = {"method": p.qm_method, "basis": p.qm_basis, "mode": p.qm_mode,
             "density_fit": p.qm_density_fit, "grid_level": p.qm_grid_level}
-    if (_canonical(rec["psmiles"]) != _canonical(smiles)
+    if (_canonical(rec["psmiles"]) != _canonical(smiles) or rec.get("preset") != p.name
             or any(q.get(k) != v for k, v in want.items())):
         return "earlier record has other QM settings or another polymer: computed"
     result = {"alpha_A3": rec["alpha_A3"], "converged": rec["converged"].get("qm", True),
