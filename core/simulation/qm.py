@@ -151,8 +151,8 @@ def _check_wavelengths(wavelengths_nm: dict[str, float]) -> dict[str, float]:
 
 def split_basis(spec: str) -> tuple[str, dict[str, str]]:
     """``"6-31+G*;S=aug-cc-pVDZ"`` → ``("6-31+G*", {"S": "aug-cc-pVDZ"})``: a basis-set name,
-    optionally followed by ``;Element=name`` items that give those elements another basis (the
-    quick preset's sulfur: benchmarks/bench_sulfur_qm.py). Raises InvalidQMSettings."""
+    optionally followed by ``;Element=name`` items that give those elements another basis (e.g. a
+    larger one on sulfur, as benchmarks/bench_sulfur_qm.py compares). Raises InvalidQMSettings."""
     if not isinstance(spec, str) or not spec.strip():
         raise InvalidQMSettings(f"basis must be a basis-set name, got {spec!r}")
     default, *items = [part.strip() for part in spec.split(";")]
