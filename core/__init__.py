@@ -42,6 +42,7 @@ Vocabulary and errors (top level)
 - ``simulation.pipeline``   the steps in order, resumable in a work directory
 - ``simulation.presets``    smoke / quick / standard settings, one frozen dataclass
 - ``simulation.build``      step 1: CH3-terminated atactic chains with 3-D coordinates
+- ``simulation.ring``       chains closed into rings (option ``chain_topology``, off by default)
 - ``simulation.forcefield``  step 2: GAFF2 types and parameters, AM1-BCC charges
 - ``simulation.openff_sage``  the second force field, OpenFF Sage
 - ``simulation.lammps_data``  LAMMPS data file of the parametrised chains
