@@ -4,11 +4,15 @@ Why. An experimental amorphous density is that of a high polymer (M ≳ 10⁵ g/
 ends do not matter. A ``quick`` cell holds chains of ~10 repeat units (M ≈ 1,000–1,500 g/mol),
 and each CH3 end carries an excess free volume: the specific volume of a linear chain follows
 v(M) = v∞ + 2·v_e/M (Flory; Fox & Flory, J. Appl. Phys. 21, 581 (1950)). The n-alkanes at 298 K
-(n-decane 0.730, n-hexadecane 0.770 g/cm³) give 2·v_e ≈ 26 cm³/mol, so a C53 polyethylene chain
-(the ``quick`` PE chain) is ~3 % lighter than the high polymer (0.822 against 0.85 g/cm³) and
-a DP-10 PMMA or PS chain 2.5–3 % — most of the missing density of the melt at this chain
-length. A ring of the same units has no ends (cyclic polystyrenes' density and Tg do not depend
-on M the way linear ones do), at the same atom count and cost.
+(n-decane 0.730, n-hexadecane 0.770 g/cm³) give 2·v_e ≈ 26 cm³/mol, so a C50 polyethylene chain
+(the ``quick`` PE chain) should be ~3 % lighter than the high polymer (0.820 against 0.85 g/cm³)
+and a DP-10 PMMA or PS chain 2.5–3 %. A ring of the same units has no ends, at the same atom
+count and cost.
+
+Measured (``docs/density_benchmark.md``, fourth session): rings are *not* denser than linear
+chains in ``quick`` cells (+0.75 ± 0.84 % over 11 polymers; the PE melt 0.809 against 0.819
+g/cm³), so ``Preset.chain_topology`` stays ``"linear"`` in every preset; the option is kept so
+that the result can be reproduced (``bench_density.py --forcefields gaff2,gaff2+ring``).
 
 How. The two chain-end atoms (the first unit's head atom and the last unit's tail atom, each
 bonded to a CH3 cap) are pulled together in vacuum by a UFF minimisation with a harmonic
