@@ -30,7 +30,6 @@ otherwise; the build step then keeps linear chains and says so).
 """
 from __future__ import annotations
 
-import math
 import time
 
 import numpy as np
