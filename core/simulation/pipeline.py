@@ -183,7 +183,7 @@ def _step_build(psmiles: str, p: Preset, d: Path, say) -> dict:
     if p.chain_topology == "ring":
         rings = []
         try:
-            for i, ch in enumerate(chains):
+            for ch in chains:
                 rings.append(close_ring(ch, deadline=deadline))
             chains, topology = rings, "ring"
         except RingClosureError as exc:

@@ -62,6 +62,13 @@ def _end_atoms(mol: Chem.Mol, dp: int) -> tuple[int, int, list[int]]:
     return head, tail, caps
 
 
+def _take_positions(mol: Chem.Mol, ff) -> None:
+    """Copy a force field's current coordinates (Å) into ``mol``'s conformer."""
+    conf = mol.GetConformer()
+    for i, p in enumerate(np.array(ff.Positions()).reshape(-1, 3)):
+        conf.SetAtomPosition(i, p.tolist())
+
+
 def _valence_minimum(mol: Chem.Mol, iterations: int) -> float:
     """UFF energy (kcal/mol) of ``mol`` with bonds, angles, torsions and inversions only (every
     van der Waals pair is cut off), minimised from its coordinates (on a copy)."""
@@ -116,10 +123,7 @@ def close_ring(chain: Chain, *, pull_steps: int = 12, iterations: int = 400,
         ff.UFFAddDistanceConstraint(h, t, False, 0.0, float(target), 100.0)
         ff.Initialize()
         ff.Minimize(maxIts=iterations)
-    pos = np.array(ff.Positions()).reshape(-1, 3)
-    conf = mol.GetConformer()
-    for i, p in enumerate(pos):
-        conf.SetAtomPosition(i, p.tolist())
+    _take_positions(mol, ff)
 
     rw = Chem.RWMol(mol)
     cap_bond = mol.GetBondBetweenAtoms(h, next(nb.GetIdx() for nb in mol.GetAtomWithIdx(h)
@@ -141,10 +145,7 @@ def close_ring(chain: Chain, *, pull_steps: int = 12, iterations: int = 400,
         if ff.Minimize(maxIts=iterations) == 0:
             break
         check_time()
-    pos = np.array(ff.Positions()).reshape(-1, 3)
-    conf = ring.GetConformer()
-    for i, p in enumerate(pos):
-        conf.SetAtomPosition(i, p.tolist())
+    _take_positions(ring, ff)
     check_time()
     strain = ring_strain(ring, chain.mol, dp)
     if strain > max_strain:
